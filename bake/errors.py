@@ -1,0 +1,76 @@
+"""The one exception tree of bake. Errors carry structured fields; only the CLI renders them.
+
+::
+
+    BakeError
+     ├── DefinitionError      a bake file (HCL, JSON, compose) is wrong: range, summary, detail
+     │    └── ValidationError a variable's validation block failed
+     └── UsageError           the command line is wrong (flags, --set, unknown targets)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRange:
+    """A span in a bake file; lines and columns count from 1, the end column is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        if self.end_line == self.line:
+            return f"{self.file}:{self.line},{self.col}-{self.end_col}"
+        return f"{self.file}:{self.line},{self.col}-{self.end_line},{self.end_col}"
+
+
+class BakeError(Exception):
+    """Root of every error bake raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DefinitionError(BakeError):
+    """A mistake in a bake definition, located in its source when the location is known.
+
+    ``summary``/``detail`` follow HCL diagnostics (buildx prints ``Summary; Detail``);
+    ``snippet`` holds the source lines of ``rng`` and is filled in by the loader.
+    """
+
+    def __init__(
+        self,
+        summary: str,
+        detail: str = "",
+        rng: SourceRange | None = None,
+        snippet: tuple[str, ...] = (),
+    ) -> None:
+        self.summary = summary
+        self.detail = detail
+        self.rng = rng
+        self.snippet = snippet
+        text = f"{summary}; {detail}" if detail else summary
+        super().__init__(f"{rng}: {text}" if rng else text)
+
+    def located(self, rng: SourceRange | None) -> DefinitionError:
+        """The same error at ``rng`` unless it already has a location."""
+        if self.rng is not None or rng is None:
+            return self
+        return type(self)(self.summary, self.detail, rng, self.snippet)
+
+    def with_snippet(self, snippet: tuple[str, ...]) -> DefinitionError:
+        return type(self)(self.summary, self.detail, self.rng, snippet)
+
+
+class ValidationError(DefinitionError):
+    """A variable ``validation`` block rejected the variable's value."""
+
+
+class UsageError(BakeError):
+    """The command line asks for something impossible (bad flag, unknown target, bad ``--set``)."""

@@ -1,0 +1,384 @@
+"""The merged bake definition, evaluated lazily: variables, globals, functions, groups, targets.
+
+All files are merged into one namespace first (last ``variable``/global/``function``/``group``
+wins; ``target`` blocks accumulate), then names resolve on demand. An in-progress set detects
+cycles; each value is computed once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bake.errors import DefinitionError, SourceRange, ValidationError
+from bake.hcl import ast
+from bake.hcl.decode import decode_target
+from bake.hcl.eval import Evaluator, FunctionError, LazyObject, MapScope
+from bake.hcl.functions import STDLIB
+from bake.hcl.types import from_override, parse_type
+from bake.hcl.values import ConversionError, Type, convert, type_label, type_name
+from bake.model import Group, Target
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+RESERVED = frozenset({"BAKE_CMD_CONTEXT", "BAKE_LOCAL_PLATFORM", "target", "group"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBody:
+    file: str
+    dir: str
+    body: ast.Body
+
+
+@dataclass(slots=True)
+class Instance:
+    """One target block, after matrix expansion: its name and the matrix values in scope."""
+
+    name: str
+    block: ast.Block
+    dir: str
+    matrix: dict[str, object] = field(default_factory=dict)
+
+
+class Definition:
+    """Evaluates a merged set of bake file bodies.
+
+    ``overrides``: ``--var`` values; ``env``: the environment (for variable overrides);
+    ``builtins``: ``BAKE_CMD_CONTEXT`` and ``BAKE_LOCAL_PLATFORM``.
+    """
+
+    def __init__(
+        self,
+        sources: list[SourceBody],
+        env: Mapping[str, str],
+        overrides: Mapping[str, str],
+        builtins: Mapping[str, object],
+        env_lookup: bool = True,
+    ) -> None:
+        self.env = env if env_lookup else {}
+        self.overrides = overrides
+        self.builtins = dict(builtins)
+        self.variables: dict[str, ast.Block] = {}
+        self.globals: dict[str, ast.Attribute] = {}
+        self.function_blocks: dict[str, ast.Block] = {}
+        self.target_blocks: dict[str, list[tuple[ast.Block, str]]] = {}
+        self.group_blocks: dict[str, ast.Block] = {}
+        for src in sources:
+            self._collect(src)
+        self._values: dict[tuple[str, ...], object] = {}
+        self._in_progress: set[tuple[str, ...]] = set()
+        functions = dict(STDLIB)
+        for name, block in self.function_blocks.items():
+            functions[name] = _UserFunction(self, name, block)
+        self.evaluator = Evaluator(functions)
+        self.scope = _RootScope(self)
+        self._instances: dict[str, list[Instance]] | None = None
+        self._matrix_groups: dict[str, list[str]] = {}
+
+    def _collect(self, src: SourceBody) -> None:
+        for a in src.body.attributes:
+            if a.name not in RESERVED:
+                self.globals[a.name] = a
+        for b in src.body.blocks:
+            label = b.labels[0] if b.labels else None
+            if b.type == "variable" and label and label not in RESERVED:
+                self.variables[label] = b
+            elif b.type == "function" and label and label not in RESERVED:
+                self.function_blocks[label] = b
+            elif b.type == "group" and label:
+                for bad in ("name", "matrix"):
+                    if b.body.attribute(bad):
+                        raise DefinitionError(f"{bad} is not supported for groups", rng=b.body.attribute(bad).rng)  # type: ignore[union-attr]
+                self.group_blocks[label] = b
+            elif b.type == "target" and label:
+                self.target_blocks.setdefault(label, []).append((b, src.dir))
+
+    # --- lazy values with cycle detection -------------------------------------------------------
+
+    def _memo(self, key: tuple[str, ...], compute: object, rng: SourceRange | None, cycle: str) -> object:
+        if key in self._values:
+            return self._values[key]
+        if key in self._in_progress:
+            raise DefinitionError(cycle, rng=rng)
+        self._in_progress.add(key)
+        try:
+            value = compute()  # type: ignore[operator]
+        finally:
+            self._in_progress.discard(key)
+        self._values[key] = value
+        return value
+
+    def variable(self, name: str) -> object:
+        block = self.variables[name]
+        return self._memo(("var", name), lambda: self._compute_variable(name, block), block.rng,
+                          f"variable cycle not allowed for {name}")
+
+    def variable_type(self, name: str) -> Type | None:
+        t = self.variables[name].body.attribute("type")
+        return parse_type(t.expr) if t else None
+
+    def _compute_variable(self, name: str, block: ast.Block) -> object:
+        t = self.variable_type(name)
+        default_attr = block.body.attribute("default")
+        override = self.overrides.get(name)
+        if override is None:
+            override = self.env.get(name)
+        if override is not None:
+            json_text = None
+            if t is not None and f"{name}_JSON" not in self.variables:
+                json_text = self.env.get(f"{name}_JSON")
+            default = None
+            if t is None and default_attr is not None:
+                default = self.evaluator.eval(default_attr.expr, self.scope)
+            try:
+                value = from_override(name, override, t, default, json_text)
+            except DefinitionError as err:
+                raise err.located(block.rng) from None
+        elif name in self.globals:
+            value = self.global_value(name)
+        elif default_attr is not None:
+            value = self.evaluator.eval(default_attr.expr, self.scope)
+            if t is not None:
+                try:
+                    value = convert(value, t)
+                except ConversionError as err:
+                    raise DefinitionError(
+                        f"invalid type {type_name(value)} for variable {name} default value",
+                        f"{err} (want {type_label(t)})", default_attr.rng) from None
+        else:
+            value = None if t is not None else ""
+        self._validate(name, block, value)
+        return value
+
+    def _validate(self, name: str, block: ast.Block, value: object) -> None:
+        for v in block.body.blocks:
+            if v.type != "validation":
+                continue
+            cond_attr = v.body.attribute("condition")
+            if cond_attr is None:
+                continue
+            scope = MapScope({name: value}, self.scope)
+            cond = self.evaluator.eval(cond_attr.expr, scope)
+            if cond is None:
+                raise ValidationError("Invalid condition result", "Condition expression must return either true or false, not null.", cond_attr.rng)
+            if not isinstance(cond, bool):
+                raise ValidationError("Invalid condition result value", "a bool is required", cond_attr.rng)
+            if cond:
+                continue
+            msg_attr = v.body.attribute("error_message")
+            message = "This check failed, but has an invalid error message."
+            if msg_attr is not None:
+                try:
+                    m = self.evaluator.eval(msg_attr.expr, scope)
+                    if isinstance(m, str):
+                        message = m
+                except DefinitionError:
+                    pass
+            raise ValidationError("Validation failed", message, cond_attr.rng)
+
+    def global_value(self, name: str) -> object:
+        attr = self.globals[name]
+        return self._memo(("global", name), lambda: self.evaluator.eval(attr.expr, self.scope), attr.rng,
+                          f"variable cycle not allowed for {name}")
+
+    def check_functions(self) -> None:
+        for fn in self.evaluator.functions.values():
+            if isinstance(fn, _UserFunction):
+                fn.check()
+
+    # --- targets and groups -------------------------------------------------------------------
+
+    def instances(self) -> dict[str, list[Instance]]:
+        """Every target name after matrix expansion → its blocks, in definition order."""
+        if self._instances is None:
+            out: dict[str, list[Instance]] = {}
+            for label, blocks in self.target_blocks.items():
+                for block, dir_ in blocks:
+                    for inst in self._expand(label, block, dir_):
+                        out.setdefault(inst.name, []).append(inst)
+            self._instances = out
+        return self._instances
+
+    def matrix_groups(self) -> dict[str, list[str]]:
+        self.instances()
+        return self._matrix_groups
+
+    def _expand(self, label: str, block: ast.Block, dir_: str) -> list[Instance]:
+        if not NAME_RE.match(label):
+            raise DefinitionError("Invalid name", 'only "[a-zA-Z0-9_-]+" are allowed', block.rng)
+        matrix_attr = block.body.attribute("matrix")
+        name_attr = block.body.attribute("name")
+        if matrix_attr is None:
+            if name_attr is not None:
+                raise DefinitionError("name requires matrix", rng=name_attr.rng)
+            return [Instance(label, block, dir_)]
+        matrix = self.evaluator.eval(matrix_attr.expr, self.scope)
+        if not isinstance(matrix, dict):
+            raise DefinitionError("matrix must be a map", rng=matrix_attr.rng)
+        keys = sorted(matrix)
+        for k in keys:
+            if not isinstance(matrix[k], list):
+                raise DefinitionError("matrix values must be a list", rng=matrix_attr.rng)
+        combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(matrix[k] for k in keys))]
+        out: list[Instance] = []
+        seen: set[str] = set()
+        for combo in combos:
+            if name_attr is None:
+                name = label
+            else:
+                value = self.evaluator.eval(name_attr.expr, MapScope(combo, self.scope))
+                if not isinstance(value, str):
+                    raise DefinitionError("Invalid name", "name must be a string", name_attr.rng)
+                name = value
+            if not NAME_RE.match(name):
+                raise DefinitionError("Invalid name", f'"{name}": only "[a-zA-Z0-9_-]+" are allowed', (name_attr or matrix_attr).rng)
+            if name in seen:
+                raise DefinitionError(f'duplicate name "{name}"', rng=(name_attr or matrix_attr).rng)
+            seen.add(name)
+            out.append(Instance(name, block, dir_, combo))
+        names = [i.name for i in out]
+        if names != [label]:
+            self._matrix_groups.setdefault(label, []).extend(names)
+        return out
+
+    def attribute(self, inst: Instance, attr: ast.Attribute) -> object:
+        key = ("target", inst.name, str(id(inst.block)), attr.name)
+        return self._memo(key, lambda: self.evaluator.eval(attr.expr, MapScope(inst.matrix, self.scope)),
+                          attr.rng, f"reference cycle not allowed for target.{inst.name}.{attr.name}")
+
+    def target(self, inst: Instance) -> Target:
+        values = {}
+        for attr in inst.block.body.attributes:
+            if attr.name in ("matrix", "name"):
+                continue
+            values[attr.name] = (self.attribute(inst, attr), attr.rng)
+        return decode_target(inst.name, values, inst.dir)
+
+    def group(self, name: str) -> Group:
+        block = self.group_blocks[name]
+        targets: list[str] = []
+        desc = None
+        t_attr = block.body.attribute("targets")
+        if t_attr is not None:
+            v = self.evaluator.eval(t_attr.expr, self.scope)
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise DefinitionError("Incorrect attribute value type", 'Inappropriate value for attribute "targets": list of string required.', t_attr.rng)
+            targets = [x for x in v if isinstance(x, str)]
+        d_attr = block.body.attribute("description")
+        if d_attr is not None:
+            dv = self.evaluator.eval(d_attr.expr, self.scope)
+            desc = dv if isinstance(dv, str) else None
+        return Group(name, tuple(targets), desc)
+
+
+class _RootScope:
+    __slots__ = ("defn", "targets")
+
+    def __init__(self, defn: Definition) -> None:
+        self.defn = defn
+        self.targets = _TargetsObject(defn)
+
+    def lookup(self, name: str, rng: SourceRange) -> object:
+        d = self.defn
+        if name in d.builtins:
+            return d.builtins[name]
+        if name in d.variables:
+            return d.variable(name)
+        if name in d.globals:
+            return d.global_value(name)
+        if name == "target":
+            return self.targets
+        raise KeyError(name)
+
+
+class _TargetsObject(LazyObject):
+    def __init__(self, defn: Definition) -> None:
+        self.defn = defn
+
+    def attr(self, name: str, rng: SourceRange) -> object:
+        insts = self.defn.instances().get(name)
+        if not insts:
+            raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
+        return _TargetRef(self.defn, insts)
+
+
+class _TargetRef(LazyObject):
+    """``target.NAME``: the target's own attributes (no inheritance, no overrides)."""
+
+    def __init__(self, defn: Definition, insts: list[Instance]) -> None:
+        self.defn = defn
+        self.insts = insts
+
+    def attr(self, name: str, rng: SourceRange) -> object:
+        if name == "name":
+            return self.insts[0].name
+        for inst in reversed(self.insts):
+            a = inst.block.body.attribute(name)
+            if a is not None:
+                value = self.defn.attribute(inst, a)
+                return _reference_form(name, value, a.rng)
+        return None
+
+
+def _reference_form(name: str, value: object, rng: SourceRange) -> object:
+    """Composite attributes are seen through references as lists of objects, as buildx does."""
+    if name not in ("output", "cache-from", "cache-to", "secret", "ssh", "attest") or not isinstance(value, list):
+        return value
+    from bake.hcl.printer import entry_json
+
+    t = decode_target("ref", {name: (value, rng)}, None)
+    return [entry_json(e) for e in getattr(t, name.replace("-", "_")) or ()]
+
+
+class _UserFunction:
+    """A ``function`` block: params (+ variadic) bound over the root scope, ``result`` evaluated."""
+
+    def __init__(self, defn: Definition, name: str, block: ast.Block) -> None:
+        self.defn = defn
+        self.name = name
+        self.block = block
+
+    def _names(self, attr: str) -> list[str]:
+        a = self.block.body.attribute(attr)
+        if a is None:
+            return []
+        e = a.expr
+        items = e.items if isinstance(e, ast.TupleExpr) else (e,)
+        names = []
+        for it in items:
+            if not isinstance(it, ast.Var):
+                raise DefinitionError("Invalid function parameter", "parameter names must be identifiers", it.rng)
+            names.append(it.name)
+        return names
+
+    def check(self) -> None:
+        if self.block.body.attribute("params") is None:
+            raise DefinitionError(f"empty params not allowed for {self.name}", rng=self.block.rng)
+        if self.block.body.attribute("result") is None:
+            raise DefinitionError(f"empty result not allowed for {self.name}", rng=self.block.rng)
+
+    def __call__(self, ctx: Evaluator, args: list[object], rng: SourceRange) -> object:
+        self.check()
+        params = self._names("params")
+        variadic = self._names("variadic_params")
+        if len(args) < len(params):
+            raise FunctionError(f'Function "{self.name}" expects {len(params)} argument(s). Missing value for "{params[len(args)]}".',
+                                summary="Not enough function arguments")
+        if len(args) > len(params) and not variadic:
+            raise FunctionError(f'Function "{self.name}" expects only {len(params)} argument(s).', summary="Too many function arguments")
+        bound: dict[str, object] = dict(zip(params, args[: len(params)], strict=True))
+        if variadic:
+            bound[variadic[0]] = list(args[len(params):])
+        result = self.block.body.attribute("result")
+        assert result is not None
+        key = ("func", self.name)
+        if key in self.defn._in_progress:
+            raise DefinitionError(f"function cycle not allowed for {self.name}", rng=self.block.rng)
+        self.defn._in_progress.add(key)
+        try:
+            return ctx.eval(result.expr, MapScope(bound, self.defn.scope))
+        finally:
+            self.defn._in_progress.discard(key)
+

@@ -1,0 +1,175 @@
+"""Reading bake files: buildx's default lookup, ``-f`` (``-`` = stdin), format detection, and the
+entry points that turn files + request into a resolved ``Plan``."""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bake.errors import DefinitionError, UsageError
+from bake.hcl import ast
+from bake.hcl.definition import Definition, SourceBody
+from bake.hcl.overrides import parse_overrides
+from bake.hcl.resolve import Resolver
+from bake.hcl.values import format_number, is_number, type_label
+from bake.model import Plan
+
+DEFAULT_FILES = (
+    "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml",
+    "docker-bake.json", "docker-bake.hcl", "docker-bake.override.json", "docker-bake.override.hcl",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    name: str
+    text: str
+
+
+def find_files(files: list[str] | None, cwd: str, env: Mapping[str, str], stdin: str | None = None) -> list[File]:
+    if not files and env.get("BUILDX_BAKE_FILE"):
+        files = [f for f in env["BUILDX_BAKE_FILE"].split(env.get("BUILDX_BAKE_PATH_SEPARATOR") or ":") if f]
+    if not files:
+        found = [File(n, _read(os.path.join(cwd, n), n)) for n in DEFAULT_FILES if os.path.isfile(os.path.join(cwd, n))]
+        if not found:
+            raise UsageError("couldn't find a bake definition")
+        return found
+    out = []
+    for f in files:
+        if f == "-":
+            out.append(File("-", stdin if stdin is not None else sys.stdin.read()))
+            continue
+        f = f.removeprefix("cwd://")
+        out.append(File(f, _read(os.path.join(cwd, f), f)))
+    return out
+
+
+def _read(path: str, name: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise UsageError(f"open {name}: no such file or directory") from None
+    except OSError as err:
+        raise UsageError(f"open {name}: {err.strerror}") from None
+
+
+def parse_file(f: File, env: Mapping[str, str]) -> tuple[ast.Body, bool]:
+    """(body, is_compose) by extension; unknown extensions try compose, then HCL, then JSON."""
+    from bake.hcl.compose import parse_compose
+    from bake.hcl.jsonbody import parse_json
+    from bake.hcl.parse import parse
+
+    lower = f.name.lower()
+    if lower.endswith((".yml", ".yaml")):
+        return parse_compose(f.text, f.name, env), True
+    if lower.endswith(".json"):
+        return parse_json(f.text, f.name), False
+    if lower.endswith(".hcl"):
+        return parse(f.text, f.name), False
+    errors: list[DefinitionError] = []
+    for attempt in (lambda: (parse_compose(f.text, f.name, env), True), lambda: (parse(f.text, f.name), False),
+                    lambda: (parse_json(f.text, f.name), False)):
+        try:
+            return attempt()
+        except DefinitionError as err:
+            errors.append(err)
+    raise errors[1]
+
+
+def local_platform() -> str:
+    machine = _platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
+            "armv6l": "arm/v6", "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x",
+            "riscv64": "riscv64"}.get(machine, machine)
+    return f"{sys.platform if sys.platform != 'linux' else 'linux'}/{arch}"
+
+
+class Project:
+    """The files of one invocation, merged and evaluated; answers ``--print`` and ``--list``."""
+
+    def __init__(
+        self,
+        files: list[File],
+        env: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
+        overrides: list[str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.files = files
+        self.env = dict(os.environ if env is None else env)
+        sources: list[SourceBody] = []
+        compose: list[SourceBody] = []
+        for f in files:
+            body, is_compose = parse_file(f, self.env)
+            src = SourceBody(f.name, os.path.dirname(f.name) or ".", body)
+            (compose if is_compose else sources).append(src)
+        builtins = {"BAKE_CMD_CONTEXT": "cwd://", "BAKE_LOCAL_PLATFORM": local_platform()}
+        self.definition = Definition(
+            compose + sources, self.env, dict(variables or {}), builtins,
+            env_lookup=self.env.get("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP", "") not in ("1", "true"),
+        )
+        self.definition.check_functions()
+        self.overrides = parse_overrides(list(overrides or []), self.env)
+        self._resolver: Resolver | None = None
+
+    @property
+    def resolver(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = Resolver(self.definition, self.overrides)
+        return self._resolver
+
+    def plan(self, targets: list[str]) -> Plan:
+        plan = self.resolver.plan(targets or ["default"])
+        sde = self.env.get("SOURCE_DATE_EPOCH")
+        if sde:
+            for name, t in plan.targets.items():
+                if not t.args or "SOURCE_DATE_EPOCH" not in t.args:
+                    plan.targets[name] = t.evolve(args={**(t.args or {}), "SOURCE_DATE_EPOCH": sde})
+        return plan
+
+    def variables(self) -> list[dict[str, str]]:
+        import json
+
+        d = self.definition
+        rows = []
+        for name in sorted(d.variables):
+            block = d.variables[name]
+            row: dict[str, str] = {"name": name}
+            desc = block.body.attribute("description")
+            if desc is not None:
+                dv = d.evaluator.eval(desc.expr, d.scope)
+                if isinstance(dv, str) and dv:
+                    row["description"] = dv
+            t = d.variable_type(name)
+            if t is not None:
+                row["type"] = type_label(t)
+            value = d.variable(name)
+            if value is not None:
+                if isinstance(value, (list, dict)):
+                    from bake.hcl.functions.encoding import json_encode
+
+                    row["value"] = json_encode(value)
+                elif isinstance(value, bool):
+                    row["value"] = json.dumps(value)
+                elif is_number(value):
+                    row["value"] = format_number(value)  # type: ignore[arg-type]
+                else:
+                    row["value"] = str(value)
+            rows.append(row)
+        return rows
+
+
+def attach_snippet(err: DefinitionError, files: list[File]) -> DefinitionError:
+    """The error with the source lines of its range, for the CLI to show."""
+    if err.rng is None or err.snippet:
+        return err
+    for f in files:
+        if f.name == err.rng.file:
+            lines = f.text.splitlines()
+            lo, hi = max(err.rng.line - 1, 0), min(err.rng.end_line, len(lines))
+            return err.with_snippet(tuple(lines[lo:hi][:5]))
+    return err

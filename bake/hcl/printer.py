@@ -1,0 +1,165 @@
+"""``--print`` and ``--list`` output, byte-compatible with buildx v0.36."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bake.hcl.resolve import clean_context
+from bake.model import AttestEntry, CacheEntry, ExportEntry, Group, Plan, SecretEntry, SSHEntry, Target
+
+ESCAPED_FIELDS = ("args", "labels", "annotations", "dockerfile_inline", "extra_hosts")
+
+
+def entry_json(e: object) -> dict[str, Any]:
+    if isinstance(e, ExportEntry):
+        d: dict[str, Any] = dict(e.attrs)
+        d["type"] = e.type
+        if e.dest:
+            d["dest"] = e.dest
+        return dict(sorted(d.items()))
+    if isinstance(e, CacheEntry):
+        return dict(sorted({**dict(e.attrs), "type": e.type}.items()))
+    if isinstance(e, AttestEntry):
+        d = {**dict(e.attrs), "type": e.type}
+        if e.disabled:
+            d["disabled"] = True
+        return dict(sorted(d.items()))
+    if isinstance(e, SecretEntry):
+        return {k: v for k, v in (("id", e.id), ("src", e.src), ("env", e.env)) if v}
+    if isinstance(e, SSHEntry):
+        out: dict[str, Any] = {"id": e.id} if e.id else {}
+        if e.paths:
+            out["paths"] = list(e.paths)
+        return out
+    if isinstance(e, dict):
+        return e
+    raise TypeError(type(e))
+
+
+def _escape(s: str) -> str:
+    return s.replace("${", "$${").replace("%{", "%%{")
+
+
+def target_json(t: Target) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def put(key: str, value: Any) -> None:
+        if value is None or (isinstance(value, (list, dict, tuple, str)) and not value and key not in ("pull", "no-cache")):
+            return
+        out[key] = value
+
+    put("description", t.description)
+    put("annotations", [_escape(a) for a in t.annotations] if t.annotations else None)
+    put("attest", [entry_json(a) for a in t.attest] if t.attest else None)
+    out["context"] = clean_context(t.context) if t.context else "."
+    put("contexts", dict(sorted(t.contexts.items())) if t.contexts else None)
+    out["dockerfile"] = t.dockerfile or "Dockerfile"
+    put("dockerfile-inline", _escape(t.dockerfile_inline) if t.dockerfile_inline else None)
+    for key, m in (("args", t.args), ("labels", t.labels)):
+        if m:
+            put(key, {k: _escape(v) for k, v in sorted(m.items()) if v is not None})
+    put("tags", list(t.tags) if t.tags else None)
+    put("cache-from", [entry_json(c) for c in t.cache_from] if t.cache_from else None)
+    put("cache-to", [entry_json(c) for c in t.cache_to] if t.cache_to else None)
+    put("target", t.target)
+    put("secret", [entry_json(s) for s in t.secret] if t.secret else None)
+    put("ssh", [entry_json(s) for s in t.ssh] if t.ssh else None)
+    put("platforms", list(t.platforms) if t.platforms else None)
+    put("output", [entry_json(o) for o in t.output] if t.output else None)
+    if t.pull is not None:
+        out["pull"] = t.pull
+    if t.no_cache is not None:
+        out["no-cache"] = t.no_cache
+    put("network", t.network)
+    put("no-cache-filter", list(t.no_cache_filter) if t.no_cache_filter else None)
+    put("shm-size", t.shm_size)
+    put("ulimits", list(t.ulimits) if t.ulimits else None)
+    if t.resources:
+        put("resources", {k: _resource_value(k, v) for k, v in t.resources.items()})
+    put("call", t.call)
+    put("entitlements", list(t.entitlements) if t.entitlements else None)
+    put("extra-hosts", {k: _escape(v) for k, v in sorted(t.extra_hosts.items())} if t.extra_hosts else None)
+    put("policy", list(t.policy) if t.policy else None)
+    return out
+
+
+def _resource_value(key: str, v: str) -> Any:
+    if key in ("cpu-shares", "cpu-period", "cpu-quota"):
+        try:
+            return int(v)
+        except ValueError:
+            return v
+    return v
+
+
+def group_json(g: Group) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if g.description:
+        out["description"] = g.description
+    out["targets"] = list(g.targets)
+    return out
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "group": {name: group_json(g) for name, g in sorted(plan.groups.items())},
+        "target": {name: target_json(t) for name, t in sorted(plan.targets.items())},
+    }
+
+
+def go_json(value: Any, indent: bool = True) -> str:
+    """JSON as Go's ``json.MarshalIndent`` writes it (HTML-safe escapes, two-space indent)."""
+    text = json.dumps(value, indent=2 if indent else None, ensure_ascii=False, separators=None if indent else (",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
+        "\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def render_plan(plan: Plan) -> str:
+    return go_json(plan_json(plan)) + "\n"
+
+
+# --- --list ------------------------------------------------------------------------------------
+
+
+def list_targets(targets: dict[str, Target], groups: dict[str, Group], as_json: bool) -> str:
+    rows: list[tuple[str, str, bool]] = []
+    for name, t in targets.items():
+        if not name.startswith("_") and name not in groups:
+            rows.append((name, t.description or "", False))
+    for name, g in groups.items():
+        if name.startswith("_"):
+            continue
+        members = ", ".join(sorted(g.targets))
+        desc = f"{g.description} ({members})" if g.description else members
+        rows.append((name, desc, True))
+    rows.sort()
+    if as_json:
+        items = []
+        for name, desc, is_group in rows:
+            item: dict[str, Any] = {"name": name}
+            if desc:
+                item["description"] = desc
+            if is_group:
+                item["group"] = True
+            items.append(item)
+        return go_json(items, indent=False) + "\n"
+    return _table(["TARGET", "DESCRIPTION"], [[n, d] for n, d, _ in rows])
+
+
+def list_variables(rows: list[dict[str, str]], as_json: bool) -> str:
+    if as_json:
+        return go_json(rows, indent=False) + "\n"
+    return _table(["VARIABLE", "TYPE", "VALUE", "DESCRIPTION"],
+                  [[r["name"], r.get("type", ""), r.get("value", "<null>"), r.get("description", "")] for r in rows])
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Go's tabwriter with padding 1: columns as wide as their widest cell plus one space."""
+    all_rows = [header, *rows]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(header) - 1)]
+    lines = []
+    for r in all_rows:
+        cells = [c.ljust(w + 1) for c, w in zip(r[:-1], widths, strict=True)] + [r[-1]]
+        lines.append("".join(cells).rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""The resolved build plan: frozen targets and groups, as the rest of bake consumes them.
+
+``None`` means *unset* throughout, which is distinct from empty: merging (``inherits``, several
+files, ``--set``) is right-biased per field and only set fields override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+Attrs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportEntry:
+    """One ``output`` entry (``type=local,dest=out``)."""
+
+    type: str
+    dest: str = ""
+    attrs: Attrs = ()
+
+    def attr(self, key: str) -> str | None:
+        return dict(self.attrs).get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One ``cache-from``/``cache-to`` entry (``type=registry,ref=…``)."""
+
+    type: str
+    attrs: Attrs = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretEntry:
+    id: str = ""
+    src: str = ""
+    env: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SSHEntry:
+    id: str
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttestEntry:
+    type: str
+    disabled: bool = False
+    attrs: Attrs = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A build target with every attribute buildx v0.36 knows. Field names follow the HCL keys."""
+
+    name: str
+    description: str | None = None
+    inherits: tuple[str, ...] | None = None
+    annotations: tuple[str, ...] | None = None
+    attest: tuple[AttestEntry, ...] | None = None
+    context: str | None = None
+    contexts: dict[str, str] | None = None
+    dockerfile: str | None = None
+    dockerfile_inline: str | None = None
+    args: dict[str, str | None] | None = None
+    labels: dict[str, str | None] | None = None
+    tags: tuple[str, ...] | None = None
+    cache_from: tuple[CacheEntry, ...] | None = None
+    cache_to: tuple[CacheEntry, ...] | None = None
+    target: str | None = None
+    secret: tuple[SecretEntry, ...] | None = None
+    ssh: tuple[SSHEntry, ...] | None = None
+    platforms: tuple[str, ...] | None = None
+    output: tuple[ExportEntry, ...] | None = None
+    pull: bool | None = None
+    no_cache: bool | None = None
+    network: str | None = None
+    no_cache_filter: tuple[str, ...] | None = None
+    shm_size: str | None = None
+    ulimits: tuple[str, ...] | None = None
+    resources: dict[str, str] | None = None
+    call: str | None = None
+    entitlements: tuple[str, ...] | None = None
+    extra_hosts: dict[str, str] | None = None
+    policy: tuple[dict[str, Any], ...] | None = None
+    # Where each local path was written (for BUILDX_BAKE_FILE_RELATIVE_PATHS); not printed.
+    source_dir: str | None = field(default=None, compare=False)
+
+    def evolve(self, **changes: Any) -> Target:
+        return replace(self, **changes)
+
+
+TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target) if f.name not in ("name", "source_dir"))
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    targets: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What ``bake`` will build: the printed groups and the resolved targets, in print order."""
+
+    groups: dict[str, Group]
+    targets: dict[str, Target]
