@@ -8,12 +8,8 @@ Nodes are picklable, which lets ``parse.py`` cache a parsed file by content dige
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Union
 
 from bake.errors import SourceRange
-
-Number = Union[int, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +126,7 @@ class TemplateFor:
     rng: SourceRange
 
 
-TemplatePart = Union[str, Interp, TemplateIf, TemplateFor]
+TemplatePart = str | Interp | TemplateIf | TemplateFor
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +137,10 @@ class Template:
     rng: SourceRange
 
 
-Expr = Union[
-    Literal, Var, GetAttr, Index, Splat, TupleExpr, ObjectExpr, Call, Unary, Binary, Conditional, ForExpr,
-    Template,
-]
+Expr = (
+    Literal | Var | GetAttr | Index | Splat | TupleExpr | ObjectExpr | Call | Unary | Binary | Conditional | ForExpr
+    | Template
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,10 +76,7 @@ def parse_cache(s: str | dict[str, str]) -> list[CacheEntry]:
 
 
 def parse_secret(s: str | dict[str, str]) -> SecretEntry:
-    if isinstance(s, dict):
-        fields = [f"{k}={v}" for k, v in s.items()]
-    else:
-        fields = csv_fields(s)
+    fields = [f"{k}={v}" for k, v in s.items()] if isinstance(s, dict) else csv_fields(s)
     sid = src = env = typ = ""
     for f in fields:
         key, sep, value = f.partition("=")

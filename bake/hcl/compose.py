@@ -140,7 +140,7 @@ def _interpolate(v: Any, env: Mapping[str, str]) -> Any:
             op, arg = m.group(2), m.group(3) or ""
             val = env.get(name)
             if op in (":-", "-"):
-                return val if (val if op == ":-" else val is not None) else arg
+                return val if val is not None and (val or op == "-") else arg
             if op in (":+", "+"):
                 return arg if (val if op == ":+" else val is not None) else ""
             if op in (":?", "?") and not val:

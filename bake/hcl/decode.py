@@ -104,7 +104,7 @@ def decode_entries(attr: str, items: list[str | dict[str, Any]]) -> tuple[Any, .
         if item == "":
             continue
         if attr in ("cache-from", "cache-to"):
-            out.extend(parse_cache(item))  # type: ignore[arg-type]
+            out.extend(parse_cache(item))
         elif attr == "policy":
             out.append(_policy(item))
         else:

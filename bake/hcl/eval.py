@@ -12,7 +12,6 @@ from bake.hcl.values import (
     CTX,
     ConversionError,
     equal,
-    format_number,
     is_number,
     normalize_number,
     to_bool,
@@ -224,7 +223,9 @@ class Evaluator:
         v = self.eval(e.operand, scope)
         if e.op == "!":
             return not self._operand(to_bool, v, e.operand.rng, "bool")
-        return normalize_number(-self._operand(to_number, v, e.operand.rng, "number"))
+        n = self._operand(to_number, v, e.operand.rng, "number")
+        assert isinstance(n, (int, Decimal))
+        return normalize_number(-n)
 
     def _operand(self, conv: Callable[[object], object], v: object, rng: SourceRange, want: str) -> object:
         if v is None:

@@ -71,10 +71,11 @@ def parse_file(f: File, env: Mapping[str, str]) -> tuple[ast.Body, bool]:
     if lower.endswith(".hcl"):
         return parse(f.text, f.name), False
     errors: list[DefinitionError] = []
-    for attempt in (lambda: (parse_compose(f.text, f.name, env), True), lambda: (parse(f.text, f.name), False),
-                    lambda: (parse_json(f.text, f.name), False)):
+    for kind in ("compose", "hcl", "json"):
         try:
-            return attempt()
+            if kind == "compose":
+                return parse_compose(f.text, f.name, env), True
+            return (parse(f.text, f.name) if kind == "hcl" else parse_json(f.text, f.name)), False
         except DefinitionError as err:
             errors.append(err)
     raise errors[1]

@@ -57,11 +57,10 @@ def parse_overrides(specs: list[str], env: Mapping[str, str]) -> list[Override]:
             raise UsageError(f"invalid override key {lhs}, expected target.name")
         pattern, key = parts[0], parts[1]
         sub = ".".join(parts[2:]) if len(parts) > 2 else None
-        if key in MAP_KEYS or key == "secret":
-            if sub is None:
-                if key == "labels":
-                    raise UsageError("invalid format for labels, expecting labels.<name>=<value>")
-                raise UsageError(f"invalid key {lhs}, {key} requires name")
+        if (key in MAP_KEYS or key == "secret") and sub is None:
+            if key == "labels":
+                raise UsageError("invalid format for labels, expecting labels.<name>=<value>")
+            raise UsageError(f"invalid key {lhs}, {key} requires name")
         out.append(Override(pattern, key, sub, value, bool(append)))
     return out
 

@@ -234,7 +234,7 @@ class _Converter:
     def object_key(self, node: Any) -> ast.Expr:
         """Bare identifiers as object keys are literal names, not variable references."""
         while type(node).__name__ == "ExprTermRule" and not _is_parenthesised(node):
-            node = [c for c in node.children if _is_rule(c)][0]
+            node = next(c for c in node.children if _is_rule(c))
         if type(node).__name__ in ("IdentifierRule", "KeywordRule", "LiteralValueRule"):
             return ast.Literal(str(node.children[0].value), self.rng(node))
         if type(node).__name__ in ("IntLitRule", "FloatLitRule"):

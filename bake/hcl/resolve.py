@@ -70,7 +70,7 @@ class Resolver:
         targets: list[str] = []
         for n in names:
             self._expand_one(n, reached, targets, set())
-        return targets, reached, _dedupe(names)
+        return targets, reached, list(_dedupe(names))
 
     def _expand_one(self, name: str, reached: dict[str, Group], out: list[str], visiting: set[str]) -> None:
         group = self.groups.get(name)

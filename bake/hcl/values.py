@@ -184,7 +184,7 @@ def type_label(t: Type) -> str:
     if kind == "any":
         return "any type"
     if kind in ("string", "number", "bool"):
-        return kind
+        return str(kind)
     if kind in ("list", "set", "map"):
         return f"{kind} of {type_label(t[1])}"
     if kind == "tuple":

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from bake.hcl.eval import FunctionError
 from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, NUMBER, STRING, format_number, is_number, normalize_number
+from bake.hcl.values import ANY, NUMBER, STRING, format_number, normalize_number
 
 lib = Library()
 

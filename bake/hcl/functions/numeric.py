@@ -87,7 +87,7 @@ def log(a: Num, base: Num) -> Num:
 @lib.define("pow", p("num", NUMBER), p("power", NUMBER))
 def pow_(a: Num, b: Num) -> Num:
     if isinstance(a, int) and isinstance(b, int) and b >= 0:
-        return a**b
+        return int(a**b)
     return normalize_number(Decimal(repr(math.pow(float(a), float(b)))))
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bake.errors import SourceRange
 from bake.hcl.eval import Evaluator, FunctionError
 from bake.hcl.values import ConversionError, Type, convert
 
 Body = Callable[..., object]
+F = TypeVar("F", bound=Body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +81,17 @@ class Library:
     def __init__(self) -> None:
         self.table: dict[str, Any] = {}
 
-    def define(self, name: str, *params: Param, variadic: Param | None = None) -> Callable[[Body], Body]:
-        def deco(body: Body) -> Body:
+    def define(self, name: str, *params: Param, variadic: Param | None = None) -> Callable[[F], F]:
+        def deco(body: F) -> F:
             self.table[name] = Signature(name, params, variadic, body)
             return body
 
         return deco
 
-    def lazy(self, name: str) -> Callable[[Body], Body]:
+    def lazy(self, name: str) -> Callable[[F], F]:
         """A function that receives its argument *expressions* (``try``, ``can``, ``convert``)."""
 
-        def deco(body: Body) -> Body:
+        def deco(body: F) -> F:
             def never_called(ctx: Evaluator, args: list[object], rng: SourceRange) -> object:
                 raise AssertionError(name)
 

@@ -53,10 +53,7 @@ def _cmp(a: Version, b: Version) -> int:
 def satisfies(version: str, constraint: str) -> bool:
     v = parse_version(version)
     alternatives = [a for a in constraint.split("||")]
-    for alt in alternatives:
-        if all(_check(v, c) for c in _split_and(alt)):
-            return True
-    return False
+    return any(all(_check(v, c) for c in _split_and(alt)) for alt in alternatives)
 
 
 def _split_and(alt: str) -> list[str]:

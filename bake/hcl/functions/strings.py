@@ -167,14 +167,12 @@ def regex_replace(s: str, pattern: str, repl: str) -> str:
             name = t.group(1) or t.group(2)
             try:
                 return m.group(int(name) if name.isdigit() else name) or ""
-            except (IndexError, error_types):
+            except (IndexError, KeyError, re.error):
                 return ""
         return re.sub(r"\$\$|\$\{(\w+)\}|\$(\w+)", one, repl)
 
     return rx.sub(expand, s)
 
-
-error_types = (re.error, KeyError)
 
 
 # --- format ---------------------------------------------------------------------------------------
@@ -248,8 +246,7 @@ def _format_one(v: object, flags: str, width: str | None, prec: str | None, verb
             if num != num.to_integral_value():
                 raise FunctionError(f'unsupported value for "%{verb}": integer required')
             iv = int(num)
-            s = {"d": str, "b": lambda x: format(x, "b"), "o": lambda x: format(x, "o"),
-                 "x": lambda x: format(x, "x"), "X": lambda x: format(x, "X")}[verb](abs(iv))
+            s = format(abs(iv), "" if verb == "d" else verb)
             s = ("-" if iv < 0 else ("+" if "+" in flags else "")) + s
         else:
             pyfmt = verb if verb != "f" or prec else "f"

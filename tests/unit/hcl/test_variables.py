@@ -67,7 +67,7 @@ variable "PORT" {
 target "default" { args = { P = PORT } }
 '''
     assert bake_print(text)["target"]["default"]["args"] == {"P": "80"}
-    with pytest.raises(ValidationError, match="Validation failed; PORT out of range."):
+    with pytest.raises(ValidationError, match=r"Validation failed; PORT out of range\."):
         bake_print(text, env={"PORT": "70000"})
 
 
