@@ -10,10 +10,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bake._record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceRange:
     """A span in a bake file; lines and columns count from 1, the end column is exclusive."""
 

@@ -6,13 +6,14 @@ files, ``--set``) is right-biased per field and only set fields override.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from bake._record import record, replace
 
 Attrs = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExportEntry:
     """One ``output`` entry (``type=local,dest=out``)."""
 
@@ -24,7 +25,7 @@ class ExportEntry:
         return dict(self.attrs).get(key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CacheEntry:
     """One ``cache-from``/``cache-to`` entry (``type=registry,ref=…``)."""
 
@@ -32,29 +33,31 @@ class CacheEntry:
     attrs: Attrs = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SecretEntry:
     id: str = ""
     src: str = ""
     env: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SSHEntry:
     id: str
     paths: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AttestEntry:
     type: str
     disabled: bool = False
     attrs: Attrs = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """A build target with every attribute buildx v0.36 knows. Field names follow the HCL keys."""
+
+    _fields: tuple[str, ...]
 
     name: str
     description: str | None = None
@@ -87,23 +90,23 @@ class Target:
     extra_hosts: dict[str, str] | None = None
     policy: tuple[dict[str, Any], ...] | None = None
     # Where each local path was written (for BUILDX_BAKE_FILE_RELATIVE_PATHS); not printed.
-    source_dir: str | None = field(default=None, compare=False)
+    source_dir: str | None = None
 
     def evolve(self, **changes: Any) -> Target:
         return replace(self, **changes)
 
 
-TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target) if f.name not in ("name", "source_dir"))
+TARGET_FIELDS: tuple[str, ...] = tuple(f for f in Target._fields if f not in ("name", "source_dir"))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Group:
     name: str
     targets: tuple[str, ...] = ()
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     """What ``bake`` will build: the printed groups and the resolved targets, in print order."""
 

@@ -7,38 +7,37 @@ Nodes are picklable, which lets ``parse.py`` cache a parsed file by content dige
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from bake._record import record
 from bake.errors import SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Literal:
     value: object
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Var:
     name: str
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetAttr:
     obj: Expr
     name: str
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Index:
     obj: Expr
     key: Expr
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Splat:
     """``obj[*].a[0]`` (full) or ``obj.*.a`` (attribute-only); ``each`` applies to every element."""
 
@@ -47,19 +46,19 @@ class Splat:
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TupleExpr:
     items: tuple[Expr, ...]
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ObjectExpr:
     items: tuple[tuple[Expr, Expr], ...]
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Call:
     name: str
     args: tuple[Expr, ...]
@@ -67,14 +66,14 @@ class Call:
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Unary:
     op: str
     operand: Expr
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Binary:
     op: str
     left: Expr
@@ -82,7 +81,7 @@ class Binary:
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Conditional:
     cond: Expr
     if_true: Expr
@@ -90,7 +89,7 @@ class Conditional:
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ForExpr:
     key_var: str | None
     value_var: str
@@ -103,13 +102,13 @@ class ForExpr:
 
 
 # Template parts: a literal str, an Interp, a TemplateIf or a TemplateFor.
-@dataclass(frozen=True, slots=True)
+@record
 class Interp:
     expr: Expr
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TemplateIf:
     cond: Expr
     then: tuple[TemplatePart, ...]
@@ -117,7 +116,7 @@ class TemplateIf:
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TemplateFor:
     key_var: str | None
     value_var: str
@@ -129,7 +128,7 @@ class TemplateFor:
 TemplatePart = str | Interp | TemplateIf | TemplateFor
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Template:
     """A string template; a template of exactly one interpolation yields the raw value (HCL's wrap)."""
 
@@ -143,14 +142,14 @@ Expr = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attribute:
     name: str
     expr: Expr
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Block:
     type: str
     labels: tuple[str, ...]
@@ -158,7 +157,7 @@ class Block:
     rng: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Body:
     attributes: tuple[Attribute, ...]
     blocks: tuple[Block, ...]

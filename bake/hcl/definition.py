@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from bake._record import record
 from bake.errors import DefinitionError, SourceRange, ValidationError
 from bake.hcl import ast
 from bake.hcl.decode import decode_target
@@ -25,21 +26,21 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 RESERVED = frozenset({"BAKE_CMD_CONTEXT", "BAKE_LOCAL_PLATFORM", "target", "group"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceBody:
     file: str
     dir: str
     body: ast.Body
 
 
-@dataclass(slots=True)
+@record
 class Instance:
     """One target block, after matrix expansion: its name and the matrix values in scope."""
 
     name: str
     block: ast.Block
     dir: str
-    matrix: dict[str, object] = field(default_factory=dict)
+    matrix: dict[str, object]
 
 
 class Definition:
@@ -69,10 +70,8 @@ class Definition:
             self._collect(src)
         self._values: dict[tuple[str, ...], object] = {}
         self._in_progress: set[tuple[str, ...]] = set()
-        functions = dict(STDLIB)
-        for name, block in self.function_blocks.items():
-            functions[name] = _UserFunction(self, name, block)
-        self.evaluator = Evaluator(functions)
+        self.user_functions = {name: _UserFunction(self, name, block) for name, block in self.function_blocks.items()}
+        self.evaluator = Evaluator(ChainMap(self.user_functions, STDLIB))  # type: ignore[arg-type]
         self.scope = _RootScope(self)
         self._instances: dict[str, list[Instance]] | None = None
         self._matrix_groups: dict[str, list[str]] = {}
@@ -184,9 +183,8 @@ class Definition:
                           f"variable cycle not allowed for {name}")
 
     def check_functions(self) -> None:
-        for fn in self.evaluator.functions.values():
-            if isinstance(fn, _UserFunction):
-                fn.check()
+        for fn in self.user_functions.values():
+            fn.check()
 
     # --- targets and groups -------------------------------------------------------------------
 
@@ -213,7 +211,7 @@ class Definition:
         if matrix_attr is None:
             if name_attr is not None:
                 raise DefinitionError("name requires matrix", rng=name_attr.rng)
-            return [Instance(label, block, dir_)]
+            return [Instance(label, block, dir_, {})]
         matrix = self.evaluator.eval(matrix_attr.expr, self.scope)
         if not isinstance(matrix, dict):
             raise DefinitionError("matrix must be a map", rng=matrix_attr.rng)

@@ -7,8 +7,8 @@ import os
 import platform as _platform
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from bake._record import record
 from bake.errors import DefinitionError, UsageError
 from bake.hcl import ast
 from bake.hcl.definition import Definition, SourceBody
@@ -23,7 +23,7 @@ DEFAULT_FILES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class File:
     name: str
     text: str

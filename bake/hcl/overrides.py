@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from bake._record import record
 from bake.errors import UsageError
 from bake.hcl.buildflags import (
     FlagError,
@@ -29,7 +29,7 @@ APPEND_KEYS = {"annotations": "annotations", "attest": "attest", "entitlements":
 BOOL_KEYS = {"no-cache": "no_cache", "pull": "pull"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Override:
     pattern: str
     key: str

@@ -20,7 +20,7 @@ from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 from bake.hcl.template import Piece, assemble, scan
 
-_CACHE_FORMAT = b"bake-hcl-ast-1"
+_CACHE_FORMAT = b"bake-hcl-ast-2"  # bump whenever ast.py changes
 
 
 def parse(text: str, file: str) -> ast.Body:

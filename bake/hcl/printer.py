@@ -110,9 +110,48 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def go_json(value: Any, indent: bool = True) -> str:
     """JSON as Go's ``json.MarshalIndent`` writes it (HTML-safe escapes, two-space indent)."""
-    text = json.dumps(value, indent=2 if indent else None, ensure_ascii=False, separators=None if indent else (",", ":"))
+    if indent:
+        parts: list[str] = []
+        _write(value, "\n", parts)
+        text = "".join(parts)
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
         "\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+_encode_str = json.encoder.encode_basestring  # C-accelerated; json.dumps(indent=…) is pure Python
+
+
+def _write(v: Any, nl: str, out: list[str]) -> None:
+    if isinstance(v, str):
+        out.append(_encode_str(v))
+    elif isinstance(v, dict):
+        if not v:
+            out.append("{}")
+            return
+        inner = nl + "  "
+        out.append("{")
+        first = True
+        for k, x in v.items():
+            out.append(inner if first else "," + inner)
+            first = False
+            out.append(_encode_str(k))
+            out.append(": ")
+            _write(x, inner, out)
+        out.append(nl + "}")
+    elif isinstance(v, (list, tuple)):
+        if not v:
+            out.append("[]")
+            return
+        inner = nl + "  "
+        out.append("[")
+        for i, x in enumerate(v):
+            out.append(inner if i == 0 else "," + inner)
+            _write(x, inner, out)
+        out.append(nl + "]")
+    else:
+        out.append(json.dumps(v))
 
 
 def render_plan(plan: Plan) -> str:

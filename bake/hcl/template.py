@@ -9,22 +9,28 @@ keeps as one opaque token) into the same pieces.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 
 
-@dataclass(slots=True)
 class Piece:
-    kind: str  # lit | interp | if | else | endif | for | endfor
-    rng: SourceRange
-    text: str = ""
-    expr: ast.Expr | None = None
-    key_var: str | None = None
-    value_var: str = ""
-    strip_left: bool = False
-    strip_right: bool = False
+    """One flat template element; ``text`` of literals is trimmed in place by strip markers."""
+
+    __slots__ = ("expr", "key_var", "kind", "rng", "strip_left", "strip_right", "text", "value_var")
+
+    def __init__(
+        self, kind: str, rng: SourceRange, text: str = "", expr: ast.Expr | None = None, key_var: str | None = None,
+        value_var: str = "", strip_left: bool = False, strip_right: bool = False,
+    ) -> None:
+        self.kind = kind  # lit | interp | if | else | endif | for | endfor
+        self.rng = rng
+        self.text = text
+        self.expr = expr
+        self.key_var = key_var
+        self.value_var = value_var
+        self.strip_left = strip_left
+        self.strip_right = strip_right
 
 
 def assemble(pieces: list[Piece], rng: SourceRange) -> ast.Template:

@@ -7,9 +7,9 @@ checks the argument count, producing HCL's exact diagnostics; bodies only see cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bake._record import record
 from bake.errors import SourceRange
 from bake.hcl.eval import Evaluator, FunctionError
 from bake.hcl.values import ConversionError, Type, convert
@@ -18,14 +18,14 @@ Body = Callable[..., object]
 F = TypeVar("F", bound=Body)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Param:
     name: str
     type: Type
     allow_null: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Signature:
     """A named function: fixed ``params``, optional ``variadic`` param, and a ``body``."""
 

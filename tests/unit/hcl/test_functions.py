@@ -63,3 +63,15 @@ def test_every_buildx_function_is_registered() -> None:
 
     buildx = ["absolute", "add", "and", "base64decode", "base64encode", "basename", "bcrypt", "byteslen", "bytesslice", "can", "ceil", "chomp", "chunklist", "cidrhost", "cidrnetmask", "cidrsubnet", "cidrsubnets", "coalesce", "coalescelist", "compact", "concat", "contains", "convert", "csvdecode", "dirname", "distinct", "divide", "element", "equal", "flatten", "floor", "format", "formatdate", "formatlist", "formattimestamp", "greaterthan", "greaterthanorequalto", "hasindex", "homedir", "indent", "index", "indexof", "int", "join", "jsondecode", "jsonencode", "keys", "length", "lessthan", "lessthanorequalto", "log", "lookup", "lower", "max", "md5", "merge", "min", "modulo", "multiply", "negate", "not", "notequal", "or", "parseint", "pow", "range", "regex", "regex_replace", "regexall", "replace", "reverse", "reverselist", "rsadecrypt", "sanitize", "semvercmp", "sethaselement", "setintersection", "setproduct", "setsubtract", "setsymmetricdifference", "setunion", "sha1", "sha256", "sha512", "signum", "slice", "sort", "split", "strlen", "substr", "subtract", "timeadd", "timestamp", "title", "trim", "trimprefix", "trimspace", "trimsuffix", "try", "unixtimestampparse", "upper", "urlencode", "uuidv4", "uuidv5", "values", "zipmap"]
     assert set(buildx) <= set(STDLIB)
+
+
+def test_lazy_index_matches_the_modules() -> None:
+    import importlib
+
+    from bake.hcl.functions import INDEX
+
+    for name, module in INDEX.items():
+        assert name in importlib.import_module(f"bake.hcl.functions.{module}").lib.table
+    for module in set(INDEX.values()):
+        table = importlib.import_module(f"bake.hcl.functions.{module}").lib.table
+        assert {n for n, m in INDEX.items() if m == module} == set(table)
