@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from bake.app import Request, open_project
@@ -18,6 +19,13 @@ def _isolated_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 PrintFn = Callable[..., dict[str, Any]]
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+PRINT_SCHEMA = json.loads((SCHEMAS / "print.schema.json").read_text())
+
+
+def check_print_schema(output: dict[str, Any]) -> None:
+    """Every --print output of the test suite must satisfy schemas/print.schema.json."""
+    jsonschema.validate(output, PRINT_SCHEMA)
 
 
 @pytest.fixture
@@ -42,6 +50,7 @@ def bake_print(tmp_path: Path) -> PrintFn:
                       str(tmp_path), env or {})
         project = open_project(req)
         result: dict[str, Any] = json.loads(json.dumps(plan_json(project.plan(list(targets or ())))))
+        check_print_schema(result)
         return result
 
     return run

@@ -1,0 +1,114 @@
+"""The `bake` command: output streams, exit codes and error rendering."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import PRINT_SCHEMA, SCHEMAS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bake(cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bake", *args], cwd=cwd, input=stdin, capture_output=True,
+                          text=True, env=full_env, timeout=60)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir()))
+def test_examples_print_their_fixture(example: str) -> None:
+    d = ROOT / "examples" / example
+    r = bake(d, "--print")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (d / "expected-print.json").read_text()
+    out = json.loads(r.stdout)
+    jsonschema.validate(out, PRINT_SCHEMA)
+    # --print output is itself a valid JSON bake file
+    jsonschema.validate(out, json.loads((SCHEMAS / "bake-file.schema.json").read_text()))
+
+
+def test_repository_bake_file_prints_and_lists() -> None:
+    r = bake(ROOT, "--print")
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout)["target"]) == {"go-hello", "node-production", "node-test", "release-api", "release-worker"}
+    listing = bake(ROOT, "--list", "type=targets,format=json")
+    assert {"name": "default", "description": "every example project (go-hello, node-production, node-test, release)",
+            "group": True} in json.loads(listing.stdout)
+
+
+def test_syntax_error_shows_location_and_snippet(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "app" {\n  tags = ["a",\n  args = {}\n}\n')
+    r = bake(tmp_path, "--print")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "ERROR: docker-bake.hcl:3," in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_evaluation_error_shows_file_line_column(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "app" {\n  tags = [nope]\n}\n')
+    r = bake(tmp_path, "--print", "app")
+    assert r.returncode == 1
+    assert 'ERROR: docker-bake.hcl:2,11-15: Unknown variable; There is no variable named "nope".' in r.stderr
+    assert ">>>   tags = [nope]" in r.stderr
+
+
+def test_stdin_and_multiple_files(tmp_path: Path) -> None:
+    (tmp_path / "base.hcl").write_text('variable "V" { default = "1" }\ntarget "app" { tags = ["a:${V}"] }\n')
+    r = bake(tmp_path, "-f", "base.hcl", "-f", "-", "--print", "app", stdin='target "app" { args = { V = V } }\n')
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["target"]["app"] == {"context": ".", "dockerfile": "Dockerfile", "args": {"V": "1"}, "tags": ["a:1"]}
+
+
+def test_cli_shorthands_become_overrides(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    r = bake(tmp_path, "--print", "--push", "--no-cache", "--sbom=true", "--call=check", "--var", "X=1")
+    t = json.loads(r.stdout)["target"]["default"]
+    assert t["output"] == [{"push": "true", "type": "image"}]
+    assert t["no-cache"] is True
+    assert t["attest"] == [{"type": "sbom"}]
+    assert t["call"] == "lint"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--print", "--list", "targets"], "--print and --list are mutually exclusive"),
+    (["--list", "nope"], 'invalid list type "nope"'),
+    (["--var", "X"], 'invalid variable "X", expected key=value'),
+    (["-f", "missing.hcl", "--print"], "open missing.hcl: no such file or directory"),
+    (["--set", "x.tags=a", "--print"], "could not find any target matching 'x'"),
+])
+def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    r = bake(tmp_path, *args)
+    assert r.returncode == 1
+    assert f"ERROR: {message}" in r.stderr
+
+
+def test_no_definition_found(tmp_path: Path) -> None:
+    r = bake(tmp_path, "--print")
+    assert r.returncode == 1 and "couldn't find a bake definition" in r.stderr
+
+
+def test_building_is_refused_clearly_for_now(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    r = bake(tmp_path)
+    assert r.returncode == 1 and "not supported yet" in r.stderr
+
+
+def test_list_variables_table(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text(
+        'variable "TAG" {\n  default = "dev"\n  description = "image tag"\n}\n'
+        'variable "N" {\n  type = number\n}\ntarget "default" {}\n')
+    r = bake(tmp_path, "--list", "variables")
+    assert r.stdout.splitlines() == [
+        "VARIABLE TYPE   VALUE  DESCRIPTION",
+        "N        number <null>",
+        "TAG             dev    image tag",
+    ]
