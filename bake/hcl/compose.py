@@ -42,7 +42,7 @@ def parse_compose(text: str, file: str, env: Mapping[str, str]) -> ast.Body:
         build = svc["build"]
         if isinstance(build, str):
             build = {"context": build}
-        attrs = _target_attrs(svc, build or {}, top_secrets)
+        attrs = _target_attrs(svc, build or {}, top_secrets, env)
         blocks.append(ast.Block("target", (name,), _literal_body(attrs, rng), rng))
         names.append(name)
     if names:
@@ -50,7 +50,7 @@ def parse_compose(text: str, file: str, env: Mapping[str, str]) -> ast.Body:
     return ast.Body((), tuple(blocks))
 
 
-def _target_attrs(svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[str, Any]) -> dict[str, Any]:
+def _target_attrs(svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     a: dict[str, Any] = {"context": build.get("context", ".")}
     if "dockerfile" in build:
         a["dockerfile"] = build["dockerfile"]
@@ -58,7 +58,7 @@ def _target_attrs(svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[
         a["dockerfile-inline"] = build["dockerfile_inline"]
     for src, dst in (("args", "args"), ("labels", "labels")):
         if build.get(src) is not None:
-            a[dst] = _mapping(build[src])
+            a[dst] = _mapping(build[src], env)
     if build.get("tags"):
         a["tags"] = list(build["tags"])
     elif svc.get("image"):
@@ -70,11 +70,11 @@ def _target_attrs(svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[
             v = build[src]
             a[dst] = _ssh(v) if src == "ssh" else v
     if build.get("extra_hosts") is not None:
-        a["extra-hosts"] = _mapping(build["extra_hosts"], sep=":")
+        a["extra-hosts"] = _mapping(build["extra_hosts"], env, sep=":")
     if build.get("ulimits"):
         a["ulimits"] = [_ulimit(k, v) for k, v in build["ulimits"].items()]
     if build.get("additional_contexts"):
-        ctxs = _mapping(build["additional_contexts"])
+        ctxs = _mapping(build["additional_contexts"], env)
         a["contexts"] = {k: ("target:" + v[len("service:"):] if v.startswith("service:") else v) for k, v in ctxs.items()}
     if build.get("secrets"):
         a["secret"] = [_secret(s, top_secrets) for s in build["secrets"]]
@@ -87,13 +87,14 @@ def _target_attrs(svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[
     return a
 
 
-def _mapping(v: Any, sep: str = "=") -> dict[str, Any]:
+def _mapping(v: Any, env: Mapping[str, str], sep: str = "=") -> dict[str, Any]:
+    """A compose mapping or list; a list entry without a value takes it from the environment."""
     if isinstance(v, dict):
         return {str(k): (None if x is None else str(x) if not isinstance(x, bool) else str(x).lower()) for k, x in v.items()}
     out: dict[str, Any] = {}
     for item in v or []:
         k, s, x = str(item).partition(sep if sep in str(item) else "=")
-        out[k] = x if s else os.environ.get(k)
+        out[k] = x if s else env.get(k)
     return out
 
 

@@ -1,0 +1,93 @@
+"""HCL-JSON and compose files, alone and merged with HCL."""
+
+from __future__ import annotations
+
+from tests.conftest import PrintFn
+
+JSON_FILE = """
+{
+  "variable": {"TAG": {"default": "1.0"}, "N": {"default": 3}},
+  "function": {"img": {"params": ["n"], "result": "repo/${n}:${TAG}"}},
+  "group": {"default": {"targets": ["app"]}},
+  "target": {
+    "app": {
+      "tags": ["${img(\\"app\\")}", "plain(\\"x\\")"],
+      "args": {"N": "${N + 1}", "LIT": 5},
+      "output": [{"type": "oci", "dest": "out.tar"}]
+    }
+  }
+}
+"""
+
+
+def test_json_bake_file(bake_print: PrintFn) -> None:
+    t = bake_print(files={"docker-bake.json": JSON_FILE})["target"]["app"]
+    assert t["tags"] == ["repo/app:1.0", 'plain("x")']
+    assert t["args"] == {"N": "4", "LIT": "5"}
+    assert t["output"] == [{"dest": "out.tar", "type": "oci"}]
+
+
+def test_json_blocks_as_lists(bake_print: PrintFn) -> None:
+    text = '{"target": [{"a": [{"tags": ["x"]}]}, {"b": {"inherits": ["a"]}}]}'
+    out = bake_print(files={"bake.json": text}, targets=["b"])
+    assert out["target"]["b"]["tags"] == ["x"]
+
+
+COMPOSE = """
+services:
+  web:
+    image: example/web:latest
+    build:
+      context: ./web
+      dockerfile: web.Dockerfile
+      args:
+        - MODE=prod
+        - EMPTY
+        - FROM_ENV
+      labels:
+        com.example: "yes"
+      target: final
+      platforms: [linux/amd64]
+      cache_from: ["type=local,src=/tmp/c"]
+      secrets: [token]
+      additional_contexts:
+        base: service:base
+      x-bake:
+        tags: ["example/web:${TAG:-dev}"]
+        output: type=docker
+  base:
+    build: ./base
+  db:
+    image: postgres
+secrets:
+  token:
+    environment: TOKEN
+"""
+
+
+def test_compose_services_become_targets(bake_print: PrintFn) -> None:
+    out = bake_print(files={"compose.yaml": COMPOSE}, env={"TAG": "7", "FROM_ENV": "e"})
+    assert out["group"]["default"] == {"targets": ["base", "web"]}
+    web = out["target"]["web"]
+    assert web["context"] == "web" and web["dockerfile"] == "web.Dockerfile"
+    assert web["args"] == {"MODE": "prod", "FROM_ENV": "e"}
+    assert web["labels"] == {"com.example": "yes"}
+    assert web["tags"] == ["example/web:7"]
+    assert web["target"] == "final"
+    assert web["contexts"] == {"base": "target:base"}
+    assert web["secret"] == [{"env": "TOKEN", "id": "token"}]
+    assert web["output"] == [{"type": "docker"}]
+    assert out["target"]["base"]["context"] == "base"
+
+
+def test_hcl_merges_over_compose(bake_print: PrintFn) -> None:
+    hcl = 'target "web" {\n  tags = ["override:1"]\n}\ngroup "default" { targets = ["web"] }\n'
+    out = bake_print(files={"compose.yaml": COMPOSE, "docker-bake.hcl": hcl})
+    assert out["group"]["default"] == {"targets": ["web"]}
+    assert out["target"]["web"]["tags"] == ["override:1"]
+    assert out["target"]["web"]["dockerfile"] == "web.Dockerfile"
+
+
+def test_unknown_extension_is_detected(bake_print: PrintFn) -> None:
+    out = bake_print(files={"bake.conf": 'target "default" { tags = ["t"] }\n'})
+    assert out["target"]["default"]["tags"] == ["t"]
