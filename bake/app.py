@@ -28,7 +28,7 @@ def open_project(req: Request) -> Project:
     env = dict(os.environ if req.env is None else req.env)
     files: list[File] = find_files(list(req.files) or None, req.cwd, env, req.stdin)
     try:
-        return Project(files, env, req.variables or {}, list(req.overrides))
+        return Project(files, env, req.variables or {}, list(req.overrides), req.cwd)
     except DefinitionError as err:
         raise attach_snippet(err, files) from None
 

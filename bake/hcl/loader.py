@@ -4,7 +4,7 @@ entry points that turn files + request into a resolved ``Plan``."""
 from __future__ import annotations
 
 import os
-import platform as _platform
+import posixpath
 import sys
 from collections.abc import Mapping
 
@@ -15,7 +15,7 @@ from bake.hcl.definition import Definition, SourceBody
 from bake.hcl.overrides import parse_overrides
 from bake.hcl.resolve import Resolver
 from bake.hcl.values import format_number, is_number, type_label
-from bake.model import Plan
+from bake.model import Plan, Target
 
 DEFAULT_FILES = (
     "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml",
@@ -82,7 +82,7 @@ def parse_file(f: File, env: Mapping[str, str]) -> tuple[ast.Body, bool]:
 
 
 def local_platform() -> str:
-    machine = _platform.machine().lower()
+    machine = os.uname().machine.lower()
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
             "armv6l": "arm/v6", "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x",
             "riscv64": "riscv64"}.get(machine, machine)
@@ -98,9 +98,10 @@ class Project:
         env: Mapping[str, str] | None = None,
         variables: Mapping[str, str] | None = None,
         overrides: list[str] | None = None,
-        extra_env: Mapping[str, str] | None = None,
+        cwd: str = ".",
     ) -> None:
         self.files = files
+        self.cwd = cwd
         self.env = dict(os.environ if env is None else env)
         sources: list[SourceBody] = []
         compose: list[SourceBody] = []
@@ -124,12 +125,19 @@ class Project:
         return self._resolver
 
     def plan(self, targets: list[str]) -> Plan:
+        """The resolved plan for the requested names, checked as buildx checks it before building."""
+        from bake.hcl.validate import check_target
+
         plan = self.resolver.plan(targets or ["default"])
         sde = self.env.get("SOURCE_DATE_EPOCH")
-        if sde:
-            for name, t in plan.targets.items():
-                if not t.args or "SOURCE_DATE_EPOCH" not in t.args:
-                    plan.targets[name] = t.evolve(args={**(t.args or {}), "SOURCE_DATE_EPOCH": sde})
+        relative = self.env.get("BUILDX_BAKE_FILE_RELATIVE_PATHS", "") in ("1", "true")
+        for name, t in plan.targets.items():
+            if sde and (not t.args or "SOURCE_DATE_EPOCH" not in t.args):
+                t = t.evolve(args={**(t.args or {}), "SOURCE_DATE_EPOCH": sde})
+            if relative:
+                t = rebase(t)
+            check_target(t, self.cwd, self.env)
+            plan.targets[name] = t
         return plan
 
     def variables(self) -> list[dict[str, str]]:
@@ -162,6 +170,24 @@ class Project:
                     row["value"] = str(value)
             rows.append(row)
         return rows
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path and not path.startswith(("target:", "git@")) and not path.startswith("-")
+
+
+def rebase(t: Target) -> Target:
+    """``BUILDX_BAKE_FILE_RELATIVE_PATHS=1``: local paths are relative to the file that set them."""
+    base = t.source_dir
+    if not base or base == ".":
+        return t
+    changes: dict[str, object] = {}
+    if t.context is None or _is_local(t.context):
+        changes["context"] = posixpath.normpath(posixpath.join(base, t.context or "."))
+    if t.contexts:
+        changes["contexts"] = {k: posixpath.normpath(posixpath.join(base, v)) if _is_local(v) else v
+                               for k, v in t.contexts.items()}
+    return t.evolve(**changes)
 
 
 def attach_snippet(err: DefinitionError, files: list[File]) -> DefinitionError:

@@ -71,7 +71,8 @@ def merge(base: Target, over: Target) -> Target:
             changes[name] = (*old, *new)
         else:  # pragma: no cover - every field has a rule
             raise AssertionError(name)
-    if over.source_dir is not None and ("context" in changes or base.source_dir is None):
+    # The directory that relative paths belong to: the file that set the context, else the latest file.
+    if over.source_dir is not None and ("context" in changes or base.context is None):
         changes["source_dir"] = over.source_dir
     return base.evolve(**changes) if changes else base
 

@@ -139,6 +139,8 @@ def _apply_one(t: Target, o: Override) -> Target:
         return t.evolve(secret=tuple(
             s.__class__(s.id, new.src, new.env) if s.id == o.sub else s for s in (t.secret or ())))
     if key in STRING_KEYS:
+        if key == "context":  # --set values are relative to the working directory, never rebased
+            return t.evolve(context=v, source_dir=None)
         return t.evolve(**{key.replace("-", "_"): v})
     if key in BOOL_KEYS:
         try:

@@ -72,7 +72,7 @@ variable "M" { default = { a = 1, b = 2, c = 3 } }
 variable "L" { default = [{ n = "x", v = [1] }, { n = "y", v = [2] }] }
 target "default" {
   tags = [for k, v in M : "${k}${v}" if v != 2]
-  platforms = L[*].n
+  no-cache-filter = L[*].n
   labels = { for k, v in M : "k.${k}" => v * 10 }
   args = {
     GROUPED = jsonencode({ for p in ["a1", "a2", "b1"] : substr(p, 0, 1) => p... })
@@ -83,7 +83,7 @@ target "default" {
 '''
     t = bake_print(text)["target"]["default"]
     assert t["tags"] == ["a1", "c3"]
-    assert t["platforms"] == ["x", "y"]
+    assert t["no-cache-filter"] == ["x", "y"]
     assert t["labels"] == {"k.a": "10", "k.b": "20", "k.c": "30"}
     assert t["args"] == {"GROUPED": '{"a":["a1","a2"],"b":["b1"]}', "ATTR": "2", "DOT": "x"}
 

@@ -21,13 +21,13 @@ target "db" {}
 def test_set_with_patterns_and_keys(bake_print: PrintFn) -> None:
     out = bake_print(TEXT, ["app", "api", "db"], overrides=[
         "a*.args.V=2", "app.tags+=app:2", "*.no-cache=true", "db.platform=linux/arm64", "db.platform+=linux/s390x",
-        "app.secret.tok=src=/run/tok",
+        "app.secret.tok=src=/dev/null",
     ])["target"]
     assert out["app"]["args"] == {"V": "2"} and out["api"]["args"] == {"V": "2"}
     assert out["app"]["tags"] == ["app:1", "app:2"]
     assert out["db"]["no-cache"] is True
     assert out["db"]["platforms"] == ["linux/arm64", "linux/s390x"]
-    assert out["app"]["secret"] == [{"id": "tok", "src": "/run/tok"}]
+    assert out["app"]["secret"] == [{"id": "tok", "src": "/dev/null"}]
 
 
 def test_push_and_load(bake_print: PrintFn) -> None:

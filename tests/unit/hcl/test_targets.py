@@ -21,7 +21,7 @@ target "a" {
   args = { X = "a", Y = "a" }
   tags = ["a"]
   cache-from = ["type=local,src=a"]
-  secret = ["id=s,src=a.txt"]
+  secret = ["id=s,env=S"]
   dockerfile = "a.Dockerfile"
 }
 target "b" {
@@ -171,3 +171,22 @@ def test_several_files_merge_in_order(bake_print: PrintFn) -> None:
     }
     t = bake_print(files=files)["target"]["app"]
     assert t["tags"] == ["a"] and t["args"] == {"X": "a", "Y": "1"}
+
+
+def test_relative_paths_mode_rebases_local_contexts(bake_print: PrintFn) -> None:
+    files = {
+        "sub/docker-bake.hcl": '''
+target "base" { context = "src" }
+target "app" {
+  inherits = ["base"]
+  contexts = { lib = "../lib", img = "docker-image://alpine", t = "target:base" }
+}
+target "plain" {}
+''',
+    }
+    env = {"BUILDX_BAKE_FILE_RELATIVE_PATHS": "1"}
+    out = bake_print(files=files, targets=["app", "plain"], env=env)["target"]
+    assert out["app"]["context"] == "sub/src"
+    assert out["app"]["contexts"] == {"img": "docker-image://alpine", "lib": "lib", "t": "target:base"}
+    assert out["plain"]["context"] == "sub"
+    assert bake_print(files=files, targets=["plain"])["target"]["plain"]["context"] == "."
