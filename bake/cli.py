@@ -141,18 +141,20 @@ def run(argv: Sequence[str]) -> int:
 
 
 def render_error(err: BakeError) -> str:
-    """The message buildx prints: a source excerpt, then ``ERROR: file:line,col-col: Summary; Detail``."""
+    """What buildx prints: the source around the error (``>>>`` marks its lines), then
+    ``ERROR: file:line,col-col: Summary; Detail``."""
     from bake.errors import DefinitionError
 
     lines = []
     if isinstance(err, DefinitionError) and err.rng is not None and err.snippet:
-        width = len(str(err.rng.line + len(err.snippet) - 1))
+        rng = err.rng
+        lines.append(f"{rng.file}:{rng.line}")
+        lines.append("-" * 20)
         for i, text in enumerate(err.snippet):
-            n = err.rng.line + i
-            lines.append(f" {str(n).rjust(width)} | >>> {text}" if n == err.rng.line else f" {str(n).rjust(width)} |     {text}")
-            if n == err.rng.line:
-                lines.append(" " * (width + 8 + err.rng.col - 1) + "^" * max(1, (err.rng.end_col - err.rng.col) if err.rng.end_line == err.rng.line else 1))
-        lines.append("")
+            n = err.snippet_start + i
+            mark = ">>>" if rng.line <= n <= max(rng.end_line, rng.line) else "   "
+            lines.append(f" {n:3d} | {mark} {text}")
+        lines.append("-" * 20)
     lines.append(f"ERROR: {err.message}")
     return "\n".join(lines) + "\n"
 

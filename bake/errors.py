@@ -41,7 +41,8 @@ class DefinitionError(BakeError):
     """A mistake in a bake definition, located in its source when the location is known.
 
     ``summary``/``detail`` follow HCL diagnostics (buildx prints ``Summary; Detail``);
-    ``snippet`` holds the source lines of ``rng`` and is filled in by the loader.
+    ``snippet`` holds the source lines around ``rng``, starting at line ``snippet_start``;
+    the loader fills them in, since only it has the text.
     """
 
     def __init__(
@@ -50,11 +51,13 @@ class DefinitionError(BakeError):
         detail: str = "",
         rng: SourceRange | None = None,
         snippet: tuple[str, ...] = (),
+        snippet_start: int = 0,
     ) -> None:
         self.summary = summary
         self.detail = detail
         self.rng = rng
         self.snippet = snippet
+        self.snippet_start = snippet_start
         text = f"{summary}; {detail}" if detail else summary
         super().__init__(f"{rng}: {text}" if rng else text)
 
@@ -62,10 +65,10 @@ class DefinitionError(BakeError):
         """The same error at ``rng`` unless it already has a location."""
         if self.rng is not None or rng is None:
             return self
-        return type(self)(self.summary, self.detail, rng, self.snippet)
+        return type(self)(self.summary, self.detail, rng, self.snippet, self.snippet_start)
 
-    def with_snippet(self, snippet: tuple[str, ...]) -> DefinitionError:
-        return type(self)(self.summary, self.detail, self.rng, snippet)
+    def with_snippet(self, snippet: tuple[str, ...], start: int) -> DefinitionError:
+        return type(self)(self.summary, self.detail, self.rng, snippet, start)
 
 
 class ValidationError(DefinitionError):

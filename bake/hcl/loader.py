@@ -191,12 +191,17 @@ def rebase(t: Target) -> Target:
 
 
 def attach_snippet(err: DefinitionError, files: list[File]) -> DefinitionError:
-    """The error with the source lines of its range, for the CLI to show."""
+    """The error with the source lines around its range (two lines of context around a one-line
+    range, one around a longer one), for the CLI to show."""
     if err.rng is None or err.snippet:
         return err
     for f in files:
         if f.name == err.rng.file:
-            lines = f.text.splitlines()
-            lo, hi = max(err.rng.line - 1, 0), min(err.rng.end_line, len(lines))
-            return err.with_snippet(tuple(lines[lo:hi][:5]))
+            lines = f.text.split("\n")
+            start, end = err.rng.line, min(max(err.rng.end_line, err.rng.line), len(lines))
+            if not 1 <= start <= len(lines):
+                return err
+            pad = 2 if start == end else 1
+            lo, hi = max(start - pad, 1), min(end + pad, len(lines))
+            return err.with_snippet(tuple(lines[lo - 1 : hi]), lo)
     return err

@@ -20,7 +20,7 @@ from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 from bake.hcl.template import Piece, assemble, scan
 
-_CACHE_FORMAT = b"bake-hcl-ast-2"  # bump whenever ast.py changes
+_CACHE_FORMAT = b"bake-hcl-ast-3"  # bump whenever ast.py changes
 
 
 def parse(text: str, file: str) -> ast.Body:
@@ -88,7 +88,7 @@ def _parse_uncached(text: str, file: str) -> ast.Body:
         else:
             detail = str(e).splitlines()[0]
         raise DefinitionError("Invalid syntax", detail, SourceRange(file, line, col, line, col + 1)) from None
-    return _Converter(file, 0, 0).body(tree.body)
+    return _Converter(file, 0, 0, text.split("\n")).body(tree.body)
 
 
 def parse_expression(text: str, file: str, line: int, col: int) -> ast.Expr:
@@ -134,8 +134,9 @@ def _unescape(s: str) -> str:
 class _Converter:
     """Walks python-hcl2's typed tree; positions shift by (line_off, col_off on the first line)."""
 
-    def __init__(self, file: str, line_off: int, col_off: int) -> None:
+    def __init__(self, file: str, line_off: int, col_off: int, lines: list[str] | None = None) -> None:
         self.file = file
+        self.lines = lines
         self.line_off = line_off
         self.col_off = col_off
 
@@ -153,8 +154,13 @@ class _Converter:
         attrs: list[ast.Attribute] = []
         blocks: list[ast.Block] = []
         seen: dict[str, ast.Attribute] = {}
+        first = True
         for child in node.children:
             kind = type(child).__name__
+            if kind in ("AttributeRule", "BlockRule"):
+                if not first:
+                    self.check_starts_line(child)
+                first = False
             if kind == "AttributeRule":
                 name = self.name_of(child.children[0])
                 a = ast.Attribute(name, self.expr(child.children[2]), self.rng(child))
@@ -174,6 +180,15 @@ class _Converter:
                 inner = next(c for c in child.children if type(c).__name__ == "BodyRule")
                 blocks.append(ast.Block(names[0], tuple(names[1:]), self.body(inner), self.rng(child)))
         return ast.Body(tuple(attrs), tuple(blocks))
+
+    def check_starts_line(self, node: Any) -> None:
+        """python-hcl2 accepts ``a = 1 b = 2`` on one line; HCL requires a newline between items."""
+        rng = self.rng(node)
+        if self.lines is None or rng.line > len(self.lines):
+            return
+        if self.lines[rng.line - 1][: rng.col - 1].strip():
+            raise DefinitionError(
+                "Missing newline after argument", "An argument or block definition must end with a newline.", rng)
 
     def name_of(self, node: Any) -> str:
         return str(node.children[0].value)
@@ -247,18 +262,18 @@ class _Converter:
     def string(self, n: Any) -> ast.Template:
         pieces: list[Piece] = []
         for part in n.string_parts:
-            self.flatten(part.children[0], pieces)
+            self.flatten(part.children[0], pieces, self.rng(part))
         return assemble(pieces, self.rng(n))
 
-    def flatten(self, c: Any, out: list[Piece]) -> None:
+    def flatten(self, c: Any, out: list[Piece], part_rng: SourceRange) -> None:
         kind = type(c).__name__
         if kind == "StringPartRule":
-            self.flatten(c.children[0], out)
+            self.flatten(c.children[0], out, self.rng(c))
         elif kind == "InterpolationRule":
             out.append(Piece("interp", self.rng(c), expr=self.expr(c.expression)))
         elif kind in ("TemplateIfRule", "TemplateForRule"):
             for sub in c.children:
-                self.flatten(sub, out)
+                self.flatten(sub, out, part_rng)
         elif kind == "TemplateIfStartRule":
             out.append(Piece("if", self.rng(c), expr=self.expr(c.condition),
                              strip_left=c.strip_open, strip_right=c.strip_close))
@@ -276,6 +291,12 @@ class _Converter:
             tok = c.lark_name()
             val = str(c.value)
             if tok == "STRING_CHARS":
+                if "\n" in val:
+                    raise DefinitionError(
+                        "Invalid multi-line string",
+                        "Quoted strings may not be split over multiple lines. To produce a multi-line string, either "
+                        "use the \\n escape to represent a newline character or use the \"heredoc\" multi-line "
+                        "template syntax.", part_rng)
                 text = _unescape(val)
             elif tok in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
                 text = val[1:]

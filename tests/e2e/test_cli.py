@@ -112,3 +112,31 @@ def test_list_variables_table(tmp_path: Path) -> None:
         "N        number <null>",
         "TAG             dev    image tag",
     ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('target "a" { x = 1 y = 2 }\n', "docker-bake.hcl:1,20-25: Missing newline after argument"),
+    ('target "a" {\n  x = "ab\ncd"\n}\n', "docker-bake.hcl:2,8-3,3: Invalid multi-line string"),
+    ('target "a" {\n  x = 1\n  x = 2\n}\n', "docker-bake.hcl:3,3-8: Attribute redefined"),
+    ('target "a" {\n  tags = upper(["x"])\n}\n', 'Invalid value for "str" parameter: string required'),
+])
+def test_strict_hcl_errors(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "docker-bake.hcl").write_text(text)
+    r = bake(tmp_path, "--print", "a")
+    assert r.returncode == 1
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_error_excerpt_layout(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('variable "A" {\n  default = "x"\n}\ntarget "app" {\n  tags = [nope]\n  args = {}\n}\n')
+    r = bake(tmp_path, "--print", "app")
+    assert r.stderr.splitlines()[:8] == [
+        "docker-bake.hcl:5",
+        "--------------------",
+        "   3 |     }",
+        '   4 |     target "app" {',
+        "   5 | >>>   tags = [nope]",
+        "   6 |       args = {}",
+        "   7 |     }",
+        "--------------------",
+    ]

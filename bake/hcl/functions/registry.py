@@ -67,7 +67,7 @@ class Signature:
             if err.summary:
                 raise
             raise FunctionError(f'Call to function "{self.name}" failed: {err}.', arg=err.arg) from None
-        except ConversionError as err:
+        except (ConversionError, ArithmeticError, ValueError, OverflowError) as err:
             raise FunctionError(f'Call to function "{self.name}" failed: {err}.') from None
 
 
