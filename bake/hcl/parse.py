@@ -165,10 +165,10 @@ class _Converter:
                 name = self.name_of(child.children[0])
                 a = ast.Attribute(name, self.expr(child.children[2]), self.rng(child))
                 if name in seen:
-                    first = seen[name].rng
+                    prev = seen[name].rng
                     raise DefinitionError(
                         "Attribute redefined",
-                        f'The argument "{name}" was already set at {first.file}:{first.line},{first.col}. '
+                        f'The argument "{name}" was already set at {prev.file}:{prev.line},{prev.col}. '
                         "Each argument may be set only once.",
                         a.rng,
                     )
