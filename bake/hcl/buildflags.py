@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from typing import Any
 
 from bake.model import AttestEntry, Attrs, CacheEntry, ExportEntry, SecretEntry, SSHEntry
 
@@ -156,3 +157,45 @@ def canonical_attest(kind: str, value: str) -> str:
         return f"type={kind},disabled={'false' if parse_go_bool(value) else 'true'}"
     except FlagError:
         return f"type={kind},{value}"
+
+
+_LOG_LEVELS = {"panic": "panic", "fatal": "fatal", "error": "error", "warn": "warning", "warning": "warning",
+               "info": "info", "debug": "debug", "trace": "trace"}
+
+
+def parse_policy(item: str | dict[str, Any]) -> dict[str, Any]:
+    """A ``policy`` entry, shaped as buildx prints it (its Go struct: Files/Reset/Disabled/Strict/LogLevel)."""
+    pairs: list[tuple[str, Any]]
+    if isinstance(item, dict):
+        pairs = list(item.items())
+    else:
+        pairs = []
+        for f in csv_fields(item):
+            k, sep, v = f.partition("=")
+            if not sep:
+                raise FlagError(f"invalid value {f}")
+            pairs.append((k, v))
+    out: dict[str, Any] = {"Files": None, "Reset": False, "Disabled": False, "Strict": None, "LogLevel": None}
+    files: list[dict[str, Any]] = []
+    for k, v in pairs:
+        key = k.strip().lower()
+        field = f"{k}={v}"
+        if key == "filename":
+            for name in v if isinstance(v, list) else [v]:
+                if not name:
+                    raise FlagError(f"invalid value {field}")
+                files.append({"Filename": str(name), "Data": None})
+        elif key in ("reset", "disabled", "strict"):
+            try:
+                out[key.capitalize()] = v if isinstance(v, bool) else parse_go_bool(str(v))
+            except FlagError as err:
+                raise FlagError(f"invalid value {field}: {err}") from None
+        elif key == "log-level":
+            level = _LOG_LEVELS.get(str(v).lower())
+            if level is None:
+                raise FlagError(f'invalid value {field}: not a valid logrus Level: "{v}"')
+            out["LogLevel"] = level
+        else:
+            raise FlagError(f"invalid value {field}")
+    out["Files"] = files or None
+    return out

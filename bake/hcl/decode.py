@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl.buildflags import FlagError, parse_attest, parse_cache, parse_export, parse_secret, parse_ssh
+from bake.hcl.buildflags import (
+    FlagError,
+    parse_attest,
+    parse_cache,
+    parse_export,
+    parse_policy,
+    parse_secret,
+    parse_ssh,
+)
 from bake.hcl.values import ConversionError, to_bool, to_string
 from bake.model import TARGET_FIELDS, Target
 
@@ -98,6 +106,7 @@ def decode_entries(attr: str, items: list[str | dict[str, Any]]) -> tuple[Any, .
     """Parse flag-form entries; empty strings are dropped, as buildx does."""
     parsers: dict[str, Callable[[Any], Any]] = {
         "output": parse_export, "attest": parse_attest, "secret": parse_secret, "ssh": parse_ssh,
+        "policy": parse_policy,
     }
     out: list[Any] = []
     for item in items:
@@ -105,31 +114,9 @@ def decode_entries(attr: str, items: list[str | dict[str, Any]]) -> tuple[Any, .
             continue
         if attr in ("cache-from", "cache-to"):
             out.extend(parse_cache(item))
-        elif attr == "policy":
-            out.append(_policy(item))
         else:
             out.append(parsers[attr](item))
     return tuple(out)
-
-
-def _policy(item: str | dict[str, Any]) -> dict[str, Any]:
-    from bake.hcl.buildflags import csv_fields, parse_go_bool
-
-    d: dict[str, Any] = {"Files": None, "Reset": False, "Disabled": False, "Strict": False, "LogLevel": ""}
-    pairs = item.items() if isinstance(item, dict) else (f.partition("=")[::2] for f in csv_fields(item))
-    files: list[str] = []
-    for k, v in pairs:
-        key = k.strip().lower()
-        if key == "filename":
-            files.extend(v if isinstance(v, list) else [v])
-        elif key in ("reset", "disabled", "strict"):
-            d[key.capitalize()] = parse_go_bool(str(v))
-        elif key in ("log-level", "loglevel"):
-            d["LogLevel"] = str(v)
-        else:
-            raise FlagError(f"unknown policy key {k!r}")
-    d["Files"] = files or None
-    return d
 
 
 def decode_target(name: str, values: dict[str, tuple[object, SourceRange]], source_dir: str | None) -> Target:

@@ -15,11 +15,11 @@ T = TypeVar("T")
 
 REPLACE = frozenset({
     "context", "dockerfile", "dockerfile_inline", "target", "network", "shm_size", "call", "tags",
-    "cache_to", "platforms", "output", "pull", "no_cache", "inherits",
+    "cache_to", "platforms", "output", "pull", "no_cache",
 })
 PER_KEY = frozenset({"contexts", "extra_hosts", "resources"})
 NULL_SKIPPING = frozenset({"args", "labels"})
-APPEND = frozenset({"annotations", "no_cache_filter", "ulimits", "entitlements", "policy", "cache_from"})
+APPEND = frozenset({"annotations", "no_cache_filter", "ulimits", "entitlements", "policy", "inherits"})
 
 
 def _dedupe(items: Iterable[T]) -> tuple[T, ...]:
@@ -28,6 +28,23 @@ def _dedupe(items: Iterable[T]) -> tuple[T, ...]:
         if x not in out:
             out.append(x)
     return tuple(out)
+
+
+def swap_dedupe(items: Iterable[T]) -> tuple[T, ...]:
+    """buildx's ``removeDupes`` for outputs and cache entries, whose order users see in ``--print``.
+
+    Walking backwards, each element that has an equal one later in the list sends that later
+    duplicate to the end (swapping with the last element) and drops it, so ``[a, a, b, c]``
+    becomes ``[a, c, b]``.
+    """
+    s = list(items)
+    for i in range(len(s) - 2, -1, -1):
+        for j in range(i + 1, len(s)):
+            if s[i] == s[j]:
+                s[j], s[-1] = s[-1], s[j]
+                s.pop()
+                break
+    return tuple(s)
 
 
 def _dedupe_by(items: Iterable[T], key: Callable[[T], object]) -> tuple[T, ...]:
@@ -59,6 +76,8 @@ def merge(base: Target, over: Target) -> Target:
             changes[name] = dict(new) if isinstance(new, dict) else new
             if name in NULL_SKIPPING:
                 changes[name] = {k: v for k, v in new.items() if v is not None}
+            elif name == "cache_from":
+                changes[name] = swap_dedupe(new)
         elif name in PER_KEY:
             changes[name] = {**old, **new}
         elif name in NULL_SKIPPING:
@@ -67,6 +86,8 @@ def merge(base: Target, over: Target) -> Target:
             changes[name] = _dedupe_by((*old, *new), lambda a: a.type)
         elif name in ("secret", "ssh"):
             changes[name] = _dedupe_by((*old, *new), lambda s: s.id)
+        elif name == "cache_from":
+            changes[name] = swap_dedupe((*old, *new))
         elif name in APPEND:
             changes[name] = (*old, *new)
         else:  # pragma: no cover - every field has a rule
@@ -80,12 +101,14 @@ def merge(base: Target, over: Target) -> Target:
 def normalize(t: Target) -> Target:
     """buildx's normalisation after merging: dedupe lists, drop empty values, network=host entitlement."""
     changes: dict[str, Any] = {}
-    for name in ("annotations", "platforms", "no_cache_filter", "ulimits", "entitlements", "cache_from", "cache_to", "output"):
+    for name in ("annotations", "platforms", "no_cache_filter", "ulimits", "entitlements", "tags"):
         v = getattr(t, name)
         if v is not None:
-            changes[name] = _dedupe(v)
-    if t.tags is not None:
-        changes["tags"] = _dedupe(x for x in t.tags if x != "")
+            changes[name] = _dedupe(x for x in v if x != "")
+    for name in ("cache_from", "cache_to", "output"):
+        v = getattr(t, name)
+        if v is not None:
+            changes[name] = swap_dedupe(v)
     if t.attest is not None:
         changes["attest"] = _dedupe_by(t.attest, lambda a: a.type)
     if t.secret is not None:
@@ -95,9 +118,7 @@ def normalize(t: Target) -> Target:
     if t.contexts is not None:
         changes["contexts"] = {k: v for k, v in t.contexts.items() if v != ""}
     if t.network == "host":
-        ents = t.entitlements or ()
-        if "network.host" not in ents:
-            changes["entitlements"] = (*_dedupe(ents), "network.host")
+        changes["entitlements"] = _dedupe((*changes.get("entitlements", ()), "network.host"))
     return t.evolve(**changes)
 
 

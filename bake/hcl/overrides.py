@@ -14,6 +14,7 @@ from bake.hcl.buildflags import (
     parse_cache,
     parse_export,
     parse_go_bool,
+    parse_policy,
     parse_secret,
     parse_ssh,
 )
@@ -45,22 +46,25 @@ def parse_overrides(specs: list[str], env: Mapping[str, str]) -> list[Override]:
         append = sep and lhs.endswith("+")
         if append:
             lhs = lhs[:-1]
-        parts = lhs.split(".")
-        if not sep:
-            if len(parts) == 3 and parts[1] == "args":
-                if parts[2] not in env:
-                    continue
-                value = env[parts[2]]
-            else:
-                raise UsageError(f"invalid override {spec}, expected target.name=value")
+        parts = lhs.split(".", 2)
+        raw_key = spec.partition("=")[0]
         if len(parts) < 2:
             raise UsageError(f"invalid override key {lhs}, expected target.name")
         pattern, key = parts[0], parts[1]
-        sub = ".".join(parts[2:]) if len(parts) > 2 else None
-        if (key in MAP_KEYS or key == "secret") and sub is None:
-            if key == "labels":
-                raise UsageError("invalid format for labels, expecting labels.<name>=<value>")
-            raise UsageError(f"invalid key {lhs}, {key} requires name")
+        sub = parts[2] if len(parts) > 2 else None
+        if not sep and key != "args":
+            raise UsageError(f"invalid override {spec}, expected target.name=value")
+        if key in ("args", "contexts", "resources", "secret") and sub is None:
+            raise UsageError(f"invalid key {raw_key}, {key} requires name")
+        if key in ("resources", "secret") and append:
+            raise UsageError(f"invalid key {raw_key}, {key} does not support append")
+        if key in ("labels", "extra-hosts") and sub is None:
+            what = "<hostname>=<ip>" if key == "extra-hosts" else "<name>=<value>"
+            raise UsageError(f"invalid format for {key}, expecting {key}.{what}")
+        if not sep:  # `args.NAME` alone takes the value from the environment, or is ignored
+            if sub not in env:
+                continue
+            value = env[sub]
         out.append(Override(pattern, key, sub, value, bool(append)))
     return out
 
@@ -136,6 +140,8 @@ def _apply_one(t: Target, o: Override) -> Target:
         if not declared:
             raise UsageError(f'secret "{o.sub}" must be declared before it can be overridden')
         new = _flag(parse_secret, v)
+        if new.id and new.id != o.sub:
+            raise UsageError(f'secret override id "{new.id}" does not match declared secret "{o.sub}"')
         return t.evolve(secret=tuple(
             s.__class__(s.id, new.src, new.env) if s.id == o.sub else s for s in (t.secret or ())))
     if key in STRING_KEYS:
@@ -181,9 +187,7 @@ def _apply_list(t: Target, key: str, group: list[Override]) -> Target:
         elif key == "ssh":
             items.append(_flag(parse_ssh, o.value))
         elif key == "policy":
-            from bake.hcl.decode import decode_entries
-
-            items.extend(_flag(lambda s: decode_entries("policy", [s]), o.value))
+            items.append(_flag(parse_policy, o.value))
         else:
             items.append(o.value)
     if group[-1].append:

@@ -57,7 +57,7 @@ class Resolver:
         """(target names in request order, groups reached, requested names after globbing)."""
         names: list[str] = []
         for r in requested:
-            r = r.replace(".", "_") if r not in self.groups and r not in self.blocks else r
+            r = r.replace(".", "_")  # compose service names may contain dots
             if is_glob(r):
                 rx = glob_regex(r)
                 matched = [g for g in sorted(self.groups) if rx.match(g)] + [t for t in sorted(self.blocks) if rx.match(t) and t not in self.groups]

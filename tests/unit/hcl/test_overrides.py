@@ -41,7 +41,11 @@ def test_push_and_load(bake_print: PrintFn) -> None:
     ("app.tags", "expected target.name=value"),
     ("app.platforms=x", "unknown key: platforms"),
     ("app.no-cache=maybe", "invalid value maybe for boolean key no-cache"),
-    ("app.args=x", "args requires name"),
+    ("app.args=x", "invalid key app.args, args requires name"),
+    ("app.labels=x", "invalid format for labels, expecting labels.<name>=<value>"),
+    ("app.secret.tok+=src=x", "secret does not support append"),
+    ("app.secret.tok=id=other,src=x", 'secret override id "other" does not match declared secret "tok"'),
+    ("app", "invalid override key app, expected target.name"),
     ("app.secret.other=src=x", 'secret "other" must be declared'),
 ])
 def test_override_errors(bake_print: PrintFn, spec: str, message: str) -> None:

@@ -190,3 +190,34 @@ target "plain" {}
     assert out["app"]["contexts"] == {"img": "docker-image://alpine", "lib": "lib", "t": "target:base"}
     assert out["plain"]["context"] == "sub"
     assert bake_print(files=files, targets=["plain"])["target"]["plain"]["context"] == "."
+
+
+def test_outputs_and_cache_dedupe_like_buildx(bake_print: PrintFn) -> None:
+    """buildx drops a duplicate by swapping it with the last entry, which reorders the rest."""
+    text = '''
+target "default" {
+  output = ["type=docker", "type=docker", "type=oci,dest=o.tar", "type=tar,dest=t.tar"]
+  cache-from = ["a", "a", "b", "c"]
+}
+'''
+    t = bake_print(text)["target"]["default"]
+    assert [o["type"] for o in t["output"]] == ["docker", "tar", "oci"]
+    assert [c["ref"] for c in t["cache-from"]] == ["a", "c", "b"]
+
+
+def test_same_name_blocks_accumulate_inherits(bake_print: PrintFn) -> None:
+    text = '''
+target "a" { args = { A = "1" } }
+target "b" { args = { B = "1" } }
+target "app" { inherits = ["a"] }
+target "app" { inherits = ["b"] }
+'''
+    assert bake_print(text, ["app"])["target"]["app"]["args"] == {"A": "1", "B": "1"}
+
+
+def test_policy_prints_as_buildx_struct(bake_print: PrintFn) -> None:
+    text = 'target "default" {\n  policy = ["filename=p.rego,strict=true", { reset = true, log-level = "warn" }]\n}\n'
+    assert bake_print(text)["target"]["default"]["policy"] == [
+        {"Files": [{"Filename": "p.rego", "Data": None}], "Reset": False, "Disabled": False, "Strict": True, "LogLevel": None},
+        {"Files": None, "Reset": True, "Disabled": False, "Strict": None, "LogLevel": "warning"},
+    ]
