@@ -62,7 +62,7 @@ def parse_overrides(specs: list[str], env: Mapping[str, str]) -> list[Override]:
             what = "<hostname>=<ip>" if key == "extra-hosts" else "<name>=<value>"
             raise UsageError(f"invalid format for {key}, expecting {key}.{what}")
         if not sep:  # `args.NAME` alone takes the value from the environment, or is ignored
-            if sub not in env:
+            if sub is None or sub not in env:
                 continue
             value = env[sub]
         out.append(Override(pattern, key, sub, value, bool(append)))
