@@ -19,7 +19,7 @@ _INDEX_TEXT = {
         setsubtract setsymmetricdifference setunion slice sort try values zipmap
     """,
     "datetime": """
-        formatdate formattimestamp rfc3339parse timeadd timestamp unixtimestampparse
+        formatdate formattimestamp timeadd timestamp unixtimestampparse
     """,
     "encoding": """
         base64decode base64encode basename bcrypt byteslen bytesslice csvdecode dirname homedir jsondecode

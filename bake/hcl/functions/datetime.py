@@ -1,5 +1,4 @@
-"""Time functions: ``timestamp``, ``formatdate``, ``timeadd``, ``rfc3339parse``, ``unixtimestampparse``,
-``formattimestamp``."""
+"""Time functions: ``timestamp``, ``formatdate``, ``formattimestamp``, ``timeadd``, ``unixtimestampparse``."""
 
 from __future__ import annotations
 
@@ -52,7 +51,7 @@ def timestamp() -> str:
     return format_rfc3339(dt.datetime.now(dt.UTC).replace(microsecond=0))
 
 
-_TOKENS = re.compile(r"'[^']*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|mm|m|ss|s|aa|AA|ZZZZZ|ZZZZ|ZZZ|Z|X|[A-Za-z]+|.", re.S)
+_TOKENS = re.compile(r"'[^']*'|YYYY|YY|MMMM|MMM|MM|M|DD|D|EEEE|EEE|hh|h|HH|H|mm|m|ss|s|aa|AA|ZZZZZ|ZZZZ|ZZZ|Z|[A-Za-z]+|.", re.S)
 
 
 @lib.define("formatdate", p("format", STRING), p("time", STRING))
@@ -83,7 +82,6 @@ def _token(tok: str, t: dt.datetime) -> str:
         "ZZZZ": f"{sign}{a // 3600:02d}{a % 3600 // 60:02d}",
         "ZZZ": "UTC" if off == 0 else f"{sign}{a // 3600:02d}{a % 3600 // 60:02d}",
         "Z": "Z" if off == 0 else f"{sign}{a // 3600:02d}:{a % 3600 // 60:02d}",
-        "X": str(int(t.timestamp())),
     }
     if tok in table:
         return table[tok]
@@ -94,14 +92,25 @@ def _token(tok: str, t: dt.datetime) -> str:
 
 @lib.define("formattimestamp", p("format", STRING), p("time", ANY))
 def formattimestamp(fmt: str, when: object) -> str:
-    """Like ``formatdate``, also accepting a unix timestamp; ``X`` formats as unix seconds."""
+    """Like ``formatdate``, also accepting a unix timestamp; the whole format ``X`` gives unix seconds."""
     if is_number(when):
-        t = dt.datetime.fromtimestamp(int(when), dt.UTC)  # type: ignore[call-overload]
+        t = dt.datetime.fromtimestamp(_unix_seconds(when), dt.UTC)
     elif isinstance(when, str):
-        t = parse_rfc3339(when, arg=1)
+        try:
+            t = parse_rfc3339(when, arg=1)
+        except FunctionError:
+            raise FunctionError("timestamp string must be RFC3339", arg=1) from None
     else:
-        raise FunctionError("time must be an RFC 3339 string or a unix timestamp", arg=1)
+        raise FunctionError("must be a string timestamp or a unix timestamp number", arg=1)
+    if fmt == "X":
+        return str(int(t.timestamp()))
     return _format(fmt, t)
+
+
+def _unix_seconds(v: object) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise FunctionError("unix timestamp must be a whole number", arg=1)
+    return v
 
 
 _DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
@@ -138,9 +147,4 @@ def _time_object(t: dt.datetime) -> dict[str, object]:
 
 @lib.define("unixtimestampparse", p("unix_timestamp", NUMBER))
 def unixtimestampparse(ts: int) -> dict[str, object]:
-    return _time_object(dt.datetime.fromtimestamp(int(ts), dt.UTC))
-
-
-@lib.define("rfc3339parse", p("timestamp", STRING))
-def rfc3339parse(ts: str) -> dict[str, object]:
-    return _time_object(parse_rfc3339(ts))
+    return _time_object(dt.datetime.fromtimestamp(_unix_seconds(ts), dt.UTC))

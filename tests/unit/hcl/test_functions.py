@@ -75,3 +75,13 @@ def test_lazy_index_matches_the_modules() -> None:
     for module in set(INDEX.values()):
         table = importlib.import_module(f"bake.hcl.functions.{module}").lib.table
         assert {n for n, m in INDEX.items() if m == module} == set(table)
+
+
+@pytest.mark.parametrize(("expr", "want"), [
+    ('formattimestamp("X", "2024-01-01T00:00:00Z")', "1704067200"),
+    ('formattimestamp("YYYY-MM-DD", 1704067200)', "2024-01-01"),
+    ('formattimestamp("X", 1704067200)', "1704067200"),
+])
+def test_formattimestamp(bake_print: PrintFn, expr: str, want: str) -> None:
+    out = bake_print(f'target "default" {{\n  args = {{ V = {expr} }}\n}}\n')
+    assert out["target"]["default"]["args"]["V"] == want
