@@ -19,7 +19,7 @@ from bake.hcl.decode import decode_target
 from bake.hcl.eval import Evaluator, FunctionError, LazyObject, MapScope
 from bake.hcl.functions import STDLIB
 from bake.hcl.types import from_override, parse_type
-from bake.hcl.values import ConversionError, Type, convert, type_label, type_name
+from bake.hcl.values import ConversionError, Type, convert, type_label
 from bake.model import Group, Target
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -118,47 +118,65 @@ class Definition:
         t = self.variables[name].body.attribute("type")
         return parse_type(t.expr) if t else None
 
+    def _lookup_override(self, name: str) -> str | None:
+        """``--var`` beats the environment (unless env lookup is disabled)."""
+        if name in self.overrides:
+            return self.overrides[name]
+        return self.env.get(name)
+
+    def _override(self, name: str, favor_json: bool) -> tuple[str | None, bool]:
+        """(override text, is JSON): ``NAME_JSON`` counts when ``NAME`` is unset or the variable is typed,
+        unless a variable or built-in is itself called ``NAME_JSON``."""
+        text = self._lookup_override(name)
+        json_name = name + "_JSON"
+        if (text is None or favor_json) and json_name not in self.variables and json_name not in self.builtins:
+            json_text = self._lookup_override(json_name)
+            if json_text is not None:
+                return json_text, True
+        return text, False
+
     def _compute_variable(self, name: str, block: ast.Block) -> object:
-        t = self.variable_type(name)
-        default_attr = block.body.attribute("default")
-        override = self.overrides.get(name)
-        if override is None:
-            override = self.env.get(name)
-        if override is not None:
-            json_text = None
-            if t is not None and f"{name}_JSON" not in self.variables:
-                json_text = self.env.get(f"{name}_JSON")
-            default = None
-            if t is None and default_attr is not None:
-                default = self.evaluator.eval(default_attr.expr, self.scope)
-            try:
-                value = from_override(name, override, t, default, json_text)
-            except DefinitionError as err:
-                raise err.located(block.rng) from None
-        elif name in self.globals:
-            value = self.global_value(name)
-        elif default_attr is not None:
-            value = self.evaluator.eval(default_attr.expr, self.scope)
+        # A global attribute of the same name is the default, untyped (buildx); env still overrides.
+        default_expr: ast.Expr | None
+        if name in self.globals:
+            t, default_expr = None, self.globals[name].expr
+        else:
+            t = self.variable_type(name)
+            default_attr = block.body.attribute("default")
+            default_expr = default_attr.expr if default_attr is not None else None
+        text, is_json = self._override(name, t is not None)
+        if default_expr is None and text is None:
+            return None if t is not None else ""
+        value: object = None
+        if default_expr is not None:
+            value = self.evaluator.eval(default_expr, self.scope)
             if t is not None:
                 try:
                     value = convert(value, t)
                 except ConversionError as err:
                     raise DefinitionError(
-                        f"invalid type {type_name(value)} for variable {name} default value",
-                        f"{err} (want {type_label(t)})", default_attr.rng) from None
-        else:
-            value = None if t is not None else ""
-        self._validate(name, block, value)
+                        f"invalid type {type_label(t)} for variable {name} default value", str(err), default_expr.rng
+                    ) from None
+        if text is not None:
+            try:
+                value = from_override(name, text, t, default_expr is not None, value, is_json)
+            except DefinitionError as err:
+                raise err.located(block.rng) from None
         return value
 
-    def _validate(self, name: str, block: ast.Block, value: object) -> None:
+    def validate_variables(self) -> None:
+        """Run every ``validation`` block, after all variables resolved (as buildx does)."""
+        for name in self.variables:
+            self._validate(name, self.variables[name])
+
+    def _validate(self, name: str, block: ast.Block) -> None:
         for v in block.body.blocks:
             if v.type != "validation":
                 continue
             cond_attr = v.body.attribute("condition")
             if cond_attr is None:
                 continue
-            scope = MapScope({name: value}, self.scope)
+            scope = self.scope
             cond = self.evaluator.eval(cond_attr.expr, scope)
             if cond is None:
                 raise ValidationError("Invalid condition result", "Condition expression must return either true or false, not null.", cond_attr.rng)
@@ -182,9 +200,15 @@ class Definition:
         return self._memo(("global", name), lambda: self.evaluator.eval(attr.expr, self.scope), attr.rng,
                           f"variable cycle not allowed for {name}")
 
-    def check_functions(self) -> None:
+    def check(self) -> None:
+        """buildx evaluates eagerly: every variable, its validations, every function and global."""
+        for name in self.variables:
+            self.variable(name)
+        self.validate_variables()
         for fn in self.user_functions.values():
             fn.check()
+        for name in self.globals:
+            self.global_value(name)
 
     # --- targets and groups -------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ class Project:
             compose + sources, self.env, dict(variables or {}), builtins,
             env_lookup=self.env.get("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP", "") not in ("1", "true"),
         )
-        self.definition.check_functions()
+        self.definition.check()
         self.overrides = parse_overrides(list(overrides or []), self.env)
         self._resolver: Resolver | None = None
 

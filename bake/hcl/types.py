@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from bake.errors import DefinitionError
 from bake.hcl import ast
@@ -33,25 +34,26 @@ def parse_type(e: ast.Expr) -> Type:
     raise DefinitionError("Invalid type specification", "The type expression is not a valid type.", e.rng)
 
 
-def from_override(name: str, text: str, t: Type | None, default: object, json_text: str | None) -> object:
-    """Convert an environment / ``--var`` string to the variable's type, as buildx does."""
-    if t is not None and t[0] != "any":
-        if json_text is not None:
-            try:
-                return convert(_from_json(json.loads(json_text)), t)
-            except (ValueError, ConversionError) as err:
-                raise DefinitionError(f"failed to convert variable {name} from JSON", str(err)) from None
+def from_override(name: str, text: str, t: Type | None, has_default: bool, default: object, is_json: bool) -> object:
+    """Convert an environment / ``--var`` string to the variable's type, case by case as buildx does."""
+    if t is not None and is_json:
+        try:
+            return convert(_from_json(json.loads(text)), t)
+        except (ValueError, ConversionError) as err:
+            raise DefinitionError(f"failed to convert variable {name} from JSON", str(err)) from None
+    if t is not None and t[0] in ("list", "set", "tuple", "map"):
         return _typed(name, text, t)
-    if t is not None:  # `any`
-        return text
-    if default is None:
+    if t is not None and t[0] in ("string", "number", "bool"):
+        return _primitive(name, text, t)
+    if t is not None:  # object, or `any`: nothing to parse a plain string into
+        label = "dynamic" if t[0] == "any" else type_label(t)
+        raise DefinitionError(f"unsupported type {label} for variable {name}")
+    if not has_default or default is None or isinstance(default, str):
         return text
     if isinstance(default, bool):
-        return _typed(name, text, ("bool",))
-    if isinstance(default, str):
-        return text
-    if isinstance(default, (int, float)) or type(default).__name__ == "Decimal":
-        return _typed(name, text, ("number",))
+        return _primitive(name, text, ("bool",))
+    if isinstance(default, (int, Decimal)):
+        return _primitive(name, text, ("number",))
     kind = "tuple" if isinstance(default, list) else "object"
     raise DefinitionError(f"unsupported type {kind} for variable {name}")
 

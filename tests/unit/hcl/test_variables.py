@@ -109,3 +109,37 @@ def test_builtins(bake_print: PrintFn) -> None:
 def test_source_date_epoch_is_added_to_args(bake_print: PrintFn) -> None:
     t = bake_print('target "default" {}', env={"SOURCE_DATE_EPOCH": "1700000000"})["target"]["default"]
     assert t["args"] == {"SOURCE_DATE_EPOCH": "1700000000"}
+
+
+def test_json_override_alone_and_for_untyped(bake_print: PrintFn) -> None:
+    args = bake_print(TYPED, env={"L_JSON": '["x"]', "S_JSON": '{"raw": 1}'})["target"]["default"]["args"]
+    assert args["L"] == "x"
+    assert args["S"] == '{"raw": 1}'  # untyped: the JSON text is taken as a plain string, as buildx does
+
+
+def test_unused_variables_are_still_checked(bake_print: PrintFn) -> None:
+    text = 'variable "UNUSED" {\n  type = number\n  default = "x"\n}\ntarget "default" {}\n'
+    with pytest.raises(DefinitionError, match="invalid type number for variable UNUSED default value"):
+        bake_print(text)
+
+
+def test_global_attribute_is_the_default_of_a_same_named_variable(bake_print: PrintFn) -> None:
+    text = 'V = "attr"\nvariable "V" { default = "var" }\ntarget "default" { args = { V = V } }\n'
+    assert bake_print(text)["target"]["default"]["args"] == {"V": "attr"}
+    assert bake_print(text, env={"V": "env"})["target"]["default"]["args"] == {"V": "env"}
+
+
+def test_globals_are_not_overridable_without_a_variable(bake_print: PrintFn) -> None:
+    text = 'G = "attr"\ntarget "default" { args = { G = G } }\n'
+    assert bake_print(text, env={"G": "env"})["target"]["default"]["args"] == {"G": "attr"}
+
+
+def test_any_typed_variable_rejects_plain_overrides(bake_print: PrintFn) -> None:
+    text = 'variable "A" {\n  type = any\n  default = 1\n}\ntarget "default" {}\n'
+    with pytest.raises(DefinitionError, match="unsupported type dynamic for variable A"):
+        bake_print(text, env={"A": "2"})
+
+
+def test_env_lookup_can_be_disabled(bake_print: PrintFn) -> None:
+    env = {"S": "env", "BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP": "1"}
+    assert bake_print(TYPED, env=env)["target"]["default"]["args"]["S"] == "x"
