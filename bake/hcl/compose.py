@@ -30,7 +30,6 @@ def parse_compose(text: str, file: str, env: Mapping[str, str]) -> ast.Body:
         raise DefinitionError("Invalid compose file", str(getattr(err, "problem", err)), SourceRange(file, line, col, line, col + 1)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
         raise DefinitionError("Invalid compose file", "no services found", rng)
-    env = {**_dotenv(os.path.dirname(file) or "."), **env}
     doc = _interpolate(doc, env)
     top_secrets = doc.get("secrets") or {}
     blocks: list[ast.Block] = []
@@ -154,6 +153,12 @@ def _interpolate(v: Any, env: Mapping[str, str]) -> Any:
     if isinstance(v, dict):
         return {k: _interpolate(x, env) for k, x in v.items()}
     return v
+
+
+def compose_env(env: Mapping[str, str], variables: Mapping[str, str], cwd: str) -> dict[str, str]:
+    """What compose interpolation sees: ``.env`` in the working directory, under the environment,
+    under ``--var`` values (buildx's order)."""
+    return {**_dotenv(cwd), **env, **variables}
 
 
 def _dotenv(directory: str) -> dict[str, str]:

@@ -81,6 +81,8 @@ class Definition:
             if a.name not in RESERVED:
                 self.globals[a.name] = a
         for b in src.body.blocks:
+            if b.type in ("target", "group") and len(b.labels) != 1:
+                raise DefinitionError("Invalid block", f"invalid block label: [{' '.join(b.labels)}]", b.rng)
             label = b.labels[0] if b.labels else None
             if b.type == "variable" and label and label not in RESERVED:
                 self.variables[label] = b
@@ -296,11 +298,12 @@ class Definition:
 
 
 class _RootScope:
-    __slots__ = ("defn", "targets")
+    __slots__ = ("defn", "groups", "targets")
 
     def __init__(self, defn: Definition) -> None:
         self.defn = defn
         self.targets = _TargetsObject(defn)
+        self.groups = _GroupsObject(defn)
 
     def lookup(self, name: str, rng: SourceRange) -> object:
         d = self.defn
@@ -312,6 +315,8 @@ class _RootScope:
             return d.global_value(name)
         if name == "target":
             return self.targets
+        if name == "group":
+            return self.groups
         raise KeyError(name)
 
 
@@ -324,6 +329,21 @@ class _TargetsObject(LazyObject):
         if not insts:
             raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
         return _TargetRef(self.defn, insts)
+
+
+class _GroupsObject(LazyObject):
+    """``group.NAME.targets`` / ``group.NAME.description``."""
+
+    def __init__(self, defn: Definition) -> None:
+        self.defn = defn
+
+    def attr(self, name: str, rng: SourceRange) -> object:
+        if name not in self.defn.group_blocks:
+            raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
+        g = self.defn._memo(("group", name), lambda: self.defn.group(name), rng,
+                            f"reference cycle not allowed for group.{name}")
+        assert isinstance(g, Group)
+        return {"name": g.name, "targets": list(g.targets), "description": g.description}
 
 
 class _TargetRef(LazyObject):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Protocol
@@ -46,11 +47,12 @@ class Scope(Protocol):
     def lookup(self, name: str, rng: SourceRange) -> object: ...
 
 
-class LazyObject:
+class LazyObject(ABC):
     """An object whose attributes are computed on access (``target.NAME.ATTR``)."""
 
+    @abstractmethod
     def attr(self, name: str, rng: SourceRange) -> object:
-        raise NotImplementedError
+        """The attribute ``name``; raises ``DefinitionError`` (at ``rng``) when there is none."""
 
 
 class MapScope:

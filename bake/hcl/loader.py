@@ -57,7 +57,7 @@ def _read(path: str, name: str) -> str:
         raise UsageError(f"open {name}: {err.strerror}") from None
 
 
-def parse_file(f: File, env: Mapping[str, str]) -> tuple[ast.Body, bool]:
+def parse_file(f: File, compose_env: Mapping[str, str]) -> tuple[ast.Body, bool]:
     """(body, is_compose) by extension; unknown extensions try compose, then HCL, then JSON."""
     from bake.hcl.compose import parse_compose
     from bake.hcl.jsonbody import parse_json
@@ -65,7 +65,7 @@ def parse_file(f: File, env: Mapping[str, str]) -> tuple[ast.Body, bool]:
 
     lower = f.name.lower()
     if lower.endswith((".yml", ".yaml")):
-        return parse_compose(f.text, f.name, env), True
+        return parse_compose(f.text, f.name, compose_env), True
     if lower.endswith(".json"):
         return parse_json(f.text, f.name), False
     if lower.endswith(".hcl"):
@@ -74,7 +74,7 @@ def parse_file(f: File, env: Mapping[str, str]) -> tuple[ast.Body, bool]:
     for kind in ("compose", "hcl", "json"):
         try:
             if kind == "compose":
-                return parse_compose(f.text, f.name, env), True
+                return parse_compose(f.text, f.name, compose_env), True
             return (parse(f.text, f.name) if kind == "hcl" else parse_json(f.text, f.name)), False
         except DefinitionError as err:
             errors.append(err)
@@ -105,14 +105,18 @@ class Project:
         self.env = dict(os.environ if env is None else env)
         sources: list[SourceBody] = []
         compose: list[SourceBody] = []
+        env_lookup = self.env.get("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP", "") not in ("1", "true")
+        from bake.hcl.compose import compose_env
+
+        cenv = compose_env(self.env if env_lookup else {}, variables or {}, cwd)
         for f in files:
-            body, is_compose = parse_file(f, self.env)
+            body, is_compose = parse_file(f, cenv)
             src = SourceBody(f.name, os.path.dirname(f.name) or ".", body)
             (compose if is_compose else sources).append(src)
         builtins = {"BAKE_CMD_CONTEXT": "cwd://", "BAKE_LOCAL_PLATFORM": local_platform()}
         self.definition = Definition(
             compose + sources, self.env, dict(variables or {}), builtins,
-            env_lookup=self.env.get("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP", "") not in ("1", "true"),
+            env_lookup=env_lookup,
         )
         self.definition.check()
         self.overrides = parse_overrides(list(overrides or []), self.env)

@@ -221,3 +221,16 @@ def test_policy_prints_as_buildx_struct(bake_print: PrintFn) -> None:
         {"Files": [{"Filename": "p.rego", "Data": None}], "Reset": False, "Disabled": False, "Strict": True, "LogLevel": None},
         {"Files": None, "Reset": True, "Disabled": False, "Strict": None, "LogLevel": "warning"},
     ]
+
+
+def test_group_references(bake_print: PrintFn) -> None:
+    text = '''
+group "release" {
+  description = "shipped"
+  targets = ["a", "b"]
+}
+target "a" {}
+target "b" {}
+target "all" { args = { MEMBERS = join(",", group.release.targets), D = group.release.description } }
+'''
+    assert bake_print(text, ["all"])["target"]["all"]["args"] == {"MEMBERS": "a,b", "D": "shipped"}
