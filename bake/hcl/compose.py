@@ -13,6 +13,7 @@ from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
+from bake.hcl.buildflags import canonical_attest
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -38,6 +39,8 @@ def parse_compose(text: str, file: str, env: Mapping[str, str]) -> ast.Body:
         if not isinstance(svc, dict) or "build" not in svc:
             continue
         name = svc_name.replace(".", "_")
+        if not re.fullmatch(r"[a-zA-Z0-9_-]+", name):
+            raise DefinitionError("Invalid compose file", f'invalid service name "{name}": only "[a-zA-Z0-9_-]+" are allowed', rng)
         build = svc["build"]
         if isinstance(build, str):
             build = {"context": build}
@@ -49,74 +52,159 @@ def parse_compose(text: str, file: str, env: Mapping[str, str]) -> ast.Body:
     return ast.Body((), tuple(blocks))
 
 
-def _target_attrs(svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    a: dict[str, Any] = {"context": build.get("context", ".")}
-    if "dockerfile" in build:
-        a["dockerfile"] = build["dockerfile"]
-    if "dockerfile_inline" in build:
-        a["dockerfile-inline"] = build["dockerfile_inline"]
-    for src, dst in (("args", "args"), ("labels", "labels")):
-        if build.get(src) is not None:
-            a[dst] = _mapping(build[src], env)
+def _target_attrs(
+    svc: dict[str, Any], build: dict[str, Any], top_secrets: dict[str, Any], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """One build service as target attributes, then its ``x-bake`` extension merged in (buildx's rules)."""
+    a: dict[str, Any] = {}
+    for src, dst in (("context", "context"), ("dockerfile", "dockerfile"), ("dockerfile_inline", "dockerfile-inline"),
+                     ("target", "target"), ("network", "network")):
+        if build.get(src):
+            a[dst] = str(build[src])
+    svc_env = _mapping(svc.get("environment"), {})
+    args = _mapping(build.get("args"), {**env, **{k: v for k, v in svc_env.items() if v is not None}})
+    if args:
+        a["args"] = {k: v for k, v in args.items() if v is not None}
+    if build.get("labels"):
+        a["labels"] = _mapping(build["labels"], {})
     if build.get("tags"):
-        a["tags"] = list(build["tags"])
-    elif svc.get("image"):
-        a["tags"] = [svc["image"]]
-    for src, dst in (("cache_from", "cache-from"), ("cache_to", "cache-to"), ("platforms", "platforms"),
-                     ("target", "target"), ("network", "network"), ("shm_size", "shm-size"), ("no_cache", "no-cache"),
-                     ("pull", "pull"), ("ssh", "ssh")):
-        if build.get(src) is not None:
-            v = build[src]
-            a[dst] = _ssh(v) if src == "ssh" else v
-    if build.get("extra_hosts") is not None:
-        a["extra-hosts"] = _mapping(build["extra_hosts"], env, sep=":")
+        a["tags"] = [str(t) for t in build["tags"]]
+    for src, dst in (("cache_from", "cache-from"), ("cache_to", "cache-to"), ("platforms", "platforms")):
+        if build.get(src):
+            a[dst] = [str(x) for x in build[src]]
+    if build.get("shm_size"):
+        a["shm-size"] = _bytes_size(build["shm_size"])
+    for src, dst in (("no_cache", "no-cache"), ("pull", "pull")):
+        if build.get(src) is True:
+            a[dst] = True
+    if build.get("ssh"):
+        a["ssh"] = _ssh(build["ssh"])
+    if build.get("extra_hosts"):
+        hosts = build["extra_hosts"]
+        if isinstance(hosts, dict):
+            a["extra-hosts"] = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in hosts.items()}
+        else:
+            pairs = [re.split(r"[=:]", str(h), maxsplit=1) for h in hosts]
+            a["extra-hosts"] = {p[0]: p[1] if len(p) > 1 else "" for p in pairs}
     if build.get("ulimits"):
-        a["ulimits"] = [_ulimit(k, v) for k, v in build["ulimits"].items()]
+        a["ulimits"] = sorted(_ulimit(k, v) for k, v in build["ulimits"].items())
     if build.get("additional_contexts"):
-        ctxs = _mapping(build["additional_contexts"], env)
-        a["contexts"] = {k: ("target:" + v[len("service:"):] if v.startswith("service:") else v) for k, v in ctxs.items()}
+        a["contexts"] = _named_contexts(_mapping(build["additional_contexts"], {}))
     if build.get("secrets"):
         a["secret"] = [_secret(s, top_secrets) for s in build["secrets"]]
-    xb = build.get("x-bake") or {}
-    for key in ("tags", "cache-from", "cache-to", "secret", "ssh", "platforms", "output", "pull", "no-cache",
-                "no-cache-filter", "contexts"):
-        if key in xb:
-            v = xb[key]
-            a[key] = [v] if isinstance(v, str) and key not in ("pull", "no-cache", "contexts") else v
+    attest = [canonical_attest(k, str(build[k]).lower() if isinstance(build[k], bool) else str(build[k]))
+              for k in ("sbom", "provenance") if build.get(k) not in (None, "")]
+    if attest:
+        a["attest"] = attest
+    _merge_xbake(a, build.get("x-bake"))
+    if not a.get("tags") and svc.get("image"):
+        a["tags"] = [str(svc["image"])]
     return a
 
 
+def _merge_xbake(a: dict[str, Any], xb: Any) -> None:
+    if not isinstance(xb, dict):
+        return
+
+    def strings(key: str) -> list[str]:
+        v = xb.get(key)
+        if v is None:
+            return []
+        return v.split() if isinstance(v, str) else [str(x) for x in v]
+
+    for key in ("tags", "platforms", "no-cache-filter"):
+        if strings(key):
+            a[key] = _dedupe([*(a.get(key) or []), *strings(key)])
+    for key in ("cache-from", "cache-to", "secret", "output"):
+        if strings(key):
+            a[key] = [*(a.get(key) or []), *strings(key)]
+    if strings("ssh"):
+        a["ssh"] = sorted([*(a.get("ssh") or []), *strings("ssh")], key=_ssh_key)
+    for key in ("pull", "no-cache"):
+        if xb.get(key) is not None:
+            a[key] = bool(xb[key])
+    if isinstance(xb.get("contexts"), dict):
+        # the service's own additional_contexts win over x-bake's
+        a["contexts"] = {**_named_contexts({k: str(v) for k, v in xb["contexts"].items()}), **(a.get("contexts") or {})}
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _named_contexts(m: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for k, v in m.items():
+        v = str(v)
+        if v.startswith(("service:", "target:")):
+            v = "target:" + v.split(":", 1)[1].replace(".", "_")
+        out[k] = v
+    return out
+
+
 def _mapping(v: Any, env: Mapping[str, str], sep: str = "=") -> dict[str, Any]:
-    """A compose mapping or list; a list entry without a value takes it from the environment."""
-    if isinstance(v, dict):
-        return {str(k): (None if x is None else str(x) if not isinstance(x, bool) else str(x).lower()) for k, x in v.items()}
+    """A compose mapping or ``KEY=VALUE`` list; a key without a value is looked up in ``env`` (else null)."""
     out: dict[str, Any] = {}
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if x is None:
+                out[str(k)] = env.get(str(k))
+            else:
+                out[str(k)] = str(x).lower() if isinstance(x, bool) else str(x)
+        return out
     for item in v or []:
-        k, s, x = str(item).partition(sep if sep in str(item) else "=")
-        out[k] = x if s else env.get(k)
+        k, found, x = str(item).partition(sep)
+        out[k] = x if found else env.get(k)
     return out
 
 
 def _ssh(v: Any) -> list[str]:
-    if isinstance(v, dict):
-        return [f"{k}={x}" if x else str(k) for k, x in v.items()]
-    return [str(x) for x in v]
+    items = [f"{k}={x}" if x else str(k) for k, x in v.items()] if isinstance(v, dict) else [str(x) for x in v]
+    return sorted(items, key=_ssh_key)
+
+
+def _ssh_key(spec: str) -> tuple[str, str]:
+    sid, _, paths = spec.partition("=")
+    return sid, paths
 
 
 def _ulimit(name: str, v: Any) -> str:
     if isinstance(v, dict):
         return f"{name}={v.get('soft')}:{v.get('hard')}"
-    return f"{name}={v}"
+    return f"{name}={v}:{v}"
 
 
-def _secret(s: Any, top: dict[str, Any]) -> str:
-    sid = s if isinstance(s, str) else s.get("source", "")
+_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
+def _bytes_size(v: Any) -> str:
+    """compose's ``shm_size`` (bytes or ``128m``) as Docker prints a byte count: ``128MiB``."""
+    if isinstance(v, int):
+        n = float(v)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*", str(v).lower())
+        if not m:
+            raise DefinitionError("Invalid compose file", f"invalid size: {v!r}")
+        n = float(m.group(1)) * _UNITS[m.group(2) or "b"]
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+def _secret(s: Any, top: dict[str, Any]) -> dict[str, str]:
+    sid = s if isinstance(s, str) else str(s.get("source", ""))
     spec = top.get(sid) or {}
-    if "file" in spec:
-        return f"id={sid},src={spec['file']}"
-    if "environment" in spec:
-        return f"id={sid},env={spec['environment']}"
-    return f"id={sid}"
+    if spec.get("external"):
+        raise DefinitionError("Invalid compose file", f"unsupported external secret {spec.get('name', sid)}")
+    out = {"id": sid}
+    if spec.get("file"):
+        out["src"] = str(spec["file"])
+    if spec.get("environment"):
+        out["env"] = str(spec["environment"])
+    return out
 
 
 def _literal_body(attrs: dict[str, Any], rng: SourceRange) -> ast.Body:

@@ -91,3 +91,45 @@ def test_hcl_merges_over_compose(bake_print: PrintFn) -> None:
 def test_unknown_extension_is_detected(bake_print: PrintFn) -> None:
     out = bake_print(files={"bake.conf": 'target "default" { tags = ["t"] }\n'})
     assert out["target"]["default"]["tags"] == ["t"]
+
+
+def test_compose_details_follow_buildx(bake_print: PrintFn) -> None:
+    compose = """
+services:
+  app:
+    image: app:img
+    environment:
+      FROM_SVC: svc
+    build:
+      context: .
+      args:
+        FROM_SVC:
+        FROM_ENV:
+        MISSING:
+      shm_size: 128m
+      ulimits:
+        nofile: 1024
+        nproc: {soft: 10, hard: 20}
+      extra_hosts:
+        - "db:10.0.0.2"
+      ssh: ["key=/k", "default"]
+      no_cache: false
+      sbom: true
+      x-bake:
+        platforms: linux/amd64 linux/arm64
+        contexts:
+          base: service:other
+  other:
+    build: ./other
+"""
+    t = bake_print(files={"compose.yaml": compose}, env={"FROM_ENV": "env", "SSH_AUTH_SOCK": "/s"})["target"]["app"]
+    assert t["args"] == {"FROM_ENV": "env", "FROM_SVC": "svc"}
+    assert t["shm-size"] == "128MiB"
+    assert t["ulimits"] == ["nofile=1024:1024", "nproc=10:20"]
+    assert t["extra-hosts"] == {"db": "10.0.0.2"}
+    assert t["ssh"] == [{"id": "default"}, {"id": "key", "paths": ["/k"]}]
+    assert "no-cache" not in t
+    assert t["attest"] == [{"type": "sbom"}]
+    assert t["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert t["contexts"] == {"base": "target:other"}
+    assert t["tags"] == ["app:img"]
