@@ -112,7 +112,7 @@ services:
         nproc: {soft: 10, hard: 20}
       extra_hosts:
         - "db:10.0.0.2"
-      ssh: ["key=/k", "default"]
+      ssh: ["key=/dev/null", "default"]
       no_cache: false
       sbom: true
       x-bake:
@@ -127,7 +127,7 @@ services:
     assert t["shm-size"] == "128MiB"
     assert t["ulimits"] == ["nofile=1024:1024", "nproc=10:20"]
     assert t["extra-hosts"] == {"db": "10.0.0.2"}
-    assert t["ssh"] == [{"id": "default"}, {"id": "key", "paths": ["/k"]}]
+    assert t["ssh"] == [{"id": "default"}, {"id": "key", "paths": ["/dev/null"]}]
     assert "no-cache" not in t
     assert t["attest"] == [{"type": "sbom"}]
     assert t["platforms"] == ["linux/amd64", "linux/arm64"]
