@@ -162,43 +162,49 @@ def render_plan(plan: Plan) -> str:
 
 
 def list_targets(targets: dict[str, Target], groups: dict[str, Group], as_json: bool) -> str:
-    rows: list[tuple[str, str, bool]] = []
+    """``--list targets``: targets and groups by name (a name can be both), ``_private`` ones hidden."""
+    rows: list[tuple[str, int, str]] = []
     for name, t in targets.items():
-        if not name.startswith("_") and name not in groups:
-            rows.append((name, t.description or "", False))
+        rows.append((name, 0, t.description or ""))
     for name, g in groups.items():
-        if name.startswith("_"):
-            continue
         members = ", ".join(sorted(g.targets))
-        desc = f"{g.description} ({members})" if g.description else members
-        rows.append((name, desc, True))
-    rows.sort()
+        desc = f"{g.description} ({members})" if g.description and members else (g.description or members)
+        rows.append((name, 1, desc))
+    rows = sorted(r for r in rows if not r[0].startswith("_"))
     if as_json:
         items = []
-        for name, desc, is_group in rows:
+        for name, is_group, desc in rows:
             item: dict[str, Any] = {"name": name}
             if desc:
                 item["description"] = desc
             if is_group:
                 item["group"] = True
             items.append(item)
-        return go_json(items, indent=False) + "\n"
-    return _table(["TARGET", "DESCRIPTION"], [[n, d] for n, d, _ in rows])
+        return go_json(items) + "\n"
+    return tabwriter([["TARGET", "DESCRIPTION"], *([n, d] for n, _, d in rows)])
 
 
 def list_variables(rows: list[dict[str, str]], as_json: bool) -> str:
     if as_json:
-        return go_json(rows, indent=False) + "\n"
-    return _table(["VARIABLE", "TYPE", "VALUE", "DESCRIPTION"],
-                  [[r["name"], r.get("type", ""), r.get("value", "<null>"), r.get("description", "")] for r in rows])
+        return go_json(rows) + "\n"
+    return tabwriter([["VARIABLE", "TYPE", "VALUE", "DESCRIPTION"],
+                      *([r["name"], r.get("type", ""), r.get("value", "<null>"), r.get("description", "")] for r in rows)])
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    """Go's tabwriter with padding 1: columns as wide as their widest cell plus one space."""
-    all_rows = [header, *rows]
-    widths = [max(len(r[i]) for r in all_rows) for i in range(len(header) - 1)]
+def tabwriter(rows: list[list[str]], tabwidth: int = 8, padding: int = 1) -> str:
+    """Go's ``tabwriter.NewWriter(w, 1, 8, 1, '\\t', 0)`` as buildx uses it: every cell but the last
+    is padded with tabs to the column width (widest cell + padding, rounded up to a tab stop)."""
+    ncols = max(len(r) for r in rows) - 1
+    widths = []
+    for i in range(ncols):
+        w = max(len(r[i]) for r in rows if len(r) > i + 1) + padding
+        widths.append((w + tabwidth - 1) // tabwidth * tabwidth)
     lines = []
-    for r in all_rows:
-        cells = [c.ljust(w + 1) for c, w in zip(r[:-1], widths, strict=True)] + [r[-1]]
-        lines.append("".join(cells).rstrip())
+    for r in rows:
+        out = []
+        for i, cell in enumerate(r):
+            out.append(cell)
+            if i < len(r) - 1:
+                out.append("\t" * ((widths[i] - len(cell) + tabwidth - 1) // tabwidth))
+        lines.append("".join(out))
     return "\n".join(lines) + "\n"

@@ -108,9 +108,9 @@ def test_list_variables_table(tmp_path: Path) -> None:
         'variable "N" {\n  type = number\n}\ntarget "default" {}\n')
     r = bake(tmp_path, "--list", "variables")
     assert r.stdout.splitlines() == [
-        "VARIABLE TYPE   VALUE  DESCRIPTION",
-        "N        number <null>",
-        "TAG             dev    image tag",
+        "VARIABLE\tTYPE\tVALUE\tDESCRIPTION",
+        "N\t\tnumber\t<null>\t",
+        "TAG\t\t\tdev\timage tag",
     ]
 
 
