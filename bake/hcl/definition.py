@@ -400,6 +400,10 @@ class _UserFunction:
             raise DefinitionError(f"empty params not allowed for {self.name}", rng=self.block.rng)
         if self.block.body.attribute("result") is None:
             raise DefinitionError(f"empty result not allowed for {self.name}", rng=self.block.rng)
+        if len(self._names("variadic_params")) > 1:
+            raise DefinitionError("Invalid function parameter", "only one variadic parameter is allowed",
+                                  self.block.body.attribute("variadic_params").rng)  # type: ignore[union-attr]
+        self._names("params")
 
     def __call__(self, ctx: Evaluator, args: list[object], rng: SourceRange) -> object:
         self.check()

@@ -71,10 +71,14 @@ def _store(path: Path, body: ast.Body) -> None:
 
 def _parse_uncached(text: str, file: str) -> ast.Body:
     import hcl2
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
     try:
         tree = hcl2.parses(text)
+    except VisitError as e:  # python-hcl2's transformer rejects e.g. an unterminated %{ if }
+        meta = getattr(e.obj, "meta", None)
+        line, col = (meta.line, meta.column) if meta is not None and not getattr(meta, "empty", True) else (1, 1)
+        raise DefinitionError("Invalid template", str(e.orig_exc), SourceRange(file, line, col, line, col + 1)) from None
     except UnexpectedInput as e:
         line = getattr(e, "line", 0) or 1
         col = getattr(e, "column", 0) or 1

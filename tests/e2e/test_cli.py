@@ -119,6 +119,9 @@ def test_list_variables_table(tmp_path: Path) -> None:
     ('target "a" {\n  x = "ab\ncd"\n}\n', "docker-bake.hcl:2,8-3,3: Invalid multi-line string"),
     ('target "a" {\n  x = 1\n  x = 2\n}\n', "docker-bake.hcl:3,3-8: Attribute redefined"),
     ('target "a" {\n  tags = upper(["x"])\n}\n', 'Invalid value for "str" parameter: string required'),
+    ('target "a" {\n  tags = ["%{ if true }x"]\n}\n', "Unterminated template if directive"),
+    ('function "f" {\n  params = [1]\n  result = 1\n}\ntarget "a" {}\n', "parameter names must be identifiers"),
+    ('target "a" {\n  tags = [1 / 0]\n}\n', "can't divide by zero"),
 ])
 def test_strict_hcl_errors(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "docker-bake.hcl").write_text(text)
