@@ -104,9 +104,8 @@ def _list_kind(spec: str) -> tuple[str, bool]:
 
 def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
-    from bake.app import Request, open_project
-    from bake.errors import DefinitionError, UsageError
-    from bake.hcl.loader import attach_snippet
+    from bake.app import Request, located_errors, open_project
+    from bake.errors import UsageError
 
     if args.list_targets:
         args.list = "targets"
@@ -118,7 +117,7 @@ def run(argv: Sequence[str]) -> int:
     req = Request(tuple(args.files), tuple(args.targets), tuple(args.overrides) + tuple(_flag_overrides(args)),
                   _parse_vars(args.vars), ".", None, stdin)
     project = open_project(req)
-    try:
+    with located_errors(project.files):
         if args.list:
             from bake.hcl.printer import list_targets, list_variables
 
@@ -135,8 +134,6 @@ def run(argv: Sequence[str]) -> int:
 
             sys.stdout.write(render_plan(plan))
             return 0
-    except DefinitionError as err:
-        raise attach_snippet(err, project.files) from None
     raise UsageError("building is not supported yet: this version of bake resolves bake files only (use --print or --list)")
 
 
@@ -162,6 +159,8 @@ def render_error(err: BakeError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from bake.errors import BakeError
 
+    # Deep but legitimate chains of variables and functions recurse; Python 3.11 frames are cheap.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except BakeError as err:

@@ -71,7 +71,13 @@ def _store(path: Path, body: ast.Body) -> None:
 
 def _parse_uncached(text: str, file: str) -> ast.Body:
     import hcl2
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+    from lark.exceptions import (
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+        VisitError,
+    )
 
     try:
         tree = hcl2.parses(text)
