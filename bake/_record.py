@@ -12,9 +12,6 @@ from __future__ import annotations
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
-_MISSING = object()
-
-
 class FrozenInstanceError(AttributeError):
     pass
 
@@ -23,22 +20,21 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     names: tuple[str, ...] = self._fields
     if len(args) > len(names):
         raise TypeError(f"{type(self).__name__}() takes {len(names)} arguments, got {len(args)}")
-    values = dict(zip(names, args, strict=False))
-    for k, v in kwargs.items():
-        if k not in self._defaults and k not in names:
-            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {k!r}")
-        if k in values:
-            raise TypeError(f"{type(self).__name__}() got multiple values for argument {k!r}")
-        values[k] = v
+    if args:
+        positional = dict(zip(names, args, strict=False))
+        twice = positional.keys() & kwargs.keys()
+        if twice:
+            raise TypeError(f"{type(self).__name__}() got multiple values for argument {min(twice)!r}")
+        kwargs.update(positional)
+    unknown = kwargs.keys() - self._field_set
+    if unknown:
+        raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {min(unknown)!r}")
+    missing = self._required - kwargs.keys()
+    if missing:
+        raise TypeError(f"{type(self).__name__}() missing required argument {min(missing)!r}")
     d = self.__dict__
-    for name in names:
-        if name in values:
-            d[name] = values[name]
-        else:
-            default = self._defaults.get(name, _MISSING)
-            if default is _MISSING:
-                raise TypeError(f"{type(self).__name__}() missing required argument {name!r}")
-            d[name] = default
+    d.update(self._defaults)
+    d.update(kwargs)
 
 
 def _setattr(self: Any, name: str, value: Any) -> None:
@@ -85,7 +81,8 @@ def record(cls: type[T]) -> type[T]:
         if name in cls.__dict__:
             delattr(cls, name)
     ns: dict[str, Any] = {
-        "_fields": tuple(fields), "_defaults": defaults, "__init__": _init, "__setattr__": _setattr,
+        "_fields": tuple(fields), "_field_set": frozenset(fields), "_required": frozenset(fields) - defaults.keys(),
+        "_defaults": defaults, "__init__": _init, "__setattr__": _setattr,
         "__delattr__": _setattr, "__eq__": _eq, "__hash__": _hash, "__repr__": _repr, "__reduce__": _reduce,
     }
     for k, v in ns.items():

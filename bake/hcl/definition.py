@@ -16,7 +16,7 @@ from bake._record import record
 from bake.errors import DefinitionError, SourceRange, ValidationError
 from bake.hcl import ast
 from bake.hcl.decode import decode_target
-from bake.hcl.eval import Evaluator, FunctionError, LazyObject, MapScope
+from bake.hcl.eval import Evaluator, FunctionError, LazyObject, MapScope, Scope
 from bake.hcl.functions import STDLIB
 from bake.hcl.types import from_override, parse_type
 from bake.hcl.values import ConversionError, Type, convert, type_label
@@ -35,12 +35,14 @@ class SourceBody:
 
 @record
 class Instance:
-    """One target block, after matrix expansion: its name and the matrix values in scope."""
+    """One target block, after matrix expansion: its name, the scope its attributes see (the matrix
+    values over the root scope) and the attribute values computed so far."""
 
     name: str
     block: ast.Block
     dir: str
-    matrix: dict[str, object]
+    scope: Scope
+    values: dict[str, object]
 
 
 class Definition:
@@ -237,7 +239,7 @@ class Definition:
         if matrix_attr is None:
             if name_attr is not None:
                 raise DefinitionError("name requires matrix", rng=name_attr.rng)
-            return [Instance(label, block, dir_, {})]
+            return [Instance(label, block, dir_, self.scope, {})]
         matrix = self.evaluator.eval(matrix_attr.expr, self.scope)
         if not isinstance(matrix, dict):
             raise DefinitionError("matrix must be a map", rng=matrix_attr.rng)
@@ -261,16 +263,26 @@ class Definition:
             if name in seen:
                 raise DefinitionError(f'duplicate name "{name}"', rng=(name_attr or matrix_attr).rng)
             seen.add(name)
-            out.append(Instance(name, block, dir_, combo))
+            out.append(Instance(name, block, dir_, MapScope(combo, self.scope), {}))
         names = [i.name for i in out]
         if names != [label]:
             self._matrix_groups.setdefault(label, []).extend(names)
         return out
 
     def attribute(self, inst: Instance, attr: ast.Attribute) -> object:
-        key = ("target", inst.name, str(id(inst.block)), attr.name)
-        return self._memo(key, lambda: self.evaluator.eval(attr.expr, MapScope(inst.matrix, self.scope)),
-                          attr.rng, f"reference cycle not allowed for target.{inst.name}.{attr.name}")
+        """An attribute of one target block, evaluated once (also for ``target.NAME.ATTR``)."""
+        values = inst.values
+        if attr.name in values:
+            return values[attr.name]
+        key = ("target", str(id(inst)), attr.name)
+        if key in self._in_progress:
+            raise DefinitionError(f"reference cycle not allowed for target.{inst.name}.{attr.name}", rng=attr.rng)
+        self._in_progress.add(key)
+        try:
+            value = values[attr.name] = self.evaluator.eval(attr.expr, inst.scope)
+        finally:
+            self._in_progress.discard(key)
+        return value
 
     def target(self, inst: Instance) -> Target:
         values = {}
@@ -297,6 +309,9 @@ class Definition:
         return Group(name, tuple(targets), desc)
 
 
+_UNSET = object()
+
+
 class _RootScope:
     __slots__ = ("defn", "groups", "targets")
 
@@ -310,7 +325,8 @@ class _RootScope:
         if name in d.builtins:
             return d.builtins[name]
         if name in d.variables:
-            return d.variable(name)
+            value = d._values.get(("var", name), _UNSET)  # resolved already: skip the memo machinery
+            return d.variable(name) if value is _UNSET else value
         if name in d.globals:
             return d.global_value(name)
         if name == "target":
@@ -381,6 +397,7 @@ class _UserFunction:
         self.defn = defn
         self.name = name
         self.block = block
+        self._signature: tuple[list[str], list[str]] | None = None
 
     def _names(self, attr: str) -> list[str]:
         a = self.block.body.attribute(attr)
@@ -406,9 +423,10 @@ class _UserFunction:
         self._names("params")
 
     def __call__(self, ctx: Evaluator, args: list[object], rng: SourceRange) -> object:
-        self.check()
-        params = self._names("params")
-        variadic = self._names("variadic_params")
+        if self._signature is None:
+            self.check()
+            self._signature = (self._names("params"), self._names("variadic_params"))
+        params, variadic = self._signature
         if len(args) < len(params):
             raise FunctionError(f'Function "{self.name}" expects {len(params)} argument(s). Missing value for "{params[len(args)]}".',
                                 summary="Not enough function arguments")

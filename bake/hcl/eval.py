@@ -195,7 +195,8 @@ class Evaluator:
             if isinstance(p, str):
                 buf.append(p)
             elif isinstance(p, ast.Interp):
-                buf.append(self.interpolate(self.eval(p.expr, scope), p.rng))
+                v = self.eval(p.expr, scope)
+                buf.append(v if type(v) is str else self.interpolate(v, p.rng))
             elif isinstance(p, ast.TemplateIf):
                 cond = self.eval(p.cond, scope)
                 try:

@@ -99,8 +99,9 @@ def merge(base: Target, over: Target) -> Target:
 
 
 def normalize(t: Target) -> Target:
-    """buildx's normalisation after merging: dedupe lists, drop empty values, network=host entitlement."""
-    changes: dict[str, Any] = {}
+    """buildx's normalisation after merging: dedupe lists, drop empty values, network=host entitlement;
+    ``inherits`` is consumed."""
+    changes: dict[str, Any] = {"inherits": None}
     for name in ("annotations", "platforms", "no_cache_filter", "ulimits", "entitlements", "tags"):
         v = getattr(t, name)
         if v is not None:

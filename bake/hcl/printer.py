@@ -131,6 +131,10 @@ def _write(v: Any, nl: str, out: list[str]) -> None:
             out.append("{}")
             return
         inner = nl + "  "
+        if all(type(x) is str for x in v.values()):  # the common case, without recursion
+            sep = "," + inner
+            out.append("{" + inner + sep.join(_encode_str(k) + ": " + _encode_str(x) for k, x in v.items()) + nl + "}")
+            return
         out.append("{")
         first = True
         for k, x in v.items():
@@ -145,6 +149,9 @@ def _write(v: Any, nl: str, out: list[str]) -> None:
             out.append("[]")
             return
         inner = nl + "  "
+        if all(type(x) is str for x in v):
+            out.append("[" + inner + ("," + inner).join(map(_encode_str, v)) + nl + "]")
+            return
         out.append("[")
         for i, x in enumerate(v):
             out.append(inner if i == 0 else "," + inner)

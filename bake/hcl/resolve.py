@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 
 from bake.errors import DefinitionError, UsageError
 from bake.hcl.definition import Definition
@@ -45,9 +46,9 @@ class Resolver:
         for parent in block.inherits or ():
             r = self.resolve(parent)
             if r is not None:
-                acc = r.evolve(name=name) if acc is None else merge(acc, r)
-        result = block if acc is None else merge(acc, block)
-        result = normalize(apply(result.evolve(inherits=None), self.overrides))
+                acc = r if acc is None else merge(acc, r)
+        result = block if acc is None else merge(acc, block).evolve(name=name)
+        result = normalize(apply(result, self.overrides))
         self._resolved[name] = result
         return result
 
@@ -151,12 +152,8 @@ class Resolver:
                 self._check_loop(start, nxt, seen)
 
 
-def _dedupe(items: object) -> tuple[str, ...]:
-    out: list[str] = []
-    for x in items:  # type: ignore[attr-defined]
-        if x not in out:
-            out.append(x)
-    return tuple(out)
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 def _go_list(items: tuple[str, ...]) -> str:

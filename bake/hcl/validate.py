@@ -6,6 +6,7 @@ platforms, ``shm-size``, ulimits, annotations and resources must parse.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -92,6 +93,7 @@ def check_size(s: str) -> None:
         raise DefinitionError(f"invalid size: '{s}'")
 
 
+@functools.lru_cache(maxsize=256)
 def check_platform(p: str) -> None:
     """containerd's ``platforms.Parse`` rules: ``os[/arch[/variant]]``, or a lone known os or arch."""
     parts = p.split("/")
