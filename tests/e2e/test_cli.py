@@ -143,3 +143,26 @@ def test_error_excerpt_layout(tmp_path: Path) -> None:
         "   7 |     }",
         "--------------------",
     ]
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir()))
+def test_print_output_reads_back_as_a_bake_file(example: str) -> None:
+    d = ROOT / "examples" / example
+    r = bake(d, "-f", "expected-print.json", "--print")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (d / "expected-print.json").read_text()
+
+
+def test_default_files_are_all_read_in_buildx_order(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  app:\n    build: .\n    image: from-compose\n")
+    (tmp_path / "docker-bake.hcl").write_text('target "app" {\n  args = { A = "hcl" }\n}\n')
+    (tmp_path / "docker-bake.override.hcl").write_text('target "app" {\n  args = { A = "override" }\n}\n')
+    t = json.loads(bake(tmp_path, "--print", "app").stdout)["target"]["app"]
+    assert t["tags"] == ["from-compose"] and t["args"] == {"A": "override"}
+
+
+def test_bake_file_list_from_environment(tmp_path: Path) -> None:
+    (tmp_path / "one.hcl").write_text('target "a" {}\n')
+    (tmp_path / "two.hcl").write_text('target "b" {}\n')
+    r = bake(tmp_path, "--print", "a", "b", env={"BUILDX_BAKE_FILE": "one.hcl;two.hcl", "BUILDX_BAKE_PATH_SEPARATOR": ";"})
+    assert sorted(json.loads(r.stdout)["target"]) == ["a", "b"]

@@ -1,0 +1,33 @@
+"""The public Python API: bake.load returns the plan and never prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bake
+
+
+def test_public_api_does_not_drift() -> None:
+    assert sorted(bake.__all__) == [
+        "BakeError", "DefinitionError", "Group", "Plan", "Target", "UsageError", "ValidationError", "load",
+    ]
+
+
+def test_load_returns_the_plan_silently(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('variable "TAG" { default = "1" }\ntarget "app" { tags = ["app:${TAG}"] }\n')
+    plan = bake.load(targets=["app"], cwd=str(tmp_path), env={"TAG": "2"}, overrides=["app.args.X=y"])
+    assert plan.targets["app"].tags == ("app:2",)
+    assert plan.targets["app"].args == {"X": "y"}
+    assert plan.groups["default"].targets == ("app",)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_load_raises_structured_errors(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "app" {\n  tags = [nope]\n}\n')
+    with pytest.raises(bake.DefinitionError) as info:
+        bake.load(targets=["app"], cwd=str(tmp_path), env={})
+    err = info.value
+    assert (err.summary, err.rng and (err.rng.line, err.rng.col)) == ("Unknown variable", (2, 11))
+    assert err.snippet and "tags = [nope]" in "\n".join(err.snippet)
