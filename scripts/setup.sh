@@ -10,6 +10,6 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 if [ ! -x .venv/bin/uv ]; then
-  .venv/bin/pip install -q uv
+  .venv/bin/pip install -q "uv==0.13.9"
 fi
 UV_PROJECT_ENVIRONMENT=.venv .venv/bin/uv sync -q --frozen

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from tests.conftest import PrintFn
+import json
+
+import jsonschema
+import pytest
+
+from tests.conftest import SCHEMAS, PrintFn
+
+BAKE_FILE_SCHEMA = json.loads((SCHEMAS / "bake-file.schema.json").read_text())
+
+
+def check_bake_file_schema(text: str) -> None:
+    jsonschema.validate(json.loads(text), BAKE_FILE_SCHEMA)
+
+
+def test_bake_file_schema_rejects_malformed_targets() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        check_bake_file_schema('{"target": {"app": {"tags": {"not": "a list"}}}}')
 
 JSON_FILE = """
 {
@@ -21,6 +37,7 @@ JSON_FILE = """
 
 
 def test_json_bake_file(bake_print: PrintFn) -> None:
+    check_bake_file_schema(JSON_FILE)
     t = bake_print(files={"docker-bake.json": JSON_FILE})["target"]["app"]
     assert t["tags"] == ["repo/app:1.0", 'plain("x")']
     assert t["args"] == {"N": "4", "LIT": "5"}
@@ -29,6 +46,7 @@ def test_json_bake_file(bake_print: PrintFn) -> None:
 
 def test_json_blocks_as_lists(bake_print: PrintFn) -> None:
     text = '{"target": [{"a": [{"tags": ["x"]}]}, {"b": {"inherits": ["a"]}}]}'
+    check_bake_file_schema(text)
     out = bake_print(files={"bake.json": text}, targets=["b"])
     assert out["target"]["b"]["tags"] == ["x"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -32,7 +33,5 @@ def mutants(count: int) -> list[str]:
 
 @pytest.mark.parametrize("text", mutants(300))
 def test_mutated_files_fail_cleanly(text: str) -> None:
-    try:
+    with contextlib.suppress(BakeError):  # anything else fails the test
         Project([File("docker-bake.hcl", text)], env={}).plan([])
-    except BakeError:
-        pass
