@@ -102,12 +102,11 @@ class Resolver:
             targets[n] = t
         self._link(targets, set(target_names))
         groups = dict(sorted(reached.items()))
-        if "default" in reached:
-            extra = [n for n in req if n != "default"]
-            groups["default"] = Group("default", tuple(sorted(set(reached["default"].targets))) + tuple(extra),
-                                      reached["default"].description)
-        else:
-            groups["default"] = Group("default", tuple(sorted(set(req))))
+        # The printed "default" group: the requested names (or the requested default group's members
+        # plus the other requested names), deduplicated and sorted, as buildx prints it.
+        extra = [n for n in req if n != "default" or "default" not in reached]
+        base = reached["default"] if "default" in reached else Group("default")
+        groups["default"] = Group("default", tuple(sorted({*base.targets, *extra})), base.description)
         return Plan(dict(sorted(groups.items())), dict(sorted(targets.items())))
 
     def _link(self, targets: dict[str, Target], requested: set[str]) -> None:
@@ -133,7 +132,7 @@ class Resolver:
                 lp, tp = targets[other].platforms or (), t.platforms or ()
                 if len(lp) > 1 and len(tp) > 1 and not set(tp) <= set(lp):
                     raise DefinitionError(
-                        f"target {other} can't be used by {name} because its platforms {_go_list(lp)} are not a subset of {_go_list(tp)}")
+                        f"target {other} can't be used by {name} because its platforms {_go_list(tp)} are not a subset of {_go_list(lp)}")
                 if targets[other].entitlements:
                     ents = (*(t.entitlements or ()), *targets[other].entitlements)  # type: ignore[misc]
                     t = t.evolve(entitlements=_dedupe(ents))
