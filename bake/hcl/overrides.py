@@ -18,6 +18,7 @@ from bake.hcl.buildflags import (
     parse_secret,
     parse_ssh,
 )
+from bake.hcl.decode import RESOURCE_KEYS
 from bake.model import ExportEntry, Target
 
 MAP_KEYS = {"args": "args", "labels": "labels", "contexts": "contexts", "extra-hosts": "extra_hosts", "resources": "resources"}
@@ -130,6 +131,11 @@ def _flag(fn: Any, value: str) -> Any:
 
 def _apply_one(t: Target, o: Override) -> Target:
     key, v = o.key, o.value
+    if key == "resources":
+        if o.sub not in RESOURCE_KEYS:
+            raise UsageError(f"unknown resources key {o.sub}")
+        if o.sub in ("cpu-shares", "cpu-period", "cpu-quota") and not re.fullmatch(r"[+-]?\d+", v):
+            raise UsageError(f"invalid value {v} for int64 key resources.{o.sub}")
     if key in MAP_KEYS:
         field = MAP_KEYS[key]
         current = dict(getattr(t, field) or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bake.hcl.decode import RESOURCE_KEYS
 from bake.hcl.resolve import clean_context
 from bake.model import AttestEntry, CacheEntry, ExportEntry, Group, Plan, SecretEntry, SSHEntry, Target
 
@@ -76,7 +77,7 @@ def target_json(t: Target) -> dict[str, Any]:
     put("shm-size", t.shm_size)
     put("ulimits", list(t.ulimits) if t.ulimits else None)
     if t.resources:
-        put("resources", {k: _resource_value(k, v) for k, v in t.resources.items()})
+        put("resources", {k: _resource_value(k, t.resources[k]) for k in RESOURCE_KEYS if k in t.resources})
     put("call", t.call)
     put("entitlements", list(t.entitlements) if t.entitlements else None)
     put("extra-hosts", {k: _escape(v) for k, v in sorted(t.extra_hosts.items())} if t.extra_hosts else None)

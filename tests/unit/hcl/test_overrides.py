@@ -46,6 +46,8 @@ def test_push_and_load(bake_print: PrintFn) -> None:
     ("app.secret.tok+=src=x", "secret does not support append"),
     ("app.secret.tok=id=other,src=x", 'secret override id "other" does not match declared secret "tok"'),
     ("app", "invalid override key app, expected target.name"),
+    ("app.resources.cpu-shares=lots", "invalid value lots for int64 key resources.cpu-shares"),
+    ("app.resources.gpu=1", "unknown resources key gpu"),
     ("app.secret.other=src=x", 'secret "other" must be declared'),
 ])
 def test_override_errors(bake_print: PrintFn, spec: str, message: str) -> None:

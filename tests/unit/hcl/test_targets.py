@@ -234,3 +234,24 @@ target "b" {}
 target "all" { args = { MEMBERS = join(",", group.release.targets), D = group.release.description } }
 '''
     assert bake_print(text, ["all"])["target"]["all"]["args"] == {"MEMBERS": "a,b", "D": "shipped"}
+
+
+def test_resources_print_in_buildx_field_order(bake_print: PrintFn) -> None:
+    text = '''
+target "base" {
+  resources = {
+    cpuset-cpus = "0-3"
+    cpu-quota = 50000
+    memory = "2g"
+  }
+}
+target "app" {
+  inherits = ["base"]
+  resources = { memory-swap = "4g" }
+}
+'''
+    out = bake_print(text, ["app", "base"], overrides=["app.resources.cpu-shares=1024"])["target"]
+    assert list(out["app"]["resources"].items()) == [
+        ("memory", "2g"), ("memory-swap", "4g"), ("cpu-shares", 1024), ("cpu-quota", 50000), ("cpuset-cpus", "0-3"),
+    ]
+    assert "memory-swap" not in out["base"]["resources"]  # the child's fields never leak into the parent
