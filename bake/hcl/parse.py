@@ -88,16 +88,18 @@ def _parse_uncached(text: str, file: str) -> ast.Body:
     except UnexpectedInput as e:
         line = getattr(e, "line", 0) or 1
         col = getattr(e, "column", 0) or 1
+        if line > len(text.split("\n")):  # lark reports the end of input past the last line
+            line, col = len(text.split("\n")), 1
         if isinstance(e, UnexpectedToken):
-            tok = e.token
-            detail = f"unexpected {_describe_token(tok.type, str(tok))}"
+            summary, detail = _syntax_error(e.token.type, str(e.token), set(e.expected or ()))
         elif isinstance(e, UnexpectedCharacters):
-            detail = f"unexpected character {text.splitlines()[line - 1][col - 1:col]!r}" if text else "unexpected character"
+            char = text.split("\n")[line - 1][col - 1 : col] if text else ""
+            summary, detail = "Invalid character", f"This character is not used within the language: {char!r}."
         elif isinstance(e, UnexpectedEOF):
-            detail = "unexpected end of file"
+            summary, detail = "Unexpected end of file", "The file ends in the middle of a definition."
         else:
-            detail = str(e).splitlines()[0]
-        raise DefinitionError("Invalid syntax", detail, SourceRange(file, line, col, line, col + 1)) from None
+            summary, detail = "Invalid syntax", str(e).splitlines()[0]
+        raise DefinitionError(summary, detail, SourceRange(file, line, col, line, col + 1)) from None
     return _Converter(file, 0, 0, text.split("\n")).body(tree.body)
 
 
@@ -118,10 +120,30 @@ def parse_expression(text: str, file: str, line: int, col: int) -> ast.Expr:
     return _Converter(file, line - 1, col - 5).expr(attrs[0].children[2])
 
 
-def _describe_token(kind: str, value: str) -> str:
-    if kind in ("NL_OR_COMMENT", "$END"):
-        return "newline" if kind == "NL_OR_COMMENT" else "end of file"
-    return f"{value!r}"
+_EXPRESSION_START = {"NAME", "INT_LITERAL", "FLOAT_LITERAL", "DBLQUOTE", "LSQB", "LBRACE", "LPAR", "MINUS", "NOT"}
+
+
+def _found(kind: str, value: str) -> str:
+    if kind == "$END" or not value.strip():
+        return "the end of the file" if kind == "$END" or not value else "a newline"
+    first = value.strip().splitlines()[0]
+    return f"{first!r}"
+
+
+def _syntax_error(kind: str, value: str, expected: set[str]) -> tuple[str, str]:
+    """HCL-style wording for a parse error, from what lark expected at that point."""
+    found = _found(kind, value)
+    if {"STRING_CHARS", "INTERP_START"} <= expected and "DBLQUOTE" in expected:
+        return "Unterminated template string", "No closing marker was found for the string."
+    if expected >= {"NAME", "INT_LITERAL", "LSQB"}:
+        return "Missing expression", f"Expected the start of an expression, but found {found}."
+    if expected & {"COMMA"} and expected & {"RSQB", "RBRACE"}:
+        return "Missing item separator", f"Expected a comma to mark the beginning of the next item, but found {found}."
+    if "EQ" in expected and "LBRACE" in expected:
+        return "Argument or block definition required", f"An argument or block definition is required here, but found {found}."
+    if "RBRACE" in expected:
+        return "Missing closing brace", f"Expected a closing brace, but found {found}."
+    return "Invalid syntax", f"Unexpected {found}."
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}

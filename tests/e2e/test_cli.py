@@ -166,3 +166,17 @@ def test_bake_file_list_from_environment(tmp_path: Path) -> None:
     (tmp_path / "two.hcl").write_text('target "b" {}\n')
     r = bake(tmp_path, "--print", "a", "b", env={"BUILDX_BAKE_FILE": "one.hcl;two.hcl", "BUILDX_BAKE_PATH_SEPARATOR": ";"})
     assert sorted(json.loads(r.stdout)["target"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("x = \n", "docker-bake.hcl:1,5-6: Missing expression; Expected the start of an expression, but found a newline."),
+    ('target "a" {\n  tags = ["a" "b"]\n}\n', "docker-bake.hcl:2,15-16: Missing item separator"),
+    ('target "a" {\n  x == 1\n}\n', "docker-bake.hcl:2,5-6: Argument or block definition required"),
+    ('x = "abc\n', "Unterminated template string"),
+    ('target "a" {\n', "Missing closing brace; Expected a closing brace, but found the end of the file."),
+])
+def test_syntax_errors_read_like_hcl(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "docker-bake.hcl").write_text(text)
+    r = bake(tmp_path, "--print")
+    assert r.returncode == 1
+    assert message in r.stderr
