@@ -16,9 +16,11 @@ from bake._record import record
 from bake.errors import DefinitionError, SourceRange, ValidationError
 from bake.hcl import ast
 from bake.hcl.decode import decode_target
-from bake.hcl.eval import Evaluator, FunctionError, LazyObject, MapScope, Scope
+from bake.hcl.eval import Evaluator, MapScope, Scope
 from bake.hcl.functions import STDLIB
+from bake.hcl.references import GroupsObject, TargetsObject
 from bake.hcl.types import from_override, parse_type
+from bake.hcl.userfunc import UserFunction
 from bake.hcl.values import ConversionError, Type, convert, type_label
 from bake.model import Group, Target
 
@@ -72,7 +74,7 @@ class Definition:
             self._collect(src)
         self._values: dict[tuple[str, ...], object] = {}
         self._in_progress: set[tuple[str, ...]] = set()
-        self.user_functions = {name: _UserFunction(self, name, block) for name, block in self.function_blocks.items()}
+        self.user_functions = {name: UserFunction(self, name, block) for name, block in self.function_blocks.items()}
         self.evaluator = Evaluator(ChainMap(self.user_functions, STDLIB))  # type: ignore[arg-type]
         self.scope = _RootScope(self)
         self._instances: dict[str, list[Instance]] | None = None
@@ -317,8 +319,8 @@ class _RootScope:
 
     def __init__(self, defn: Definition) -> None:
         self.defn = defn
-        self.targets = _TargetsObject(defn)
-        self.groups = _GroupsObject(defn)
+        self.targets = TargetsObject(defn)
+        self.groups = GroupsObject(defn)
 
     def lookup(self, name: str, rng: SourceRange) -> object:
         d = self.defn
@@ -334,115 +336,3 @@ class _RootScope:
         if name == "group":
             return self.groups
         raise KeyError(name)
-
-
-class _TargetsObject(LazyObject):
-    def __init__(self, defn: Definition) -> None:
-        self.defn = defn
-
-    def attr(self, name: str, rng: SourceRange) -> object:
-        insts = self.defn.instances().get(name)
-        if not insts:
-            raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
-        return _TargetRef(self.defn, insts)
-
-
-class _GroupsObject(LazyObject):
-    """``group.NAME.targets`` / ``group.NAME.description``."""
-
-    def __init__(self, defn: Definition) -> None:
-        self.defn = defn
-
-    def attr(self, name: str, rng: SourceRange) -> object:
-        if name not in self.defn.group_blocks:
-            raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
-        g = self.defn._memo(("group", name), lambda: self.defn.group(name), rng,
-                            f"reference cycle not allowed for group.{name}")
-        assert isinstance(g, Group)
-        return {"name": g.name, "targets": list(g.targets), "description": g.description}
-
-
-class _TargetRef(LazyObject):
-    """``target.NAME``: the target's own attributes (no inheritance, no overrides)."""
-
-    def __init__(self, defn: Definition, insts: list[Instance]) -> None:
-        self.defn = defn
-        self.insts = insts
-
-    def attr(self, name: str, rng: SourceRange) -> object:
-        if name == "name":
-            return self.insts[0].name
-        for inst in reversed(self.insts):
-            a = inst.block.body.attribute(name)
-            if a is not None:
-                value = self.defn.attribute(inst, a)
-                return _reference_form(name, value, a.rng)
-        return None
-
-
-def _reference_form(name: str, value: object, rng: SourceRange) -> object:
-    """Composite attributes are seen through references as lists of objects, as buildx does."""
-    if name not in ("output", "cache-from", "cache-to", "secret", "ssh", "attest") or not isinstance(value, list):
-        return value
-    from bake.hcl.printer import entry_json
-
-    t = decode_target("ref", {name: (value, rng)}, None)
-    return [entry_json(e) for e in getattr(t, name.replace("-", "_")) or ()]
-
-
-class _UserFunction:
-    """A ``function`` block: params (+ variadic) bound over the root scope, ``result`` evaluated."""
-
-    def __init__(self, defn: Definition, name: str, block: ast.Block) -> None:
-        self.defn = defn
-        self.name = name
-        self.block = block
-        self._signature: tuple[list[str], list[str]] | None = None
-
-    def _names(self, attr: str) -> list[str]:
-        a = self.block.body.attribute(attr)
-        if a is None:
-            return []
-        e = a.expr
-        items = e.items if isinstance(e, ast.TupleExpr) else (e,)
-        names = []
-        for it in items:
-            if not isinstance(it, ast.Var):
-                raise DefinitionError("Invalid function parameter", "parameter names must be identifiers", it.rng)
-            names.append(it.name)
-        return names
-
-    def check(self) -> None:
-        if self.block.body.attribute("params") is None:
-            raise DefinitionError(f"empty params not allowed for {self.name}", rng=self.block.rng)
-        if self.block.body.attribute("result") is None:
-            raise DefinitionError(f"empty result not allowed for {self.name}", rng=self.block.rng)
-        if len(self._names("variadic_params")) > 1:
-            raise DefinitionError("Invalid function parameter", "only one variadic parameter is allowed",
-                                  self.block.body.attribute("variadic_params").rng)  # type: ignore[union-attr]
-        self._names("params")
-
-    def __call__(self, ctx: Evaluator, args: list[object], rng: SourceRange) -> object:
-        if self._signature is None:
-            self.check()
-            self._signature = (self._names("params"), self._names("variadic_params"))
-        params, variadic = self._signature
-        if len(args) < len(params):
-            raise FunctionError(f'Function "{self.name}" expects {len(params)} argument(s). Missing value for "{params[len(args)]}".',
-                                summary="Not enough function arguments")
-        if len(args) > len(params) and not variadic:
-            raise FunctionError(f'Function "{self.name}" expects only {len(params)} argument(s).', summary="Too many function arguments")
-        bound: dict[str, object] = dict(zip(params, args[: len(params)], strict=True))
-        if variadic:
-            bound[variadic[0]] = list(args[len(params):])
-        result = self.block.body.attribute("result")
-        assert result is not None
-        key = ("func", self.name)
-        if key in self.defn._in_progress:
-            raise DefinitionError(f"function cycle not allowed for {self.name}", rng=self.block.rng)
-        self.defn._in_progress.add(key)
-        try:
-            return ctx.eval(result.expr, MapScope(bound, self.defn.scope))
-        finally:
-            self.defn._in_progress.discard(key)
-
