@@ -14,6 +14,7 @@ from typing import Any
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 from bake.hcl.buildflags import canonical_attest
+from bake.hcl.merge import dedupe
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -114,7 +115,7 @@ def _merge_xbake(a: dict[str, Any], xb: Any) -> None:
 
     for key in ("tags", "platforms", "no-cache-filter"):
         if strings(key):
-            a[key] = _dedupe([*(a.get(key) or []), *strings(key)])
+            a[key] = list(dedupe([*(a.get(key) or []), *strings(key)]))
     for key in ("cache-from", "cache-to", "secret", "output"):
         if strings(key):
             a[key] = [*(a.get(key) or []), *strings(key)]
@@ -126,10 +127,6 @@ def _merge_xbake(a: dict[str, Any], xb: Any) -> None:
     if isinstance(xb.get("contexts"), dict):
         # the service's own additional_contexts win over x-bake's
         a["contexts"] = {**_named_contexts({k: str(v) for k, v in xb["contexts"].items()}), **(a.get("contexts") or {})}
-
-
-def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
 
 
 def _named_contexts(m: Mapping[str, Any]) -> dict[str, str]:

@@ -22,12 +22,9 @@ NULL_SKIPPING = frozenset({"args", "labels"})
 APPEND = frozenset({"annotations", "no_cache_filter", "ulimits", "entitlements", "policy", "inherits"})
 
 
-def _dedupe(items: Iterable[T]) -> tuple[T, ...]:
-    out: list[T] = []
-    for x in items:
-        if x not in out:
-            out.append(x)
-    return tuple(out)
+def dedupe(items: Iterable[T]) -> tuple[T, ...]:
+    """Hashable items, first occurrences kept in order."""
+    return tuple(dict.fromkeys(items))
 
 
 def swap_dedupe(items: Iterable[T]) -> tuple[T, ...]:
@@ -105,7 +102,7 @@ def normalize(t: Target) -> Target:
     for name in ("annotations", "platforms", "no_cache_filter", "ulimits", "entitlements", "tags"):
         v = getattr(t, name)
         if v is not None:
-            changes[name] = _dedupe(x for x in v if x != "")
+            changes[name] = dedupe(x for x in v if x != "")
     for name in ("cache_from", "cache_to", "output"):
         v = getattr(t, name)
         if v is not None:
@@ -119,7 +116,7 @@ def normalize(t: Target) -> Target:
     if t.contexts is not None:
         changes["contexts"] = {k: v for k, v in t.contexts.items() if v != ""}
     if t.network == "host":
-        changes["entitlements"] = _dedupe((*changes.get("entitlements", ()), "network.host"))
+        changes["entitlements"] = dedupe((*changes.get("entitlements", ()), "network.host"))
     return t.evolve(**changes)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from bake.hcl.decode import RESOURCE_KEYS
 from bake.hcl.resolve import clean_context
+from bake.hcl.values import escape_html
 from bake.model import AttestEntry, CacheEntry, ExportEntry, Group, Plan, SecretEntry, SSHEntry, Target
 
 ESCAPED_FIELDS = ("args", "labels", "annotations", "dockerfile_inline", "extra_hosts")
@@ -117,8 +118,7 @@ def go_json(value: Any, indent: bool = True) -> str:
         text = "".join(parts)
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
-        "\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return escape_html(text)
 
 
 _encode_str = json.encoder.encode_basestring  # C-accelerated; json.dumps(indent=…) is pure Python

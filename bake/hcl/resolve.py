@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
 
 from bake.errors import DefinitionError, UsageError
 from bake.hcl.definition import Definition
-from bake.hcl.merge import merge, normalize
+from bake.hcl.merge import dedupe, merge, normalize
 from bake.hcl.overrides import Override, apply, check_patterns, glob_regex, is_glob
 from bake.model import ExportEntry, Group, Plan, Target
 
@@ -71,12 +70,12 @@ class Resolver:
         targets: list[str] = []
         for n in names:
             self._expand_one(n, reached, targets, set())
-        return targets, reached, list(_dedupe(names))
+        return targets, reached, list(dedupe(names))
 
     def _expand_one(self, name: str, reached: dict[str, Group], out: list[str], visiting: set[str]) -> None:
         group = self.groups.get(name)
         if group is not None and name not in visiting:
-            reached[name] = Group(group.name, _dedupe(group.targets), group.description)
+            reached[name] = Group(group.name, dedupe(group.targets), group.description)
             visiting = visiting | {name}
             for member in group.targets:
                 if member == name:
@@ -135,7 +134,7 @@ class Resolver:
                         f"target {other} can't be used by {name} because its platforms {_go_list(tp)} are not a subset of {_go_list(lp)}")
                 if targets[other].entitlements:
                     ents = (*(t.entitlements or ()), *targets[other].entitlements)  # type: ignore[misc]
-                    t = t.evolve(entitlements=_dedupe(ents))
+                    t = t.evolve(entitlements=dedupe(ents))
                     targets[name] = t
 
     def _check_loop(self, start: str, current: str, seen: set[str]) -> None:
@@ -149,10 +148,6 @@ class Resolver:
                 if nxt == start:
                     raise DefinitionError(f"infinite loop from {start} to {current}")
                 self._check_loop(start, nxt, seen)
-
-
-def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
 
 
 def _go_list(items: tuple[str, ...]) -> str:

@@ -196,3 +196,9 @@ def sort_key(v: object) -> tuple[int, Any]:
     if is_number(v):
         return (0, Decimal(v))  # type: ignore[arg-type]
     return (1, to_string(v))
+
+
+def escape_html(s: str) -> str:
+    """Go's ``encoding/json`` escapes these characters; buildx output and ``jsonencode`` show it."""
+    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
+        "\u2028", "\\u2028").replace("\u2029", "\\u2029")

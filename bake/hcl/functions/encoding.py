@@ -16,19 +16,14 @@ from decimal import Decimal
 
 from bake.hcl.eval import FunctionError
 from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, NUMBER, STRING, format_number, normalize_number
+from bake.hcl.values import ANY, NUMBER, STRING, escape_html, format_number, normalize_number
 
 lib = Library()
 
 
 def json_encode(v: object) -> str:
     """cty's jsonencode: compact, keys sorted, Go's HTML-safe escaping."""
-    return _escape_html(json.dumps(_jsonable(v), separators=(",", ":"), sort_keys=True, ensure_ascii=False))
-
-
-def _escape_html(s: str) -> str:
-    return s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace(
-        "\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return escape_html(json.dumps(_jsonable(v), separators=(",", ":"), sort_keys=True, ensure_ascii=False))
 
 
 class _RawNumber(float):
