@@ -11,16 +11,14 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 from bake.hcl.template import Piece, assemble, scan
 
-_CACHE_FORMAT = b"bake-hcl-ast-3"  # bump whenever ast.py changes
+_CACHE_FORMAT = b"bake-hcl-ast-4"
 
 
 def parse(text: str, file: str) -> ast.Body:
@@ -31,7 +29,7 @@ def parse(text: str, file: str) -> ast.Body:
             with open(cache, "rb") as f:
                 body: ast.Body = pickle.load(f)
             return body
-        except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError):
+        except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
             pass
     body = _parse_uncached(text, file)
     if cache is not None:
@@ -39,32 +37,50 @@ def parse(text: str, file: str) -> ast.Body:
     return body
 
 
-def _cache_dir() -> Path | None:
+def _cache_dir() -> str | None:
     if os.environ.get("BAKE_NO_PARSE_CACHE"):
         return None
     root = os.environ.get("BAKE_ROOT") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bake"
     )
-    return Path(root) / "parse"
+    return os.path.join(root, "parse")
 
 
-def _cache_path(text: str, file: str) -> Path | None:
+def _code_version() -> bytes:
+    """Identifies the code that produced a cached tree: any edit of the parser invalidates the cache."""
+    here = os.path.dirname(__file__)
+    stamps = []
+    for name in ("parse.py", "template.py", "ast.py"):
+        st = os.stat(os.path.join(here, name))
+        stamps.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return ";".join(stamps).encode()
+
+
+def _cache_path(text: str, file: str) -> str | None:
     d = _cache_dir()
     if d is None:
         return None
     h = hashlib.sha256(_CACHE_FORMAT)
+    h.update(_code_version() + b"\0")
     h.update(file.encode("utf-8", "surrogateescape") + b"\0")
     h.update(text.encode("utf-8", "surrogateescape"))
-    return d / h.hexdigest()
+    return os.path.join(d, h.hexdigest())
 
 
-def _store(path: Path, body: ast.Body) -> None:
+def _store(path: str, body: ast.Body) -> None:
+    """Write atomically (temp file, rename) so a concurrent reader never sees half a tree."""
+    import tempfile
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(body, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(body, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     except OSError:
         pass  # the cache is an optimisation only
 
