@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pull", action="store_true", help="always attempt to pull all referenced images")
     p.add_argument("--sbom", metavar="VALUE", help='shorthand for "--set=*.attest=type=sbom"')
     p.add_argument("--provenance", metavar="VALUE", help='shorthand for "--set=*.attest=type=provenance"')
+    p.add_argument("--policy", action="append", default=[], metavar="OPTIONS",
+                   help='global policy evaluation options ("[disabled=true|false][,strict=true|false][,log-level=level]")')
     p.add_argument("--call", metavar="METHOD", help="set method for evaluating build (build, check, outline, targets)")
     p.add_argument("--check", action="store_true", help='shorthand for "--call=check"')
     p.add_argument("--progress", default="auto", help="set type of progress output (auto, plain, tty, rawjson, quiet)")
@@ -67,7 +69,29 @@ def _flag_overrides(a: argparse.Namespace) -> list[str]:
     call = "check" if a.check else a.call
     if call and call != "build":
         out.append(f"*.call={'lint' if call == 'check' else call}")
+    out.extend(f"*.policy+={p}" for p in a.policy if not _policy_disabled(a.policy))
     return out
+
+
+def _policy_disabled(specs: list[str]) -> bool:
+    """Whether ``--policy disabled=true`` was given; checks the flag values as buildx does."""
+    from bake.errors import UsageError
+    from bake.hcl.buildflags import FlagError, parse_policy
+
+    for spec in specs:
+        try:
+            cfg = parse_policy(spec)
+        except FlagError as err:
+            raise UsageError(str(err)) from None
+        if cfg["Files"]:
+            raise UsageError("--policy does not accept filename; define policy files in the bake definition")
+        if cfg["Reset"]:
+            raise UsageError("--policy does not accept reset; define policy composition in the bake definition")
+        if cfg["Disabled"]:
+            if cfg["Strict"] is not None or cfg["LogLevel"] is not None or len(specs) > 1:
+                raise UsageError("disabled policy cannot be combined with other policy flags")
+            return True
+    return False
 
 
 def _parse_vars(items: list[str]) -> dict[str, str]:
@@ -114,6 +138,9 @@ def run(argv: Sequence[str]) -> int:
         args.list = "variables"
     if args.print and args.list:
         raise UsageError("--print and --list are mutually exclusive")
+    remote = [t for t in args.targets if _is_remote(t)]
+    if remote:
+        raise UsageError(f"remote bake definitions are not supported yet: {remote[0]}")
     stdin = sys.stdin.read() if "-" in args.files else None
     req = Request(tuple(args.files), tuple(args.targets), tuple(args.overrides) + tuple(_flag_overrides(args)),
                   _parse_vars(args.vars), ".", None, stdin)
@@ -129,13 +156,17 @@ def run(argv: Sequence[str]) -> int:
             else:
                 sys.stdout.write(list_variables(project.variables(), as_json))
             return 0
-        plan = project.plan(list(args.targets))
+        plan = project.plan(list(args.targets), disable_policy=_policy_disabled(args.policy))
         if args.print:
             from bake.hcl.printer import render_plan
 
             sys.stdout.write(render_plan(plan))
             return 0
     raise UsageError("building is not supported yet: this version of bake resolves bake files only (use --print or --list)")
+
+
+def _is_remote(name: str) -> bool:
+    return name.startswith(("https://", "http://", "git://", "git@", "ssh://")) or name.endswith(".git")
 
 
 def render_error(err: BakeError) -> str:

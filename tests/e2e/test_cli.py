@@ -180,3 +180,18 @@ def test_syntax_errors_read_like_hcl(tmp_path: Path, text: str, message: str) ->
     r = bake(tmp_path, "--print")
     assert r.returncode == 1
     assert message in r.stderr
+
+
+def test_policy_flag(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  policy = ["filename=p.rego"]\n}\n')
+    t = json.loads(bake(tmp_path, "--print", "--policy", "strict=true").stdout)["target"]["default"]
+    assert [p["Strict"] for p in t["policy"]] == [None, True]
+    t = json.loads(bake(tmp_path, "--print", "--policy", "disabled=true").stdout)["target"]["default"]
+    assert t["policy"] == [{"Files": None, "Reset": False, "Disabled": True, "Strict": None, "LogLevel": None}]
+    r = bake(tmp_path, "--print", "--policy", "filename=x.rego")
+    assert "--policy does not accept filename" in r.stderr
+
+
+def test_remote_definitions_are_refused_clearly(tmp_path: Path) -> None:
+    r = bake(tmp_path, "https://github.com/docker/buildx.git", "--print")
+    assert r.returncode == 1 and "remote bake definitions are not supported yet" in r.stderr
