@@ -5,6 +5,7 @@
     BakeError
      ├── DefinitionError      a bake file (HCL, JSON, compose) is wrong: range, summary, detail
      │    └── ValidationError a variable's validation block failed
+     ├── DockerfileError      a Dockerfile is wrong: file, line, column, the line's text
      └── UsageError           the command line is wrong (flags, --set, unknown targets)
 """
 
@@ -77,3 +78,15 @@ class ValidationError(DefinitionError):
 
 class UsageError(BakeError):
     """The command line asks for something impossible (bad flag, unknown target, bad ``--set``)."""
+
+
+class DockerfileError(BakeError):
+    """A mistake in a Dockerfile, at ``file:line:col`` (1-based), with the offending line."""
+
+    def __init__(self, message: str, file: str, line: int, col: int = 1, text: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.col = col
+        self.text = text
+        super().__init__(f"{file}:{line}:{col}: {message}")
+        self.detail = message
