@@ -15,7 +15,8 @@ SHARING = ("shared", "private", "locked")
 
 @record
 class Mount:
-    """One mount of a RUN step. Unset options are None; ``mode``/``uid``/``gid`` are numbers."""
+    """One mount of a RUN step. Unset options are None; ``mode``/``uid``/``gid`` are numbers;
+    ``readonly`` already holds the type's default (bind mounts are read-only unless ``rw``)."""
 
     type: str
     target: str | None = None
@@ -89,6 +90,8 @@ def parse_mount(spec: str, fail: Fail) -> Mount:
             opts["env"] = value
         else:
             raise fail(f"unexpected key '{key}' in '{field}'")
+    if opts["type"] == "bind" and not rw_given and "readonly" not in opts:
+        opts["readonly"] = True  # bind mounts are read-only unless `rw`
     mount = Mount(**opts)  # type: ignore[arg-type]
     _validate(mount, rw_given, fail)
     return mount

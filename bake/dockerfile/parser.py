@@ -38,6 +38,12 @@ class Heredoc:
     chomp: bool
     expand: bool
 
+    def text(self) -> str:
+        """The body as commands and files see it (leading tabs removed for ``<<-``)."""
+        if not self.chomp:
+            return self.content
+        return "".join(ln.lstrip("\t") for ln in self.content.splitlines(keepends=True))
+
 
 @record
 class Node:

@@ -1,0 +1,68 @@
+"""The image configuration a stage carries (OCI image config ``config`` + history), and the
+``ImageConfigResolver`` protocol through which base images' configs reach the frontend."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bake._record import record
+
+
+@record
+class History:
+    created_by: str
+    empty_layer: bool
+    comment: str = "buildkit.dockerfile.v0"
+
+
+@record
+class ImageConfig:
+    """What ENV, WORKDIR, USER, LABEL, … have set so far. ``env`` keeps order, ``KEY=value``."""
+
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    user: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    healthcheck: tuple[tuple[str, object], ...] | None = None
+    stop_signal: str = ""
+    shell: tuple[str, ...] = ()
+    onbuild: tuple[str, ...] = ()
+    history: tuple[History, ...] = ()
+
+    def env_map(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in self.env:
+            k, _, v = item.partition("=")
+            out[k] = v
+        return out
+
+
+class ImageConfigResolver(Protocol):
+    """Answers the config of an image for a platform (ENV, WORKDIR, USER, ONBUILD of FROM images).
+
+    A registry-backed resolver comes with the worker; tests use an in-memory one."""
+
+    def resolve(self, ref: str, platform: str) -> ImageConfig: ...
+
+
+class EmptyConfigs:
+    """Every image has an empty config: for planning offline, where no registry is reachable."""
+
+    def resolve(self, ref: str, platform: str) -> ImageConfig:
+        return ImageConfig()
+
+
+class StaticConfigs:
+    """Configs from a mapping of image reference → config (unknown images: empty)."""
+
+    def __init__(self, configs: dict[str, ImageConfig]) -> None:
+        self.configs = configs
+        self.calls: list[tuple[str, str]] = []
+
+    def resolve(self, ref: str, platform: str) -> ImageConfig:
+        self.calls.append((ref, platform))
+        return self.configs.get(ref, ImageConfig())

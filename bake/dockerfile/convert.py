@@ -1,0 +1,257 @@
+"""Dockerfile → graph for one target and one platform (the frontend's last step).
+
+Each needed stage is dispatched instruction by instruction over an immutable ``State``; the
+image config travels alongside. Words expand where BuildKit expands them (FROM, COPY/ADD and
+their flags, ENV, LABEL, EXPOSE, USER, VOLUME, WORKDIR, STOPSIGNAL, ``--mount`` fields), with
+ENV taking precedence over ARG; RUN/CMD/ENTRYPOINT are left to the shell.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+
+from bake._record import record, replace
+from bake.dockerfile import instructions as ins
+from bake.dockerfile.config import History, ImageConfig, ImageConfigResolver
+from bake.dockerfile.convert_copy import copy
+from bake.dockerfile.convert_run import command, mounts
+from bake.dockerfile.parser import parse
+from bake.dockerfile.shell import ExpansionError, expand_word, expand_words
+from bake.dockerfile.stages import Stage, platform_args, split_stages
+from bake.errors import DockerfileError
+from bake.graph.ops import Mkdir
+from bake.graph.state import State, image, local, scratch
+
+
+@record
+class BuildInputs:
+    """What bake's target says about this build (platforms as ``os/arch[/variant]``)."""
+
+    platform: str
+    build_platform: str
+    target: str | None = None
+    build_args: Mapping[str, str] | None = None
+    context: str = "context"
+    dockerignore: tuple[str, ...] = ()
+    named_contexts: Mapping[str, State] | None = None
+    network: str | None = None
+    no_cache: bool = False
+    no_cache_filter: tuple[str, ...] = ()
+
+
+@record
+class Converted:
+    """The target stage's filesystem and config, and every converted stage's state by index."""
+
+    state: State
+    config: ImageConfig
+    stages: dict[int, State]
+
+
+def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file: str = "Dockerfile") -> Converted:
+    doc = parse(text, file)
+    auto = platform_args(inputs.build_platform, inputs.platform)
+    build_args = dict(inputs.build_args or {})
+    contexts = dict(inputs.named_contexts or {})
+    plan = split_stages(ins.instructions(doc), build_args, auto, inputs.target, frozenset(contexts))
+    context_state = local(inputs.context, exclude=inputs.dockerignore)
+    names = {s.name: s.index for s in plan.stages if s.name is not None}
+    done: dict[int, tuple[State, ImageConfig]] = {}
+    for index in plan.needed:
+        stage = plan.stages[index]
+        d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names)
+        done[index] = d.run()
+    state, config = done[plan.target]
+    return Converted(state, config, {i: s for i, (s, _) in done.items()})
+
+
+class _Stage:
+    def __init__(
+        self, stage: Stage, global_args: Mapping[str, str | None], build_args: Mapping[str, str],
+        auto: Mapping[str, str], inputs: BuildInputs, resolver: ImageConfigResolver,
+        done: Mapping[int, tuple[State, ImageConfig]], contexts: Mapping[str, State], context_state: State,
+        names: Mapping[str, int],
+    ) -> None:
+        self.stage = stage
+        self.names = names
+        self.global_args = global_args
+        self.build_args = build_args
+        self.auto = auto
+        self.inputs = inputs
+        self.resolver = resolver
+        self.done = done
+        self.contexts = contexts
+        self.context_state = context_state
+        self.platform = stage.platform or inputs.platform
+        self.args: dict[str, str] = {}
+        self.ignore_cache = inputs.no_cache or (stage.name is not None and stage.name in inputs.no_cache_filter)
+
+    # --- the base ----------------------------------------------------------------------------
+
+    def base(self) -> tuple[State, ImageConfig]:
+        ref = self.stage.base
+        if ref.kind == "stage":
+            state, config = self.done[int(ref.value)]
+            return replace(state, platform=self.platform), config
+        if ref.kind == "context":
+            return replace(self.contexts[ref.value], platform=self.platform), ImageConfig()
+        if ref.kind == "scratch":
+            return scratch(self.platform), ImageConfig()
+        name = normalize_ref(ref.value)
+        config = self.resolver.resolve(name, self.platform)
+        state = image(name, self.platform)
+        for item in config.env:
+            k, _, v = item.partition("=")
+            state = state.with_env(k, v)
+        return state.with_cwd(config.workdir or "/").with_user(config.user), config
+
+    def run(self) -> tuple[State, ImageConfig]:
+        state, config = self.base()
+        body: list[ins.Instruction] = list(self.stage.instructions)
+        for trigger in config.onbuild:  # ONBUILD triggers of the base run first
+            node = parse(trigger, "ONBUILD").nodes[0]
+            body.insert(0, ins.build(node, self.stage.loc.file))
+        config = replace(config, onbuild=())
+        total = len(body)
+        for n, inst in enumerate(body, start=1):
+            label = f"[{self.stage.name or 'stage-' + str(self.stage.index)} {n}/{total}]"
+            state, config = self.dispatch(inst, state, config, label)
+        return state, config
+
+    # --- instructions ------------------------------------------------------------------------
+
+    def env(self, config: ImageConfig) -> dict[str, str]:
+        """What words expand with: declared ARGs, overridden by ENV."""
+        return {**self.args, **config.env_map()}
+
+    def expand(self, word: str, config: ImageConfig, loc: ins.Location) -> str:
+        try:
+            return expand_word(word, self.env(config))
+        except ExpansionError as err:
+            raise DockerfileError(err.message, loc.file, loc.start_line) from None
+
+    def words(self, word: str, config: ImageConfig, loc: ins.Location) -> list[str]:
+        try:
+            return expand_words(word, self.env(config))
+        except ExpansionError as err:
+            raise DockerfileError(err.message, loc.file, loc.start_line) from None
+
+    def dispatch(self, inst: ins.Instruction, state: State, config: ImageConfig, label: str) -> tuple[State, ImageConfig]:
+        loc = inst.loc
+        created = f"{type(inst).__name__.upper()}"
+        empty = True
+        if isinstance(inst, ins.Arg):
+            for name, default in inst.pairs:
+                if name in self.build_args:
+                    value: str | None = self.build_args[name]
+                elif default is not None:
+                    value = self.expand(default, config, loc)
+                else:
+                    value = self.auto.get(name, self.global_args.get(name))
+                if value is not None:
+                    self.args[name] = value
+            created = "ARG " + " ".join(f"{k}={v}" if v is not None else k for k, v in inst.pairs)
+        elif isinstance(inst, ins.Env):
+            for name, raw in inst.pairs:
+                value = self.expand(raw, config, loc)
+                config = replace(config, env=(*(e for e in config.env if e.partition("=")[0] != name), f"{name}={value}"))
+                state = state.with_env(name, value)
+            created = "ENV " + " ".join(f"{k}={v}" for k, v in inst.pairs)
+        elif isinstance(inst, ins.Workdir):
+            path = self.expand(inst.path, config, loc)
+            path = posixpath.normpath(posixpath.join(config.workdir or "/", path))
+            config = replace(config, workdir=path)
+            state = state.with_cwd(path).file(((Mkdir(path, 0o755, make_parents=True, chown=config.user), None),),
+                                              name=f"{label} WORKDIR {path}")
+            created, empty = f"WORKDIR {path}", False
+        elif isinstance(inst, ins.User):
+            user = self.expand(inst.user, config, loc)
+            config = replace(config, user=user)
+            state = state.with_user(user)
+            created = f"USER {user}"
+        elif isinstance(inst, ins.Run):
+            state = self.run_step(inst, state, config, label)
+            created, empty = "RUN " + " ".join(command(inst, config.shell)), False
+        elif isinstance(inst, ins.Copy):
+            state = copy(state, inst, lambda w: self.expand(w, config, loc), self.source_of, config.workdir,
+                         f"{label} {'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}")
+            created, empty = f"{'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}", False
+        else:
+            config, created = self.config_only(inst, config, loc)
+        history = History(f"{created} # buildkit" if not empty else created, empty)
+        return state, replace(config, history=(*config.history, history))
+
+    def run_step(self, inst: ins.Run, state: State, config: ImageConfig, label: str) -> State:
+        args = command(inst, config.shell)
+        env_state = state
+        for k, v in self.args.items():  # ARGs reach RUN as environment, under ENV of the same name
+            if k not in config.env_map():
+                env_state = env_state.with_env(k, v)
+        extra = mounts(inst.mounts, lambda w: self.expand(w, config, inst.loc),
+                       lambda frm: self.source_of(frm), config.workdir)
+        network = inst.network or self.inputs.network or "default"
+        run = env_state.run(args, mounts=extra, network=network, security=inst.security or "sandbox",
+                            name=f"{label} RUN {' '.join(args[2:] if inst.command.shell else args)}",
+                            ignore_cache=self.ignore_cache)
+        return replace(run, env=state.env)  # ARG values are not kept for later steps' config
+
+    def source_of(self, frm: str | None) -> State:
+        """The state a ``--from`` (or the build context, for None) refers to."""
+        if frm is None:
+            return self.context_state
+        if frm in self.contexts:
+            return self.contexts[frm]
+        index = int(frm) if frm.isdigit() else self.names.get(frm.lower())
+        if index is not None and index in self.done:
+            return self.done[index][0]
+        return image(normalize_ref(frm), self.platform)
+
+    def config_only(self, inst: ins.Instruction, config: ImageConfig, loc: ins.Location) -> tuple[ImageConfig, str]:
+        if isinstance(inst, ins.Label):
+            labels = dict(config.labels)
+            for k, v in inst.pairs:
+                labels[self.expand(k, config, loc)] = self.expand(v, config, loc)
+            return replace(config, labels=tuple(labels.items())), "LABEL " + " ".join(f"{k}={v}" for k, v in inst.pairs)
+        if isinstance(inst, ins.Cmd):
+            args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
+            return replace(config, cmd=args), f"CMD {list(args)}"
+        if isinstance(inst, ins.Entrypoint):
+            args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
+            return replace(config, entrypoint=args, cmd=None), f"ENTRYPOINT {list(args)}"
+        if isinstance(inst, ins.Shell):
+            return replace(config, shell=inst.args), f"SHELL {list(inst.args)}"
+        if isinstance(inst, ins.Expose):
+            ports = [p if "/" in p else f"{p}/tcp" for w in inst.ports for p in self.words(w, config, loc)]
+            return replace(config, exposed_ports=tuple(dict.fromkeys((*config.exposed_ports, *ports)))), "EXPOSE " + " ".join(ports)
+        if isinstance(inst, ins.Volume):
+            paths = [self.expand(p, config, loc) for p in inst.paths]
+            return replace(config, volumes=tuple(dict.fromkeys((*config.volumes, *paths)))), f"VOLUME {paths}"
+        if isinstance(inst, ins.StopSignal):
+            sig = self.expand(inst.signal, config, loc)
+            return replace(config, stop_signal=sig), f"STOPSIGNAL {sig}"
+        if isinstance(inst, ins.Maintainer):
+            return config, f"MAINTAINER {inst.name}"
+        if isinstance(inst, ins.Onbuild):
+            return replace(config, onbuild=(*config.onbuild, inst.expression)), f"ONBUILD {inst.expression}"
+        if isinstance(inst, ins.Healthcheck):
+            if inst.command is None:
+                return replace(config, healthcheck=(("Test", ("NONE",)),)), "HEALTHCHECK NONE"
+            test = ("CMD-SHELL", *inst.command.args) if inst.command.shell else ("CMD", *inst.command.args)
+            hc = tuple((k, v) for k, v in (("Test", test), ("Interval", inst.interval), ("Timeout", inst.timeout),
+                                            ("StartPeriod", inst.start_period), ("StartInterval", inst.start_interval),
+                                            ("Retries", inst.retries)) if v is not None)
+            return replace(config, healthcheck=hc), f"HEALTHCHECK {list(test)}"
+        raise DockerfileError(f"{type(inst).__name__.upper()} cannot appear here", loc.file, loc.start_line)
+
+
+def normalize_ref(ref: str) -> str:
+    """``alpine`` → ``docker.io/library/alpine:latest``, as Docker names images."""
+    name, _, digest = ref.partition("@")
+    first, _, rest = name.partition("/")
+    if not rest or ("." not in first and ":" not in first and first != "localhost"):
+        name = f"docker.io/{'library/' if not rest else ''}{name}"
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last and not digest:
+        name += ":latest"
+    return f"{name}@{digest}" if digest else name
