@@ -62,10 +62,23 @@ def copy(
     return merge((state, layer), name=name)
 
 
+def git_identifier(src: str, keep_git_dir: bool) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``git@host:o/r.git#ref`` or ``https://host/o/r.git#ref`` → ``git://host/o/r.git#ref`` + attrs."""
+    attrs: list[tuple[str, str]] = []
+    if src.startswith("git@"):
+        host, _, path = src[len("git@"):].partition(":")
+        ident = f"git://{host}/{path}"
+        attrs.append(("transport", "ssh"))
+    else:
+        ident = "git://" + src.split("://", 1)[-1]
+    if keep_git_dir:
+        attrs.append(("keep-git-dir", "true"))
+    return ident, tuple(attrs)
+
+
 def _source(src: str, inst: ins.Copy, frm: str | None, source_of: Callable[[str | None], State]) -> State:
     if inst.add and is_git(src):
-        attrs = (("keep-git-dir", "true"),) if inst.keep_git_dir else ()
-        return State(Vertex(SourceOp(f"git://{src.split('://', 1)[-1]}", attrs), (), None, src))
+        return State(Vertex(SourceOp(*git_identifier(src, bool(inst.keep_git_dir))), (), None, src))
     if inst.add and is_url(src):
         attrs = (("checksum", inst.checksum),) if inst.checksum else ()
         return State(Vertex(SourceOp(src, attrs), (), None, src))
