@@ -32,7 +32,7 @@ def copy(
     (the build context for None)."""
     dest = expand(inst.dest)
     dest_dir = dest.endswith("/") or len(inst.sources) > 1
-    dest = posixpath.join(cwd or "/", dest) if not dest.startswith("/") else dest
+    dest = posixpath.normpath(posixpath.join(cwd or "/", dest))
     if dest_dir and not dest.endswith("/"):
         dest += "/"
     chown = expand(inst.chown) if inst.chown else ""
