@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from bake._record import record
-from bake.errors import DefinitionError
-from bake.hcl.loader import File, Project, attach_snippet, find_files
+from bake.errors import DefinitionError, UsageError
+from bake.hcl.loader import File, Project, attach_snippet, find_files, local_platform
+from bake.hcl.resolve import clean_context
 from bake.model import Plan
+
+if TYPE_CHECKING:
+    from bake.dockerfile.config import ImageConfigResolver
+    from bake.graph.analysis import Root
+    from bake.graph.state import State
 
 
 @record
@@ -49,3 +56,90 @@ def plan(req: Request) -> Plan:
     project = open_project(req)
     with located_errors(project.files):
         return project.plan(list(req.targets))
+
+
+def graph_roots(req: Request) -> list[Root]:
+    """Every requested target on each of its platforms, converted to one merged graph.
+
+    Base image configs are not fetched yet (no registry client in this layer): images count as
+    having empty configs, which is enough to see the graph's shape and what is shared."""
+    from bake.dockerfile.config import EmptyConfigs
+    from bake.graph.analysis import Root
+
+    project = open_project(req)
+    with located_errors(project.files):
+        plan = project.plan(list(req.targets))
+    converter = _TargetConverter(plan, req.cwd, local_platform(), EmptyConfigs())
+    roots: list[Root] = []
+    for name, target in plan.targets.items():
+        for platform in target.platforms or (local_platform(),):
+            roots.append(Root(name, platform, converter.state(name, platform).vertex))
+    return roots
+
+
+class _TargetConverter:
+    """Converts bake targets, memoised per (target, platform) so ``target:`` links reuse graphs."""
+
+    def __init__(self, plan: Plan, cwd: str, build_platform: str, resolver: ImageConfigResolver) -> None:
+        self.plan = plan
+        self.cwd = cwd
+        self.build_platform = build_platform
+        self.resolver = resolver
+        self.done: dict[tuple[str, str], State] = {}
+
+    def state(self, name: str, platform: str) -> State:
+        key = (name, platform)
+        if key not in self.done:
+            self.done[key] = self._convert(name, platform)
+        return self.done[key]
+
+    def _convert(self, name: str, platform: str) -> State:
+        from bake.dockerfile.convert import BuildInputs, convert
+
+        t = self.plan.targets[name]
+        context = clean_context(t.context or ".")
+        dockerfile = t.dockerfile or "Dockerfile"
+        if dockerfile.startswith("cwd://"):
+            path = os.path.join(self.cwd, dockerfile[len("cwd://"):])
+        else:
+            path = dockerfile if os.path.isabs(dockerfile) else os.path.join(self.cwd, context, dockerfile)
+        text = t.dockerfile_inline if t.dockerfile_inline is not None else _read(path)
+        contexts = {k: self._context(v, platform) for k, v in (t.contexts or {}).items()}
+        inputs = BuildInputs(
+            platform=platform, build_platform=self.build_platform, target=t.target,
+            build_args={k: v for k, v in (t.args or {}).items() if v is not None}, context=context,
+            dockerignore=_dockerignore(os.path.join(self.cwd, context), path), named_contexts=contexts,
+            network=t.network, no_cache=bool(t.no_cache), no_cache_filter=t.no_cache_filter or (),
+        )
+        return convert(text, inputs, self.resolver, os.path.relpath(path, self.cwd)).state
+
+    def _context(self, value: str, platform: str) -> State:
+        from bake.dockerfile.convert import normalize_ref
+        from bake.graph.ops import SourceOp, Vertex
+        from bake.graph.state import State, image, local
+
+        if value.startswith("target:"):
+            return self.state(value[len("target:"):], platform)
+        if value.startswith("docker-image://"):
+            return image(normalize_ref(value[len("docker-image://"):]), platform)
+        if "://" in value or value.startswith("git@"):
+            return State(Vertex(SourceOp(value), (), None, value))
+        return local(clean_context(value))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as err:
+        raise UsageError(f"failed to read dockerfile: open {path}: {err.strerror}") from None
+
+
+def _dockerignore(context_dir: str, dockerfile: str) -> tuple[str, ...]:
+    """Patterns of ``<Dockerfile>.dockerignore`` next to the Dockerfile, else the context's ``.dockerignore``."""
+    for path in (dockerfile + ".dockerignore", os.path.join(context_dir, ".dockerignore")):
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                lines = [ln.strip() for ln in f.read().splitlines()]
+            return tuple(ln for ln in lines if ln and not ln.startswith("#"))
+    return ()

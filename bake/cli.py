@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--var", action="append", default=[], dest="vars", metavar="NAME=VALUE", help="set a variable")
     p.add_argument("--print", action="store_true", help="print the options without building")
     p.add_argument("--list", metavar="TYPE", help="list targets or variables (targets|variables[,format=json])")
+    p.add_argument("--plan", nargs="?", const="text", choices=("text", "json", "dot"),
+                   help="show the merged build graph without building: shared steps, counts, critical path")
     p.add_argument("--load", action="store_true", help='shorthand for "--set=*.output=type=docker"')
     p.add_argument("--push", action="store_true", help='shorthand for "--set=*.output=type=registry"')
     p.add_argument("--no-cache", action="store_true", help="do not use cache when building the image")
@@ -156,6 +158,14 @@ def run(argv: Sequence[str]) -> int:
             else:
                 sys.stdout.write(list_variables(project.variables(), as_json))
             return 0
+        if args.plan:
+            from bake.app import graph_roots
+            from bake.graph.analysis import analyze, render_dot, render_json, render_text
+
+            analysis = analyze(graph_roots(req))
+            render = {"text": render_text, "json": render_json, "dot": render_dot}[args.plan]
+            sys.stdout.write(render(analysis))
+            return 0
         plan = project.plan(list(args.targets), disable_policy=_policy_disabled(args.policy))
         if args.print:
             from bake.hcl.printer import render_plan
@@ -172,7 +182,7 @@ def _is_remote(name: str) -> bool:
 def render_error(err: BakeError) -> str:
     """What buildx prints: the source around the error (``>>>`` marks its lines), then
     ``ERROR: file:line,col-col: Summary; Detail``."""
-    from bake.errors import DefinitionError
+    from bake.errors import DefinitionError, DockerfileError
 
     lines = []
     if isinstance(err, DefinitionError) and err.rng is not None and err.snippet:
@@ -184,6 +194,8 @@ def render_error(err: BakeError) -> str:
             mark = ">>>" if rng.line <= n <= max(rng.end_line, rng.line) else "   "
             lines.append(f" {n:3d} | {mark} {text}")
         lines.append("-" * 20)
+    if isinstance(err, DockerfileError) and err.text:
+        lines += [f"{err.file}:{err.line}", "-" * 20, f" {err.line:3d} | >>> {err.text}", "-" * 20]
     lines.append(f"ERROR: {err.message}")
     return "\n".join(lines) + "\n"
 

@@ -195,3 +195,35 @@ def test_policy_flag(tmp_path: Path) -> None:
 def test_remote_definitions_are_refused_clearly(tmp_path: Path) -> None:
     r = bake(tmp_path, "https://github.com/docker/buildx.git", "--print")
     assert r.returncode == 1 and "remote bake definitions are not supported yet" in r.stderr
+
+
+PLAN_SCHEMA = json.loads((SCHEMAS / "plan.schema.json").read_text())
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir()))
+def test_examples_plan_is_a_checked_fixture(example: str) -> None:
+    d = ROOT / "examples" / example
+    r = bake(d, "--plan=json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    jsonschema.validate(out, PLAN_SCHEMA)
+    assert out == json.loads((d / "expected-plan.json").read_text())
+
+
+def test_plan_text_shows_sharing_and_the_critical_path() -> None:
+    r = bake(ROOT / "examples" / "node-monorepo", "--plan")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Plan: 3 build(s), 23 vertices requested, 16 unique (7 deduplicated)")
+    assert "[base 1/1] WORKDIR /app [linux/amd64]" in r.stdout
+    assert "used by production (linux/amd64), test (linux/amd64)" in r.stdout
+    dot = bake(ROOT / "examples" / "node-monorepo", "--plan=dot").stdout
+    assert dot.startswith("digraph plan {") and dot.rstrip().endswith("}")
+
+
+def test_plan_reports_dockerfile_errors_with_the_line(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mont=type=cache make\n")
+    r = bake(tmp_path, "--plan")
+    assert r.returncode == 1
+    assert "ERROR: Dockerfile:2:1: unknown flag: mont" in r.stderr
+    assert ">>> RUN --mont=type=cache make" in r.stderr
