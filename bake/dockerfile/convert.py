@@ -54,13 +54,14 @@ def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file:
     auto = platform_args(inputs.build_platform, inputs.platform)
     build_args = dict(inputs.build_args or {})
     contexts = dict(inputs.named_contexts or {})
-    plan = split_stages(ins.instructions(doc), build_args, auto, inputs.target, frozenset(contexts))
+    plan = split_stages(ins.instructions(doc), build_args, auto, inputs.target, frozenset(contexts), doc.escape)
     context_state = local(inputs.context, exclude=inputs.dockerignore)
     names = {s.name: s.index for s in plan.stages if s.name is not None}
     done: dict[int, tuple[State, ImageConfig]] = {}
     for index in plan.needed:
         stage = plan.stages[index]
-        d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names)
+        d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names,
+                   doc.escape)
         done[index] = d.run()
     state, config = done[plan.target]
     return Converted(state, config, {i: s for i, (s, _) in done.items()})
@@ -71,10 +72,11 @@ class _Stage:
         self, stage: Stage, global_args: Mapping[str, str | None], build_args: Mapping[str, str],
         auto: Mapping[str, str], inputs: BuildInputs, resolver: ImageConfigResolver,
         done: Mapping[int, tuple[State, ImageConfig]], contexts: Mapping[str, State], context_state: State,
-        names: Mapping[str, int],
+        names: Mapping[str, int], escape: str,
     ) -> None:
         self.stage = stage
         self.names = names
+        self.escape = escape
         self.global_args = global_args
         self.build_args = build_args
         self.auto = auto
@@ -111,7 +113,7 @@ class _Stage:
         body: list[ins.Instruction] = list(self.stage.instructions)
         for trigger in config.onbuild:  # ONBUILD triggers of the base run first
             node = parse(trigger, "ONBUILD").nodes[0]
-            body.insert(0, ins.build(node, self.stage.loc.file))
+            body.insert(0, ins.build(node, self.stage.loc.file, self.escape))
         config = replace(config, onbuild=())
         total = len(body)
         for n, inst in enumerate(body, start=1):
@@ -127,13 +129,13 @@ class _Stage:
 
     def expand(self, word: str, config: ImageConfig, loc: ins.Location) -> str:
         try:
-            return expand_word(word, self.env(config))
+            return expand_word(word, self.env(config), self.escape)
         except ExpansionError as err:
             raise DockerfileError(err.message, loc.file, loc.start_line) from None
 
     def words(self, word: str, config: ImageConfig, loc: ins.Location) -> list[str]:
         try:
-            return expand_words(word, self.env(config))
+            return expand_words(word, self.env(config), self.escape)
         except ExpansionError as err:
             raise DockerfileError(err.message, loc.file, loc.start_line) from None
 

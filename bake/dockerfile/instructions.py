@@ -243,7 +243,7 @@ def build(node: Node, file: str, escape: str = "\\") -> Instruction:
     if kw == "healthcheck":
         return _healthcheck(node, loc, flags, fail)
     if kw in ("copy", "add"):
-        return _copy(node, loc, flags, fail)
+        return _copy(node, loc, flags, fail, escape)
     assert kw == "onbuild" and node.sub is not None
     return Onbuild(loc, node.args[0], build(node.sub, file, escape))
 
@@ -328,9 +328,9 @@ def _healthcheck(node: Node, loc: Location, flags: dict[str, object], fail: Fail
                        flags.get("start-period"), flags.get("start-interval"), retries)  # type: ignore[arg-type]
 
 
-def _copy(node: Node, loc: Location, flags: dict[str, object], fail: Fail) -> Copy:
+def _copy(node: Node, loc: Location, flags: dict[str, object], fail: Fail, escape: str) -> Copy:
     add = node.keyword == "add"
-    words = list(node.args) if node.json else _words(node.args[0], "\\", keep_quotes=True) if node.args else []
+    words = list(node.args) if node.json else _words(node.args[0], escape) if node.args else []
     if len(words) < 2:
         raise fail(f"{node.keyword.upper()} requires at least two arguments, but only one was provided. "
                    "Destination could not be determined")
@@ -345,7 +345,7 @@ def _copy(node: Node, loc: Location, flags: dict[str, object], fail: Fail) -> Co
     )
 
 
-def _words(text: str, escape: str, keep_quotes: bool = True) -> list[str]:
+def _words(text: str, escape: str) -> list[str]:
     """Whitespace-separated words, quotes and escapes kept (they are removed when expanding)."""
     words: list[str] = []
     cur: list[str] = []

@@ -70,6 +70,7 @@ def split_stages(
     auto_args: Mapping[str, str],
     target: str | None = None,
     named_contexts: frozenset[str] = frozenset(),
+    escape: str = "\\",
 ) -> Stages:
     """Split ``instrs`` into stages and pick ``target`` (default: the last stage)."""
     global_args: dict[str, str | None] = {}
@@ -80,7 +81,7 @@ def split_stages(
             raise _error("no build stage in current context", inst.loc)
         env = _global_env(global_args, build_args, auto_args)
         for name, default in inst.pairs:
-            value = _expand(default, env, inst.loc) if default is not None else None
+            value = _expand(default, env, inst.loc, escape) if default is not None else None
             global_args[name] = build_args.get(name, value)
         i += 1
     if i == len(instrs):
@@ -102,17 +103,17 @@ def split_stages(
                 raise _error(f"invalid name for build stage: {head.name!r}, name can't start with a number or contain symbols", head.loc)
             if head.name in names:
                 raise _error(f'duplicate stage name "{head.name}"', head.loc)
-        image = _expand(head.image, genv, head.loc)
+        image = _expand(head.image, genv, head.loc, escape)
         if not image:
             raise _error(f"base name ({head.image}) should not be blank", head.loc)
         base = _ref(image, names, index, named_contexts, head.loc, is_from=True)
-        platform = _expand(head.platform, genv, head.loc) if head.platform else None
+        platform = _expand(head.platform, genv, head.loc, escape) if head.platform else None
         deps = [int(base.value)] if base.kind == "stage" else []
-        stage_env = _StageEnv(global_args, build_args, auto_args)
+        stage_env = _StageEnv(global_args, build_args, auto_args, escape)
         for inst in body:
             stage_env.apply(inst)
             for ref_text in _from_refs(inst):
-                ref = _ref(_expand(ref_text, stage_env.values, inst.loc), names, index, named_contexts, inst.loc, is_from=False)
+                ref = _ref(_expand(ref_text, stage_env.values, inst.loc, escape), names, index, named_contexts, inst.loc, is_from=False)
                 if ref.kind == "stage" and int(ref.value) not in deps:
                     deps.append(int(ref.value))
         stages.append(Stage(index, head.name, base, platform, tuple(body), tuple(deps), head.loc))
@@ -181,7 +182,8 @@ class _StageEnv:
     """The variables a stage's words expand with at each point: declared ARGs and ENVs so far."""
 
     def __init__(self, global_args: Mapping[str, str | None], build_args: Mapping[str, str],
-                 auto_args: Mapping[str, str]) -> None:
+                 auto_args: Mapping[str, str], escape: str) -> None:
+        self.escape = escape
         self.global_args = global_args
         self.build_args = build_args
         self.auto_args = auto_args
@@ -193,19 +195,19 @@ class _StageEnv:
                 if name in self.build_args:
                     self.values[name] = self.build_args[name]
                 elif default is not None:
-                    self.values[name] = _expand(default, self.values, inst.loc)
+                    self.values[name] = _expand(default, self.values, inst.loc, self.escape)
                 elif name in self.auto_args:
                     self.values[name] = self.auto_args[name]
                 elif self.global_args.get(name) is not None:
                     self.values[name] = self.global_args[name]  # type: ignore[assignment]
         elif isinstance(inst, ins.Env):
             for name, raw in inst.pairs:
-                self.values[name] = _expand(raw, self.values, inst.loc)
+                self.values[name] = _expand(raw, self.values, inst.loc, self.escape)
 
 
-def _expand(word: str, env: Mapping[str, str], loc: ins.Location) -> str:
+def _expand(word: str, env: Mapping[str, str], loc: ins.Location, escape: str = "\\") -> str:
     try:
-        return expand_word(word, env)
+        return expand_word(word, env, escape)
     except ExpansionError as err:
         raise _error(err.message, loc) from None
 

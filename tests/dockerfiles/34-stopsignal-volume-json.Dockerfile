@@ -1,0 +1,4 @@
+FROM postgres:16
+VOLUME ["/var/lib/postgresql/data"]
+STOPSIGNAL SIGINT
+HEALTHCHECK NONE

@@ -1,0 +1,5 @@
+FROM alpine:3.19
+ARG HTTP_PROXY
+ARG HTTPS_PROXY
+ARG NO_PROXY
+RUN apk add --no-cache curl

@@ -1,0 +1,5 @@
+ARG VERSION=1.0
+FROM alpine:3.19
+ARG VERSION
+RUN echo $VERSION > /version
+LABEL version=$VERSION
