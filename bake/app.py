@@ -11,7 +11,7 @@ from bake._record import record
 from bake.errors import DefinitionError, UsageError
 from bake.hcl.loader import File, Project, attach_snippet, find_files, local_platform
 from bake.hcl.resolve import clean_context
-from bake.model import Plan
+from bake.model import Plan, Target
 
 if TYPE_CHECKING:
     from bake.dockerfile.config import ImageConfigResolver
@@ -98,12 +98,7 @@ class _TargetConverter:
 
         t = self.plan.targets[name]
         context = clean_context(t.context or ".")
-        dockerfile = t.dockerfile or "Dockerfile"
-        if dockerfile.startswith("cwd://"):
-            path = os.path.join(self.cwd, dockerfile[len("cwd://"):])
-        else:
-            path = dockerfile if os.path.isabs(dockerfile) else os.path.join(self.cwd, context, dockerfile)
-        text = t.dockerfile_inline if t.dockerfile_inline is not None else _read(path)
+        path, text = _dockerfile(t, self.cwd)
         contexts = {k: self._context(v, platform) for k, v in (t.contexts or {}).items()}
         inputs = BuildInputs(
             platform=platform, build_platform=self.build_platform, target=t.target,
@@ -143,3 +138,46 @@ def _dockerignore(context_dir: str, dockerfile: str) -> tuple[str, ...]:
                 lines = [ln.strip() for ln in f.read().splitlines()]
             return tuple(ln for ln in lines if ln and not ln.startswith("#"))
     return ()
+
+
+def call(req: Request, method: str) -> tuple[str, bool]:
+    """``--call=check|outline|targets`` for every requested target: (text, failed).
+
+    A check fails only where the Dockerfile asks for it (``# check=error=true``), as in BuildKit."""
+    from bake.dockerfile.calls import call_check, call_outline, call_targets
+    from bake.dockerfile.lint import check
+    from bake.dockerfile.parser import parse
+
+    project = open_project(req)
+    with located_errors(project.files):
+        plan = project.plan(list(req.targets))
+    parts: list[str] = []
+    failed = False
+    for name, t in plan.targets.items():
+        path, text = _dockerfile(t, req.cwd)
+        shown = os.path.relpath(path, req.cwd) if t.dockerfile_inline is None else "Dockerfile"
+        if len(plan.targets) > 1:
+            parts.append(f"target {name}\n")
+        if method == "check":
+            out, count = call_check(text, shown)
+            doc = parse(text, shown)
+            failed = failed or (count > 0 and check(doc, []).error)
+        elif method == "outline":
+            out = call_outline(text, shown, t.target, {k: v for k, v in (t.args or {}).items() if v is not None})
+        elif method == "targets":
+            out = call_targets(text, shown, t.target)
+        else:
+            raise UsageError(f"unknown call method: {method} (expected build, check, outline or targets)")
+        parts.append(out)
+    return "\n".join(parts), failed
+
+
+def _dockerfile(t: Target, cwd: str) -> tuple[str, str]:
+    """(path, text) of a target's Dockerfile: inline, ``cwd://``, absolute, or relative to the context."""
+    context = clean_context(t.context or ".")
+    dockerfile = t.dockerfile or "Dockerfile"
+    if dockerfile.startswith("cwd://"):
+        path = os.path.join(cwd, dockerfile[len("cwd://"):])
+    else:
+        path = dockerfile if os.path.isabs(dockerfile) else os.path.join(cwd, context, dockerfile)
+    return path, t.dockerfile_inline if t.dockerfile_inline is not None else _read(path)

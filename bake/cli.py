@@ -172,7 +172,15 @@ def run(argv: Sequence[str]) -> int:
 
             sys.stdout.write(render_plan(plan))
             return 0
-    raise UsageError("building is not supported yet: this version of bake resolves bake files only (use --print or --list)")
+    method = "check" if args.check else (args.call or "build")
+    if method != "build":
+        from bake.app import call
+
+        text, failed = call(req, method)
+        sys.stdout.write(text)
+        return 1 if failed else 0
+    raise UsageError("building is not supported yet: this version of bake resolves bake files and plans graphs "
+                     "(use --print, --list, --plan or --call)")
 
 
 def _is_remote(name: str) -> bool:

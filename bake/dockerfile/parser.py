@@ -70,6 +70,7 @@ class Document:
     escape: str
     nodes: tuple[Node, ...]
     warnings: tuple[str, ...] = ()
+    comments: dict[int, str] | None = None  # instruction line → the comment just above it
 
 
 def parse(text: str, file: str = "Dockerfile") -> Document:
@@ -83,13 +84,14 @@ def parse(text: str, file: str = "Dockerfile") -> Document:
         raise DockerfileError(f"invalid escape token {escape!r} does not match ` or \\", file, directives["escape"][1])
     nodes: list[Node] = []
     warnings: list[str] = []
+    comments: dict[int, str] = {}
     it = _Lines(lines, first)
-    for start, logical, end in _logical_lines(it, escape, warnings, file):
+    for start, logical, end in _logical_lines(it, escape, warnings, file, comments):
         node = _node(logical, start, end, file, escape)
         if node.keyword in HEREDOC_INSTRUCTIONS:
             node = _attach_heredocs(node, it, file)
         nodes.append(node)
-    return Document(file, directives, escape, tuple(nodes), tuple(warnings))
+    return Document(file, directives, escape, tuple(nodes), tuple(warnings), comments)
 
 
 def _directives(lines: list[str], file: str) -> tuple[dict[str, tuple[str, int]], int]:
@@ -124,17 +126,28 @@ def _is_comment(line: str) -> bool:
     return line.lstrip(" \t").startswith("#")
 
 
-def _logical_lines(it: _Lines, escape: str, warnings: list[str], file: str) -> Iterator[tuple[int, str, int]]:
-    """(start line, joined text, end line) per instruction; comments and blank lines skipped."""
+def _logical_lines(
+    it: _Lines, escape: str, warnings: list[str], file: str, comments: dict[int, str]
+) -> Iterator[tuple[int, str, int]]:
+    """(start line, joined text, end line) per instruction; comments and blank lines skipped
+    (the comment lines right above an instruction are kept in ``comments``)."""
     cont = re.compile(re.escape(escape) + r"[ \t]*$")
+    pending: list[str] = []
     while True:
         got = it.next()
         if got is None:
             return
         start, line = got
         line = line.lstrip(" \t")
-        if not line or _is_comment(line):
+        if not line:
+            pending.clear()
             continue
+        if _is_comment(line):
+            pending.append(line.lstrip("#").strip())
+            continue
+        if pending:
+            comments[start] = " ".join(pending)
+            pending.clear()
         end = start
         text, more = cont.sub("", line), bool(cont.search(line))
         empty_continuation = False

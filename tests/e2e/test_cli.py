@@ -227,3 +227,13 @@ def test_plan_reports_dockerfile_errors_with_the_line(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "ERROR: Dockerfile:2:1: unknown flag: mont" in r.stderr
     assert ">>> RUN --mont=type=cache make" in r.stderr
+
+
+def test_call_check_outline_targets(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  target = "release"\n}\n')
+    (tmp_path / "Dockerfile").write_text("# check=error=true\nFROM alpine AS base\nFROM base AS release\nCMD echo hi\n")
+    r = bake(tmp_path, "--check")
+    assert r.returncode == 1 and "JSONArgsRecommended" in r.stdout  # error=true makes warnings fail
+    assert bake(tmp_path, "--call=targets").stdout.splitlines()[2] == "release (default)"
+    assert bake(tmp_path, "--call=outline").stdout.startswith("TARGET:      release")
+    assert json.loads(bake(tmp_path, "--print", "--check").stdout)["target"]["default"]["call"] == "lint"
