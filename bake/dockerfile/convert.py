@@ -38,6 +38,9 @@ class BuildInputs:
     network: str | None = None
     no_cache: bool = False
     no_cache_filter: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()  # "host=ip"
+    shm_size: int | None = None  # bytes
+    ulimits: tuple[str, ...] = ()
 
 
 @record
@@ -52,6 +55,8 @@ class Converted:
 def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file: str = "Dockerfile") -> Converted:
     doc = parse(text, file)
     auto = platform_args(inputs.build_platform, inputs.platform)
+    if inputs.target:
+        auto["TARGETSTAGE"] = inputs.target
     build_args = dict(inputs.build_args or {})
     contexts = dict(inputs.named_contexts or {})
     plan = split_stages(ins.instructions(doc), build_args, auto, inputs.target, frozenset(contexts), doc.escape)
@@ -195,7 +200,8 @@ class _Stage:
         network = inst.network or self.inputs.network or "default"
         run = env_state.run(args, mounts=extra, network=network, security=inst.security or "sandbox",
                             name=f"{label} RUN {' '.join(args[2:] if inst.command.shell else args)}",
-                            ignore_cache=self.ignore_cache)
+                            ignore_cache=self.ignore_cache, extra_hosts=self.inputs.extra_hosts,
+                            shm_size=self.inputs.shm_size, ulimits=self.inputs.ulimits)
         return replace(run, env=state.env)  # ARG values are not kept for later steps' config
 
     def source_of(self, frm: str | None) -> State:

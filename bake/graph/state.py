@@ -30,6 +30,7 @@ class State:
     def run(
         self, args: tuple[str, ...], *, mounts: tuple[tuple[Mount, State | None], ...] = (),
         network: str = "default", security: str = "sandbox", name: str = "", ignore_cache: bool = False,
+        extra_hosts: tuple[str, ...] = (), shm_size: int | None = None, ulimits: tuple[str, ...] = (),
     ) -> State:
         """Run ``args`` with this state as the root filesystem; the result is the changed root.
 
@@ -45,7 +46,8 @@ class State:
 
         root = Mount("/", input=index(self), output=True)
         extra = tuple(replace(m, input=index(src)) for m, src in mounts)
-        op = ExecOp(args, tuple(f"{k}={v}" for k, v in self.env), self.cwd, self.user, (root, *extra), network, security)
+        op = ExecOp(args, tuple(f"{k}={v}" for k, v in self.env), self.cwd, self.user, (root, *extra), network, security,
+                    extra_hosts, shm_size, ulimits)
         return replace(self, vertex=Vertex(op, tuple(inputs), self.platform, name, ignore_cache))
 
     def file(self, actions: tuple[tuple[FileAction, State | None], ...], name: str = "") -> State:

@@ -205,3 +205,12 @@ def test_no_cache_marks_vertices() -> None:
     assert flags == {"echo b": False}
     c2 = conv("FROM busybox\nRUN echo x\n", no_cache=True)
     assert all(v.ignore_cache for v in vertices(c2.state.vertex) if isinstance(v.op, ExecOp))
+
+
+def test_bake_exec_options_and_targetstage() -> None:
+    text = "FROM busybox AS app\nARG TARGETSTAGE\nRUN echo $TARGETSTAGE\n"
+    c = conv(text, target="app", extra_hosts=("db=10.0.0.2",), shm_size=64 * 1024 * 1024, ulimits=("nofile=1024:2048",),
+             network="host")
+    (run,) = execs(c)
+    assert (run.extra_hosts, run.shm_size, run.ulimits, run.network) == (("db=10.0.0.2",), 64 * 1024 * 1024, ("nofile=1024:2048",), "host")
+    assert "TARGETSTAGE=app" in run.env
