@@ -1,0 +1,97 @@
+"""An ``ImageConfigResolver`` over OCI image layouts on disk (``oci-layout`` + ``index.json`` + blobs).
+
+Images are found by the ``org.opencontainers.image.ref.name`` annotation in ``index.json`` (either
+the full reference or just its tag); an image index is resolved to the manifest for the platform.
+Digests are verified on read. The registry-backed resolver comes with the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+from bake.dockerfile.config import History, ImageConfig
+from bake.errors import BakeError
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+class LayoutError(BakeError):
+    """A layout is missing, malformed, or a blob does not match its digest."""
+
+
+class OCILayoutConfigs:
+    """Resolves image configs from OCI layouts; unknown references get an empty config."""
+
+    def __init__(self, layouts: list[str]) -> None:
+        self.layouts = layouts
+
+    def resolve(self, ref: str, platform: str) -> ImageConfig:
+        for root in self.layouts:
+            desc = self._find(root, ref)
+            if desc is not None:
+                return self._config(root, desc, platform, ref)
+        return ImageConfig()
+
+    def _find(self, root: str, ref: str) -> dict[str, Any] | None:
+        index = _json(os.path.join(root, "index.json"))
+        tag = ref.rsplit(":", 1)[-1] if ":" in ref.rsplit("/", 1)[-1] else "latest"
+        for m in index.get("manifests", []):
+            name = (m.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+            if name in (ref, tag):
+                return m  # type: ignore[no-any-return]
+        return None
+
+    def _config(self, root: str, desc: dict[str, Any], platform: str, ref: str) -> ImageConfig:
+        doc = _blob(root, str(desc["digest"]))
+        if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
+            want = platform.split("/")
+            for m in doc.get("manifests", []):
+                p = m.get("platform") or {}
+                have = [p.get("os", ""), p.get("architecture", "")] + ([p["variant"]] if p.get("variant") else [])
+                if have[: len(want)] == want or (len(want) == 2 and have[:2] == want):
+                    doc = _blob(root, m["digest"])
+                    break
+            else:
+                raise LayoutError(f"{ref}: no manifest for platform {platform}")
+        config = _blob(root, doc["config"]["digest"])
+        return from_oci(config)
+
+
+def from_oci(doc: dict[str, Any]) -> ImageConfig:
+    """An OCI image config document → the fields a Dockerfile stage inherits."""
+    c: dict[str, Any] = doc.get("config") or {}
+    history = tuple(History(h.get("created_by", ""), bool(h.get("empty_layer", False)), h.get("comment", ""))
+                    for h in doc.get("history") or [])
+    return ImageConfig(
+        env=tuple(c.get("Env") or ()), workdir=c.get("WorkingDir") or "", user=c.get("User") or "",
+        labels=tuple(sorted((c.get("Labels") or {}).items())), exposed_ports=tuple(sorted(c.get("ExposedPorts") or {})),
+        volumes=tuple(sorted(c.get("Volumes") or {})),
+        entrypoint=tuple(c["Entrypoint"]) if c.get("Entrypoint") is not None else None,
+        cmd=tuple(c["Cmd"]) if c.get("Cmd") is not None else None, stop_signal=c.get("StopSignal") or "",
+        shell=tuple(c.get("Shell") or ()), onbuild=tuple(c.get("OnBuild") or ()), history=history,
+    )
+
+
+def _json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data: dict[str, Any] = json.load(f)
+            return data
+    except (OSError, ValueError) as err:
+        raise LayoutError(f"cannot read {path}: {err}") from None
+
+
+def _blob(root: str, digest: str) -> dict[str, Any]:
+    algo, _, hexd = digest.partition(":")
+    path = os.path.join(root, "blobs", algo, hexd)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise LayoutError(f"missing blob {digest}: {err.strerror}") from None
+    if algo != "sha256" or hashlib.sha256(data).hexdigest() != hexd:
+        raise LayoutError(f"blob {digest} does not match its digest")
+    return json.loads(data)  # type: ignore[no-any-return]
