@@ -23,6 +23,11 @@ from bake.errors import DockerfileError
 from bake.graph.ops import Mkdir
 from bake.graph.state import State, image, local, scratch
 
+IMPLICIT_ARGS = frozenset({
+    "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY",
+    "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy", "SOURCE_DATE_EPOCH",
+})
+
 
 @record
 class BuildInputs:
@@ -192,7 +197,10 @@ class _Stage:
     def run_step(self, inst: ins.Run, state: State, config: ImageConfig, label: str) -> State:
         args = command(inst, config.shell)
         env_state = state
-        for k, v in self.args.items():  # ARGs reach RUN as environment, under ENV of the same name
+        # ARGs reach RUN as environment, under ENV of the same name; the proxy ARGs and
+        # SOURCE_DATE_EPOCH do so without being declared, as in BuildKit.
+        implicit = {k: v for k, v in self.build_args.items() if k in IMPLICIT_ARGS}
+        for k, v in {**implicit, **self.args}.items():
             if k not in config.env_map():
                 env_state = env_state.with_env(k, v)
         extra = mounts(inst.mounts, lambda w: self.expand(w, config, inst.loc),

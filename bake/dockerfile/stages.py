@@ -2,8 +2,8 @@
 
 BuildKit's rules: ARGs before the first FROM are *global* and only visible in FROM lines (a stage
 sees one after re-declaring it with ``ARG NAME``); build args override declared ARGs; the
-automatic platform ARGs are global too. A stage's base or a ``--from`` names an earlier stage (by
-name or index), a named context (bake ``contexts``), or else an image. Only the stages the target
+automatic platform ARGs are global too. A stage's base or a ``--from`` names a stage (by name,
+earlier or later, or by an earlier index), a named context (bake ``contexts``), or else an image. Only the stages the target
 needs are kept, in dependency order.
 """
 
@@ -89,6 +89,9 @@ def split_stages(
     genv = _global_env(global_args, build_args, auto_args)
     stages: list[Stage] = []
     names: dict[str, int] = {}
+    # Stage names are known up front: a FROM or --from may name a later stage (cycles are errors).
+    heads = [inst for inst in instrs[i:] if isinstance(inst, ins.From)]
+    all_names = {h.name: n for n, h in reversed(list(enumerate(heads))) if h.name is not None}
     while i < len(instrs):
         head = instrs[i]
         assert isinstance(head, ins.From)
@@ -106,14 +109,15 @@ def split_stages(
         image = _expand(head.image, genv, head.loc, escape)
         if not image:
             raise _error(f"base name ({head.image}) should not be blank", head.loc)
-        base = _ref(image, names, index, named_contexts, head.loc, is_from=True)
+        base = _ref(image, all_names, index, named_contexts, head.loc, is_from=True)
         platform = _expand(head.platform, genv, head.loc, escape) if head.platform else None
         deps = [int(base.value)] if base.kind == "stage" else []
         stage_env = _StageEnv(global_args, build_args, auto_args, escape)
         for inst in body:
             stage_env.apply(inst)
             for ref_text in _from_refs(inst):
-                ref = _ref(_expand(ref_text, stage_env.values, inst.loc, escape), names, index, named_contexts, inst.loc, is_from=False)
+                ref = _ref(_expand(ref_text, stage_env.values, inst.loc, escape), all_names, index, named_contexts,
+                           inst.loc, is_from=False)
                 if ref.kind == "stage" and int(ref.value) not in deps:
                     deps.append(int(ref.value))
         stages.append(Stage(index, head.name, base, platform, tuple(body), tuple(deps), head.loc))
@@ -132,6 +136,8 @@ def _ref(text: str, names: dict[str, int], current: int, contexts: frozenset[str
         return Ref("context", text)
     low = text.lower()
     if low in names:
+        if names[low] == current and is_from:
+            return Ref("image", text)  # `FROM x AS x` names the image x, not itself
         return Ref("stage", str(names[low]))
     if not is_from and text.isdigit():
         n = int(text)

@@ -214,3 +214,10 @@ def test_bake_exec_options_and_targetstage() -> None:
     (run,) = execs(c)
     assert (run.extra_hosts, run.shm_size, run.ulimits, run.network) == (("db=10.0.0.2",), 64 * 1024 * 1024, ("nofile=1024:2048",), "host")
     assert "TARGETSTAGE=app" in run.env
+
+
+def test_proxy_args_and_source_date_epoch_reach_run_undeclared() -> None:
+    c = conv("FROM busybox\nRUN env\n", build_args={"HTTP_PROXY": "http://proxy:3128", "SOURCE_DATE_EPOCH": "0", "OTHER": "x"})
+    (run,) = execs(c)
+    assert "HTTP_PROXY=http://proxy:3128" in run.env and "SOURCE_DATE_EPOCH=0" in run.env
+    assert not any(e.startswith("OTHER=") for e in run.env)

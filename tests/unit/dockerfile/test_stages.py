@@ -89,3 +89,12 @@ def test_stage_names_are_case_insensitive() -> None:
 def test_stage_errors(text: str, kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(DockerfileError, match=message):
         stages(text, **kwargs)  # type: ignore[arg-type]
+
+
+def test_later_stages_can_be_named_and_cycles_are_errors() -> None:
+    text = "FROM alpine AS first\nCOPY --from=second /x /x\nFROM alpine AS second\nRUN true\n"
+    assert stages(text, target="first").needed == (1, 0)
+    cyclic = "FROM alpine AS a\nCOPY --from=b /x /x\nFROM a AS b\n"
+    with pytest.raises(DockerfileError, match="circular dependency detected on stage"):
+        stages(cyclic, target="b")
+    assert stages("FROM node AS node\n").stages[0].base == Ref("image", "node")
