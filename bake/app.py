@@ -11,6 +11,7 @@ from bake._record import record
 from bake.errors import DefinitionError, UsageError
 from bake.hcl.loader import File, Project, attach_snippet, find_files, local_platform
 from bake.hcl.resolve import clean_context
+from bake.hcl.validate import ram_in_bytes
 from bake.model import Plan, Target
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class _TargetConverter:
             dockerignore=_dockerignore(os.path.join(self.cwd, context), path), named_contexts=contexts,
             network=t.network, no_cache=bool(t.no_cache), no_cache_filter=t.no_cache_filter or (),
             extra_hosts=tuple(f"{h}={ip}" for h, ip in sorted((t.extra_hosts or {}).items())),
-            shm_size=_bytes(t.shm_size) if t.shm_size else None, ulimits=t.ulimits or (),
+            shm_size=ram_in_bytes(t.shm_size) if t.shm_size else None, ulimits=t.ulimits or (),
         )
         return convert(text, inputs, self.resolver, os.path.relpath(path, self.cwd)).state
 
@@ -122,16 +123,6 @@ class _TargetConverter:
         if "://" in value or value.startswith("git@"):
             return State(Vertex(SourceOp(value), (), None, value))
         return local(clean_context(value))
-
-
-def _bytes(size: str) -> int:
-    """``128m`` → bytes (go-units RAMInBytes: binary multiples)."""
-    import re
-
-    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", size.strip().lower())
-    if not m:
-        raise UsageError(f"invalid size: '{size}'")
-    return int(float(m.group(1)) * 1024 ** "bkmgtp".index(m.group(2) or "b"))
 
 
 def _read(path: str) -> str:

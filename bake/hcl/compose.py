@@ -15,6 +15,7 @@ from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 from bake.hcl.buildflags import canonical_attest
 from bake.hcl.merge import dedupe
+from bake.hcl.validate import ram_in_bytes
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -171,18 +172,9 @@ def _ulimit(name: str, v: Any) -> str:
     return f"{name}={v}:{v}"
 
 
-_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
-
-
 def _bytes_size(v: Any) -> str:
     """compose's ``shm_size`` (bytes or ``128m``) as Docker prints a byte count: ``128MiB``."""
-    if isinstance(v, int):
-        n = float(v)
-    else:
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*", str(v).lower())
-        if not m:
-            raise DefinitionError("Invalid compose file", f"invalid size: {v!r}")
-        n = float(m.group(1)) * _UNITS[m.group(2) or "b"]
+    n = float(v) if isinstance(v, int) else float(ram_in_bytes(str(v)))
     units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
     i = 0
     while n >= 1024 and i < len(units) - 1:

@@ -27,7 +27,7 @@ ULIMITS = frozenset({
     "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
     "rttime", "sigpending", "stack",
 })
-_SIZE = re.compile(r"^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -88,9 +88,16 @@ def _check(t: Target, cwd: str, env: Mapping[str, str]) -> None:
             raise DefinitionError(f"invalid {key}: {value}")
 
 
-def check_size(s: str) -> None:
-    if not _SIZE.match(s):
+def ram_in_bytes(s: str) -> int:
+    """go-units ``RAMInBytes``: ``128m``, ``1.5GiB``, ``512`` → bytes (binary multiples)."""
+    m = _SIZE.match(s.strip())
+    if not m:
         raise DefinitionError(f"invalid size: '{s}'")
+    return int(float(m.group(1)) * 1024 ** "bkmgtp".index((m.group(2) or "b").lower()))
+
+
+def check_size(s: str) -> None:
+    ram_in_bytes(s)
 
 
 @functools.lru_cache(maxsize=256)
