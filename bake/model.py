@@ -21,9 +21,6 @@ class ExportEntry:
     dest: str = ""
     attrs: Attrs = ()
 
-    def attr(self, key: str) -> str | None:
-        return dict(self.attrs).get(key)
-
 
 @record
 class CacheEntry:
