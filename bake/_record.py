@@ -13,7 +13,7 @@ from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
 class FrozenInstanceError(AttributeError):
-    pass
+    """Assigning to a field of a record."""
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:

@@ -250,5 +250,5 @@ def _dotenv(directory: str) -> dict[str, str]:
                 k, _, v = line.partition("=")
                 out[k.strip()] = v.strip().strip("'\"")
     except OSError:
-        pass
+        return out  # no .env file
     return out

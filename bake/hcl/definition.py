@@ -192,13 +192,10 @@ class Definition:
                 continue
             msg_attr = v.body.attribute("error_message")
             message = "This check failed, but has an invalid error message."
-            if msg_attr is not None:
-                try:
-                    m = self.evaluator.eval(msg_attr.expr, scope)
-                    if isinstance(m, str):
-                        message = m
-                except DefinitionError:
-                    pass
+            if msg_attr is not None:  # an error in the message itself is reported, as buildx does
+                m = self.evaluator.eval(msg_attr.expr, scope)
+                if isinstance(m, str):
+                    message = m
             raise ValidationError("Validation failed", message, cond_attr.rng)
 
     def global_value(self, name: str) -> object:

@@ -30,7 +30,7 @@ def parse(text: str, file: str) -> ast.Body:
                 body: ast.Body = pickle.load(f)
             return body
         except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
-            pass
+            pass  # missing or unreadable entry: parse again and rewrite it
     body = _parse_uncached(text, file)
     if cache is not None:
         _store(cache, body)
