@@ -135,11 +135,12 @@ def _read(path: str) -> str:
 
 def _dockerignore(context_dir: str, dockerfile: str) -> tuple[str, ...]:
     """Patterns of ``<Dockerfile>.dockerignore`` next to the Dockerfile, else the context's ``.dockerignore``."""
+    from bake.worker.dockerignore import parse_dockerignore
+
     for path in (dockerfile + ".dockerignore", os.path.join(context_dir, ".dockerignore")):
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
-                lines = [ln.strip() for ln in f.read().splitlines()]
-            return tuple(ln for ln in lines if ln and not ln.startswith("#"))
+                return tuple(parse_dockerignore(f.read()))
     return ()
 
 

@@ -1,0 +1,1 @@
+"""Content-addressed storage: sha256 blobs with atomic writes and verified reads."""
