@@ -1,0 +1,139 @@
+"""A snapshot's overlay upper directory → a deterministic OCI layer tar.
+
+Overlayfs records deletions as 0/0 character devices (whiteouts) and replaced directories with
+the ``trusted.overlay.opaque`` xattr; the layer format says the same with ``.wh.<name>`` and
+``.wh..wh..opq`` entries. Entries are written sorted, with numeric owners only, PAX headers, no
+``trusted.overlay.*`` xattrs, hard links as links, and — with ``SOURCE_DATE_EPOCH`` — no
+timestamp later than it. The same tree always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Collection
+from typing import BinaryIO
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source_date_epoch: int | None = None) -> None:
+    """Write ``upper`` as an uncompressed layer tar to ``out``.
+
+    ``exclude`` lists paths (relative, ``/``-separated) the runtime created as mount points and
+    that did not exist in the lower layers; they are left out of the layer."""
+    links: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for rel in _walk(upper):
+            if rel in exclude:
+                continue
+            full = os.path.join(upper, rel)
+            st = os.lstat(full)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # an overlay whiteout
+                parent, name = os.path.split(rel)
+                tar.addfile(_marker(os.path.join(parent, WHITEOUT_PREFIX + name), st, source_date_epoch))
+                continue
+            info = _info(rel, full, st, source_date_epoch)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in links:
+                    info.type = tarfile.LNKTYPE
+                    info.linkname = links[key]
+                    info.size = 0
+                    tar.addfile(info)
+                    continue
+                links[key] = rel
+            if info.isreg():
+                with open(full, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+            if stat.S_ISDIR(st.st_mode) and _is_opaque(full):
+                tar.addfile(_marker(os.path.join(rel, OPAQUE_MARKER), st, source_date_epoch))
+
+
+def layer_bytes(upper: str, exclude: Collection[str] = (), source_date_epoch: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    write_layer(upper, buf, exclude, source_date_epoch)
+    return buf.getvalue()
+
+
+def _walk(root: str) -> list[str]:
+    """Every path under ``root``, relative, parents before children, siblings sorted by name."""
+    out: list[str] = []
+
+    def visit(rel: str) -> None:
+        base = os.path.join(root, rel) if rel else root
+        for name in sorted(os.listdir(base)):
+            child = os.path.join(rel, name) if rel else name
+            out.append(child)
+            if stat.S_ISDIR(os.lstat(os.path.join(root, child)).st_mode):
+                visit(child)
+
+    visit("")
+    return out
+
+
+def _info(rel: str, full: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(rel)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uname = info.gname = ""
+    info.mtime = min(int(st.st_mtime), sde) if sde is not None else int(st.st_mtime)
+    if stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(full)
+    elif stat.S_ISREG(st.st_mode):
+        info.type = tarfile.REGTYPE
+        info.size = st.st_size
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    elif stat.S_ISFIFO(st.st_mode):
+        info.type = tarfile.FIFOTYPE
+    else:
+        raise ValueError(f"cannot put {rel} in a layer: unsupported file type")
+    xattrs = _xattrs(full)
+    if xattrs:
+        info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in sorted(xattrs.items())}
+    return info
+
+
+def _marker(rel: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(rel)
+    info.mode = 0
+    info.uname = info.gname = ""
+    info.mtime = min(int(st.st_mtime), sde) if sde is not None else int(st.st_mtime)
+    return info
+
+
+def _xattrs(path: str) -> dict[str, bytes]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        if name.startswith("trusted.overlay.") or name.startswith("user.overlay."):
+            continue
+        try:
+            out[name] = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
+    return out
+
+
+def _is_opaque(path: str) -> bool:
+    for name in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) in (b"y", b"x"):
+                return True
+        except OSError:
+            continue
+    return False
