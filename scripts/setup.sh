@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Installs what bake needs on a fresh Debian machine: uv, and the locked Python environment in .venv.
-# Later layers add system packages (runc, overlay tools, a local registry) here.
+# Installs what bake needs on a fresh Debian machine: system packages (as root), uv, and the locked
+# Python environment in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+fi
+# The worker's integration tests run real containers: runc, and a busybox rootfs from busybox-static.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  command -v runc >/dev/null 2>&1 || missing="$missing runc"
+  command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+  if [ -n "$missing" ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
 fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -1,0 +1,216 @@
+"""Run a process in a container with an OCI runtime (runc by default) from a generated config.json.
+
+The container gets its own pid, ipc, uts and mount namespaces (and a network namespace with only
+``lo`` for ``network=none``), BuildKit's default capability set, no_new_privs, Docker's masked
+and read-only paths, a hostname, ``/etc/hosts`` (with extra hosts) and ``/etc/resolv.conf``.
+Mount points the runtime has to create in the rootfs are reported, so the differ can leave them out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+
+import anyio
+
+from bake._record import record
+from bake.errors import BakeError
+
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+MASKED = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+          "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+SYSTEM_MOUNTS = ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ExecError(BakeError):
+    """The runtime could not start the process (not: the process failed)."""
+
+
+@record
+class Process:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    user: str = ""
+    network: str = "default"  # default | host | none
+    hostname: str = "buildkitsandbox"
+    extra_hosts: tuple[str, ...] = ()  # "name=ip"
+
+
+@record
+class Mount:
+    destination: str
+    source: str = ""
+    type: str = "bind"  # bind | tmpfs
+    readonly: bool = False
+    size: int | None = None
+
+
+@record
+class Result:
+    exit_code: int
+    stubs: tuple[str, ...]  # rootfs paths the runtime created as mount points
+
+
+Output = Callable[[bytes], None]
+
+
+class RuncExecutor:
+    """Runs processes with ``runc`` (or a compatible runtime) and a throwaway bundle per run."""
+
+    def __init__(self, state_dir: str, runtime: str = "runc") -> None:
+        self.state_dir = state_dir
+        self.runtime = runtime
+        if shutil.which(runtime) is None:
+            raise ExecError(f"{runtime} is not installed (apt-get install {runtime})")
+
+    async def run(self, rootfs: str, process: Process, mounts: tuple[Mount, ...] = (), output: Output | None = None) -> Result:
+        uid, gid, groups = resolve_user(rootfs, process.user)
+        os.makedirs(os.path.join(rootfs, process.cwd.lstrip("/")), exist_ok=True)  # WORKDIR exists, as in BuildKit
+        bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.state_dir)
+        try:
+            etc = _etc_files(bundle, process)
+            all_mounts = (*mounts, *etc)
+            destinations = (*SYSTEM_MOUNTS, *(m.destination for m in all_mounts))
+            before = {d for d in destinations if os.path.lexists(os.path.join(rootfs, d.lstrip("/")))}
+            config = runtime_config(rootfs, process, all_mounts, uid, gid, groups)
+            with open(os.path.join(bundle, "config.json"), "w") as f:
+                json.dump(config, f)
+            cid = "bake-" + uuid.uuid4().hex[:12]
+            cmd = [self.runtime, "--root", os.path.join(self.state_dir, "runtime"), "run", "--bundle", bundle, cid]
+            async with await anyio.open_process(cmd, stdin=None) as proc:
+                async with anyio.create_task_group() as tg:
+                    for stream in (proc.stdout, proc.stderr):
+                        if stream is not None:
+                            tg.start_soon(_pump, stream, output)
+                code = await proc.wait()
+            stubs = tuple(sorted(d.lstrip("/") for d in destinations
+                                 if d not in before and os.path.lexists(os.path.join(rootfs, d.lstrip("/")))))
+            return Result(code, stubs)
+        finally:
+            shutil.rmtree(bundle, ignore_errors=True)
+
+
+async def _pump(stream: anyio.abc.ByteReceiveStream, output: Output | None) -> None:
+    async for chunk in stream:
+        if output is not None:
+            output(chunk)
+
+
+def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int, gid: int, groups: tuple[int, ...]) -> dict[str, object]:
+    env = list(p.env)
+    if not any(e.startswith("PATH=") for e in env):
+        env.append(f"PATH={DEFAULT_PATH}")
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    if p.network == "none":
+        namespaces.append({"type": "network"})
+    caps = list(CAPABILITIES)
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": uid, "gid": gid, "additionalGids": list(groups)},
+            "args": list(p.args),
+            "env": env,
+            "cwd": p.cwd or "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": _nofile(), "soft": _nofile()}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": os.path.abspath(rootfs), "readonly": False},
+        "hostname": p.hostname,
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            *(_mount(m) for m in mounts),
+        ],
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": list(MASKED),
+            "readonlyPaths": list(READONLY),
+        },
+    }
+
+
+def _nofile() -> int:
+    """BuildKit's 1048576 open files, or less where this process may not raise its own limit that far."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1048576 if hard == resource.RLIM_INFINITY else min(1048576, hard)
+
+
+def _mount(m: Mount) -> dict[str, object]:
+    if m.type == "tmpfs":
+        opts = ["nosuid", "nodev", "mode=1777"] + ([f"size={m.size}"] if m.size else [])
+        return {"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}
+    return {"destination": m.destination, "type": "bind", "source": m.source,
+            "options": ["rbind", "ro" if m.readonly else "rw"]}
+
+
+def _etc_files(bundle: str, p: Process) -> tuple[Mount, ...]:
+    hosts = os.path.join(bundle, "hosts")
+    with open(hosts, "w") as f:
+        f.write(f"127.0.0.1\tlocalhost {p.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        for entry in p.extra_hosts:
+            name, _, ip = entry.partition("=")
+            f.write(f"{ip}\t{name}\n")
+    resolv = os.path.join(bundle, "resolv.conf")
+    try:
+        shutil.copyfile("/etc/resolv.conf", resolv)
+    except OSError:
+        with open(resolv, "w") as f:
+            f.write("nameserver 8.8.8.8\n")
+    return (Mount("/etc/hosts", hosts, readonly=True), Mount("/etc/resolv.conf", resolv, readonly=True))
+
+
+def resolve_user(rootfs: str, user: str) -> tuple[int, int, tuple[int, ...]]:
+    """``name``, ``uid``, ``name:group`` or ``uid:gid`` → numbers, via the image's /etc/passwd and /etc/group."""
+    if not user:
+        return 0, 0, ()
+    name, _, group = user.partition(":")
+    passwd = _table(os.path.join(rootfs, "etc/passwd"))
+    groups = _table(os.path.join(rootfs, "etc/group"))
+    if name.isdigit():
+        uid = int(name)
+        entry = next((e for e in passwd if e[2] == name), None)
+    else:
+        entry = next((e for e in passwd if e[0] == name), None)
+        if entry is None:
+            raise ExecError(f"unable to find user {name}: no matching entries in passwd file")
+        uid = int(entry[2])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = next((e for e in groups if e[0] == group), None)
+            if g is None:
+                raise ExecError(f"unable to find group {group}: no matching entries in group file")
+            gid = int(g[2])
+    else:
+        gid = int(entry[3]) if entry is not None else 0
+    extra = () if group else tuple(sorted({int(e[2]) for e in groups
+                                           if entry is not None and entry[0] in e[3].split(",") and int(e[2]) != gid}))
+    return uid, gid, extra
+
+
+def _table(path: str) -> list[list[str]]:
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []

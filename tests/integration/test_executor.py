@@ -1,0 +1,100 @@
+"""Real containers with runc: output, env, cwd, users, networking, mounts, exit codes, stubs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bake.worker.executor import ExecError, Mount, Process, RuncExecutor, resolve_user
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def rootfs(busybox_rootfs: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "rootfs"
+    shutil.copytree(busybox_rootfs, copy, symlinks=True)
+    return copy
+
+
+async def run(rootfs: Path, tmp_path: Path, process: Process, mounts: tuple[Mount, ...] = ()) -> tuple[int, str, tuple[str, ...]]:
+    out: list[bytes] = []
+    executor = RuncExecutor(str(tmp_path))
+    result = await executor.run(str(rootfs), process, mounts, out.append)
+    return result.exit_code, b"".join(out).decode(), result.stubs
+
+
+async def test_output_env_cwd_and_hostname(rootfs: Path, tmp_path: Path) -> None:
+    code, out, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "echo $FOO; pwd; hostname; echo $PATH"),
+                                                        env=("FOO=bar",), cwd="/work/dir"))
+    assert code == 0
+    assert out.splitlines() == ["bar", "/work/dir", "buildkitsandbox", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+
+async def test_users_resolve_through_the_image(rootfs: Path, tmp_path: Path) -> None:
+    assert resolve_user(str(rootfs), "app") == (1000, 1000, (10,))
+    assert resolve_user(str(rootfs), "1000:10") == (1000, 10, ())
+    with pytest.raises(ExecError, match="unable to find user nobody"):
+        resolve_user(str(rootfs), "nobody")
+    code, out, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "id -u; id -g; id -G"), user="app"))
+    assert code == 0 and out.split() == ["1000", "1000", "1000", "10"]
+
+
+async def test_network_none_has_only_loopback(rootfs: Path, tmp_path: Path) -> None:
+    code, out, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "ls /sys/class/net"), network="none"))
+    assert (code, out.split()) == (0, ["lo"])
+
+
+async def test_exit_codes_and_extra_hosts(rootfs: Path, tmp_path: Path) -> None:
+    code, _, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "exit 3")))
+    assert code == 3
+    code, out, _ = await run(rootfs, tmp_path, Process(("cat", "/etc/hosts"), extra_hosts=("db=10.1.2.3",)))
+    assert code == 0 and "10.1.2.3\tdb" in out
+
+
+async def test_mounts_and_stubs(rootfs: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret").write_text("s3cr3t\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    mounts = (
+        Mount("/run/secrets", str(data), readonly=True),
+        Mount("/cache", str(cache)),
+        Mount("/scratch", type="tmpfs", size=1 << 20),
+    )
+    script = "cat /run/secrets/secret; echo x > /cache/f; echo t > /scratch/t; (echo no > /run/secrets/w) 2>/dev/null || echo ro"
+    code, out, stubs = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", script)), mounts)
+    assert code == 0
+    assert out.splitlines()[0] == "s3cr3t" and out.splitlines()[-1] == "ro"
+    assert (cache / "f").read_text() == "x\n"
+    assert not (rootfs / "scratch" / "t").exists()  # tmpfs content never reaches the rootfs
+    assert set(stubs) >= {"cache", "run/secrets", "scratch", "etc/hosts", "etc/resolv.conf"}
+
+
+async def test_a_run_on_a_snapshot_becomes_a_clean_layer(busybox_rootfs: Path, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from bake.worker.differ import layer_bytes
+    from bake.worker.snapshot import Snapshotter
+
+    snaps = Snapshotter(str(tmp_path / "root"))
+    base = snaps.prepare(None)
+    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
+    snaps.commit(base)
+    step = snaps.prepare(base)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    snaps.mount(step, str(mnt))
+    try:
+        result = await RuncExecutor(str(tmp_path)).run(
+            str(mnt), Process(("/bin/sh", "-c", "mkdir -p /app && echo built > /app/out && rm /etc/group"), network="none"))
+    finally:
+        snaps.unmount(str(mnt))
+    assert result.exit_code == 0
+    layer = layer_bytes(snaps.upper(step), exclude=set(result.stubs))
+    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+        assert sorted(m.name for m in t.getmembers()) == ["app", "app/out", "etc", "etc/.wh.group"]
