@@ -10,7 +10,7 @@ fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   command -v runc >/dev/null 2>&1 || missing="$missing runc"
-  command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+  dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
   if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
