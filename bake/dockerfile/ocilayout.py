@@ -7,15 +7,14 @@ Digests are verified on read. The registry-backed resolver comes with the worker
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
+from bake.content import oci
+from bake.content.store import ContentError, ContentStore
 from bake.dockerfile.config import History, ImageConfig
 from bake.errors import BakeError
-
-INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
 class LayoutError(BakeError):
@@ -45,18 +44,16 @@ class OCILayoutConfigs:
         return None
 
     def _config(self, root: str, desc: dict[str, Any], platform: str, ref: str) -> ImageConfig:
-        doc = _blob(root, str(desc["digest"]))
-        if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
-            want = platform.split("/")
-            for m in doc.get("manifests", []):
-                p = m.get("platform") or {}
-                have = [p.get("os", ""), p.get("architecture", "")] + ([p["variant"]] if p.get("variant") else [])
-                if have[: len(want)] == want or (len(want) == 2 and have[:2] == want):
-                    doc = _blob(root, m["digest"])
-                    break
-            else:
-                raise LayoutError(f"{ref}: no manifest for platform {platform}")
-        config = _blob(root, doc["config"]["digest"])
+        store = ContentStore(root)  # a layout's blobs/sha256/ is a content store
+        try:
+            doc = oci.parse(store.read(str(desc["digest"])), desc.get("mediaType"))
+            if doc.media_type in oci.INDEX_TYPES:
+                doc = oci.parse(store.read(oci.select(doc, oci.Platform.parse(platform)).digest))
+            config = json.loads(store.read(doc.body["config"]["digest"]))
+        except ContentError as err:
+            raise LayoutError(f"{ref}: {err.message}") from None
+        except oci.OCIError as err:
+            raise LayoutError(f"{ref}: {err}") from None
         return from_oci(config)
 
 
@@ -82,16 +79,3 @@ def _json(path: str) -> dict[str, Any]:
             return data
     except (OSError, ValueError) as err:
         raise LayoutError(f"cannot read {path}: {err}") from None
-
-
-def _blob(root: str, digest: str) -> dict[str, Any]:
-    algo, _, hexd = digest.partition(":")
-    path = os.path.join(root, "blobs", algo, hexd)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        raise LayoutError(f"missing blob {digest}: {err.strerror}") from None
-    if algo != "sha256" or hashlib.sha256(data).hexdigest() != hexd:
-        raise LayoutError(f"blob {digest} does not match its digest")
-    return json.loads(data)  # type: ignore[no-any-return]

@@ -60,5 +60,5 @@ def test_corrupt_blobs_are_refused(tmp_path: Path) -> None:
     for path in (root / "blobs" / "sha256").iterdir():
         if b'"manifests"' in path.read_bytes() and b"index" in path.read_bytes():
             path.write_bytes(path.read_bytes().replace(b"amd64", b"amd65"))
-    with pytest.raises(LayoutError, match="does not match its digest"):
+    with pytest.raises(LayoutError, match="match its digest"):
         OCILayoutConfigs([str(root)]).resolve("docker.io/library/base:1", "linux/amd64")
