@@ -1,0 +1,86 @@
+"""Worker speed: container start overhead per RUN (runc), and layer tar + gzip throughput.
+
+Goals (issue 4): median overhead of a trivial RUN ≤ 60 ms over 50 runs (baseline printed: the
+same ``/bin/true`` via plain ``subprocess``); layer tar and gzip throughput reported.
+Needs root, runc and busybox-static (scripts/setup.sh installs them).
+
+Run: .venv/bin/python benchmarks/worker_speed.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+import anyio
+
+from bake.worker.differ import layer_bytes
+from bake.worker.executor import Process, RuncExecutor
+
+
+def busybox_rootfs(root: str) -> None:
+    os.makedirs(os.path.join(root, "bin"))
+    os.makedirs(os.path.join(root, "etc"))
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    shutil.copy2(busybox, os.path.join(root, "bin", "busybox"))
+    for name in ("sh", "true"):
+        os.symlink("busybox", os.path.join(root, "bin", name))
+
+
+async def run_many(root: str, state: str, runs: int) -> list[float]:
+    ex = RuncExecutor(state)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = await ex.run(root, Process(("/bin/true",), network="none"))
+        times.append(time.perf_counter() - t0)
+        assert result.exit_code == 0
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--layer-mb", type=int, default=100)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        root = os.path.join(d, "rootfs")
+        busybox_rootfs(root)
+        base = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            subprocess.run(["/bin/true"], check=True)
+            base.append(time.perf_counter() - t0)
+        times = anyio.run(run_many, root, d, args.runs)
+        med, b = statistics.median(times), statistics.median(base)
+        print(f"RUN overhead (runc, /bin/true, {args.runs} runs): median {med * 1000:.1f} ms, "
+              f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:.1f} ms; plain subprocess {b * 1000:.1f} ms "
+              f"(ratio {med / b:.0f}x)  goal ≤ 60 ms {'ok' if med <= 0.060 else 'SLOW'}")
+
+        upper = os.path.join(d, "upper")
+        os.makedirs(upper)
+        chunk = os.urandom(1 << 20)
+        text = (b"The same inputs give the same bytes. " * 30000)[: 1 << 20]
+        for i in range(args.layer_mb):
+            with open(os.path.join(upper, f"f{i:04d}"), "wb") as f:
+                f.write(chunk if i % 2 else text)
+        t0 = time.perf_counter()
+        data = layer_bytes(upper)
+        tar_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        packed = gzip.compress(data, compresslevel=6)
+        gz_s = time.perf_counter() - t0
+        mb = len(data) / 1e6
+        print(f"layer tar: {mb:.0f} MB in {tar_s:.2f} s ({mb / tar_s:.0f} MB/s); gzip -6: {gz_s:.2f} s "
+              f"({mb / gz_s:.0f} MB/s, ratio {len(packed) / len(data):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
