@@ -1,0 +1,167 @@
+"""An OCI distribution client over httpx: resolve, pull into the content store, push exact bytes.
+
+Auth: an anonymous or credentialed Bearer token from the ``WWW-Authenticate`` challenge, or Basic
+credentials; credentials come from a ``lookup(registry) -> (user, password)`` callable (the
+docker ``config.json`` reader plugs in there). Loopback registries use plain HTTP. Transient
+failures (connection errors, 5xx, 429) are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import anyio
+import httpx
+
+from bake.content import oci
+from bake.content.store import ContentStore
+from bake.errors import BakeError
+from bake.registry.reference import Reference
+
+ACCEPT = ", ".join((oci.INDEX, oci.MANIFEST, oci.DOCKER_LIST, oci.DOCKER_MANIFEST))
+Credentials = Callable[[str], tuple[str, str] | None]
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class RegistryError(BakeError):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RegistryClient:
+    def __init__(self, credentials: Credentials | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 retries: int = 3) -> None:
+        self.http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True)
+        self.credentials = credentials or (lambda registry: None)
+        self.retries = retries
+        self.tokens: dict[tuple[str, str], str] = {}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _url(self, ref: Reference, path: str) -> str:
+        scheme = "http" if ref.insecure_by_default else "https"
+        return f"{scheme}://{ref.api_host}/v2/{ref.repository}/{path}"
+
+    async def _request(self, ref: Reference, method: str, url: str, scope: str, **kw: object) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
+        for attempt in range(self.retries + 1):
+            token = self.tokens.get((ref.registry, scope))
+            if token:
+                headers["Authorization"] = token
+            try:
+                resp = await self.http.request(method, url, headers=headers, **kw)  # type: ignore[arg-type]
+            except httpx.TransportError as err:
+                if attempt == self.retries:
+                    raise RegistryError(f"{method} {url}: {err}") from None
+                await anyio.sleep(0.2 * 2**attempt)
+                continue
+            if resp.status_code == 401 and attempt < self.retries and await self._authorize(ref, resp, scope):
+                continue
+            if (resp.status_code >= 500 or resp.status_code == 429) and attempt < self.retries:
+                await anyio.sleep(0.2 * 2**attempt)
+                continue
+            return resp
+        raise AssertionError("unreachable")
+
+    async def _authorize(self, ref: Reference, resp: httpx.Response, scope: str) -> bool:
+        challenge = resp.headers.get("WWW-Authenticate", "")
+        creds = self.credentials(ref.registry)
+        if challenge.lower().startswith("basic"):
+            if creds is None:
+                return False
+            self.tokens[(ref.registry, scope)] = _basic(*creds)
+            return True
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        if not challenge.lower().startswith("bearer") or "realm" not in params:
+            return False
+        query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        auth = httpx.BasicAuth(*creds) if creds else None
+        token_resp = await self.http.get(params["realm"], params=query, auth=auth)
+        if token_resp.status_code != 200:
+            raise RegistryError(f"token request to {params['realm']} failed: {token_resp.status_code}", token_resp.status_code)
+        body = token_resp.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            return False
+        self.tokens[(ref.registry, scope)] = f"Bearer {token}"
+        return True
+
+    # --- pull -----------------------------------------------------------------------------------
+
+    async def manifest(self, ref: Reference, reference: str | None = None) -> oci.Document:
+        """The manifest or index ``ref`` points at, verified against a pinned digest."""
+        scope = f"repository:{ref.repository}:pull"
+        resp = await self._request(ref, "GET", self._url(ref, f"manifests/{reference or ref.object}"), scope,
+                                   headers={"Accept": ACCEPT})
+        if resp.status_code != 200:
+            raise RegistryError(f"{ref}: manifest not found ({resp.status_code})", resp.status_code)
+        doc = oci.parse(resp.content, resp.headers.get("Content-Type", "").split(";")[0] or None)
+        wanted = reference if reference and reference.startswith("sha256:") else ref.digest
+        if wanted and doc.digest != wanted:
+            raise RegistryError(f"{ref}: manifest digest {doc.digest} does not match {wanted}")
+        return doc
+
+    async def resolve(self, ref: Reference, platform: oci.Platform) -> tuple[oci.Document, str]:
+        """(image manifest for ``platform``, the digest the reference resolved to)."""
+        top = await self.manifest(ref)
+        if top.media_type in oci.INDEX_TYPES:
+            return await self.manifest(ref, oci.select(top, platform).digest), top.digest
+        return top, top.digest
+
+    async def fetch_blob(self, ref: Reference, digest: str, store: ContentStore) -> str:
+        if store.exists(digest):
+            return digest
+        scope = f"repository:{ref.repository}:pull"
+        resp = await self._request(ref, "GET", self._url(ref, f"blobs/{digest}"), scope)
+        if resp.status_code != 200:
+            raise RegistryError(f"{ref}: blob {digest} not found ({resp.status_code})", resp.status_code)
+        store.write_stream([resp.content], expected=digest)  # verified: a wrong blob is never stored
+        return digest
+
+    async def pull(self, ref: Reference, platform: oci.Platform, store: ContentStore) -> oci.Document:
+        """Fetch an image's manifest, config and layers into ``store``; returns the manifest."""
+        manifest, _ = await self.resolve(ref, platform)
+        store.write(manifest.raw)
+        await self.fetch_blob(ref, manifest.body["config"]["digest"], store)
+        for layer in manifest.body["layers"]:
+            await self.fetch_blob(ref, layer["digest"], store)
+        return manifest
+
+    # --- push -----------------------------------------------------------------------------------
+
+    async def push_blob(self, ref: Reference, digest: str, data: bytes) -> bool:
+        """Upload a blob unless the registry has it; True if uploaded."""
+        scope = f"repository:{ref.repository}:pull,push"
+        head = await self._request(ref, "HEAD", self._url(ref, f"blobs/{digest}"), scope)
+        if head.status_code == 200:
+            return False
+        start = await self._request(ref, "POST", self._url(ref, "blobs/uploads/"), scope)
+        if start.status_code not in (201, 202):
+            raise RegistryError(f"{ref}: cannot start upload ({start.status_code})", start.status_code)
+        location = str(httpx.URL(self._url(ref, "")).join(start.headers["Location"]))
+        # httpx's params= would replace the upload URL's own query (its state); append instead
+        url = location + ("&" if "?" in location else "?") + f"digest={digest}"
+        put = await self._request(ref, "PUT", url, scope, content=data,
+                                  headers={"Content-Type": "application/octet-stream"})
+        if put.status_code != 201:
+            raise RegistryError(f"{ref}: blob upload failed ({put.status_code})", put.status_code)
+        return True
+
+    async def push_manifest(self, ref: Reference, doc: oci.Document, tag: str | None = None) -> str:
+        """PUT the document's exact bytes; returns its digest."""
+        scope = f"repository:{ref.repository}:pull,push"
+        resp = await self._request(ref, "PUT", self._url(ref, f"manifests/{tag or ref.tag or doc.digest}"), scope,
+                                   content=doc.raw, headers={"Content-Type": doc.media_type})
+        if resp.status_code != 201:
+            raise RegistryError(f"{ref}: manifest upload failed ({resp.status_code}): {resp.text[:200]}", resp.status_code)
+        return doc.digest

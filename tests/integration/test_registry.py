@@ -1,0 +1,62 @@
+"""Push and pull against a real registry (Debian's docker-registry on loopback)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from bake.content import oci
+from bake.content.store import ContentStore
+from bake.registry.client import RegistryClient, RegistryError
+from bake.registry.reference import parse_reference
+from bake.worker.differ import layer_bytes
+
+pytestmark = pytest.mark.anyio
+
+
+def image(rootfs: Path, arch: str) -> tuple[oci.Document, dict[str, bytes]]:
+    layer = gzip.compress(layer_bytes(str(rootfs), source_date_epoch=0), mtime=0)
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
+    config_body = {"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"], "Env": [f"ARCH={arch}"]},
+                   "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    config = oci.Document(oci.CONFIG, config_body, oci.encode(config_body))
+    layer_desc = oci.Descriptor(oci.LAYER_GZIP, "sha256:" + hashlib.sha256(layer).hexdigest(), len(layer))
+    manifest = oci.manifest(config.descriptor(), [layer_desc])
+    return manifest, {config.digest: config.raw, layer_desc.digest: layer}
+
+
+async def test_push_then_pull_a_multi_platform_image(registry: str, busybox_rootfs: Path, tmp_path: Path) -> None:
+    ref = parse_reference(f"{registry}/test/busybox:1")
+    assert ref.insecure_by_default
+    client = RegistryClient()
+    try:
+        descriptors = []
+        for arch in ("amd64", "arm64"):
+            manifest, blobs = image(busybox_rootfs, arch)
+            uploaded = [await client.push_blob(ref, d, data) for d, data in blobs.items()]
+            assert uploaded.count(True) >= 1
+            await client.push_manifest(ref, manifest, tag=manifest.digest)
+            descriptors.append(manifest.descriptor(oci.Platform("linux", arch)))
+        index = oci.index(descriptors)
+        assert await client.push_manifest(ref, index) == index.digest
+        # a second push of the same blobs uploads nothing
+        _, blobs = image(busybox_rootfs, "amd64")
+        assert [await client.push_blob(ref, d, data) for d, data in blobs.items()] == [False, False]
+
+        store = ContentStore(str(tmp_path / "store"))
+        pulled = await client.pull(ref, oci.Platform("linux", "arm64"), store)
+        config = json.loads(store.read(pulled.body["config"]["digest"]))
+        assert config["architecture"] == "arm64" and config["config"]["Env"] == ["ARCH=arm64"]
+        assert store.exists(pulled.body["layers"][0]["digest"])
+        _, digest = await client.resolve(ref, oci.Platform("linux", "amd64"))
+        assert digest == index.digest  # the tag resolved to our index, byte for byte
+        pinned = parse_reference(f"{registry}/test/busybox@{index.digest}")
+        assert (await client.manifest(pinned)).digest == index.digest
+        with pytest.raises(RegistryError, match="manifest not found"):
+            await client.manifest(parse_reference(f"{registry}/test/nope:1"))
+    finally:
+        await client.aclose()

@@ -1,0 +1,80 @@
+"""The registry client's protocol handling, against httpx's mock transport."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import pytest
+
+from bake.content import oci
+from bake.content.store import ContentError, ContentStore
+from bake.registry.client import RegistryClient
+from bake.registry.reference import InvalidReference, parse_reference
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("alpine", "docker.io/library/alpine:latest"),
+    ("user/app:1", "docker.io/user/app:1"),
+    ("ghcr.io/o/r:v1@sha256:" + "a" * 64, "ghcr.io/o/r:v1@sha256:" + "a" * 64),
+    ("localhost:5000/app", "localhost:5000/app:latest"),
+])
+async def test_references(text: str, want: str) -> None:
+    assert str(parse_reference(text)) == want
+
+
+async def test_bad_references() -> None:
+    with pytest.raises(InvalidReference):
+        parse_reference("UPPER/case")
+    assert parse_reference("alpine").api_host == "registry-1.docker.io"
+    assert not parse_reference("ghcr.io/o/r").insecure_by_default and parse_reference("127.0.0.1:5000/x").insecure_by_default
+
+
+async def test_bearer_token_flow_retries_and_verified_blobs(tmp_path: object) -> None:
+    blob = b"layer bytes"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    calls: list[str] = []
+    flaky = {"count": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if request.url.host == "auth.example.com":
+            assert request.url.params["scope"] == "repository:library/alpine:pull"
+            assert request.headers["Authorization"].startswith("Basic ")
+            return httpx.Response(200, json={"token": "T0K"})
+        if request.headers.get("Authorization") != "Bearer T0K":
+            return httpx.Response(401, headers={"WWW-Authenticate":
+                'Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:library/alpine:pull"'})
+        if request.url.path.endswith("/blobs/" + digest):
+            flaky["count"] += 1
+            if flaky["count"] == 1:
+                return httpx.Response(503)
+            return httpx.Response(200, content=blob)
+        return httpx.Response(200, content=b"wrong bytes")
+
+    client = RegistryClient(credentials=lambda reg: ("me", "secret"), transport=httpx.MockTransport(handler))
+    store = ContentStore(str(tmp_path))
+    ref = parse_reference("alpine")
+    try:
+        assert await client.fetch_blob(ref, digest, store) == digest
+        assert store.read(digest) == blob
+        assert calls[:3] == [f"GET /v2/library/alpine/blobs/{digest}", "GET /token", f"GET /v2/library/alpine/blobs/{digest}"]
+        assert flaky["count"] == 2  # the 503 was retried
+        other = "sha256:" + "b" * 64
+        with pytest.raises(ContentError, match="does not match"):
+            await client.fetch_blob(ref, other, store)  # a registry returning wrong bytes is caught
+        assert not store.exists(other)
+    finally:
+        await client.aclose()
+
+
+async def test_index_selection() -> None:
+    manifests = [oci.Descriptor(oci.MANIFEST, "sha256:" + c * 64, 1, oci.Platform("linux", a)) for c, a in (("1", "amd64"), ("2", "arm64"))]
+    assert oci.select(oci.index(manifests), oci.Platform("linux", "arm64")).digest == "sha256:" + "2" * 64
