@@ -3,7 +3,8 @@
 The container gets its own pid, ipc, uts and mount namespaces (and a network namespace with only
 ``lo`` for ``network=none``), BuildKit's default capability set, no_new_privs, Docker's masked
 and read-only paths, a hostname, ``/etc/hosts`` (with extra hosts) and ``/etc/resolv.conf``.
-Mount points the runtime has to create in the rootfs are reported, so the differ can leave them out.
+Mount points the runtime has to create in the rootfs (and their new parent directories) are
+removed after the run and reported, so no layer carries them.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class RuncExecutor:
             etc = _etc_files(bundle, process)
             all_mounts = (*mounts, *etc)
             destinations = (*SYSTEM_MOUNTS, *(m.destination for m in all_mounts))
-            before = {d for d in destinations if os.path.lexists(os.path.join(rootfs, d.lstrip("/")))}
+            prefixes = {p for d in destinations for p in _prefixes(d)}
+            before = {d for d in prefixes if os.path.lexists(os.path.join(rootfs, d.lstrip("/")))}
             config = runtime_config(rootfs, process, all_mounts, uid, gid, groups)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(config, f)
@@ -93,11 +95,31 @@ class RuncExecutor:
                         if stream is not None:
                             tg.start_soon(_pump, stream, output)
                 code = await proc.wait()
-            stubs = tuple(sorted(d.lstrip("/") for d in destinations
+            stubs = tuple(sorted(d.lstrip("/") for d in prefixes
                                  if d not in before and os.path.lexists(os.path.join(rootfs, d.lstrip("/")))))
+            _remove_stubs(rootfs, stubs)
             return Result(code, stubs)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _remove_stubs(rootfs: str, stubs: tuple[str, ...]) -> None:
+    """Remove the empty files and directories the runtime created only to mount onto (deepest
+    first), so they never reach a layer; anything the process put there is left alone."""
+    for rel in sorted(stubs, key=lambda s: -s.count("/")):
+        path = os.path.join(rootfs, rel)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            elif os.path.getsize(path) == 0:
+                os.unlink(path)
+        except OSError:
+            continue
 
 
 async def _pump(stream: anyio.abc.ByteReceiveStream, output: Output | None) -> None:

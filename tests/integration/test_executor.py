@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,54 @@ async def test_a_run_on_a_snapshot_becomes_a_clean_layer(busybox_rootfs: Path, t
     layer = layer_bytes(snaps.upper(step), exclude=set(result.stubs))
     with tarfile.open(fileobj=io.BytesIO(layer)) as t:
         assert sorted(m.name for m in t.getmembers()) == ["app", "app/out", "etc", "etc/.wh.group"]
+
+
+async def test_secrets_reach_the_process_and_never_the_layer(busybox_rootfs: Path, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from bake.graph.ops import Mount as GraphMount
+    from bake.model import SecretEntry
+    from bake.worker.differ import layer_bytes
+    from bake.worker.secrets import SecretError, Secrets
+    from bake.worker.snapshot import Snapshotter
+
+    token = "tok-7f3a9c-very-secret"
+    (tmp_path / "aws.txt").write_text("aws-key-123\n")
+    secrets = Secrets([SecretEntry("aws", src=str(tmp_path / "aws.txt")), SecretEntry("tok", env="TOKEN")],
+                      env={"TOKEN": token}, scratch=str(tmp_path))
+    snaps = Snapshotter(str(tmp_path / "root"))
+    base = snaps.prepare(None)
+    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
+    snaps.commit(base)
+    step = snaps.prepare(base)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    file_mount, _ = secrets.realize(GraphMount("/run/secrets/aws", "secret", secret_id="aws", mode=0o400))
+    _, env = secrets.realize(GraphMount("", "secret", secret_id="tok", env="TOKEN"))
+    assert file_mount is not None and env == {"TOKEN": token}
+    with pytest.raises(SecretError, match="secret missing: not found"):
+        secrets.realize(GraphMount("/x", "secret", secret_id="missing", required=True))
+    out: list[bytes] = []
+    snaps.mount(step, str(mnt))
+    try:
+        script = ('cat /run/secrets/aws; echo "len=${#TOKEN}"; cp /run/secrets/aws /copied 2>/dev/null; '
+                  '(echo x > /run/secrets/aws) 2>/dev/null || echo ro; echo done > /out')
+        result = await RuncExecutor(str(tmp_path)).run(
+            str(mnt), Process(("/bin/sh", "-c", script), env=tuple(f"{k}={v}" for k, v in env.items())),
+            (file_mount,), out.append)
+    finally:
+        snaps.unmount(str(mnt))
+        secrets.close()
+    assert result.exit_code == 0
+    text = b"".join(out).decode()
+    assert "aws-key-123" in text and f"len={len(token)}" in text and "ro" in text.split()
+    layer = layer_bytes(snaps.upper(step), exclude=set(result.stubs))
+    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+        names = sorted(m.name for m in t.getmembers())
+    assert "run" not in names and "run/secrets/aws" not in names  # the mount point is a stub
+    assert token.encode() not in layer
+    # the copy the step made on purpose is the step's own doing, not a leak of the mount; `etc` is
+    # the overlay copy-up left by the /etc/hosts stub (a directory entry with no content)
+    assert names == ["copied", "etc", "out"]
+    assert not os.listdir(tmp_path) or not any(p.name.startswith("bake-secrets-") for p in tmp_path.iterdir())
