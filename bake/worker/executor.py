@@ -20,6 +20,7 @@ import anyio
 
 from bake._record import record
 from bake.errors import BakeError
+from bake.worker.unpack import secure_join
 
 CAPABILITIES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
@@ -76,14 +77,14 @@ class RuncExecutor:
 
     async def run(self, rootfs: str, process: Process, mounts: tuple[Mount, ...] = (), output: Output | None = None) -> Result:
         uid, gid, groups = resolve_user(rootfs, process.user)
-        os.makedirs(os.path.join(rootfs, process.cwd.lstrip("/")), exist_ok=True)  # WORKDIR exists, as in BuildKit
+        os.makedirs(secure_join(rootfs, process.cwd), exist_ok=True)  # WORKDIR exists, as in BuildKit
         bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.state_dir)
         try:
             etc = _etc_files(bundle, process)
             all_mounts = (*mounts, *etc)
             destinations = (*SYSTEM_MOUNTS, *(m.destination for m in all_mounts))
             prefixes = {p for d in destinations for p in _prefixes(d)}
-            before = {d for d in prefixes if os.path.lexists(os.path.join(rootfs, d.lstrip("/")))}
+            before = {d for d in prefixes if os.path.lexists(secure_join(rootfs, d))}
             config = runtime_config(rootfs, process, all_mounts, uid, gid, groups)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(config, f)
@@ -95,8 +96,7 @@ class RuncExecutor:
                         if stream is not None:
                             tg.start_soon(_pump, stream, output)
                 code = await proc.wait()
-            stubs = tuple(sorted(d.lstrip("/") for d in prefixes
-                                 if d not in before and os.path.lexists(os.path.join(rootfs, d.lstrip("/")))))
+            stubs = tuple(sorted(d.lstrip("/") for d in prefixes if d not in before and os.path.lexists(secure_join(rootfs, d))))
             _remove_stubs(rootfs, stubs)
             return Result(code, stubs)
         finally:
@@ -112,7 +112,7 @@ def _remove_stubs(rootfs: str, stubs: tuple[str, ...]) -> None:
     """Remove the empty files and directories the runtime created only to mount onto (deepest
     first), so they never reach a layer; anything the process put there is left alone."""
     for rel in sorted(stubs, key=lambda s: -s.count("/")):
-        path = os.path.join(rootfs, rel)
+        path = secure_join(rootfs, rel)  # never follow a link the process planted out of the rootfs
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 os.rmdir(path)

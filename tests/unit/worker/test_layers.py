@@ -123,3 +123,16 @@ def test_secure_join_resolves_symlink_chains_inside(tmp_path: Path) -> None:
     os.symlink("loop", tmp_path / "loop")
     with pytest.raises(UnsafeLayerError, match="too many levels"):
         secure_join(str(tmp_path), "loop/x")
+
+
+def test_stub_cleanup_never_follows_links_out_of_the_rootfs(tmp_path: Path) -> None:
+    from bake.worker.executor import _remove_stubs
+
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "precious").write_text("")  # empty, like a stub would be
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    os.symlink(str(host), rootfs / "run")  # planted by a step
+    _remove_stubs(str(rootfs), ("run/precious",))
+    assert (host / "precious").exists()
