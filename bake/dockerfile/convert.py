@@ -120,10 +120,9 @@ class _Stage:
 
     def run(self) -> tuple[State, ImageConfig]:
         state, config = self.base()
-        body: list[ins.Instruction] = list(self.stage.instructions)
-        for trigger in config.onbuild:  # ONBUILD triggers of the base run first
-            node = parse(trigger, "ONBUILD").nodes[0]
-            body.insert(0, ins.build(node, self.stage.loc.file, self.escape))
+        triggers = [ins.build(parse(t, self.stage.loc.file).nodes[0], self.stage.loc.file, self.escape)
+                    for t in config.onbuild]  # the base's ONBUILD triggers run first, in order
+        body: list[ins.Instruction] = [*triggers, *self.stage.instructions]
         config = replace(config, onbuild=())
         total = len(body)
         for n, inst in enumerate(body, start=1):

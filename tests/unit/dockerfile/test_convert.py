@@ -147,12 +147,13 @@ ADD local.tar.gz /x/
 
 
 def test_base_image_config_and_onbuild_triggers() -> None:
-    base = ImageConfig(env=("PATH=/usr/bin", "LANG=C"), workdir="/w", user="nobody", onbuild=("RUN echo triggered",))
+    base = ImageConfig(env=("PATH=/usr/bin", "LANG=C"), workdir="/w", user="nobody",
+                       onbuild=("RUN echo triggered", "RUN echo second"))
     resolver = StaticConfigs({"docker.io/library/runtime:1": base})
     c = conv("FROM runtime:1\nRUN echo body\n", resolver=resolver)
     assert resolver.calls == [("docker.io/library/runtime:1", AMD64)]
     runs = execs(c)
-    assert [e.args[-1] for e in runs] == ["echo body", "echo triggered"]  # walked from the end: trigger first
+    assert [e.args[-1] for e in runs] == ["echo body", "echo second", "echo triggered"]  # walked from the end
     assert all(e.cwd == "/w" and e.user == "nobody" and "LANG=C" in e.env for e in runs)
     assert c.config.onbuild == () and c.config.env == ("PATH=/usr/bin", "LANG=C")
 
