@@ -139,11 +139,14 @@ def _write(v: Any, nl: str, out: list[str]) -> None:
         out.append("{")
         first = True
         for k, x in v.items():
-            out.append(inner if first else "," + inner)
+            out.append((inner if first else "," + inner) + _encode_str(k) + ": ")
             first = False
-            out.append(_encode_str(k))
-            out.append(": ")
-            _write(x, inner, out)
+            if type(x) is str:  # most values: no recursion
+                out.append(_encode_str(x))
+            elif type(x) is bool:
+                out.append("true" if x else "false")
+            else:
+                _write(x, inner, out)
         out.append(nl + "}")
     elif isinstance(v, (list, tuple)):
         if not v:
