@@ -60,3 +60,49 @@ async def test_push_then_pull_a_multi_platform_image(registry: str, busybox_root
             await client.manifest(parse_reference(f"{registry}/test/nope:1"))
     finally:
         await client.aclose()
+
+
+async def test_images_become_shared_snapshot_chains(registry: str, busybox_rootfs: Path, tmp_path: Path) -> None:
+    import os
+
+    from bake.worker.images import ImageStore
+    from bake.worker.snapshot import Snapshotter
+
+    ref = parse_reference(f"{registry}/test/two-layers:1")
+    client = RegistryClient()
+    try:
+        base_layer = gzip.compress(layer_bytes(str(busybox_rootfs), source_date_epoch=0), mtime=0)
+        top_dir = tmp_path / "top"
+        (top_dir / "etc").mkdir(parents=True)
+        import stat as st
+
+        os.mknod(top_dir / "etc" / "group", st.S_IFCHR, os.makedev(0, 0))  # deletes /etc/group
+        (top_dir / "hello").write_text("hi\n")
+        top_layer = gzip.compress(layer_bytes(str(top_dir), source_date_epoch=0), mtime=0)
+        layers = []
+        for data in (base_layer, top_layer):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            await client.push_blob(ref, digest, data)
+            layers.append(oci.Descriptor(oci.LAYER_GZIP, digest, len(data)))
+        diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(d)).hexdigest() for d in (base_layer, top_layer)]
+        config_body = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        config = oci.Document(oci.CONFIG, config_body, oci.encode(config_body))
+        await client.push_blob(ref, config.digest, config.raw)
+        await client.push_manifest(ref, oci.manifest(config.descriptor(), layers))
+
+        root = tmp_path / "bake"
+        images = ImageStore(str(root), ContentStore(str(root / "content")), Snapshotter(str(root)))
+        top, cfg = await images.pull(client, ref, oci.Platform("linux", "amd64"))
+        assert cfg["rootfs"] == {"type": "layers", "diff_ids": diff_ids}
+        again, _ = await images.pull(client, ref, oci.Platform("linux", "amd64"))
+        assert again == top and images.snapshots.ids() == [images.snapshots.chain(top)[-1], top]  # nothing re-unpacked
+        view = tmp_path / "view"
+        view.mkdir()
+        images.snapshots.mount(top, str(view), readonly=True)
+        try:
+            assert (view / "hello").read_text() == "hi\n" and (view / "bin" / "busybox").exists()
+            assert (view / "etc" / "passwd").exists() and not (view / "etc" / "group").exists()
+        finally:
+            images.snapshots.unmount(str(view))
+    finally:
+        await client.aclose()
