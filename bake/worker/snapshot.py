@@ -3,8 +3,11 @@
 Layout under the root: ``snapshots/<id>/fs`` (the changes), ``snapshots/<id>/work`` (overlay's
 scratch), ``snapshots/<id>/parent`` and ``…/committed`` (metadata). Ids are short integers and
 lower directories are given relative to ``snapshots/`` (the mount runs there), because the mount
-option string is silently truncated near one page: options over 4,000 bytes, or chains deeper
-than the kernel's 500 lower layers, are refused rather than mounted wrong.
+option string is silently truncated near one page. A chain deeper than the kernel's 500 lower
+layers (or whose options would pass 4,000 bytes) is mounted through a flattened copy: the merged
+view of an ancestor at a depth that is a multiple of ``FLATTEN_STEP``, copied once into a parentless
+snapshot recorded in ``snapshots/<ancestor>/flat`` and reused by every chain passing through it.
+Options that still do not fit are refused rather than mounted wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from bake.errors import BakeError
 
 MAX_OPTIONS = 4000
 MAX_LOWERS = 500
+FLATTEN_STEP = 256  # flatten points sit at fixed depths, so every descendant shares them
 
 
 class SnapshotError(BakeError):
@@ -25,7 +29,7 @@ class SnapshotError(BakeError):
 
 class Snapshotter:
     def __init__(self, root: str) -> None:
-        self.dir = os.path.join(root, "snapshots")
+        self.dir = os.path.abspath(os.path.join(root, "snapshots"))
         os.makedirs(self.dir, exist_ok=True)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -51,7 +55,10 @@ class Snapshotter:
     def remove(self, sid: str) -> None:
         if any(self.parent(other) == sid for other in self.ids()):
             raise SnapshotError(f"snapshot {sid} has children")
+        flat = self._flat(sid)
         shutil.rmtree(os.path.join(self.dir, sid))
+        if flat is not None:
+            shutil.rmtree(os.path.join(self.dir, flat), ignore_errors=True)
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -91,8 +98,7 @@ class Snapshotter:
             if readonly:
                 self._run(["mount", "-o", "remount,bind,ro", target])
             return
-        if len(lowers) > MAX_LOWERS:
-            raise SnapshotError(f"snapshot {sid}: {len(lowers)} layers exceed overlayfs's {MAX_LOWERS}; flatten the chain")
+        lowers = self._fit(lowers)
         options = "lowerdir=" + ":".join(f"{p}/fs" for p in lowers)
         if writable:
             options += f",upperdir={sid}/fs,workdir={sid}/work"
@@ -101,8 +107,45 @@ class Snapshotter:
             self._run(["mount", "-o", "remount,bind,ro", target])
             return
         if len(options) > MAX_OPTIONS:
-            raise SnapshotError(f"snapshot {sid}: overlay options of {len(options)} bytes would be truncated; flatten the chain")
+            raise SnapshotError(f"snapshot {sid}: overlay options of {len(options)} bytes would be truncated")
         self._run(["mount", "-t", "overlay", "overlay", "-o", options, os.path.abspath(target)])
+
+    # --- flattening ---------------------------------------------------------------------------
+
+    def _fit(self, lowers: list[str]) -> list[str]:
+        """``lowers`` (nearest first), or an equivalent shorter list ending in a flattened snapshot."""
+        if len(lowers) <= MAX_LOWERS and sum(len(p) + 4 for p in lowers) < MAX_OPTIONS - 200:
+            return lowers
+        depth = len(lowers) - 1  # of lowers[0]; the last lower is the chain's root at depth 0
+        for i in range(1, len(lowers)):
+            if (depth - i) % FLATTEN_STEP == 0 and depth - i > 0:
+                return [*lowers[:i], self._flatten(lowers[i])]
+        return lowers  # too shallow to flatten: the caller's limits decide
+
+    def _flat(self, sid: str) -> str | None:
+        try:
+            with open(os.path.join(self.dir, sid, "flat")) as f:
+                flat = f.read()
+        except FileNotFoundError:
+            return None
+        return flat if self.committed(flat) else None
+
+    def _flatten(self, sid: str) -> str:
+        """A parentless committed snapshot with the merged contents of ``sid``'s whole chain."""
+        if (flat := self._flat(sid)) is not None:
+            return flat
+        flat = self.prepare(None)
+        view = os.path.join(self.dir, flat, "view")
+        os.mkdir(view)
+        self.mount(sid, view, readonly=True)
+        try:
+            self._run(["cp", "-a", "--", view + "/.", self.upper(flat)])
+        finally:
+            self.unmount(view)
+            os.rmdir(view)
+        self.commit(flat)
+        _write(os.path.join(self.dir, sid, "flat"), flat)
+        return flat
 
     def unmount(self, target: str) -> None:
         self._run(["umount", target])

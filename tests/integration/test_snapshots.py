@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -68,10 +69,35 @@ def test_rules(snaps: Snapshotter) -> None:
     assert snaps.ids() == []
 
 
-def test_chains_too_deep_for_overlay_are_refused(snaps: Snapshotter, tmp_path: Path) -> None:
-    sid = snaps.commit(snaps.prepare(None))
-    for _ in range(MAX_LOWERS):
-        sid = snaps.commit(snaps.prepare(sid))
-    top = snaps.prepare(sid)
-    with pytest.raises(SnapshotError, match="exceed overlayfs"):
-        snaps.mount(top, str(tmp_path))
+def test_chains_deeper_than_overlay_allows_mount_through_shared_flattened_copies(snaps: Snapshotter, tmp_path: Path) -> None:
+    depth = MAX_LOWERS + 100
+    sid = snaps.prepare(None)
+    Path(snaps.upper(sid), "gone").write_text("deleted later")
+    for i in range(depth):
+        snaps.commit(sid)
+        sid = snaps.prepare(sid)
+        Path(snaps.upper(sid), f"f{i}").write_text(str(i))
+    os.mknod(Path(snaps.upper(sid), "gone"), stat.S_IFCHR, 0)  # an overlay whiteout
+    top = snaps.commit(sid)
+
+    child = snaps.prepare(top)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    snaps.mount(child, str(mnt))
+    try:
+        names = set(os.listdir(mnt))
+        assert names == {f"f{i}" for i in range(depth)}
+        assert (mnt / "f0").read_text() == "0" and (mnt / f"f{depth - 1}").read_text() == str(depth - 1)
+        (mnt / "new").write_text("x")
+    finally:
+        snaps.unmount(str(mnt))
+    assert os.listdir(snaps.upper(child)) == ["new"]  # the changes still land in the child alone
+
+    count = len(snaps.ids())
+    assert count == (depth + 1) + 1 + 2  # the chain, the child, flattened copies at depths 256 and 512
+    sibling = snaps.prepare(top)
+    snaps.mount(sibling, str(mnt), readonly=True)
+    snaps.unmount(str(mnt))
+    assert len(snaps.ids()) == count + 1  # the flattened copies are reused, only the sibling is new
+
+
