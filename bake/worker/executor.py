@@ -20,6 +20,7 @@ import anyio
 
 from bake._record import record
 from bake.errors import BakeError
+from bake.worker.platforms import BINFMT_DIR, emulator
 from bake.worker.unpack import secure_join
 
 CAPABILITIES = (
@@ -46,6 +47,7 @@ class Process:
     network: str = "default"  # default | host | none
     hostname: str = "buildkitsandbox"
     extra_hosts: tuple[str, ...] = ()  # "name=ip"
+    platform: str = ""  # os/arch[/variant]; empty: the host's
 
 
 @record
@@ -69,13 +71,16 @@ Output = Callable[[bytes], None]
 class RuncExecutor:
     """Runs processes with ``runc`` (or a compatible runtime) and a throwaway bundle per run."""
 
-    def __init__(self, state_dir: str, runtime: str = "runc") -> None:
+    def __init__(self, state_dir: str, runtime: str = "runc", binfmt_dir: str = BINFMT_DIR) -> None:
         self.state_dir = state_dir
         self.runtime = runtime
+        self.binfmt_dir = binfmt_dir
         if shutil.which(runtime) is None:
             raise ExecError(f"{runtime} is not installed (apt-get install {runtime})")
 
     async def run(self, rootfs: str, process: Process, mounts: tuple[Mount, ...] = (), output: Output | None = None) -> Result:
+        if process.platform:
+            emulator(process.platform, self.binfmt_dir)  # refuses early, naming how to enable emulation
         uid, gid, groups = resolve_user(rootfs, process.user)
         os.makedirs(secure_join(rootfs, process.cwd), exist_ok=True)  # WORKDIR exists, as in BuildKit
         bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.state_dir)

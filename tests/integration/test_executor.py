@@ -150,3 +150,14 @@ async def test_secrets_reach_the_process_and_never_the_layer(busybox_rootfs: Pat
     # the overlay copy-up left by the /etc/hosts stub (a directory entry with no content)
     assert names == ["copied", "etc", "out"]
     assert not os.listdir(tmp_path) or not any(p.name.startswith("bake-secrets-") for p in tmp_path.iterdir())
+
+
+async def test_foreign_platform_without_emulation_fails_before_starting(rootfs: Path, tmp_path: Path) -> None:
+    from bake.worker.platforms import PlatformError, host_arch
+
+    executor = RuncExecutor(str(tmp_path), binfmt_dir=str(tmp_path / "no-binfmt"))
+    foreign = "linux/riscv64" if host_arch() != "riscv64" else "linux/amd64"
+    with pytest.raises(PlatformError, match=f"RUN for {foreign} needs emulation"):
+        await executor.run(str(rootfs), Process(("/bin/true",), platform=foreign))
+    result = await executor.run(str(rootfs), Process(("/bin/true",), platform=f"linux/{host_arch()}"))
+    assert result.exit_code == 0
