@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
 fi
-# The worker's integration tests run real containers (runc, a busybox rootfs from busybox-static)
+# The worker's integration tests run real containers (runc; crun where its probe container starts;
+# a busybox rootfs from busybox-static)
 # and a real registry (Debian's docker-registry, started by the tests on a loopback port).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   command -v runc >/dev/null 2>&1 || missing="$missing runc"
+  command -v crun >/dev/null 2>&1 || missing="$missing crun"
   dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   if [ -n "$missing" ]; then
