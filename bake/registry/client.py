@@ -84,7 +84,10 @@ class RegistryClient:
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         if not challenge.lower().startswith("bearer") or "realm" not in params:
             return False
-        query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        # ask for what this operation needs (a push needs pull,push even where the first challenge
+        # names only pull), plus whatever the registry named, so one token serves every request
+        scopes = [scope, params["scope"]] if params.get("scope", scope) != scope else [scope]
+        query = {"service": params.get("service", ""), "scope": scopes}
         auth = httpx.BasicAuth(*creds) if creds else None
         token_resp = await self.http.get(params["realm"], params=query, auth=auth)
         if token_resp.status_code != 200:

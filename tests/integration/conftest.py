@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.tokenserver import ISSUER, SERVICE, TokenServer, make_key
+
 
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -33,11 +35,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Debian's docker-registry (distribution v2) on a free loopback port: yields ``127.0.0.1:PORT``."""
+def _serve_registry(d: Path, auth: str = "") -> Iterator[str]:
+    """Run Debian's docker-registry (distribution v2) on a free loopback port: yields ``127.0.0.1:PORT``."""
     import socket
     import time
+    import urllib.error
     import urllib.request
 
     exe = shutil.which("docker-registry")
@@ -45,11 +47,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    d = tmp_path_factory.mktemp("registry")
     cfg = d / "config.yml"
     cfg.write_text(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " + str(d / "data")
-        + "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + str(port) + "\n"
+        + "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + str(port) + "\n" + auth
     )
     proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -58,6 +59,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as resp:
                     if resp.status == 200:
                         break
+            except urllib.error.HTTPError as err:  # up, and asking for a token
+                if err.code == 401:
+                    break
             except OSError:
                 time.sleep(0.1)
         else:
@@ -66,3 +70,24 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An open registry: ``127.0.0.1:PORT``."""
+    yield from _serve_registry(tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, TokenServer]]:
+    """A registry that demands Bearer tokens from our own token server (user ``tester``, password ``s3cret``)."""
+    d = tmp_path_factory.mktemp("token-registry")
+    key, cert, kid = make_key(d)
+    server = TokenServer(key, kid, "tester", "s3cret")
+    auth = (f"auth:\n  token:\n    realm: {server.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+            f"    rootcertbundle: {cert}\n")
+    try:
+        for host in _serve_registry(d, auth):
+            yield host, server
+    finally:
+        server.close()

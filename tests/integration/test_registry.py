@@ -14,6 +14,7 @@ from bake.content.store import ContentStore
 from bake.registry.client import RegistryClient, RegistryError
 from bake.registry.reference import parse_reference
 from bake.worker.differ import layer_bytes
+from tests.integration.tokenserver import TokenServer
 
 pytestmark = pytest.mark.anyio
 
@@ -106,3 +107,29 @@ async def test_images_become_shared_snapshot_chains(registry: str, busybox_rootf
             images.snapshots.unmount(str(view))
     finally:
         await client.aclose()
+
+
+async def test_bearer_tokens_from_a_token_server(token_registry: tuple[str, TokenServer], busybox_rootfs: Path,
+                                                 tmp_path: Path) -> None:
+    host, server = token_registry
+    ref = parse_reference(f"{host}/team/app:1")
+    client = RegistryClient(credentials=lambda registry: ("tester", "s3cret") if registry == host else None)
+    try:
+        manifest, blobs = image(busybox_rootfs, "amd64")
+        for digest, data in blobs.items():
+            await client.push_blob(ref, digest, data)
+        await client.push_manifest(ref, manifest)
+        pulled = await client.pull(ref, oci.Platform("linux", "amd64"), ContentStore(str(tmp_path / "store")))
+        assert pulled.digest == manifest.digest
+    finally:
+        await client.aclose()
+    scopes = {scope for scope, authenticated in server.requests if authenticated}
+    assert scopes == {"repository:team/app:pull,push", "repository:team/app:pull"}
+    assert len(server.requests) == 2  # one token per scope, reused for every later request
+
+    anonymous = RegistryClient()
+    try:
+        with pytest.raises(RegistryError, match=r"token request to .* failed: 401"):
+            await anonymous.manifest(ref)
+    finally:
+        await anonymous.aclose()
