@@ -2,8 +2,10 @@
 
 Auth: an anonymous or credentialed Bearer token from the ``WWW-Authenticate`` challenge, or Basic
 credentials; credentials come from a ``lookup(registry) -> (user, password)`` callable (the
-docker ``config.json`` reader plugs in there). Loopback registries use plain HTTP. Transient
-failures (connection errors, 5xx, 429) are retried with backoff.
+docker ``config.json`` reader plugs in there). Per-host settings (mirrors, plain HTTP, no TLS
+verification) come from a RegistryConfig; loopback registries use plain HTTP. Pulls try each
+mirror, then the registry; pushes go to the registry only. Transient failures (connection
+errors, 5xx, 429) are retried with backoff.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from collections.abc import Callable
 import anyio
 import httpx
 
+from bake._record import record
 from bake.content import oci
 from bake.content.store import ContentStore
 from bake.errors import BakeError
-from bake.registry.reference import Reference
+from bake.registry.config import RegistryConfig
+from bake.registry.reference import Reference, is_loopback
 
 ACCEPT = ", ".join((oci.INDEX, oci.MANIFEST, oci.DOCKER_LIST, oci.DOCKER_MANIFEST))
 Credentials = Callable[[str], tuple[str, str] | None]
@@ -35,37 +39,75 @@ class RegistryError(BakeError):
         self.status = status
 
 
+@record
+class Endpoint:
+    """One place a repository is served from: the registry itself or one of its mirrors."""
+
+    host: str  # what credentials and tokens are keyed by
+    base: str  # scheme://host/v2/
+    verify: bool  # TLS certificate verification
+    mirror: bool = False
+
+
 class RegistryClient:
     def __init__(self, credentials: Credentials | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 retries: int = 3) -> None:
-        self.http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True)
+                 retries: int = 3, config: RegistryConfig | None = None) -> None:
+        def client(verify: bool) -> httpx.AsyncClient:
+            return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0),
+                                     follow_redirects=True, verify=verify)
+        self.http = client(True)
+        self.http_unverified = client(False)
         self.credentials = credentials or (lambda registry: None)
         self.retries = retries
+        self.config = config or RegistryConfig()
         self.tokens: dict[tuple[str, str], str] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.http_unverified.aclose()
 
     # --- requests -----------------------------------------------------------------------------
 
-    def _url(self, ref: Reference, path: str) -> str:
-        scheme = "http" if ref.insecure_by_default else "https"
-        return f"{scheme}://{ref.api_host}/v2/{ref.repository}/{path}"
+    def endpoints(self, ref: Reference, push: bool = False) -> list[Endpoint]:
+        """Where to send a pull (mirrors in order, then the registry) or a push (the registry)."""
+        def endpoint(host: str, api_host: str, mirror: bool) -> Endpoint:
+            settings = self.config.host(host)
+            scheme = "http" if settings.http or is_loopback(host) else "https"
+            return Endpoint(host, f"{scheme}://{api_host}/v2/", not settings.insecure, mirror)
+        mirrors = () if push else self.config.host(ref.registry).mirrors
+        return [*(endpoint(m, m, True) for m in mirrors), endpoint(ref.registry, ref.api_host, False)]
 
-    async def _request(self, ref: Reference, method: str, url: str, scope: str, **kw: object) -> httpx.Response:
+    def _url(self, ep: Endpoint, ref: Reference, path: str) -> str:
+        return f"{ep.base}{ref.repository}/{path}"
+
+    async def _pulled(self, ref: Reference, path: str, scope: str, **kw: object) -> httpx.Response:
+        """GET from the first endpoint that has it; a mirror's miss or failure falls through."""
+        for ep in self.endpoints(ref):
+            try:
+                resp = await self._request(ep, "GET", self._url(ep, ref, path), scope, **kw)
+            except RegistryError:
+                if ep.mirror:
+                    continue
+                raise
+            if resp.status_code == 200 or not ep.mirror:
+                return resp
+        raise AssertionError("unreachable: the registry itself is the last endpoint")
+
+    async def _request(self, ep: Endpoint, method: str, url: str, scope: str, **kw: object) -> httpx.Response:
         headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
+        http = self.http if ep.verify else self.http_unverified
         for attempt in range(self.retries + 1):
-            token = self.tokens.get((ref.registry, scope))
+            token = self.tokens.get((ep.host, scope))
             if token:
                 headers["Authorization"] = token
             try:
-                resp = await self.http.request(method, url, headers=headers, **kw)  # type: ignore[arg-type]
+                resp = await http.request(method, url, headers=headers, **kw)  # type: ignore[arg-type]
             except httpx.TransportError as err:
                 if attempt == self.retries:
                     raise RegistryError(f"{method} {url}: {err}") from None
                 await anyio.sleep(0.2 * 2**attempt)
                 continue
-            if resp.status_code == 401 and attempt < self.retries and await self._authorize(ref, resp, scope):
+            if resp.status_code == 401 and attempt < self.retries and await self._authorize(ep, resp, scope):
                 continue
             if (resp.status_code >= 500 or resp.status_code == 429) and attempt < self.retries:
                 await anyio.sleep(0.2 * 2**attempt)
@@ -73,13 +115,13 @@ class RegistryClient:
             return resp
         raise AssertionError("unreachable")
 
-    async def _authorize(self, ref: Reference, resp: httpx.Response, scope: str) -> bool:
+    async def _authorize(self, ep: Endpoint, resp: httpx.Response, scope: str) -> bool:
         challenge = resp.headers.get("WWW-Authenticate", "")
-        creds = self.credentials(ref.registry)
+        creds = self.credentials(ep.host)
         if challenge.lower().startswith("basic"):
             if creds is None:
                 return False
-            self.tokens[(ref.registry, scope)] = _basic(*creds)
+            self.tokens[(ep.host, scope)] = _basic(*creds)
             return True
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         if not challenge.lower().startswith("bearer") or "realm" not in params:
@@ -89,14 +131,14 @@ class RegistryClient:
         scopes = [scope, params["scope"]] if params.get("scope", scope) != scope else [scope]
         query = {"service": params.get("service", ""), "scope": scopes}
         auth = httpx.BasicAuth(*creds) if creds else None
-        token_resp = await self.http.get(params["realm"], params=query, auth=auth)
+        token_resp = await (self.http if ep.verify else self.http_unverified).get(params["realm"], params=query, auth=auth)
         if token_resp.status_code != 200:
             raise RegistryError(f"token request to {params['realm']} failed: {token_resp.status_code}", token_resp.status_code)
         body = token_resp.json()
         token = body.get("token") or body.get("access_token")
         if not token:
             return False
-        self.tokens[(ref.registry, scope)] = f"Bearer {token}"
+        self.tokens[(ep.host, scope)] = f"Bearer {token}"
         return True
 
     # --- pull -----------------------------------------------------------------------------------
@@ -104,8 +146,7 @@ class RegistryClient:
     async def manifest(self, ref: Reference, reference: str | None = None) -> oci.Document:
         """The manifest or index ``ref`` points at, verified against a pinned digest."""
         scope = f"repository:{ref.repository}:pull"
-        resp = await self._request(ref, "GET", self._url(ref, f"manifests/{reference or ref.object}"), scope,
-                                   headers={"Accept": ACCEPT})
+        resp = await self._pulled(ref, f"manifests/{reference or ref.object}", scope, headers={"Accept": ACCEPT})
         if resp.status_code != 200:
             raise RegistryError(f"{ref}: manifest not found ({resp.status_code})", resp.status_code)
         doc = oci.parse(resp.content, resp.headers.get("Content-Type", "").split(";")[0] or None)
@@ -125,7 +166,7 @@ class RegistryClient:
         if store.exists(digest):
             return digest
         scope = f"repository:{ref.repository}:pull"
-        resp = await self._request(ref, "GET", self._url(ref, f"blobs/{digest}"), scope)
+        resp = await self._pulled(ref, f"blobs/{digest}", scope)
         if resp.status_code != 200:
             raise RegistryError(f"{ref}: blob {digest} not found ({resp.status_code})", resp.status_code)
         store.write_stream([resp.content], expected=digest)  # verified: a wrong blob is never stored
@@ -145,16 +186,17 @@ class RegistryClient:
     async def push_blob(self, ref: Reference, digest: str, data: bytes) -> bool:
         """Upload a blob unless the registry has it; True if uploaded."""
         scope = f"repository:{ref.repository}:pull,push"
-        head = await self._request(ref, "HEAD", self._url(ref, f"blobs/{digest}"), scope)
+        ep = self.endpoints(ref, push=True)[0]
+        head = await self._request(ep, "HEAD", self._url(ep, ref, f"blobs/{digest}"), scope)
         if head.status_code == 200:
             return False
-        start = await self._request(ref, "POST", self._url(ref, "blobs/uploads/"), scope)
+        start = await self._request(ep, "POST", self._url(ep, ref, "blobs/uploads/"), scope)
         if start.status_code not in (201, 202):
             raise RegistryError(f"{ref}: cannot start upload ({start.status_code})", start.status_code)
-        location = str(httpx.URL(self._url(ref, "")).join(start.headers["Location"]))
+        location = str(httpx.URL(self._url(ep, ref, "")).join(start.headers["Location"]))
         # httpx's params= would replace the upload URL's own query (its state); append instead
         url = location + ("&" if "?" in location else "?") + f"digest={digest}"
-        put = await self._request(ref, "PUT", url, scope, content=data,
+        put = await self._request(ep, "PUT", url, scope, content=data,
                                   headers={"Content-Type": "application/octet-stream"})
         if put.status_code != 201:
             raise RegistryError(f"{ref}: blob upload failed ({put.status_code})", put.status_code)
@@ -163,7 +205,8 @@ class RegistryClient:
     async def push_manifest(self, ref: Reference, doc: oci.Document, tag: str | None = None) -> str:
         """PUT the document's exact bytes; returns its digest."""
         scope = f"repository:{ref.repository}:pull,push"
-        resp = await self._request(ref, "PUT", self._url(ref, f"manifests/{tag or ref.tag or doc.digest}"), scope,
+        ep = self.endpoints(ref, push=True)[0]
+        resp = await self._request(ep, "PUT", self._url(ep, ref, f"manifests/{tag or ref.tag or doc.digest}"), scope,
                                    content=doc.raw, headers={"Content-Type": doc.media_type})
         if resp.status_code != 201:
             raise RegistryError(f"{ref}: manifest upload failed ({resp.status_code}): {resp.text[:200]}", resp.status_code)

@@ -31,13 +31,7 @@ class Reference:
     @property
     def insecure_by_default(self) -> bool:
         """Loopback registries are reached over plain HTTP without configuration, as Docker does."""
-        host = self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry[1:].split("]")[0]
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.registry)
 
     @property
     def object(self) -> str:
@@ -51,6 +45,17 @@ class Reference:
         if self.digest:
             out += f"@{self.digest}"
         return out
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ``[::1]``, with or without a port."""
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_reference(text: str) -> Reference:

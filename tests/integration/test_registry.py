@@ -12,6 +12,7 @@ import pytest
 from bake.content import oci
 from bake.content.store import ContentStore
 from bake.registry.client import RegistryClient, RegistryError
+from bake.registry.config import parse
 from bake.registry.reference import parse_reference
 from bake.worker.differ import layer_bytes
 from tests.integration.tokenserver import TokenServer
@@ -133,3 +134,28 @@ async def test_bearer_tokens_from_a_token_server(token_registry: tuple[str, Toke
             await anonymous.manifest(ref)
     finally:
         await anonymous.aclose()
+
+
+async def test_pulls_go_through_mirrors_in_order(registry: str, busybox_rootfs: Path, tmp_path: Path) -> None:
+    client = RegistryClient()
+    try:  # the real registry stands in as the mirror of a registry that does not exist
+        manifest, blobs = image(busybox_rootfs, "amd64")
+        mirrored = parse_reference(f"{registry}/mirrored/app:1")
+        for digest, data in blobs.items():
+            await client.push_blob(mirrored, digest, data)
+        await client.push_manifest(mirrored, manifest)
+    finally:
+        await client.aclose()
+
+    config = parse({"registry": {"registry.invalid": {"mirrors": ["127.0.0.1:1", registry]}}})
+    client = RegistryClient(config=config, retries=0)
+    try:  # the first mirror refuses connections, the second has the image, the origin is never asked
+        pulled = await client.pull(parse_reference("registry.invalid/mirrored/app:1"), oci.Platform("linux", "amd64"),
+                                   ContentStore(str(tmp_path / "store")))
+        assert pulled.digest == manifest.digest
+        with pytest.raises(RegistryError, match="registry.invalid"):  # no mirror has it: the origin decides
+            await client.manifest(parse_reference("registry.invalid/mirrored/other:1"))
+        with pytest.raises(RegistryError, match="registry.invalid"):  # pushes never go to a mirror
+            await client.push_blob(parse_reference("registry.invalid/mirrored/app:1"), *next(iter(blobs.items())))
+    finally:
+        await client.aclose()
