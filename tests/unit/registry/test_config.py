@@ -46,7 +46,7 @@ def test_default_file_is_optional_but_an_explicit_one_is_not(tmp_path: Path, mon
     (tmp_path / "bake" / "bake.toml").write_text(CONFIG)
     assert "docker.io" in load().hosts
     monkeypatch.setenv("BAKE_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(ConfigError, match="missing.toml: config file not found"):
+    with pytest.raises(ConfigError, match=r"missing\.toml: config file not found"):
         load()
 
 
