@@ -2,7 +2,9 @@
 committed snapshot (reused when the same layer chain was unpacked before), and return the top.
 
 The chain is keyed by the layers' diff IDs, so two images sharing their lower layers share
-those snapshots, and a second pull of the same image unpacks nothing.
+those snapshots, and a second pull of the same image unpacks nothing. What a tag resolved to (per
+platform) is recorded in ``resolved.json``, so a rebuild uses the same image without asking the
+registry, as BuildKit does; ``refresh`` (``--pull``) resolves again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 
 from bake.content import oci
 from bake.content.store import ContentStore
+from bake.errors import BakeError
 from bake.registry.client import RegistryClient
 from bake.registry.reference import Reference
 from bake.worker.snapshot import Snapshotter
@@ -25,34 +28,31 @@ from bake.worker.unpack import apply_layer
 class ImageStore:
     def __init__(self, root: str, store: ContentStore, snapshots: Snapshotter) -> None:
         self.index_path = os.path.join(root, "layers.json")  # chain id → committed snapshot id
+        self.resolved_path = os.path.join(root, "resolved.json")  # "ref platform" → manifest digest
         self.store = store
         self.snapshots = snapshots
 
-    def _index(self) -> dict[str, str]:
-        try:
-            with open(self.index_path) as f:
-                data: dict[str, str] = json.load(f)
-                return data
-        except (OSError, ValueError):
-            return {}
-
-    def _save(self, index: dict[str, str]) -> None:
-        tmp = self.index_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(index, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.index_path)
-
-    async def pull(self, client: RegistryClient, ref: Reference, platform: oci.Platform) -> tuple[str, dict[str, object]]:
-        """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched and verified."""
+    async def pull(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+                   refresh: bool = False) -> tuple[str, dict[str, object]]:
+        """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched and verified.
+        A reference resolved before is taken from the record unless ``refresh``."""
+        key = f"{ref} {platform.os}/{platform.architecture}{'/' + platform.variant if platform.variant else ''}"
+        recorded = None if refresh else _load(self.resolved_path).get(key)
+        if recorded is not None and self.store.exists(recorded):
+            manifest = oci.parse(self.store.read(recorded))
+            if all(self.store.exists(d["digest"]) for d in (manifest.body["config"], *manifest.body["layers"])):
+                config = json.loads(self.store.read(manifest.body["config"]["digest"]))
+                return self.unpack(manifest, config), config
         manifest = await client.pull(ref, platform, self.store)
+        resolved = _load(self.resolved_path)
+        resolved[key] = manifest.digest
+        _save(self.resolved_path, resolved)
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
         return self.unpack(manifest, config), config
 
     def unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
         """Unpack the manifest's layers (already in the store) into a snapshot chain; returns its top."""
-        index = self._index()
+        index = _load(self.index_path)
         parent: str | None = None
         chain = ""
         layers = manifest.body["layers"]
@@ -66,6 +66,8 @@ class ImageStore:
                 parent = known
                 continue
             sid = self.snapshots.prepare(parent)
+            if layer.get("mediaType", "").endswith("+zstd"):
+                raise BakeError(f"layer {layer['digest']}: zstd-compressed layers are not supported yet")
             data = self.store.read(layer["digest"])
             if layer.get("mediaType", "").endswith("gzip") or data[:2] == b"\x1f\x8b":
                 data = gzip.decompress(data)
@@ -79,7 +81,25 @@ class ImageStore:
                     self.snapshots.unmount(mnt)
             parent = self.snapshots.commit(sid)
             index[chain] = parent
-            self._save(index)
+            _save(self.index_path, index)
         if parent is None:
             parent = self.snapshots.commit(self.snapshots.prepare(None))
         return parent
+
+
+def _load(path: str) -> dict[str, str]:
+    try:
+        with open(path) as f:
+            data: dict[str, str] = json.load(f)
+            return data
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(path: str, data: dict[str, str]) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bake.content import oci
@@ -18,6 +19,21 @@ from bake.worker.differ import layer_bytes
 from tests.integration.tokenserver import TokenServer
 
 pytestmark = pytest.mark.anyio
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The real HTTP transport, recording each request as "METHOD URL"."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.requests: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url}")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def image(rootfs: Path, arch: str) -> tuple[oci.Document, dict[str, bytes]]:
@@ -96,7 +112,15 @@ async def test_images_become_shared_snapshot_chains(registry: str, busybox_rootf
         images = ImageStore(str(root), ContentStore(str(root / "content")), Snapshotter(str(root)))
         top, cfg = await images.pull(client, ref, oci.Platform("linux", "amd64"))
         assert cfg["rootfs"] == {"type": "layers", "diff_ids": diff_ids}
-        again, _ = await images.pull(client, ref, oci.Platform("linux", "amd64"))
+        counting = CountingTransport()
+        offline = RegistryClient(transport=counting)
+        try:
+            again, _ = await images.pull(offline, ref, oci.Platform("linux", "amd64"))
+            assert counting.requests == []  # the tag's recorded resolution is reused: nothing asked
+            refreshed, _ = await images.pull(offline, ref, oci.Platform("linux", "amd64"), refresh=True)
+            assert refreshed == top and any("/manifests/1" in r for r in counting.requests)  # --pull asks again
+        finally:
+            await offline.aclose()
         assert again == top and images.snapshots.ids() == [images.snapshots.chain(top)[-1], top]  # nothing re-unpacked
         view = tmp_path / "view"
         view.mkdir()
