@@ -14,6 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v runc >/dev/null 2>&1 || missing="$missing runc"
   command -v crun >/dev/null 2>&1 || missing="$missing crun"
   command -v openssl >/dev/null 2>&1 || missing="$missing openssl"  # the token-auth test signs JWTs with it
+  command -v ssh-agent >/dev/null 2>&1 || missing="$missing openssh-client"  # ssh mounts load key files into an agent
   dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   if [ -n "$missing" ]; then
