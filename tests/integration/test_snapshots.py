@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bake.worker.copysnapshot import CopySnapshotter, open_snapshotter
 from bake.worker.differ import layer_bytes
 from bake.worker.snapshot import MAX_LOWERS, SnapshotError, Snapshotter
 
@@ -101,3 +102,62 @@ def test_chains_deeper_than_overlay_allows_mount_through_shared_flattened_copies
     assert len(snaps.ids()) == count + 1  # the flattened copies are reused, only the sibling is new
 
 
+
+
+def build_two_layers(snaps: Snapshotter, tmp_path: Path) -> str:
+    """A base and a child made through mounts, as RUN steps make them; returns the child."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir(exist_ok=True)
+    base = snaps.prepare(None)
+    snaps.mount(base, str(mnt))
+    try:
+        (mnt / "etc").mkdir()
+        (mnt / "etc" / "passwd").write_text("root:x:0:0\n")
+        (mnt / "etc" / "group").write_text("root:x:0:\n")
+        (mnt / "tmp").mkdir()
+        (mnt / "tmp" / "old").write_text("old")
+        (mnt / "tmp" / "keep").write_text("same")
+        os.symlink("old", mnt / "tmp" / "link")
+    finally:
+        snaps.unmount(str(mnt))
+    child = snaps.prepare(snaps.commit(base))
+    snaps.mount(child, str(mnt))
+    try:
+        (mnt / "etc" / "passwd").unlink()
+        (mnt / "app").mkdir()
+        (mnt / "app" / "out").write_text("built")
+        (mnt / "tmp" / "old").chmod(0o600)
+        (mnt / "tmp" / "link").unlink()
+        os.symlink("keep", mnt / "tmp" / "link")
+    finally:
+        snaps.unmount(str(mnt))
+    return snaps.commit(child)
+
+
+def test_copy_snapshots_give_the_same_layers_as_overlay(tmp_path: Path) -> None:
+    layers = []
+    for kind in (Snapshotter, CopySnapshotter):
+        snaps = kind(str(tmp_path / kind.__name__))
+        child = build_two_layers(snaps, tmp_path)
+        layers.append(layer_bytes(snaps.upper(child), source_date_epoch=0))
+        view = tmp_path / "view"
+        view.mkdir(exist_ok=True)
+        snaps.mount(child, str(view), readonly=True)
+        try:
+            assert sorted(os.listdir(view / "etc")) == ["group"] and (view / "tmp" / "link").readlink() == Path("keep")
+            with pytest.raises(OSError):
+                (view / "new").write_text("x")
+        finally:
+            snaps.unmount(str(view))
+    with tarfile.open(fileobj=io.BytesIO(layers[1])) as t:
+        assert sorted(m.name for m in t.getmembers()) == ["app", "app/out", "etc", "etc/.wh.passwd", "tmp", "tmp/link",
+                                                          "tmp/old"]
+    assert layers[0] == layers[1]  # byte for byte
+
+
+def test_the_snapshotter_is_chosen_by_probing_overlay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bake.worker import copysnapshot
+
+    assert type(open_snapshotter(str(tmp_path / "a"))) is Snapshotter  # this machine mounts overlays
+    monkeypatch.setattr(copysnapshot, "overlay_supported", lambda directory: False)
+    assert type(open_snapshotter(str(tmp_path / "b"))) is CopySnapshotter

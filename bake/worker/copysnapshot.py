@@ -1,0 +1,138 @@
+"""Copy-based snapshots for filesystems where overlayfs cannot be mounted (chosen automatically).
+
+Each snapshot keeps ``full/``, its whole tree (a copy of its parent's, reflinked where the
+filesystem can), and on commit ``fs/``: its changes against the parent in overlay's format
+(changed entries, and deletions as 0/0 character-device whiteouts), so the differ and every
+caller see the same thing as with overlayfs. Mounts are bind mounts of ``full/``. It costs disk
+and a tree walk per commit; overlayfs is always preferred.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+
+from bake.worker.snapshot import Snapshotter
+
+
+class CopySnapshotter(Snapshotter):
+    def prepare(self, parent: str | None) -> str:
+        sid = super().prepare(parent)
+        full = self._full(sid)
+        os.mkdir(full)
+        if parent is not None:
+            self._run(["cp", "-a", "--reflink=auto", "--", self._full(parent) + "/.", full])
+        return sid
+
+    def commit(self, sid: str) -> str:
+        parent = self.parent(sid)
+        if not self.committed(sid):
+            diff_trees(self._full(parent) if parent else None, self._full(sid), self.upper(sid))
+        return super().commit(sid)
+
+    def mount(self, sid: str, target: str, readonly: bool = False) -> None:
+        self._run(["mount", "--bind", self._full(sid), os.path.abspath(target)])
+        if readonly or self.committed(sid):
+            self._run(["mount", "-o", "remount,bind,ro", os.path.abspath(target)])
+
+    def _full(self, sid: str) -> str:
+        return os.path.join(self.dir, sid, "full")
+
+
+def diff_trees(old: str | None, new: str, out: str) -> None:
+    """Write into ``out`` what turns tree ``old`` into tree ``new``, as an overlay upper dir."""
+    copies: list[str] = []
+    dirs: list[str] = []  # directories whose own metadata changed (their entries are handled separately)
+    whiteouts: list[str] = []
+
+    def walk(rel: str) -> None:
+        new_dir = os.path.join(new, rel)
+        old_dir = os.path.join(old, rel) if old is not None else None
+        new_names = set(os.listdir(new_dir))
+        old_names = set(os.listdir(old_dir)) if old_dir is not None and _is_dir(old_dir) else set()
+        whiteouts.extend(os.path.join(rel, n) for n in sorted(old_names - new_names))
+        for name in sorted(new_names):
+            path = os.path.join(rel, name)
+            a = os.lstat(os.path.join(new, path))
+            b = os.lstat(os.path.join(old, path)) if old is not None and name in old_names else None
+            if b is None or stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode):
+                copies.append(path)  # new, or a different kind of entry: all of it
+            elif stat.S_ISDIR(a.st_mode):
+                if _meta(a) != _meta(b):
+                    dirs.append(path)
+                walk(path)
+            elif _changed(a, b, os.path.join(new, path), os.path.join(old, path) if old else ""):
+                copies.append(path)
+
+    walk("")
+    for i in range(0, len(copies), 500):
+        _cp(new, out, copies[i:i + 500])
+    for path in dirs:
+        _ensure_dir(new, out, path)
+    for path in whiteouts:
+        parent = os.path.dirname(path)
+        if parent:
+            _ensure_dir(new, out, parent)
+        os.mknod(os.path.join(out, path), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+
+def _is_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
+def _meta(s: os.stat_result) -> tuple[int, ...]:
+    return (s.st_mode, s.st_uid, s.st_gid)
+
+
+def _changed(a: os.stat_result, b: os.stat_result, new: str, old: str) -> bool:
+    if _meta(a) != _meta(b):
+        return True
+    if stat.S_ISLNK(a.st_mode):
+        return os.readlink(new) != os.readlink(old)
+    if stat.S_ISCHR(a.st_mode) or stat.S_ISBLK(a.st_mode):
+        return a.st_rdev != b.st_rdev
+    return a.st_size != b.st_size or a.st_mtime_ns != b.st_mtime_ns
+
+
+def _cp(src_root: str, out: str, paths: list[str]) -> None:
+    """Copy entries with their attributes; parents are created with the source's attributes."""
+    if paths:
+        subprocess.run(["cp", "-a", "--parents", "--no-dereference", "-t", out, "--", *paths], cwd=src_root,
+                       check=True, capture_output=True)
+
+
+def _ensure_dir(src_root: str, out: str, path: str) -> None:
+    """``out/path`` as a directory with the attributes it has in the source tree (parents too)."""
+    parts = path.split("/")
+    for n in range(1, len(parts) + 1):
+        rel = "/".join(parts[:n])
+        target = os.path.join(out, rel)
+        if not os.path.lexists(target):
+            source = os.path.join(src_root, rel)
+            os.mkdir(target)
+            shutil.copystat(source, target, follow_symlinks=False)
+            st = os.lstat(source)
+            os.lchown(target, st.st_uid, st.st_gid)
+
+
+def overlay_supported(directory: str) -> bool:
+    """Whether an overlay with its upper and work dirs in ``directory`` can be mounted."""
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=directory) as d:
+        for name in ("lower", "upper", "work", "merged"):
+            os.mkdir(os.path.join(d, name))
+        options = f"lowerdir={d}/lower,upperdir={d}/upper,workdir={d}/work"
+        ok = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, f"{d}/merged"],
+                            capture_output=True).returncode == 0
+        if ok:
+            subprocess.run(["umount", f"{d}/merged"], capture_output=True)
+        return ok
+
+
+def open_snapshotter(root: str) -> Snapshotter:
+    """Overlayfs snapshots where the root's filesystem supports them, else copy-based ones."""
+    snapshots = os.path.join(root, "snapshots")
+    return Snapshotter(root) if overlay_supported(snapshots) else CopySnapshotter(root)
