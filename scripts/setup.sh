@@ -15,6 +15,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v crun >/dev/null 2>&1 || missing="$missing crun"
   command -v openssl >/dev/null 2>&1 || missing="$missing openssl"  # the token-auth test signs JWTs with it
   command -v ssh-agent >/dev/null 2>&1 || missing="$missing openssh-client"  # ssh mounts load key files into an agent
+  command -v git >/dev/null 2>&1 || missing="$missing git"  # ADD of git repositories
   dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   if [ -n "$missing" ]; then

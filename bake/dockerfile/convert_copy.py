@@ -71,6 +71,7 @@ def git_identifier(src: str, keep_git_dir: bool) -> tuple[str, tuple[tuple[str, 
         attrs.append(("transport", "ssh"))
     else:
         ident = "git://" + src.split("://", 1)[-1]
+    attrs.append(("fullurl", src.partition("#")[0]))  # where to fetch from (BuildKit's git.fullurl)
     if keep_git_dir:
         attrs.append(("keep-git-dir", "true"))
     return ident, tuple(attrs)
