@@ -44,7 +44,7 @@ class ImageConfig:
 class ImageConfigResolver(Protocol):
     """Answers the config of an image for a platform (ENV, WORKDIR, USER, ONBUILD of FROM images).
 
-    A registry-backed resolver comes with the worker; tests use an in-memory one."""
+    The registry-backed one is bake.worker.imageconfigs.RegistryConfigs; tests use in-memory ones."""
 
     def resolve(self, ref: str, platform: str) -> ImageConfig: ...
 

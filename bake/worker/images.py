@@ -32,21 +32,38 @@ class ImageStore:
         self.store = store
         self.snapshots = snapshots
 
-    async def pull(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
-                   refresh: bool = False) -> tuple[str, dict[str, object]]:
-        """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched and verified.
-        A reference resolved before is taken from the record unless ``refresh``."""
+    async def manifest(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+                       refresh: bool = False) -> oci.Document:
+        """The image manifest of ``ref`` for ``platform`` with its config blob in the store. A
+        reference resolved before is taken from the record, without a request, unless ``refresh``."""
         key = f"{ref} {platform.os}/{platform.architecture}{'/' + platform.variant if platform.variant else ''}"
         recorded = None if refresh else _load(self.resolved_path).get(key)
         if recorded is not None and self.store.exists(recorded):
             manifest = oci.parse(self.store.read(recorded))
-            if all(self.store.exists(d["digest"]) for d in (manifest.body["config"], *manifest.body["layers"])):
-                config = json.loads(self.store.read(manifest.body["config"]["digest"]))
-                return self.unpack(manifest, config), config
-        manifest = await client.pull(ref, platform, self.store)
+            if self.store.exists(manifest.body["config"]["digest"]):
+                return manifest
+        manifest, _ = await client.resolve(ref, platform)
+        self.store.write(manifest.raw)
+        await client.fetch_blob(ref, manifest.body["config"]["digest"], self.store)
         resolved = _load(self.resolved_path)
         resolved[key] = manifest.digest
         _save(self.resolved_path, resolved)
+        return manifest
+
+    async def config(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+                     refresh: bool = False) -> dict[str, object]:
+        """The image config document (no layers are fetched)."""
+        manifest = await self.manifest(client, ref, platform, refresh)
+        config: dict[str, object] = json.loads(self.store.read(manifest.body["config"]["digest"]))
+        return config
+
+    async def pull(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+                   refresh: bool = False) -> tuple[str, dict[str, object]]:
+        """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched (those
+        not in the store) and verified, then unpacked."""
+        manifest = await self.manifest(client, ref, platform, refresh)
+        for layer in manifest.body["layers"]:
+            await client.fetch_blob(ref, layer["digest"], self.store)
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
         return self.unpack(manifest, config), config
 

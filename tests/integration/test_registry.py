@@ -183,3 +183,47 @@ async def test_pulls_go_through_mirrors_in_order(registry: str, busybox_rootfs: 
             await client.push_blob(parse_reference("registry.invalid/mirrored/app:1"), *next(iter(blobs.items())))
     finally:
         await client.aclose()
+
+
+def test_base_image_configs_reach_the_frontend_from_the_registry(registry: str, busybox_rootfs: Path,
+                                                                  tmp_path: Path) -> None:
+    import anyio
+
+    from bake.dockerfile.convert import BuildInputs, convert
+    from bake.graph.ops import ExecOp
+    from bake.worker.imageconfigs import RegistryConfigs
+    from bake.worker.images import ImageStore
+    from bake.worker.snapshot import Snapshotter
+
+    ref = parse_reference(f"{registry}/base/app:1")
+    layer = gzip.compress(layer_bytes(str(busybox_rootfs), source_date_epoch=0), mtime=0)
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
+    body = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "config": {"Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv", "User": "app"}}
+    config = oci.Document(oci.CONFIG, body, oci.encode(body))
+    layer_desc = oci.Descriptor(oci.LAYER_GZIP, "sha256:" + hashlib.sha256(layer).hexdigest(), len(layer))
+
+    async def push() -> None:
+        client = RegistryClient()
+        try:
+            await client.push_blob(ref, config.digest, config.raw)
+            await client.push_blob(ref, layer_desc.digest, layer)
+            await client.push_manifest(ref, oci.manifest(config.descriptor(), [layer_desc]))
+        finally:
+            await client.aclose()
+    anyio.run(push)
+
+    root = tmp_path / "bake"
+    images = ImageStore(str(root), ContentStore(str(root / "content")), Snapshotter(str(root)))
+    counting = CountingTransport()
+    resolver = RegistryConfigs(images, lambda: RegistryClient(transport=counting))
+    resolved = resolver.resolve(str(ref), "linux/amd64")
+    assert resolved.env == ("PATH=/bin", "GREETING=hi") and resolved.workdir == "/srv" and resolved.user == "app"
+    assert not images.store.exists(layer_desc.digest)  # configs need no layers
+
+    dockerfile = f"FROM {ref}\nRUN echo $GREETING\n"
+    state = convert(dockerfile, BuildInputs(platform="linux/amd64", build_platform="linux/amd64"), resolver).state
+    run = state.vertex.op
+    assert isinstance(run, ExecOp)
+    assert "GREETING=hi" in run.env and run.cwd == "/srv" and run.user == "app"
+    assert len([r for r in counting.requests if "/manifests/" in r]) == 1  # one resolution per image and platform

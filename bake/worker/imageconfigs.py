@@ -1,0 +1,42 @@
+"""The registry-backed ``ImageConfigResolver``: base images' configs (ENV, WORKDIR, USER,
+ONBUILD …) for the Dockerfile frontend, fetched without their layers.
+
+Resolutions go through the image store's records, so a rebuild converts offline with the same
+configs it built with; ``refresh`` (``--pull``) asks the registries again. ``resolve`` is
+synchronous, like the frontend: call it from a worker thread (``anyio.to_thread``) in async code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+
+from bake.content import oci
+from bake.dockerfile.config import ImageConfig
+from bake.dockerfile.ocilayout import from_oci
+from bake.registry.client import RegistryClient
+from bake.registry.reference import parse_reference
+from bake.worker.images import ImageStore
+
+
+class RegistryConfigs:
+    def __init__(self, images: ImageStore, client: Callable[[], RegistryClient], refresh: bool = False) -> None:
+        self.images = images
+        self.client = client
+        self.refresh = refresh
+        self._configs: dict[tuple[str, str], ImageConfig] = {}
+
+    def resolve(self, ref: str, platform: str) -> ImageConfig:
+        key = (ref, platform)
+        if key not in self._configs:
+            self._configs[key] = anyio.run(self._resolve, ref, platform)
+        return self._configs[key]
+
+    async def _resolve(self, ref: str, platform: str) -> ImageConfig:
+        client = self.client()
+        try:
+            doc = await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform), self.refresh)
+        finally:
+            await client.aclose()
+        return from_oci(doc)
