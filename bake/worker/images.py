@@ -17,6 +17,7 @@ import os
 import tempfile
 
 from bake.content import oci
+from bake.content.atomic import write_atomic
 from bake.content.store import ContentStore
 from bake.errors import BakeError
 from bake.registry.client import RegistryClient
@@ -114,9 +115,4 @@ def _load(path: str) -> dict[str, str]:
 
 
 def _save(path: str, data: dict[str, str]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, sort_keys=True).encode())

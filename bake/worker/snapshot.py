@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 
+from bake.content.atomic import write_atomic
 from bake.errors import BakeError
 
 MAX_OPTIONS = 4000
@@ -43,13 +44,13 @@ class Snapshotter:
         os.makedirs(os.path.join(base, "fs"))
         os.makedirs(os.path.join(base, "work"))
         if parent is not None:
-            _write(os.path.join(base, "parent"), parent)
+            write_atomic(os.path.join(base, "parent"), parent.encode())
         return sid
 
     def commit(self, sid: str) -> str:
         """Freeze an active snapshot; it can then be a parent."""
         shutil.rmtree(os.path.join(self.dir, sid, "work"), ignore_errors=True)
-        _write(os.path.join(self.dir, sid, "committed"), "")
+        write_atomic(os.path.join(self.dir, sid, "committed"), b"")
         return sid
 
     def remove(self, sid: str) -> None:
@@ -144,7 +145,7 @@ class Snapshotter:
             self.unmount(view)
             os.rmdir(view)
         self.commit(flat)
-        _write(os.path.join(self.dir, sid, "flat"), flat)
+        write_atomic(os.path.join(self.dir, sid, "flat"), flat.encode())
         return flat
 
     def unmount(self, target: str) -> None:
@@ -164,11 +165,3 @@ class Snapshotter:
             except FileExistsError:  # another process took it
                 n += 1
 
-
-def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
