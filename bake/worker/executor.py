@@ -29,6 +29,15 @@ CAPABILITIES = (
 )
 MASKED = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
           "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+ALL_CAPABILITIES = (  # by number, as the kernel counts them; --security=insecure gets those we hold
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
 READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 SYSTEM_MOUNTS = ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,6 +57,9 @@ class Process:
     hostname: str = "buildkitsandbox"
     extra_hosts: tuple[str, ...] = ()  # "name=ip"
     platform: str = ""  # os/arch[/variant]; empty: the host's
+    security: str = "sandbox"  # sandbox | insecure (needs the security.insecure entitlement)
+    shm_size: int | None = None  # bytes of /dev/shm (default 64 MiB)
+    ulimits: tuple[str, ...] = ()  # buildx's "nofile=1024:2048"; -1 is unlimited
 
 
 @record
@@ -71,14 +83,19 @@ Output = Callable[[bytes], None]
 class RuncExecutor:
     """Runs processes with ``runc`` (or a compatible runtime) and a throwaway bundle per run."""
 
-    def __init__(self, state_dir: str, runtime: str = "runc", binfmt_dir: str = BINFMT_DIR) -> None:
+    def __init__(self, state_dir: str, runtime: str = "runc", binfmt_dir: str = BINFMT_DIR,
+                 allow: tuple[str, ...] = ()) -> None:
         self.state_dir = state_dir
         self.runtime = runtime
         self.binfmt_dir = binfmt_dir
+        self.allow = frozenset(allow)  # granted entitlements (buildx's --allow)
         if shutil.which(runtime) is None:
             raise ExecError(f"{runtime} is not installed (apt-get install {runtime})")
 
     async def run(self, rootfs: str, process: Process, mounts: tuple[Mount, ...] = (), output: Output | None = None) -> Result:
+        if process.security == "insecure" and "security.insecure" not in self.allow:
+            raise ExecError("security.insecure is not allowed: grant it with --allow security.insecure "
+                            "(or the target's entitlements)")
         if process.platform:
             emulator(process.platform, self.binfmt_dir)  # refuses early, naming how to enable emulation
         uid, gid, groups = resolve_user(rootfs, process.user)
@@ -140,7 +157,9 @@ def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int,
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if p.network == "none":
         namespaces.append({"type": "network"})
-    caps = list(CAPABILITIES)
+    insecure = p.security == "insecure"
+    caps = _bounding_caps() if insecure else list(CAPABILITIES)
+    shm = f"size={p.shm_size}" if p.shm_size else "size=65536k"
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -150,7 +169,7 @@ def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int,
             "env": env,
             "cwd": p.cwd or "/",
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": _nofile(), "soft": _nofile()}],
+            "rlimits": _rlimits(p.ulimits),
             "noNewPrivileges": True,
         },
         "root": {"path": os.path.abspath(rootfs), "readonly": False},
@@ -160,17 +179,45 @@ def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int,
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
             {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "rw" if insecure else "ro"]},
             *(_mount(m) for m in mounts),
         ],
         "linux": {
             "namespaces": namespaces,
-            "maskedPaths": list(MASKED),
-            "readonlyPaths": list(READONLY),
+            "maskedPaths": [] if insecure else list(MASKED),
+            "readonlyPaths": [] if insecure else list(READONLY),
         },
     }
+
+
+def _bounding_caps() -> list[str]:
+    """Every capability this process may hand on (its bounding set), as a privileged container gets."""
+    try:
+        with open("/proc/self/status") as f:
+            mask = int(next(line.split()[1] for line in f if line.startswith("CapBnd:")), 16)
+    except (OSError, StopIteration, ValueError):
+        return list(CAPABILITIES)
+    return [name for bit, name in enumerate(ALL_CAPABILITIES) if mask >> bit & 1]
+
+
+def _rlimits(ulimits: tuple[str, ...]) -> list[dict[str, object]]:
+    """buildx's ``name=soft[:hard]`` ulimits (-1: unlimited), plus BuildKit's open-files default."""
+    limits: dict[str, dict[str, object]] = {"NOFILE": {"type": "RLIMIT_NOFILE", "hard": _nofile(), "soft": _nofile()}}
+    for item in ulimits:
+        name, _, values = item.partition("=")
+        soft_text, _, hard_text = values.partition(":")
+        try:
+            soft = int(soft_text)
+            hard = int(hard_text) if hard_text else soft
+        except ValueError:
+            raise ExecError(f"invalid ulimit {item!r}: want name=soft[:hard]") from None
+        unlimited = 2**64 - 1
+        limits[name.upper()] = {"type": f"RLIMIT_{name.upper()}", "soft": unlimited if soft < 0 else soft,
+                                "hard": unlimited if hard < 0 else hard}
+    return list(limits.values())
 
 
 def _nofile() -> int:

@@ -161,3 +161,39 @@ async def test_foreign_platform_without_emulation_fails_before_starting(rootfs: 
         await executor.run(str(rootfs), Process(("/bin/true",), platform=foreign))
     result = await executor.run(str(rootfs), Process(("/bin/true",), platform=f"linux/{host_arch()}"))
     assert result.exit_code == 0
+
+
+def capabilities(status: str) -> int:
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:")), 16)
+
+
+async def test_insecure_needs_its_entitlement_and_then_gets_every_capability(rootfs: Path, tmp_path: Path) -> None:
+    from bake.worker.executor import MASKED
+
+    masked = next(p for p in MASKED if os.path.exists(p))  # runc masks only what this kernel has
+    script = f"cat /proc/self/status; grep -q ' {masked} ' /proc/self/mountinfo && echo path-masked || true"
+    with pytest.raises(ExecError, match=r"security\.insecure is not allowed"):
+        await RuncExecutor(str(tmp_path)).run(str(rootfs), Process(("/bin/sh", "-c", script), security="insecure"))
+    outputs = []
+    for security in ("sandbox", "insecure"):
+        out: list[bytes] = []
+        executor = RuncExecutor(str(tmp_path), allow=("security.insecure",))
+        result = await executor.run(str(rootfs), Process(("/bin/sh", "-c", script), security=security), (), out.append)
+        assert result.exit_code == 0
+        outputs.append(b"".join(out).decode())
+    sandbox, insecure = (capabilities(o) for o in outputs)
+    ours = capabilities(Path("/proc/self/status").read_text().replace("CapEff", "Mine").replace("CapBnd", "CapEff"))
+    assert insecure == ours & ((1 << 41) - 1) and sandbox & (1 << 21) == 0  # CAP_SYS_ADMIN only when insecure
+    assert "path-masked" in outputs[0] and "path-masked" not in outputs[1]
+
+
+async def test_shm_size_and_ulimits(rootfs: Path, tmp_path: Path) -> None:
+    code, out, _ = await run(rootfs, tmp_path, Process(
+        ("/bin/sh", "-c", "df -k /dev/shm | tail -1; ulimit -n; ulimit -Hn; ulimit -c"),
+        shm_size=8 << 20, ulimits=("nofile=1024:2048", "core=-1")))
+    assert code == 0
+    lines = out.split("\n")
+    assert lines[0].split()[1] == "8192"  # KiB
+    assert lines[1:4] == ["1024", "2048", "unlimited"]
+    with pytest.raises(ExecError, match="invalid ulimit 'nofile=lots'"):
+        await run(rootfs, tmp_path, Process(("true",), ulimits=("nofile=lots",)))
