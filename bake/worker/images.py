@@ -83,20 +83,24 @@ class ImageStore:
             if known is not None and known in self.snapshots.ids() and self.snapshots.committed(known):
                 parent = known
                 continue
-            sid = self.snapshots.prepare(parent)
             if layer.get("mediaType", "").endswith("+zstd"):
                 raise BakeError(f"layer {layer['digest']}: zstd-compressed layers are not supported yet")
             data = self.store.read(layer["digest"])
             if layer.get("mediaType", "").endswith("gzip") or data[:2] == b"\x1f\x8b":
                 data = gzip.decompress(data)
-            # Applied through the mounted overlay, so a deletion of a lower file becomes an overlay
-            # whiteout in this snapshot instead of silently doing nothing.
-            with tempfile.TemporaryDirectory(dir=self.snapshots.dir) as mnt:
-                self.snapshots.mount(sid, mnt)
-                try:
-                    apply_layer(io.BytesIO(data), mnt)
-                finally:
-                    self.snapshots.unmount(mnt)
+            sid = self.snapshots.prepare(parent)
+            try:
+                # Applied through the mounted overlay, so a deletion of a lower file becomes an
+                # overlay whiteout in this snapshot instead of silently doing nothing.
+                with tempfile.TemporaryDirectory(dir=self.snapshots.dir) as mnt:
+                    self.snapshots.mount(sid, mnt)
+                    try:
+                        apply_layer(io.BytesIO(data), mnt)
+                    finally:
+                        self.snapshots.unmount(mnt)
+            except BaseException:
+                self.snapshots.remove(sid)  # a layer that fails to apply leaves no half snapshot
+                raise
             parent = self.snapshots.commit(sid)
             index[chain] = parent
             _save(self.index_path, index)

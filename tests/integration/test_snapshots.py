@@ -161,3 +161,23 @@ def test_the_snapshotter_is_chosen_by_probing_overlay(tmp_path: Path, monkeypatc
     assert type(open_snapshotter(str(tmp_path / "a"))) is Snapshotter  # this machine mounts overlays
     monkeypatch.setattr(copysnapshot, "overlay_supported", lambda directory: False)
     assert type(open_snapshotter(str(tmp_path / "b"))) is CopySnapshotter
+
+
+def test_a_hostile_layer_leaves_no_snapshot_behind(tmp_path: Path) -> None:
+    from bake.content import oci
+    from bake.content.store import ContentStore
+    from bake.worker.images import ImageStore
+    from bake.worker.unpack import UnsafeLayerError
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        link = tarfile.TarInfo("shadow")
+        link.type, link.linkname = tarfile.LNKTYPE, "../../etc/shadow"
+        t.addfile(link)
+    store = ContentStore(str(tmp_path / "content"))
+    digest = store.write(buf.getvalue())
+    layer = oci.Descriptor(oci.LAYER_TAR, digest, len(buf.getvalue()))
+    images = ImageStore(str(tmp_path), store, Snapshotter(str(tmp_path)))
+    with pytest.raises(UnsafeLayerError, match="not in the layer root"):
+        images.unpack(oci.manifest(oci.Descriptor(oci.CONFIG, digest, 1), [layer]), {})
+    assert images.snapshots.ids() == []
