@@ -16,20 +16,25 @@ import tarfile
 from collections.abc import Collection
 from typing import BinaryIO
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
+from bake.worker.unpack import OPAQUE_MARKER, WHITEOUT_PREFIX, UnsafeLayerError, secure_join
+
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 
 
-def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source_date_epoch: int | None = None) -> None:
+def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source_date_epoch: int | None = None,
+                lower: str | None = None) -> None:
     """Write ``upper`` as an uncompressed layer tar to ``out``.
 
     ``exclude`` lists paths (relative, ``/``-separated) the runtime created as mount points and
-    that did not exist in the lower layers; they are left out of the layer."""
+    that did not exist in the lower layers; they are left out of the layer. With ``lower`` (a
+    view of the parent chain), directories overlay only copied up — same metadata as below, and
+    nothing changed inside — are left out too, as BuildKit's overlay differ does."""
+    entries = [rel for rel in _walk(upper) if rel not in exclude]
+    skip = _copied_up(upper, lower, entries) if lower is not None else set()
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for rel in _walk(upper):
-            if rel in exclude:
+        for rel in entries:
+            if rel in skip:
                 continue
             full = os.path.join(upper, rel)
             st = os.lstat(full)
@@ -56,10 +61,39 @@ def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source
                 tar.addfile(_marker(os.path.join(rel, OPAQUE_MARKER), st, source_date_epoch))
 
 
-def layer_bytes(upper: str, exclude: Collection[str] = (), source_date_epoch: int | None = None) -> bytes:
+def layer_bytes(upper: str, exclude: Collection[str] = (), source_date_epoch: int | None = None,
+                lower: str | None = None) -> bytes:
     buf = io.BytesIO()
-    write_layer(upper, buf, exclude, source_date_epoch)
+    write_layer(upper, buf, exclude, source_date_epoch, lower)
     return buf.getvalue()
+
+
+def _copied_up(upper: str, lower: str, entries: list[str]) -> set[str]:
+    """Directories of ``upper`` identical to ``lower``'s with no layer entry beneath them."""
+    same: set[str] = set()
+    needed: set[str] = set()
+    for rel in entries:
+        full = os.path.join(upper, rel)
+        st = os.lstat(full)
+        if stat.S_ISDIR(st.st_mode) and not _is_opaque(full):
+            try:
+                below_path = secure_join(lower, rel)  # never follow a lower symlink out of the view
+                below = os.lstat(below_path)
+            except (OSError, UnsafeLayerError):
+                below = None
+            if (below is not None and stat.S_ISDIR(below.st_mode) and _meta(st) == _meta(below)
+                    and _xattrs(full) == _xattrs(below_path)):
+                same.add(rel)
+                continue
+        parent = os.path.dirname(rel)
+        while parent and parent not in needed:
+            needed.add(parent)
+            parent = os.path.dirname(parent)
+    return same - needed
+
+
+def _meta(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns)
 
 
 def _walk(root: str) -> list[str]:

@@ -9,9 +9,12 @@ removed after the run and reported, so no layer carries them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import posixpath
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -107,6 +110,7 @@ class RuncExecutor:
             destinations = (*SYSTEM_MOUNTS, *(m.destination for m in all_mounts))
             prefixes = {p for d in destinations for p in _prefixes(d)}
             before = {d for d in prefixes if os.path.lexists(secure_join(rootfs, d))}
+            times = _dir_times(rootfs, before)
             config = runtime_config(rootfs, process, all_mounts, uid, gid, groups)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(config, f)
@@ -120,6 +124,7 @@ class RuncExecutor:
                 code = await proc.wait()
             stubs = tuple(sorted(d.lstrip("/") for d in prefixes if d not in before and os.path.lexists(secure_join(rootfs, d))))
             _remove_stubs(rootfs, stubs)
+            _restore_times(rootfs, times, {"/" + posixpath.dirname(s) for s in stubs})
             return Result(code, stubs)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
@@ -142,6 +147,24 @@ def _remove_stubs(rootfs: str, stubs: tuple[str, ...]) -> None:
                 os.unlink(path)
         except OSError:
             continue
+
+
+def _dir_times(rootfs: str, paths: set[str]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for d in paths:
+        st = os.lstat(secure_join(rootfs, d))
+        if stat.S_ISDIR(st.st_mode):
+            out[d] = (st.st_atime_ns, st.st_mtime_ns)
+    return out
+
+
+def _restore_times(rootfs: str, times: dict[str, tuple[int, int]], parents: set[str]) -> None:
+    """Give the directories that held removed stubs their times back, so a directory overlay
+    copied up only for a mount point matches the one below and stays out of the layer."""
+    for d in parents:
+        if d in times:
+            with contextlib.suppress(OSError):
+                os.utime(secure_join(rootfs, d), ns=times[d], follow_symlinks=False)
 
 
 async def _pump(stream: anyio.abc.ByteReceiveStream, output: Output | None) -> None:

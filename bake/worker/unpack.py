@@ -17,8 +17,9 @@ import tarfile
 from typing import BinaryIO
 
 from bake.errors import BakeError
-from bake.worker.differ import OPAQUE_MARKER, WHITEOUT_PREFIX
 
+WHITEOUT_PREFIX = ".wh."  # the layer format's deletion and opaque-directory markers
+OPAQUE_MARKER = ".wh..wh..opq"
 
 class UnsafeLayerError(BakeError):
     """A layer entry tried to escape the root or is not allowed here."""

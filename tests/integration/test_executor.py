@@ -197,3 +197,38 @@ async def test_shm_size_and_ulimits(rootfs: Path, tmp_path: Path) -> None:
     assert lines[1:4] == ["1024", "2048", "unlimited"]
     with pytest.raises(ExecError, match="invalid ulimit 'nofile=lots'"):
         await run(rootfs, tmp_path, Process(("true",), ulimits=("nofile=lots",)))
+
+
+async def test_directories_copied_up_only_for_mount_points_stay_out_of_the_layer(busybox_rootfs: Path,
+                                                                                 tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from bake.worker.differ import layer_bytes
+    from bake.worker.snapshot import Snapshotter
+
+    snaps = Snapshotter(str(tmp_path / "root"))
+    base = snaps.prepare(None)
+    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
+    snaps.commit(base)
+    names = []
+    for script in ("true", "echo hi > /etc/motd"):
+        step = snaps.prepare(base)
+        mnt, below = tmp_path / f"mnt{step}", tmp_path / f"below{step}"
+        mnt.mkdir()
+        below.mkdir()
+        snaps.mount(step, str(mnt))
+        try:
+            result = await RuncExecutor(str(tmp_path)).run(str(mnt), Process(("/bin/sh", "-c", script)))
+        finally:
+            snaps.unmount(str(mnt))
+        assert result.exit_code == 0 and "etc/hosts" in result.stubs
+        assert os.path.isdir(os.path.join(snaps.upper(step), "etc"))  # overlay copied /etc up for the stub
+        snaps.mount(base, str(below), readonly=True)
+        try:
+            layer = layer_bytes(snaps.upper(step), lower=str(below))
+        finally:
+            snaps.unmount(str(below))
+        with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+            names.append(sorted(m.name for m in t.getmembers()))
+    assert names == [[], ["etc", "etc/motd"]]
