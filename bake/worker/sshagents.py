@@ -150,10 +150,9 @@ def _splice(a: socket.socket, b: socket.socket) -> None:
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
     try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # either side hanging up ends this direction
+            while data := src.recv(65536):
+                dst.sendall(data)
     finally:
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)

@@ -64,7 +64,7 @@ class TokenServer:
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
-                pass
+                """Quiet: the tests check answers, not access logs."""
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
