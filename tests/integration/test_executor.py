@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bake.worker.executor import ExecError, Mount, Process, RuncExecutor, resolve_user
+from bake.worker.snapshot import Snapshotter
 
 pytestmark = pytest.mark.anyio
 
@@ -75,17 +76,21 @@ async def test_mounts_and_stubs(rootfs: Path, tmp_path: Path) -> None:
     assert set(stubs) >= {"cache", "run/secrets", "scratch", "etc/hosts", "etc/resolv.conf"}
 
 
+def busybox_snapshot(busybox_rootfs: Path, tmp_path: Path) -> tuple[Snapshotter, str]:
+    """A snapshotter under ``tmp_path`` and a committed snapshot holding the busybox rootfs."""
+    snaps = Snapshotter(str(tmp_path / "root"))
+    base = snaps.prepare(None)
+    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
+    return snaps, snaps.commit(base)
+
+
 async def test_a_run_on_a_snapshot_becomes_a_clean_layer(busybox_rootfs: Path, tmp_path: Path) -> None:
     import io
     import tarfile
 
     from bake.worker.differ import layer_bytes
-    from bake.worker.snapshot import Snapshotter
 
-    snaps = Snapshotter(str(tmp_path / "root"))
-    base = snaps.prepare(None)
-    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
-    snaps.commit(base)
+    snaps, base = busybox_snapshot(busybox_rootfs, tmp_path)
     step = snaps.prepare(base)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -109,16 +114,12 @@ async def test_secrets_reach_the_process_and_never_the_layer(busybox_rootfs: Pat
     from bake.model import SecretEntry
     from bake.worker.differ import layer_bytes
     from bake.worker.secrets import SecretError, Secrets
-    from bake.worker.snapshot import Snapshotter
 
     token = "tok-7f3a9c-very-secret"
     (tmp_path / "aws.txt").write_text("aws-key-123\n")
     secrets = Secrets([SecretEntry("aws", src=str(tmp_path / "aws.txt")), SecretEntry("tok", env="TOKEN")],
                       env={"TOKEN": token}, scratch=str(tmp_path))
-    snaps = Snapshotter(str(tmp_path / "root"))
-    base = snaps.prepare(None)
-    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
-    snaps.commit(base)
+    snaps, base = busybox_snapshot(busybox_rootfs, tmp_path)
     step = snaps.prepare(base)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -205,12 +206,8 @@ async def test_directories_copied_up_only_for_mount_points_stay_out_of_the_layer
     import tarfile
 
     from bake.worker.differ import layer_bytes
-    from bake.worker.snapshot import Snapshotter
 
-    snaps = Snapshotter(str(tmp_path / "root"))
-    base = snaps.prepare(None)
-    shutil.copytree(busybox_rootfs, snaps.upper(base), symlinks=True, dirs_exist_ok=True)
-    snaps.commit(base)
+    snaps, base = busybox_snapshot(busybox_rootfs, tmp_path)
     names = []
     for script in ("true", "echo hi > /etc/motd"):
         step = snaps.prepare(base)
