@@ -211,3 +211,11 @@ class RegistryClient:
         if resp.status_code != 201:
             raise RegistryError(f"{ref}: manifest upload failed ({resp.status_code}): {resp.text[:200]}", resp.status_code)
         return doc.digest
+
+
+def default_client(config_file: str | None = None) -> RegistryClient:
+    """A client as a build uses it: credentials from Docker's config.json, registry settings
+    from bake's config file (``config_file``, $BAKE_CONFIG or the default path)."""
+    from bake.registry import auth, config
+
+    return RegistryClient(credentials=auth.DockerConfigCredentials(), config=config.load(config_file))

@@ -80,3 +80,21 @@ async def test_endpoints_follow_the_settings() -> None:
         assert client.endpoints(parse_reference("localhost:5000/app"))[0].base == "http://localhost:5000/v2/"
     finally:
         await client.aclose()
+
+
+async def test_the_default_client_reads_both_config_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import json
+
+    from bake.registry.client import default_client
+
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"ghcr.io": {"auth": base64.b64encode(b"me:pw").decode()}}}))
+    (tmp_path / "bake.toml").write_text(CONFIG)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.setenv("BAKE_CONFIG", str(tmp_path / "bake.toml"))
+    client = default_client()
+    try:
+        assert client.credentials("ghcr.io") == ("me", "pw") and client.credentials("quay.io") is None
+        assert client.config.host("docker.io").mirrors == ("mirror.internal:5000", "10.0.0.7")
+    finally:
+        await client.aclose()
