@@ -1,4 +1,4 @@
-"""Worker speed: container start overhead per RUN (runc), and layer tar + gzip throughput.
+"""Worker speed: container start overhead per RUN (runc), and layer tar + gzip / zstd throughput.
 
 Goals (issue 4): median overhead of a trivial RUN ≤ 60 ms over 50 runs (baseline printed: the
 same ``/bin/true`` via plain ``subprocess``); layer tar and gzip throughput reported.
@@ -20,6 +20,7 @@ import time
 
 import anyio
 
+from bake.content.compression import compress
 from bake.worker.differ import layer_bytes
 from bake.worker.executor import Process, RuncExecutor
 
@@ -76,9 +77,13 @@ def main() -> int:
         t0 = time.perf_counter()
         packed = gzip.compress(data, compresslevel=6)
         gz_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        zpacked = compress(data, "zstd")
+        zs_s = time.perf_counter() - t0
         mb = len(data) / 1e6
         print(f"layer tar: {mb:.0f} MB in {tar_s:.2f} s ({mb / tar_s:.0f} MB/s); gzip -6: {gz_s:.2f} s "
-              f"({mb / gz_s:.0f} MB/s, ratio {len(packed) / len(data):.2f})")
+              f"({mb / gz_s:.0f} MB/s, ratio {len(packed) / len(data):.2f}); zstd -3: {zs_s:.2f} s "
+              f"({mb / zs_s:.0f} MB/s, ratio {len(zpacked) / len(data):.2f}; {gz_s / zs_s:.1f}x gzip's speed)")
     return 0
 
 

@@ -4,12 +4,11 @@ committed snapshot (reused when the same layer chain was unpacked before), and r
 The chain is keyed by the layers' diff IDs, so two images sharing their lower layers share
 those snapshots, and a second pull of the same image unpacks nothing. What a tag resolved to (per
 platform) is recorded in ``resolved.json``, so a rebuild uses the same image without asking the
-registry, as BuildKit does; ``refresh`` (``--pull``) resolves again.
+registry, as BuildKit does; ``refresh`` (``--pull``) resolves again. Layers may be plain, gzip or zstd.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -18,8 +17,8 @@ import tempfile
 
 from bake.content import oci
 from bake.content.atomic import write_atomic
+from bake.content.compression import decompress
 from bake.content.store import ContentStore
-from bake.errors import BakeError
 from bake.registry.client import RegistryClient
 from bake.registry.reference import Reference
 from bake.worker.snapshot import Snapshotter
@@ -83,11 +82,7 @@ class ImageStore:
             if known is not None and known in self.snapshots.ids() and self.snapshots.committed(known):
                 parent = known
                 continue
-            if layer.get("mediaType", "").endswith("+zstd"):
-                raise BakeError(f"layer {layer['digest']}: zstd-compressed layers are not supported yet")
-            data = self.store.read(layer["digest"])
-            if layer.get("mediaType", "").endswith("gzip") or data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
+            data = decompress(self.store.read(layer["digest"]), layer.get("mediaType", ""))
             sid = self.snapshots.prepare(parent)
             try:
                 # Applied through the mounted overlay, so a deletion of a lower file becomes an

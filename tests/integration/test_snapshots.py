@@ -181,3 +181,20 @@ def test_a_hostile_layer_leaves_no_snapshot_behind(tmp_path: Path) -> None:
     with pytest.raises(UnsafeLayerError, match="not in the layer root"):
         images.unpack(oci.manifest(oci.Descriptor(oci.CONFIG, digest, 1), [layer]), {})
     assert images.snapshots.ids() == []
+
+
+def test_zstd_layers_unpack(tmp_path: Path) -> None:
+    from bake.content import oci
+    from bake.content.compression import compress
+    from bake.content.store import ContentStore
+    from bake.worker.images import ImageStore
+
+    tree = tmp_path / "tree"
+    (tree / "app").mkdir(parents=True)
+    (tree / "app" / "main").write_text("zstd!")
+    blob = compress(layer_bytes(str(tree), source_date_epoch=0), "zstd")
+    store = ContentStore(str(tmp_path / "content"))
+    digest = store.write(blob)
+    images = ImageStore(str(tmp_path), store, Snapshotter(str(tmp_path)))
+    top = images.unpack(oci.manifest(oci.Descriptor(oci.CONFIG, digest, 1), [oci.Descriptor(oci.LAYER_ZSTD, digest, len(blob))]), {})
+    assert Path(images.snapshots.upper(top), "app", "main").read_text() == "zstd!"

@@ -1,0 +1,33 @@
+"""Layer compression: deterministic output, and blobs recognised by media type or by their bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bake.content.compression import GZIP_MAGIC, ZSTD_MAGIC, compress, decompress
+
+TAR = b"layer bytes " * 1000
+
+
+@pytest.mark.parametrize(("kind", "magic"), [("gzip", GZIP_MAGIC), ("zstd", ZSTD_MAGIC), ("uncompressed", b"laye")])
+def test_round_trips_are_deterministic(kind: str, magic: bytes) -> None:
+    packed = compress(TAR, kind)
+    assert packed == compress(TAR, kind) and packed.startswith(magic)
+    assert decompress(packed) == TAR  # recognised by its bytes
+    assert decompress(packed, f"application/vnd.oci.image.layer.v1.tar+{kind}" if kind != "uncompressed" else "") == TAR
+
+
+def test_zstd_frames_without_a_content_size_decompress() -> None:
+    import io
+
+    import zstandard
+
+    out = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(out, closefd=False) as w:  # streamed: no size in the header
+        w.write(TAR)
+    assert decompress(out.getvalue()) == TAR
+
+
+def test_unknown_compression() -> None:
+    with pytest.raises(ValueError, match="unknown compression 'lz4'"):
+        compress(TAR, "lz4")
