@@ -99,6 +99,9 @@ class RuncExecutor:
         if process.security == "insecure" and "security.insecure" not in self.allow:
             raise ExecError("security.insecure is not allowed: grant it with --allow security.insecure "
                             "(or the target's entitlements)")
+        if process.network == "host" and "network.host" not in self.allow:  # RUN --network=host asks for it
+            raise ExecError("network.host is not allowed: grant it with --allow network.host "
+                            "(bake grants it to targets with network = \"host\")")
         if process.platform:
             emulator(process.platform, self.binfmt_dir)  # refuses early, naming how to enable emulation
         uid, gid, groups = resolve_user(rootfs, process.user)

@@ -44,9 +44,16 @@ async def test_users_resolve_through_the_image(rootfs: Path, tmp_path: Path) -> 
     assert code == 0 and out.split() == ["1000", "1000", "1000", "10"]
 
 
-async def test_network_none_has_only_loopback(rootfs: Path, tmp_path: Path) -> None:
+async def test_network_none_has_only_loopback_and_host_needs_its_entitlement(rootfs: Path, tmp_path: Path) -> None:
     code, out, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "ls /sys/class/net"), network="none"))
     assert (code, out.split()) == (0, ["lo"])
+    host_net = sorted(os.listdir("/sys/class/net"))
+    listing = Process(("/bin/sh", "-c", "ls /sys/class/net"), network="host")
+    with pytest.raises(ExecError, match=r"network\.host is not allowed"):
+        await RuncExecutor(str(tmp_path)).run(str(rootfs), listing)
+    out_host: list[bytes] = []
+    result = await RuncExecutor(str(tmp_path), allow=("network.host",)).run(str(rootfs), listing, (), out_host.append)
+    assert result.exit_code == 0 and sorted(b"".join(out_host).decode().split()) == host_net
 
 
 async def test_exit_codes_and_extra_hosts(rootfs: Path, tmp_path: Path) -> None:
