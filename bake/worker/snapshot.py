@@ -12,9 +12,11 @@ Options that still do not fit are refused rather than mounted wrong.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 from bake.content.atomic import write_atomic
 from bake.errors import BakeError
@@ -147,6 +149,20 @@ class Snapshotter:
         self.commit(flat)
         write_atomic(os.path.join(self.dir, sid, "flat"), flat.encode())
         return flat
+
+    @contextlib.contextmanager
+    def scratch(self, sid: str | None, target: str) -> Iterator[str]:
+        """Mount a writable throwaway child of ``sid`` at ``target``: what a ``rw`` bind mount from
+        a stage or image gets — the process may write, and every change is dropped afterwards."""
+        child = self.prepare(sid)
+        try:
+            self.mount(child, target)
+            try:
+                yield target
+            finally:
+                self.unmount(target)
+        finally:
+            shutil.rmtree(os.path.join(self.dir, child))
 
     def unmount(self, target: str) -> None:
         self._run(["umount", target])

@@ -236,3 +236,26 @@ async def test_directories_copied_up_only_for_mount_points_stay_out_of_the_layer
         with tarfile.open(fileobj=io.BytesIO(layer)) as t:
             names.append(sorted(m.name for m in t.getmembers()))
     assert names == [[], ["etc", "etc/motd"]]
+
+
+async def test_rw_bind_mounts_from_a_stage_drop_their_changes(busybox_rootfs: Path, tmp_path: Path) -> None:
+    snaps, base = busybox_snapshot(busybox_rootfs, tmp_path)
+    stage = snaps.prepare(None)
+    Path(snaps.upper(stage), "data.txt").write_text("from the stage\n")
+    snaps.commit(stage)
+    rootfs, source = tmp_path / "rootfs", tmp_path / "source"
+    rootfs.mkdir()
+    source.mkdir()
+    step = snaps.prepare(base)
+    snaps.mount(step, str(rootfs))
+    try:
+        with snaps.scratch(stage, str(source)):
+            out: list[bytes] = []
+            script = "cat /src/data.txt; echo scribble > /src/data.txt; echo new > /src/new; cat /src/data.txt"
+            result = await RuncExecutor(str(tmp_path)).run(str(rootfs), Process(("/bin/sh", "-c", script)),
+                                                           (Mount("/src", str(source)),), out.append)
+    finally:
+        snaps.unmount(str(rootfs))
+    assert result.exit_code == 0 and b"".join(out).decode() == "from the stage\nscribble\n"
+    assert os.listdir(snaps.upper(stage)) == ["data.txt"] and Path(snaps.upper(stage), "data.txt").read_text() == "from the stage\n"
+    assert sorted(snaps.ids(), key=int) == sorted([base, stage, step], key=int)  # the throwaway child is gone
