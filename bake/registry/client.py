@@ -52,19 +52,29 @@ class Endpoint:
 class RegistryClient:
     def __init__(self, credentials: Credentials | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  retries: int = 3, config: RegistryConfig | None = None) -> None:
-        def client(verify: bool) -> httpx.AsyncClient:
-            return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0),
-                                     follow_redirects=True, verify=verify)
-        self.http = client(True)
-        self.http_unverified = client(False)
+        self.transport = transport
+        self.http = self._client(verify=True)
+        self._unverified: httpx.AsyncClient | None = None  # made on first use: most builds never need it
         self.credentials = credentials or (lambda registry: None)
         self.retries = retries
         self.config = config or RegistryConfig()
         self.tokens: dict[tuple[str, str], str] = {}
 
+    def _client(self, verify: bool) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport, timeout=httpx.Timeout(60.0, connect=10.0),
+                                 follow_redirects=True, verify=verify)
+
+    def _http(self, ep: Endpoint) -> httpx.AsyncClient:
+        if ep.verify:
+            return self.http
+        if self._unverified is None:
+            self._unverified = self._client(verify=False)
+        return self._unverified
+
     async def aclose(self) -> None:
         await self.http.aclose()
-        await self.http_unverified.aclose()
+        if self._unverified is not None:
+            await self._unverified.aclose()
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -95,7 +105,7 @@ class RegistryClient:
 
     async def _request(self, ep: Endpoint, method: str, url: str, scope: str, **kw: object) -> httpx.Response:
         headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
-        http = self.http if ep.verify else self.http_unverified
+        http = self._http(ep)
         for attempt in range(self.retries + 1):
             token = self.tokens.get((ep.host, scope))
             if token:
@@ -131,7 +141,7 @@ class RegistryClient:
         scopes = [scope, params["scope"]] if params.get("scope", scope) != scope else [scope]
         query = {"service": params.get("service", ""), "scope": scopes}
         auth = httpx.BasicAuth(*creds) if creds else None
-        token_resp = await (self.http if ep.verify else self.http_unverified).get(params["realm"], params=query, auth=auth)
+        token_resp = await self._http(ep).get(params["realm"], params=query, auth=auth)
         if token_resp.status_code != 200:
             raise RegistryError(f"token request to {params['realm']} failed: {token_resp.status_code}", token_resp.status_code)
         body = token_resp.json()

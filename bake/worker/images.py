@@ -36,7 +36,7 @@ class ImageStore:
                        refresh: bool = False) -> oci.Document:
         """The image manifest of ``ref`` for ``platform`` with its config blob in the store. A
         reference resolved before is taken from the record, without a request, unless ``refresh``."""
-        key = f"{ref} {platform.os}/{platform.architecture}{'/' + platform.variant if platform.variant else ''}"
+        key = f"{ref} {platform}"
         recorded = None if refresh else _load(self.resolved_path).get(key)
         if recorded is not None and self.store.exists(recorded):
             manifest = oci.parse(self.store.read(recorded))

@@ -53,13 +53,9 @@ class SSHAgents:
             if not sock:
                 raise SSHError(f"ssh {ssh_id}: no paths given and SSH_AUTH_SOCK is not set")
             paths = [sock]
-        sockets = [p for p in paths if _is_socket(p)]
-        if sockets and len(sockets) == len(paths) and len(paths) == 1:
-            self._agents[ssh_id] = sockets[0]
-            return sockets[0]
-        if sockets:
+        if any(_is_socket(p) for p in paths) and len(paths) > 1:
             raise SSHError(f"ssh {ssh_id}: give either one agent socket or key files, not both")
-        self._agents[ssh_id] = self._start_agent(ssh_id, paths)
+        self._agents[ssh_id] = paths[0] if _is_socket(paths[0]) else self._start_agent(ssh_id, paths)
         return self._agents[ssh_id]
 
     def realize(self, mount: GraphMount) -> tuple[Mount | None, dict[str, str]]:
