@@ -6,7 +6,8 @@
      ├── DefinitionError      a bake file (HCL, JSON, compose) is wrong: range, summary, detail
      │    └── ValidationError a variable's validation block failed
      ├── DockerfileError      a Dockerfile is wrong: file, line, column, the line's text
-     └── UsageError           the command line is wrong (flags, --set, unknown targets)
+     ├── UsageError           the command line is wrong (flags, --set, unknown targets)
+     └── StepError            a build step failed: the step, the targets needing it, its last output
 """
 
 from __future__ import annotations
@@ -90,3 +91,21 @@ class DockerfileError(BakeError):
         self.text = text
         super().__init__(f"{file}:{line}:{col}: {message}")
         self.detail = message
+
+
+class StepError(BakeError):
+    """A build step failed. ``step`` is its progress name (``[stage 2/4] RUN make``), ``targets``
+    the targets (and platforms) that needed it, ``output`` its last lines of output, ``exit_code``
+    the process's status when a command failed. Raised once, at the failing step; the steps and
+    targets that depended on it get the same error."""
+
+    def __init__(self, step: str, reason: str, targets: tuple[str, ...] = (), output: tuple[str, ...] = (),
+                 exit_code: int | None = None, source: str = "") -> None:
+        self.step = step
+        self.reason = reason
+        self.targets = targets
+        self.output = output
+        self.exit_code = exit_code
+        self.source = source  # "Dockerfile:12" when known
+        where = f" ({source})" if source else ""
+        super().__init__(f"failed to solve: {step}{where}: {reason}")

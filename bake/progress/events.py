@@ -1,0 +1,66 @@
+"""What a build reports while it runs: frozen events, past participles, sent to a ``Sink``.
+
+The solver emits them; renderers (``plain``, ``rawjson``, ``tty``, ``quiet``) and the Python API's
+callback consume them. A step is identified by its vertex digest: a step shared by several targets
+is one step, and ``targets`` names every target (and platform) that needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bake._record import record
+
+
+@record
+class Step:
+    digest: str
+    name: str
+    targets: tuple[str, ...] = ()
+
+
+@record
+class Started:
+    step: Step
+    at: float
+
+
+@record
+class Cached:
+    step: Step
+    at: float
+
+
+@record
+class Logged:
+    """Output of a running step (stdout and stderr interleaved, as the process wrote them)."""
+
+    step: Step
+    data: bytes
+    at: float
+
+
+@record
+class Completed:
+    """A started step ended; ``error`` is empty on success."""
+
+    step: Step
+    at: float
+    error: str = ""
+
+
+@record
+class Noted:
+    """A message for the user that belongs to no step (a warning, an exported output)."""
+
+    text: str
+    at: float
+    level: str = "info"  # info | warning
+
+
+Event = Started | Cached | Logged | Completed | Noted
+Sink = Callable[[Event], None]
+
+
+def discard(event: Event) -> None:
+    """A sink that ignores everything (the default of the Python API)."""

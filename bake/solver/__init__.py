@@ -1,0 +1,1 @@
+"""The generic solver: schedules vertices through small protocols and never learns what an op is."""

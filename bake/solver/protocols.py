@@ -1,0 +1,68 @@
+"""The two contracts of the solver: the vertices it schedules and the backend that runs them.
+
+The solver knows a vertex only as something with inputs, a progress name and an ``ignore_cache``
+flag; everything else (its identity, what its cache key reads, how it runs) it asks the backend.
+A result is an opaque string (the worker's snapshot id), so the persistent cache can hold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from bake._record import record
+
+
+class Vertex(Protocol):
+    @property
+    def inputs(self) -> Sequence[Vertex]: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ignore_cache(self) -> bool: ...
+
+
+V = TypeVar("V", bound=Vertex, contravariant=True)
+
+Log = Callable[[bytes], None]
+
+
+@record
+class Salt:
+    """What a vertex's cache key reads beyond its own definition and its inputs' keys: the resolved
+    digest of an image, the checksum of the context files a copy selects. ``replaces`` lists inputs
+    whose key the salt stands in for (a copy from a context depends on the files it selects, not on
+    the whole context)."""
+
+    text: str = ""
+    replaces: frozenset[int] = frozenset()
+
+
+class Backend(Protocol[V]):
+    """Answers the solver's questions about vertices and runs them.
+
+    ``identity`` is stable across runs and equal for equal vertices (the graph digest). ``salt`` may
+    do I/O but must not run the op (resolve a tag, hash files). ``execute`` runs the op on its
+    inputs' results, streaming output to ``log``, and returns the result; ``usable`` says whether a
+    result remembered by the cache still exists. ``resource`` names the capacity the op needs
+    (``exec``, ``fetch``…): each has its own parallelism limit."""
+
+    def identity(self, v: V) -> str: ...
+
+    async def salt(self, v: V) -> Salt: ...
+
+    async def execute(self, v: V, inputs: Sequence[str], log: Log) -> str: ...
+
+    def usable(self, result: str) -> bool: ...
+
+    def resource(self, v: V) -> str: ...
+
+
+class Cache(Protocol):
+    """Cache key → result; persistent implementations must never expose a half-written entry."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, result: str) -> None: ...
