@@ -11,10 +11,11 @@ import argparse
 import gc
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bake.errors import BakeError
+    from bake.progress.events import Event
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", default="auto", help="set type of progress output (auto, plain, tty, rawjson, quiet)")
     p.add_argument("--metadata-file", metavar="FILE", help="write build result metadata to a file")
     p.add_argument("--allow", action="append", default=[], metavar="ENTITLEMENT", help="allow build to access specified resources")
+    p.add_argument("--keep-going", action="store_true",
+                   help="build every target that does not depend on a failed step; report all failures at the end")
+    p.add_argument("--max-parallelism", type=int, metavar="N", help="steps that run containers at once (default: 4 per core)")
+    p.add_argument("--root", metavar="DIR", help="bake's state directory (default: $BAKE_ROOT or $XDG_CACHE_HOME/bake)")
+    p.add_argument("--runtime", choices=("runc", "crun"), help="OCI runtime (default: crun if it works here, else runc)")
     p.add_argument("--builder", help=argparse.SUPPRESS)
     p.add_argument("--list-targets", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--list-variables", action="store_true", help=argparse.SUPPRESS)
@@ -179,8 +185,51 @@ def run(argv: Sequence[str]) -> int:
         text, failed = call(req, method)
         sys.stdout.write(text)
         return 1 if failed else 0
-    raise UsageError("building is not supported yet: this version of bake resolves bake files and plans graphs "
-                     "(use --print, --list, --plan or --call)")
+    return _build(req, args)
+
+
+def _build(req: object, args: argparse.Namespace) -> int:
+    from bake.app import Request
+    from bake.app.build import BuildOptions, build
+
+    assert isinstance(req, Request)
+    sink = _progress(args.progress)
+    opts = BuildOptions(root=args.root, keep_going=args.keep_going, parallelism=args.max_parallelism,
+                        allow=tuple(a for spec in args.allow for a in spec.split(",") if a),
+                        metadata_file=args.metadata_file, runtime=args.runtime)
+    try:
+        build(req, opts, sink)
+    finally:
+        sink.close()
+    return 0
+
+
+def _progress(mode: str) -> _Renderer:
+    from bake.errors import UsageError
+    from bake.progress.plain import PlainProgress
+    from bake.progress.rawjson import RawJSONProgress
+
+    if mode in ("auto", "plain", "tty"):
+        return PlainProgress(sys.stderr)
+    if mode == "rawjson":
+        return RawJSONProgress(sys.stdout)
+    if mode == "quiet":
+        return _Quiet()
+    raise UsageError(f"invalid progress mode {mode!r} (auto, plain, tty, rawjson, quiet)")
+
+
+class _Renderer(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Quiet:
+    def __call__(self, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _is_remote(name: str) -> bool:
@@ -190,7 +239,7 @@ def _is_remote(name: str) -> bool:
 def render_error(err: BakeError) -> str:
     """What buildx prints: the source around the error (``>>>`` marks its lines), then
     ``ERROR: file:line,col-col: Summary; Detail``."""
-    from bake.errors import DefinitionError, DockerfileError
+    from bake.errors import BuildFailed, DefinitionError, DockerfileError, StepError
 
     lines = []
     if isinstance(err, DefinitionError) and err.rng is not None and err.snippet:
@@ -204,6 +253,13 @@ def render_error(err: BakeError) -> str:
         lines.append("-" * 20)
     if isinstance(err, DockerfileError) and err.text:
         lines += [f"{err.file}:{err.line}", "-" * 20, f" {err.line:3d} | >>> {err.text}", "-" * 20]
+    if isinstance(err, BuildFailed):
+        return "".join(render_error(e).replace("ERROR: ", f"ERROR: target {name}: ", 1) for name, e in err.failures) \
+            + f"ERROR: {err.message}\n"
+    if isinstance(err, StepError):
+        lines += ["------", f" > {err.step}:", *err.output, "------"]
+        if err.source:
+            lines.append(err.source)
     lines.append(f"ERROR: {err.message}")
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,8 @@
      │    └── ValidationError a variable's validation block failed
      ├── DockerfileError      a Dockerfile is wrong: file, line, column, the line's text
      ├── UsageError           the command line is wrong (flags, --set, unknown targets)
-     └── StepError            a build step failed: the step, the targets needing it, its last output
+     ├── StepError            a build step failed: the step, the targets needing it, its last output
+     └── BuildFailed          several targets failed (keep-going): each one with its error
 """
 
 from __future__ import annotations
@@ -109,3 +110,12 @@ class StepError(BakeError):
         self.source = source  # "Dockerfile:12" when known
         where = f" ({source})" if source else ""
         super().__init__(f"failed to solve: {step}{where}: {reason}")
+
+
+class BuildFailed(BakeError):
+    """Several targets failed (``--keep-going``): one error per failed target, in request order."""
+
+    def __init__(self, failures: tuple[tuple[str, BakeError], ...]) -> None:
+        self.failures = failures
+        names = ", ".join(name for name, _ in failures)
+        super().__init__(f"{len(failures)} target{'s' if len(failures) != 1 else ''} failed: {names}")

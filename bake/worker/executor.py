@@ -15,6 +15,7 @@ import os
 import posixpath
 import shutil
 import stat
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -119,18 +120,30 @@ class RuncExecutor:
                 json.dump(config, f)
             cid = "bake-" + uuid.uuid4().hex[:12]
             cmd = [self.runtime, "--root", os.path.join(self.state_dir, "runtime"), "run", "--bundle", bundle, cid]
-            async with await anyio.open_process(cmd, stdin=None) as proc:
-                async with anyio.create_task_group() as tg:
-                    for stream in (proc.stdout, proc.stderr):
-                        if stream is not None:
-                            tg.start_soon(_pump, stream, output)
-                code = await proc.wait()
+            try:
+                async with await anyio.open_process(cmd, stdin=None) as proc:
+                    async with anyio.create_task_group() as tg:
+                        for stream in (proc.stdout, proc.stderr):
+                            if stream is not None:
+                                tg.start_soon(_pump, stream, output)
+                    code = await proc.wait()
+            except BaseException:
+                self._destroy(cid)  # cancelled (Ctrl-C, another target failed): no container outlives the build
+                raise
             stubs = tuple(sorted(d.lstrip("/") for d in prefixes if d not in before and os.path.lexists(secure_join(rootfs, d))))
             _remove_stubs(rootfs, stubs)
             _restore_times(rootfs, times, {"/" + posixpath.dirname(s) for s in stubs})
             return Result(code, stubs)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
+
+
+    def _destroy(self, cid: str) -> None:
+        """Kill and delete a container whose ``runc run`` we abandoned (killing runc alone would
+        leave the container's processes running)."""
+        root = os.path.join(self.state_dir, "runtime")
+        for args in (["kill", cid, "KILL"], ["delete", "--force", cid]):
+            subprocess.run([self.runtime, "--root", root, *args], capture_output=True, timeout=30)
 
 
 def _prefixes(path: str) -> list[str]:

@@ -96,10 +96,11 @@ def test_no_definition_found(tmp_path: Path) -> None:
     assert r.returncode == 1 and "couldn't find a bake definition" in r.stderr
 
 
-def test_building_is_refused_clearly_for_now(tmp_path: Path) -> None:
-    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
-    r = bake(tmp_path)
-    assert r.returncode == 1 and "not supported yet" in r.stderr
+def test_outputs_not_built_yet_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=oci,dest=out.tar"]\n}\n')
+    r = bake(tmp_path, "--root", str(tmp_path / "root"))
+    assert r.returncode == 1 and "output type=oci is not supported yet" in r.stderr
+    assert not (tmp_path / "root").exists()
 
 
 def test_list_variables_table(tmp_path: Path) -> None:

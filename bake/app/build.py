@@ -1,0 +1,232 @@
+"""``bake [targets]``: resolve the plan, convert every target on each platform into one graph,
+solve it with the embedded worker, then write each target's outputs.
+
+Nothing is exported until a target has fully built, and a target whose build failed writes
+nothing. State lives under the bake root (``--root``, ``$BAKE_ROOT``, ``$XDG_CACHE_HOME/bake``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+
+from bake._record import record
+from bake.app import Request, _TargetConverter, located_errors, open_project
+from bake.content.atomic import write_atomic
+from bake.errors import BakeError, BuildFailed, StepError, UsageError
+from bake.graph.ops import Vertex
+from bake.hcl.loader import local_platform
+from bake.model import Plan, SecretEntry, SSHEntry
+from bake.progress.events import Noted, Sink, discard
+from bake.solver.cache import DirCache
+from bake.solver.scheduler import Outcome, Solver
+from bake.worker.snapshot import Snapshotter
+
+if TYPE_CHECKING:
+    from bake.worker.images import ImageStore
+
+SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly")
+
+
+@record
+class BuildOptions:
+    root: str | None = None
+    keep_going: bool = False
+    parallelism: int | None = None  # execs at once; None: 4 per core, at least 4
+    allow: tuple[str, ...] = ()  # granted entitlements (--allow)
+    metadata_file: str | None = None
+    runtime: str | None = None  # runc | crun; None: the first that works here
+
+
+@record
+class TargetResult:
+    """One target's end: what each platform's build produced, where outputs went, or its error."""
+
+    target: str
+    platforms: tuple[str, ...]
+    results: tuple[str | None, ...]  # snapshot ids (None: an empty filesystem)
+    outputs: tuple[str, ...]
+    error: BakeError | None
+    executed: int
+    cached: int
+
+
+def state_root(env: Mapping[str, str]) -> str:
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return env.get("BAKE_ROOT") or os.path.join(cache, "bake")
+
+
+def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[TargetResult]:
+    """Build every requested target; raises the failing step's error (or ``BuildFailed`` for
+    several with ``keep_going``) after writing the outputs of the targets that succeeded."""
+    from bake.content.store import ContentStore
+    from bake.registry.client import default_client
+    from bake.worker.copysnapshot import open_snapshotter
+    from bake.worker.imageconfigs import RegistryConfigs
+    from bake.worker.images import ImageStore
+
+    env = dict(os.environ if req.env is None else req.env)
+    project = open_project(req)
+    with located_errors(project.files):
+        plan = project.plan(list(req.targets))
+    _check_outputs(plan)
+    allow = _entitlements(plan, opts.allow)
+    root = os.path.abspath(opts.root or state_root(env))
+    os.makedirs(root, exist_ok=True)
+    snapshots = open_snapshotter(root)
+    images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
+    pull = any(t.pull for t in plan.targets.values())
+    host = local_platform()
+    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, default_client, refresh=pull))
+    roots: list[tuple[str, str, Vertex | None]] = []
+    with located_errors(project.files):
+        for name, t in plan.targets.items():
+            for platform in t.platforms or (host,):
+                roots.append((name, platform, converter.state(name, platform).vertex))
+    outcomes = anyio.run(_solve, req, opts, env, plan, roots, root, snapshots, images, allow, pull, sink)
+    results = _export(req, plan, roots, outcomes, snapshots, sink)
+    if opts.metadata_file:
+        _write_metadata(opts.metadata_file, results)
+    failures = tuple((r.target, r.error) for r in results if r.error is not None)
+    if len(failures) == 1 or (failures and not opts.keep_going):
+        raise _first_error(failures)
+    if failures:
+        raise BuildFailed(failures)
+    return results
+
+
+async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan,
+                 roots: list[tuple[str, str, Vertex | None]], root: str, snapshots: Snapshotter, images: ImageStore,
+                 allow: tuple[str, ...], pull: bool, sink: Sink) -> list[Outcome]:
+    from bake.registry.client import default_client
+    from bake.worker.backend import GraphBackend
+    from bake.worker.cachemounts import CacheMounts
+    from bake.worker.context import StatCache
+    from bake.worker.executor import RuncExecutor
+    from bake.worker.runtimes import select_runtime
+    from bake.worker.secrets import Secrets
+    from bake.worker.sshagents import SSHAgents
+    from bake.worker.state import WorkerState
+
+    run_dir = os.path.join(root, "run")
+    os.makedirs(run_dir, exist_ok=True)
+    runtime = await select_runtime(run_dir, opts.runtime)
+    scratch = tempfile.mkdtemp(prefix="build-", dir=run_dir)
+    secrets: list[SecretEntry] = []
+    ssh: list[SSHEntry] = []
+    for t in plan.targets.values():
+        secrets.extend(s for s in t.secret or () if s.id not in {x.id for x in secrets})
+        ssh.extend(s for s in t.ssh or () if s.id not in {x.id for x in ssh})
+    state = WorkerState(
+        cwd=os.path.abspath(req.cwd), host_platform=local_platform(), snapshots=snapshots, images=images,
+        client=default_client, executor=RuncExecutor(run_dir, runtime, allow=allow),
+        cachemounts=CacheMounts(root), secrets=Secrets(secrets, env, req.cwd), ssh=SSHAgents(ssh, env, req.cwd),
+        statcache=StatCache(os.path.join(root, "statcache.json")), scratch=scratch, pull=pull)
+    cores = os.cpu_count() or 1
+    limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
+    multi = {name for name, _, _ in roots if sum(1 for n, _, _ in roots if n == name) > 1}
+    labels = [f"{name} ({platform})" if name in multi else name for name, platform, _ in roots]
+    solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going)
+    try:
+        return await solver.solve([(label, v) for label, (_, _, v) in zip(labels, roots, strict=True)])
+    finally:
+        with anyio.CancelScope(shield=True):
+            await state.aclose()
+        state.close()
+
+
+def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]], outcomes: list[Outcome],
+            snapshots: Snapshotter, sink: Sink) -> list[TargetResult]:
+    from bake.exporter.local import export_local
+    from bake.exporter.tar import export_tar
+
+    results = []
+    for name, t in plan.targets.items():
+        mine = [(p, o) for (n, p, _), o in zip(roots, outcomes, strict=True) if n == name]
+        error = next((o.error for _, o in mine if o.error is not None), None)
+        written: list[str] = []
+        if error is None:
+            subdirs = [p.replace("/", "_") if len(mine) > 1 else "" for p, _ in mine]
+            with _views(snapshots, [o.result for _, o in mine]) as trees:
+                pairs = list(zip(subdirs, trees, strict=True))
+                for out in t.output or ():
+                    dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(req.cwd, out.dest)
+                    if out.type == "local":
+                        export_local(pairs, dest)
+                    elif out.type == "tar":
+                        export_tar(pairs, dest)
+                    else:
+                        continue
+                    written.append(f"type={out.type},dest={out.dest}")
+            if not t.output:
+                sink(Noted(f"No output specified for {name} target; the build result will only remain in the "
+                           "build cache. Use an output (type=local,dest=… or type=tar,dest=…) to export it.",
+                           time.time(), "warning"))
+        results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
+                                    tuple(written), error, sum(o.executed for _, o in mine), sum(o.cached for _, o in mine)))
+    return results
+
+
+@contextlib.contextmanager
+def _views(snapshots: Snapshotter, results: Sequence[str | None]) -> Iterator[list[str | None]]:
+    """Read-only mounts of the results (None stays None: an empty filesystem)."""
+    with contextlib.ExitStack() as stack:
+        trees: list[str | None] = []
+        for sid in results:
+            if sid is None:
+                trees.append(None)
+                continue
+            path = tempfile.mkdtemp(prefix="export-", dir=snapshots.dir)
+            stack.callback(os.rmdir, path)
+            snapshots.mount(sid, path, readonly=True)
+            stack.callback(snapshots.unmount, path)
+            trees.append(path)
+        yield trees
+
+
+def _check_outputs(plan: Plan) -> None:
+    for name, t in plan.targets.items():
+        for out in t.output or ():
+            if out.type not in SUPPORTED_OUTPUTS:
+                raise UsageError(f"target {name}: output type={out.type} is not supported yet "
+                                 f"(supported: {', '.join(SUPPORTED_OUTPUTS)})")
+            if out.type in ("local", "tar") and not out.dest:
+                raise UsageError(f"target {name}: output type={out.type} needs dest=")
+
+
+def _entitlements(plan: Plan, allow: Sequence[str]) -> tuple[str, ...]:
+    """What the executor may grant: ``--allow`` plus ``network.host`` for targets that ask for the
+    host network. A target listing an entitlement that was not allowed is refused (bake never prompts)."""
+    granted = set(allow)
+    for name, t in plan.targets.items():
+        missing = [e for e in t.entitlements or () if e not in granted]
+        if missing:
+            raise UsageError(f"target {name} asks for {', '.join(missing)}: grant it with "
+                             + " ".join(f"--allow {e}" for e in missing))
+        if t.network == "host":
+            granted.add("network.host")
+    return tuple(sorted(granted))
+
+
+def _first_error(failures: tuple[tuple[str, BakeError | None], ...]) -> BakeError:
+    for _, err in failures:
+        if isinstance(err, StepError):
+            return err
+    err = failures[0][1]
+    assert err is not None
+    return err
+
+
+def _write_metadata(path: str, results: list[TargetResult]) -> None:
+    doc: dict[str, object] = {}
+    for r in results:
+        if r.error is None:
+            doc[r.target] = {"buildx.build.ref": f"bake/{r.target}/" + ",".join(x or "scratch" for x in r.results)}
+    write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())

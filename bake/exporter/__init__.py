@@ -1,0 +1,1 @@
+"""Exporters: turn built filesystems into what a target's ``output`` asks for."""

@@ -1,0 +1,87 @@
+"""``--progress=plain``: numbered step blocks as buildx prints them.
+
+::
+
+    #3 [deps 2/2] RUN npm ci
+    #3 0.214 added 12 packages
+    #3 DONE 1.4s
+
+    #4 [base 1/1] FROM docker.io/library/busybox
+    #4 CACHED
+
+Output lines carry the seconds since their step started; a partial line waits for its newline
+(or the step's end).
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from bake.progress.events import Cached, Completed, Event, Logged, Noted, Started, Step
+
+
+class PlainProgress:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.numbers: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.partial: dict[str, bytes] = {}
+        self.current = ""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Noted):
+            self._switch("")
+            prefix = "WARNING: " if event.level == "warning" else ""
+            self.out.write(f"{prefix}{event.text}\n")
+        elif isinstance(event, Started):
+            self.started[event.step.digest] = event.at
+            self._head(event.step)
+        elif isinstance(event, Cached):
+            self._head(event.step)
+            self.out.write(f"#{self._n(event.step)} CACHED\n")
+        elif isinstance(event, Logged):
+            self._head(event.step)
+            data = self.partial.pop(event.step.digest, b"") + event.data
+            *lines, rest = data.split(b"\n")
+            if rest:
+                self.partial[event.step.digest] = rest
+            for line in lines:
+                self._line(event.step, line, event.at)
+        elif isinstance(event, Completed):
+            self._head(event.step)
+            rest = self.partial.pop(event.step.digest, b"")
+            if rest:
+                self._line(event.step, rest, event.at)
+            n = self._n(event.step)
+            took = event.at - self.started.get(event.step.digest, event.at)
+            if not event.error:
+                self.out.write(f"#{n} DONE {took:.1f}s\n")
+            elif event.error == "cancelled":
+                self.out.write(f"#{n} CANCELED\n")
+            else:
+                self.out.write(f"#{n} ERROR: {event.error}\n")
+        self.out.flush()
+
+    def _n(self, step: Step) -> int:
+        if step.digest not in self.numbers:
+            self.numbers[step.digest] = len(self.numbers) + 1
+        return self.numbers[step.digest]
+
+    def _head(self, step: Step) -> None:
+        """Start the step's block unless it is the one being written."""
+        if self.current == step.digest:
+            return
+        self._switch(step.digest)
+        self.out.write(f"#{self._n(step)} {step.name}\n")
+
+    def _switch(self, digest: str) -> None:
+        if self.current or self.numbers:
+            self.out.write("\n")
+        self.current = digest
+
+    def _line(self, step: Step, line: bytes, at: float) -> None:
+        t = at - self.started.get(step.digest, at)
+        self.out.write(f"#{self._n(step)} {t:.3f} {line.decode(errors='replace').rstrip(chr(13))}\n")
+
+    def close(self) -> None:
+        self.out.flush()

@@ -1,0 +1,38 @@
+"""``--progress=rawjson``: one JSON object per event and line (schemas/progress-event.schema.json).
+
+Output bytes are base64 (``data``), as buildx's rawjson does for logs: a step may print anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TextIO
+
+from bake.progress.events import Cached, Completed, Event, Logged, Noted, Started
+
+
+class RawJSONProgress:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        self.out.write(json.dumps(encode(event), separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+def encode(event: Event) -> dict[str, object]:
+    if isinstance(event, Noted):
+        return {"event": "noted", "at": event.at, "level": event.level, "text": event.text}
+    step = {"digest": event.step.digest, "name": event.step.name, "targets": list(event.step.targets)}
+    if isinstance(event, Started):
+        return {"event": "started", "at": event.at, "step": step}
+    if isinstance(event, Cached):
+        return {"event": "cached", "at": event.at, "step": step}
+    if isinstance(event, Logged):
+        return {"event": "logged", "at": event.at, "step": step, "data": base64.b64encode(event.data).decode()}
+    assert isinstance(event, Completed)
+    return {"event": "completed", "at": event.at, "step": step, "error": event.error}

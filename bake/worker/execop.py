@@ -1,0 +1,133 @@
+"""An exec op run for real: its root snapshot mounted writable, every ``--mount`` realised (binds
+of inputs, cache directories, tmpfs, secrets, ssh agents), the process run by the executor, and
+the root committed as the result. A failing process leaves no snapshot and raises a ``StepError``
+with its exit code and last lines of output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+
+import anyio
+
+from bake.errors import StepError
+from bake.graph.ops import ExecOp
+from bake.graph.ops import Mount as GraphMount
+from bake.solver.protocols import Log
+from bake.worker.executor import Mount, Process
+from bake.worker.state import WorkerState
+from bake.worker.unpack import secure_join
+
+TAIL_LINES = 10
+
+
+class Tail:
+    """The last lines a process wrote (what a failure shows)."""
+
+    def __init__(self, keep: int = TAIL_LINES) -> None:
+        self.keep = keep
+        self.data = b""
+
+    def add(self, data: bytes) -> None:
+        self.data = (self.data + data)[-8192:]
+
+    def lines(self) -> tuple[str, ...]:
+        return tuple(self.data.decode(errors="replace").rstrip("\n").split("\n")[-self.keep:]) if self.data else ()
+
+
+async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | None, inputs: Sequence[str], log: Log) -> str:
+    snaps = state.snapshots
+    root = next(m for m in op.mounts if m.output)
+    sid = snaps.prepare(inputs[root.input] if root.input is not None else None)
+    tail = Tail()
+    try:
+        with contextlib.ExitStack() as stack:
+            rootfs = _tempdir(state, stack, "rootfs-")
+            snaps.mount(sid, rootfs)
+            stack.callback(snaps.unmount, rootfs)
+            mounts: list[Mount] = []
+            env = list(op.env)
+            for m in op.mounts:
+                if m.output:
+                    continue
+                mount, extra = await _realize(state, stack, m, inputs)
+                if mount is not None:
+                    mounts.append(mount)
+                env.extend(f"{k}={v}" for k, v in extra.items())
+            process = Process(op.args, tuple(env), op.cwd or "/", op.user, op.network, extra_hosts=op.extra_hosts,
+                              platform=platform if platform and platform != state.host_platform else "",
+                              security=op.security, shm_size=op.shm_size, ulimits=op.ulimits)
+
+            def output(data: bytes) -> None:
+                tail.add(data)
+                log(data)
+
+            result = await state.executor.run(rootfs, process, tuple(mounts), output)
+        if result.exit_code != 0:
+            raise StepError(name, f"process {_quote(op.args)} did not complete successfully: exit code: {result.exit_code}",
+                            output=tail.lines(), exit_code=result.exit_code)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            snaps.remove(sid)
+        raise
+    return snaps.commit(sid)
+
+
+async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMount,
+                   inputs: Sequence[str]) -> tuple[Mount | None, dict[str, str]]:
+    """An executor mount (and environment variables) for one graph mount of the exec."""
+    snaps = state.snapshots
+    if m.type == "bind":
+        if m.input is None:
+            return Mount(m.target, _tempdir(state, stack, "empty-"), readonly=m.readonly), {}
+        view = _tempdir(state, stack, "bind-")
+        if m.readonly:
+            snaps.mount(inputs[m.input], view, readonly=True)
+            stack.callback(snaps.unmount, view)
+        else:  # writable: a throwaway child, every change is dropped after the run
+            stack.enter_context(snaps.scratch(inputs[m.input], view))
+        return Mount(m.target, secure_join(view, m.selector or "/"), readonly=m.readonly), {}
+    if m.type == "cache":
+        lease = await anyio.to_thread.run_sync(
+            lambda: state.cachemounts.acquire(m.cache_id, m.sharing or "shared", m.mode if m.mode is not None else 0o755,
+                                              m.uid or 0, m.gid or 0))
+        stack.callback(lease.release)
+        if m.input is not None and not os.listdir(lease.path):  # from=: the cache starts as that directory
+            view = _tempdir(state, stack, "cache-from-")
+            snaps.mount(inputs[m.input], view, readonly=True)
+            try:
+                shutil.copytree(secure_join(view, m.selector or "/"), lease.path, symlinks=True, dirs_exist_ok=True)
+            finally:
+                snaps.unmount(view)
+        return Mount(m.target, lease.path, readonly=m.readonly), {}
+    if m.type == "tmpfs":
+        return Mount(m.target, type="tmpfs", size=m.size), {}
+    if m.type == "secret":
+        return state.secrets.realize(m)
+    if m.type == "ssh":
+        return state.ssh.realize(m)
+    raise StepError("", f"mount type {m.type!r} is not supported")
+
+
+def _tempdir(state: WorkerState, stack: contextlib.ExitStack, prefix: str) -> str:
+    """A directory removed at the end; only if empty, so a mount that failed to come off is never
+    emptied through (that would delete a snapshot's files)."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=state.scratch)
+    if prefix == "empty-":  # never a mount point on the host: what the process wrote goes too
+        stack.callback(shutil.rmtree, path, True)
+    else:
+        stack.callback(_rmdir, path)
+    return path
+
+
+def _rmdir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _quote(args: tuple[str, ...]) -> str:
+    return '"' + " ".join(args) + '"'
