@@ -2,7 +2,7 @@
 the demo, the tests and the benchmarks (no Docker Hub here).
 
     python scripts/seed_registry.py 127.0.0.1:5000 [--repo library/busybox:latest]
-        [--busybox ARCH=PATH ...]
+        [--busybox ARCH=PATH ...] [--env KEY=VALUE ...]
 
 The host's ``busybox`` is used for the host's architecture; ``--busybox arm64=/path`` adds other
 architectures (an index with one manifest per architecture is pushed). The rootfs holds busybox,
@@ -25,10 +25,10 @@ import anyio
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bake.content import oci  # noqa: E402
-from bake.registry.client import RegistryClient  # noqa: E402
-from bake.registry.reference import parse_reference  # noqa: E402
-from bake.worker.differ import layer_bytes  # noqa: E402
+from bake.content import oci
+from bake.registry.client import RegistryClient
+from bake.registry.reference import parse_reference
+from bake.worker.differ import layer_bytes
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
@@ -50,14 +50,15 @@ def rootfs(busybox: str, dest: str) -> None:
     os.chown(os.path.join(dest, "home/app"), 1000, 1000)
 
 
-def image(busybox: str, arch: str) -> tuple[oci.Document, dict[str, bytes]]:
+def image(busybox: str, arch: str, env: tuple[str, ...] = ()) -> tuple[oci.Document, dict[str, bytes]]:
     with tempfile.TemporaryDirectory() as d:
         rootfs(busybox, d)
         tar = layer_bytes(d, source_date_epoch=0)
     layer = gzip.compress(tar, mtime=0)
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
     body = {"architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",
-            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
+                       "Cmd": ["sh"]},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "busybox-static from Debian"}]}
     config = oci.Document(oci.CONFIG, body, oci.encode(body))
@@ -65,13 +66,13 @@ def image(busybox: str, arch: str) -> tuple[oci.Document, dict[str, bytes]]:
     return oci.manifest(config.descriptor(), [desc]), {config.digest: config.raw, desc.digest: layer}
 
 
-async def push(registry: str, repo: str, binaries: dict[str, str]) -> str:
+async def push(registry: str, repo: str, binaries: dict[str, str], env: tuple[str, ...] = ()) -> str:
     ref = parse_reference(f"{registry}/{repo}")
     client = RegistryClient()
     try:
         descriptors = []
         for arch, path in sorted(binaries.items()):
-            manifest, blobs = image(path, arch)
+            manifest, blobs = image(path, arch, env)
             for digest, data in blobs.items():
                 await client.push_blob(ref, digest, data)
             await client.push_manifest(ref, manifest, tag=manifest.digest)
@@ -86,13 +87,14 @@ def main() -> int:
     p.add_argument("registry")
     p.add_argument("--repo", default="library/busybox:latest")
     p.add_argument("--busybox", action="append", default=[], metavar="ARCH=PATH")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra Env of the image config")
     a = p.parse_args()
     host = shutil.which("busybox")
     if host is None:
         sys.exit("busybox is not installed (apt-get install busybox-static)")
     binaries = {_ARCH.get(host_platform.machine(), host_platform.machine()): host}
     binaries.update(dict(item.split("=", 1) for item in a.busybox))
-    digest = anyio.run(push, a.registry, a.repo, binaries)
+    digest = anyio.run(push, a.registry, a.repo, binaries, tuple(a.env))
     print(f"{a.registry}/{a.repo}@{digest} ({', '.join(sorted(binaries))})")
     return 0
 

@@ -17,7 +17,7 @@ from bake.dockerfile.config import History, ImageConfig, ImageConfigResolver
 from bake.dockerfile.convert_copy import copy
 from bake.dockerfile.convert_run import command, mounts
 from bake.dockerfile.parser import parse
-from bake.dockerfile.shell import ExpansionError, expand_word, expand_words
+from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_word, expand_words
 from bake.dockerfile.stages import Stage, platform_args, split_stages
 from bake.errors import DockerfileError
 from bake.graph.ops import Mkdir
@@ -142,6 +142,12 @@ class _Stage:
         except ExpansionError as err:
             raise DockerfileError(err.message, loc.file, loc.start_line) from None
 
+    def expand_body(self, text: str, config: ImageConfig, loc: ins.Location) -> str:
+        try:
+            return expand_heredoc(text, self.env(config))
+        except ExpansionError as err:
+            raise DockerfileError(err.message, loc.file, loc.start_line) from None
+
     def words(self, word: str, config: ImageConfig, loc: ins.Location) -> list[str]:
         try:
             return expand_words(word, self.env(config), self.escape)
@@ -185,8 +191,10 @@ class _Stage:
             state = self.run_step(inst, state, config, label)
             created, empty = "RUN " + " ".join(command(inst, config.shell)), False
         elif isinstance(inst, ins.Copy):
+            frm = f"--from={inst.from_} " if inst.from_ else ""
             state = copy(state, inst, lambda w: self.expand(w, config, loc), self.source_of, config.workdir,
-                         f"{label} {'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}")
+                         f"{label} {'ADD' if inst.add else 'COPY'} {frm}{' '.join(inst.sources)} {inst.dest}",
+                         lambda text: self.expand_body(text, config, loc))
             created, empty = f"{'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}", False
         else:
             config, created = self.config_only(inst, config, loc)

@@ -27,6 +27,7 @@ def copy(
     source_of: Callable[[str | None], State],
     cwd: str,
     name: str,
+    expand_body: Callable[[str], str] = lambda text: text,
 ) -> State:
     """Apply one COPY/ADD to ``state``. ``source_of(from)`` gives the state files come from
     (the build context for None)."""
@@ -41,10 +42,11 @@ def copy(
     heredocs = {f"<<{h.name}": h for h in inst.heredocs}
     actions: list[tuple[Copy | Mkfile, State | None]] = []
     for raw in inst.sources:
-        doc = heredocs.get(raw.lstrip("-")) or heredocs.get(raw)
+        bare = raw.replace("<<-", "<<").replace("'", "").replace('"', "")  # <<-EOF, <<'EOF', <<"EOF"
+        doc = heredocs.get(bare)
         if doc is not None:
             path = dest + doc.name if dest.endswith("/") else dest
-            data = doc.text()
+            data = expand_body(doc.text()) if doc.expand else doc.text()
             mode = int(chmod, 8) if chmod.isdigit() else 0o644
             actions.append((Mkfile(path, data.encode(), mode, chown), None))
             continue

@@ -29,8 +29,14 @@ def expand_words(word: str, env: Mapping[str, str], escape: str = "\\") -> list[
     return _Lexer(word, env, escape).run(split=True)
 
 
+def expand_heredoc(text: str, env: Mapping[str, str]) -> str:
+    """The body of an unquoted ``COPY <<EOF`` heredoc: variables expand, quotes stay as written."""
+    return "".join(_Lexer(text, env, "\\", keep_quotes=True).run(split=False)[0])
+
+
 class _Lexer:
-    def __init__(self, word: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(self, word: str, env: Mapping[str, str], escape: str, keep_quotes: bool = False) -> None:
+        self.keep_quotes = keep_quotes
         self.s = word
         self.i = 0
         self.env = env
@@ -53,7 +59,10 @@ class _Lexer:
                 self.i += 1
                 continue
             in_word = True
-            if c == "'":
+            if c in "'\"" and self.keep_quotes:
+                cur.append(c)
+                self.i += 1
+            elif c == "'":
                 cur.append(self.single_quoted())
             elif c == '"':
                 cur.append(self.double_quoted())

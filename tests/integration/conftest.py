@@ -91,3 +91,13 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
             yield host, server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(registry: str) -> str:
+    """``127.0.0.1:PORT/library/busybox``: the demo's busybox image (scripts/seed_registry.py) in the registry."""
+    import sys
+
+    script = Path(__file__).parents[2] / "scripts" / "seed_registry.py"
+    subprocess.run([sys.executable, str(script), registry], check=True, capture_output=True)
+    return f"{registry}/library/busybox"

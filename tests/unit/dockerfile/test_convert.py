@@ -146,6 +146,24 @@ ADD local.tar.gz /x/
     assert [(f.path, f.data) for f in files] == [("/etc/conf.txt", b"x=1\n")]
 
 
+def test_copy_heredocs_expand_variables_unless_the_delimiter_is_quoted() -> None:
+    text = """\
+FROM scratch
+ARG NAME=world
+ENV GREETING=hello
+COPY <<EOF /a
+$GREETING "${NAME}" \\$HOME '$NAME'
+EOF
+COPY <<'EOF' /b
+$GREETING ${NAME}
+EOF
+"""
+    files = [a for v in vertices(conv(text).state.vertex) if isinstance(v.op, FileOp)
+             for a in v.op.actions if isinstance(a, Mkfile)]
+    assert sorted((f.path, f.data) for f in files) == [
+        ("/a", b"hello \"world\" $HOME 'world'\n"), ("/b", b"$GREETING ${NAME}\n")]
+
+
 def test_base_image_config_and_onbuild_triggers() -> None:
     base = ImageConfig(env=("PATH=/usr/bin", "LANG=C"), workdir="/w", user="nobody",
                        onbuild=("RUN echo triggered", "RUN echo second"))

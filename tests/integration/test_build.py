@@ -1,0 +1,214 @@
+"""Whole builds with the real runtime, overlayfs and registry: what is shared, cached, invalidated,
+and what happens when a step fails or a build is cancelled."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bake.app import Request
+from bake.app.build import BuildOptions, TargetResult, build
+from bake.errors import BuildFailed, StepError
+from bake.progress.events import Completed, Event, Logged, Started
+
+
+def project(tmp_path: Path, hcl: str, dockerfile: str, files: dict[str, str] | None = None) -> Path:
+    d = tmp_path / "project"
+    d.mkdir(exist_ok=True)
+    (d / "docker-bake.hcl").write_text(hcl)
+    (d / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+    return d
+
+
+def run(d: Path, root: Path, *targets: str, events: list[Event] | None = None, **opts: object) -> list[TargetResult]:
+    return build(Request(targets=targets, cwd=str(d)), BuildOptions(root=str(root), **opts),  # type: ignore[arg-type]
+                 events.append if events is not None else (lambda e: None))
+
+
+def executed(results: list[TargetResult]) -> int:
+    return sum(r.executed for r in results)
+
+
+SHARED = """
+FROM {base} AS base
+RUN head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /random
+FROM base AS a
+RUN cp /random /a
+FROM base AS b
+RUN cp /random /b
+"""
+SHARED_HCL = """
+group "default" {{ targets = ["a", "b"] }}
+target "a" {{
+  target = "a"
+  output = ["type=local,dest=out/a"]
+}}
+target "b" {{
+  target = "b"
+  output = ["type=local,dest=out/b"]
+}}
+"""
+
+
+def test_a_shared_step_runs_once_and_both_targets_see_its_result(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, SHARED_HCL.format(), SHARED.format(base=busybox_image))
+    events: list[Event] = []
+    results = run(d, tmp_path / "root", events=events)
+    a, b = (d / "out/a/a").read_text(), (d / "out/b/b").read_text()
+    assert a == b and len(a) == 32
+    randoms = [e for e in events if isinstance(e, Started) and "urandom" in e.step.name]
+    assert len(randoms) == 1 and randoms[0].step.targets == ("a", "b")
+    # a restart with the same root: every step is a cache hit, nothing runs
+    again = run(d, tmp_path / "root")
+    assert executed(again) == 0 and [r.cached for r in again] == [1, 1]
+    assert len([e for e in events if isinstance(e, Started)]) == 4  # image, random, a, b: nothing twice
+    assert [r.executed for r in results] == [3, 3]  # each target needed 3 steps (2 of them shared)
+
+
+def test_independent_steps_run_at_the_same_time(busybox_image: str, tmp_path: Path) -> None:
+    dockerfile = f"FROM {busybox_image} AS base\nFROM base AS a\nRUN sleep 1; echo a\nFROM base AS b\nRUN sleep 1; echo b\n"
+    d = project(tmp_path, 'group "default" {\n  targets = ["a", "b"]\n}\ntarget "a" {\n  target = "a"\n}\n'
+                'target "b" {\n  target = "b"\n}\n', dockerfile)
+    events: list[Event] = []
+    run(d, tmp_path / "root", events=events)
+    order = [(type(e).__name__, e.step.name) for e in events if isinstance(e, Started | Completed) and "sleep" in e.step.name]
+    assert [kind for kind, _ in order] == ["Started", "Started", "Completed", "Completed"]
+
+
+def test_a_change_invalidates_only_what_reads_it(busybox_image: str, tmp_path: Path) -> None:
+    dockerfile = (f"FROM {busybox_image}\nARG FLAVOUR=plain\nCOPY app.txt /app.txt\n"
+                  "RUN echo \"$FLAVOUR $(cat /app.txt)\" > /result\n")
+    hcl = ('variable "FLAVOUR" {\n  default = "plain"\n}\ntarget "default" {\n  args = { FLAVOUR = FLAVOUR }\n'
+           '  output = ["type=local,dest=out"]\n}\n')
+    d = project(tmp_path, hcl, dockerfile, {"app.txt": "one", "notes.txt": "unrelated"})
+    root = tmp_path / "root"
+    run(d, root)
+    assert (d / "out/result").read_text() == "plain one\n"
+    (d / "notes.txt").write_text("edited")  # no COPY selects it
+    assert executed(run(d, root)) == 0
+    (d / "app.txt").write_text("two")
+    assert executed(run(d, root)) == 3  # the context, the COPY and the RUN
+    assert (d / "out/result").read_text() == "plain two\n"
+    os.environ["FLAVOUR"] = "spicy"
+    try:
+        assert executed(run(d, root)) == 1
+    finally:
+        del os.environ["FLAVOUR"]
+    assert (d / "out/result").read_text() == "spicy two\n"
+
+
+def test_a_new_base_image_digest_is_a_miss_once_pulled(registry: str, busybox_image: str, tmp_path: Path) -> None:
+    import sys
+
+    script = Path(__file__).parents[2] / "scripts" / "seed_registry.py"
+    repo = "moving/base:1"
+    subprocess.run([sys.executable, str(script), registry, "--repo", repo], check=True, capture_output=True)
+    d = project(tmp_path, 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
+                f"FROM {registry}/{repo}\nRUN ls /etc > /listing\n")
+    root = tmp_path / "root"
+    run(d, root)
+    # the tag moves to another image
+    subprocess.run([sys.executable, str(script), registry, "--repo", repo, "--env", "VERSION=2"],
+                   check=True, capture_output=True)
+    assert executed(run(d, root)) == 0  # the recorded resolution is reused, as BuildKit does
+    pulled = build(Request(cwd=str(d), overrides=("*.pull=true",)), BuildOptions(root=str(root)))
+    assert executed(pulled) == 2  # the new image and the RUN on it
+
+
+def test_a_failing_step_names_itself_and_its_output(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, 'target "default" {}\n',
+                f"FROM {busybox_image}\nRUN echo preparing; echo 'it broke' >&2; exit 3\n")
+    with pytest.raises(StepError) as info:
+        run(d, tmp_path / "root")
+    err = info.value
+    assert err.exit_code == 3 and err.targets == ("default",) and "RUN echo preparing" in err.step
+    assert err.output == ("preparing", "it broke")
+    assert 'process "/bin/sh -c echo preparing' in err.reason and "exit code: 3" in err.reason
+
+
+KEEP_GOING = """
+group "default" {{ targets = ["bad", "good"] }}
+target "bad" {{
+  target = "bad"
+}}
+target "good" {{
+  target = "good"
+  output = ["type=local,dest=out"]
+}}
+"""
+
+
+def test_keep_going_builds_and_exports_what_does_not_need_the_failure(busybox_image: str, tmp_path: Path) -> None:
+    dockerfile = f"FROM {busybox_image} AS bad\nRUN exit 1\nFROM {busybox_image} AS good\nRUN sleep 0.5; echo ok > /ok\n"
+    d = project(tmp_path, KEEP_GOING.format(), dockerfile)
+    with pytest.raises(StepError):
+        run(d, tmp_path / "root", keep_going=True)
+    assert (d / "out/ok").read_text() == "ok\n"
+
+
+def test_without_keep_going_the_first_failure_stops_running_containers(busybox_image: str, tmp_path: Path) -> None:
+    dockerfile = f"FROM {busybox_image} AS bad\nRUN sleep 0.5; exit 1\nFROM {busybox_image} AS good\nRUN sleep 60\n"
+    d = project(tmp_path, KEEP_GOING.format(), dockerfile)
+    root = tmp_path / "root"
+    events: list[Event] = []
+    with pytest.raises(StepError):
+        run(d, root, events=events)
+    assert [e.error for e in events if isinstance(e, Completed) and "sleep 60" in e.step.name] == ["cancelled"]
+    listing = subprocess.run(["runc", "--root", str(root / "run/runtime"), "list", "-q"], capture_output=True, text=True)
+    assert listing.stdout.strip() == ""
+    assert str(root) not in Path("/proc/mounts").read_text()
+    assert not (d / "out").exists()
+
+
+def test_several_failures_are_reported_together(busybox_image: str, tmp_path: Path) -> None:
+    dockerfile = f"FROM {busybox_image} AS bad\nRUN exit 1\nFROM {busybox_image} AS good\nRUN exit 2\n"
+    d = project(tmp_path, KEEP_GOING.format(), dockerfile)
+    with pytest.raises(BuildFailed) as info:
+        run(d, tmp_path / "root", keep_going=True)
+    assert [(name, e.exit_code) for name, e in info.value.failures] == [("bad", 1), ("good", 2)]  # type: ignore[attr-defined]
+
+
+def test_cache_mounts_persist_and_secrets_stay_out_of_outputs(busybox_image: str, tmp_path: Path) -> None:
+    dockerfile = (f"FROM {busybox_image}\n"
+                  "RUN --mount=type=cache,target=/cache --mount=type=secret,id=token "
+                  "echo run >> /cache/runs && wc -l < /cache/runs > /runs && cat /run/secrets/token | wc -c > /secret-size\n")
+    hcl = ('variable "N" {\n  default = "1"\n}\ntarget "default" {\n  args = { N = N }\n  no-cache = true\n'
+           '  secret = ["id=token,src=token.txt"]\n  output = ["type=tar,dest=out.tar"]\n}\n')
+    d = project(tmp_path, hcl, dockerfile, {"token.txt": "s3cr3t-value"})
+    root = tmp_path / "root"
+    run(d, root)
+    run(d, root)
+    import tarfile
+
+    with tarfile.open(d / "out.tar") as tar:
+        runs = tar.extractfile("runs").read().decode().strip()  # type: ignore[union-attr]
+        size = tar.extractfile("secret-size").read().decode().strip()  # type: ignore[union-attr]
+        names = tar.getnames()
+    assert runs == "2" and size == "12"
+    assert not any("secrets" in n for n in names)
+    assert b"s3cr3t-value" not in (d / "out.tar").read_bytes()
+
+
+def test_multi_platform_local_output_has_a_directory_per_platform(tmp_path: Path) -> None:
+    """COPY-only stages need no emulation: any platform builds here."""
+    d = project(tmp_path, 'target "default" {\n  platforms = ["linux/amd64", "linux/arm64"]\n'
+                '  output = ["type=local,dest=out"]\n}\n',
+                "FROM scratch\nARG TARGETARCH\nCOPY app.txt /\nCOPY <<EOF /arch\n${TARGETARCH}\nEOF\n", {"app.txt": "x"})
+    run(d, tmp_path / "root")
+    assert (d / "out/linux_amd64/arch").read_text() == "amd64\n"
+    assert (d / "out/linux_arm64/arch").read_text() == "arm64\n"
+    assert (d / "out/linux_arm64/app.txt").read_text() == "x"
+
+
+def test_output_streams_as_the_step_runs(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN echo one; sleep 0.3; echo two\n")
+    events: list[Event] = []
+    run(d, tmp_path / "root", events=events)
+    logs = [e for e in events if isinstance(e, Logged)]
+    assert b"".join(e.data for e in logs) == b"one\ntwo\n" and len(logs) == 2
