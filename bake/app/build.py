@@ -27,6 +27,7 @@ from bake.model import Plan, SecretEntry, SSHEntry
 from bake.progress.events import Noted, Sink, discard
 from bake.solver.cache import DirCache
 from bake.solver.scheduler import Outcome, Solver
+from bake.worker.recovery import claim, recover
 from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
@@ -90,8 +91,13 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
         for name, t in plan.targets.items():
             for platform in t.platforms or (host,):
                 roots.append((name, platform, converter.state(name, platform).vertex))
-    outcomes = anyio.run(_solve, req, opts, env, plan, roots, root, snapshots, images, allow, pull, sink)
-    results = _export(req, plan, roots, outcomes, snapshots, sink)
+    scratch = claim(os.path.join(root, "run"))
+    try:
+        outcomes = anyio.run(_solve, req, opts, env, plan, roots, root, scratch.path, snapshots, images, allow,
+                             pull, sink)
+        results = _export(req, plan, roots, outcomes, snapshots, scratch.path, sink)
+    finally:
+        scratch.release()
     if opts.metadata_file:
         _write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
@@ -103,7 +109,8 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
 
 async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan,
-                 roots: list[tuple[str, str, Vertex | None]], root: str, snapshots: Snapshotter, images: ImageStore,
+                 roots: list[tuple[str, str, Vertex | None]], root: str, scratch: str, snapshots: Snapshotter,
+                 images: ImageStore,
                  allow: tuple[str, ...], pull: bool, sink: Sink) -> list[Outcome]:
     from bake.registry.client import default_client
     from bake.worker.backend import GraphBackend
@@ -116,9 +123,8 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
     from bake.worker.state import WorkerState
 
     run_dir = os.path.join(root, "run")
-    os.makedirs(run_dir, exist_ok=True)
     runtime = await select_runtime(run_dir, opts.runtime)
-    scratch = tempfile.mkdtemp(prefix="build-", dir=run_dir)
+    recover(run_dir, runtime)  # containers and mounts of builds that were killed
     secrets: list[SecretEntry] = []
     ssh: list[SSHEntry] = []
     for t in plan.targets.values():
@@ -126,7 +132,7 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
         ssh.extend(s for s in t.ssh or () if s.id not in {x.id for x in ssh})
     state = WorkerState(
         cwd=os.path.abspath(req.cwd), host_platform=local_platform(), snapshots=snapshots, images=images,
-        client=default_client, executor=RuncExecutor(run_dir, runtime, allow=allow),
+        client=default_client, executor=RuncExecutor(run_dir, runtime, allow=allow, bundles=scratch),
         cachemounts=CacheMounts(root), secrets=Secrets(secrets, env, req.cwd), ssh=SSHAgents(ssh, env, req.cwd),
         statcache=StatCache(os.path.join(root, "statcache.json")), scratch=scratch, pull=pull)
     cores = os.cpu_count() or 1
@@ -143,7 +149,7 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
 
 
 def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]], outcomes: list[Outcome],
-            snapshots: Snapshotter, sink: Sink) -> list[TargetResult]:
+            snapshots: Snapshotter, scratch: str, sink: Sink) -> list[TargetResult]:
     from bake.exporter.local import export_local
     from bake.exporter.tar import export_tar
 
@@ -154,7 +160,7 @@ def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]
         written: list[str] = []
         if error is None:
             subdirs = [p.replace("/", "_") if len(mine) > 1 else "" for p, _ in mine]
-            with _views(snapshots, [o.result for _, o in mine]) as trees:
+            with _views(snapshots, scratch, [o.result for _, o in mine]) as trees:
                 pairs = list(zip(subdirs, trees, strict=True))
                 for out in t.output or ():
                     dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(req.cwd, out.dest)
@@ -175,7 +181,7 @@ def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]
 
 
 @contextlib.contextmanager
-def _views(snapshots: Snapshotter, results: Sequence[str | None]) -> Iterator[list[str | None]]:
+def _views(snapshots: Snapshotter, scratch: str, results: Sequence[str | None]) -> Iterator[list[str | None]]:
     """Read-only mounts of the results (None stays None: an empty filesystem)."""
     with contextlib.ExitStack() as stack:
         trees: list[str | None] = []
@@ -183,7 +189,7 @@ def _views(snapshots: Snapshotter, results: Sequence[str | None]) -> Iterator[li
             if sid is None:
                 trees.append(None)
                 continue
-            path = tempfile.mkdtemp(prefix="export-", dir=snapshots.dir)
+            path = tempfile.mkdtemp(prefix="export-", dir=scratch)
             stack.callback(os.rmdir, path)
             snapshots.mount(sid, path, readonly=True)
             stack.callback(snapshots.unmount, path)

@@ -88,8 +88,9 @@ class RuncExecutor:
     """Runs processes with ``runc`` (or a compatible runtime) and a throwaway bundle per run."""
 
     def __init__(self, state_dir: str, runtime: str = "runc", binfmt_dir: str = BINFMT_DIR,
-                 allow: tuple[str, ...] = ()) -> None:
+                 allow: tuple[str, ...] = (), bundles: str | None = None) -> None:
         self.state_dir = state_dir
+        self.bundles = bundles or state_dir  # a build's own directory: recovery finds its containers by it
         self.runtime = runtime
         self.binfmt_dir = binfmt_dir
         self.allow = frozenset(allow)  # granted entitlements (buildx's --allow)
@@ -107,7 +108,7 @@ class RuncExecutor:
             emulator(process.platform, self.binfmt_dir)  # refuses early, naming how to enable emulation
         uid, gid, groups = resolve_user(rootfs, process.user)
         os.makedirs(secure_join(rootfs, process.cwd), exist_ok=True)  # WORKDIR exists, as in BuildKit
-        bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.state_dir)
+        bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.bundles)
         try:
             etc = _etc_files(bundle, process)
             all_mounts = (*mounts, *etc)

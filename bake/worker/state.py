@@ -1,10 +1,9 @@
 """Everything a build's ops share on this machine: the snapshotter, image store, executor, cache
-mounts, secrets and ssh agents, the registry client, the context stat cache, and a scratch
-directory for the build's temporary mounts (removed by ``close``)."""
+mounts, secrets and ssh agents, the registry client, the context stat cache, and the build's
+scratch directory for temporary mounts (owned, and removed, by the build: see recovery.py)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -61,4 +60,3 @@ class WorkerState:
         self.secrets.close()
         self.ssh.close()
         self.statcache.save()
-        shutil.rmtree(self.scratch, ignore_errors=True)
