@@ -254,14 +254,31 @@ def render_error(err: BakeError) -> str:
     if isinstance(err, DockerfileError) and err.text:
         lines += [f"{err.file}:{err.line}", "-" * 20, f" {err.line:3d} | >>> {err.text}", "-" * 20]
     if isinstance(err, BuildFailed):
-        return "".join(render_error(e).replace("ERROR: ", f"ERROR: target {name}: ", 1) for name, e in err.failures) \
-            + f"ERROR: {err.message}\n"
+        return "".join(render_error(e) for _, e in err.failures) + f"ERROR: {err.message}\n"
     if isinstance(err, StepError):
-        lines += ["------", f" > {err.step}:", *err.output, "------"]
-        if err.source:
-            lines.append(err.source)
+        lines += ["------", f" > {err.step}:", *err.output, "------", *_source_excerpt(err.source)]
+        if err.targets:
+            return "\n".join(lines) + f"\nERROR: target {', '.join(err.targets)}: {err.message}\n"
     lines.append(f"ERROR: {err.message}")
     return "\n".join(lines) + "\n"
+
+
+def _source_excerpt(source: str) -> list[str]:
+    """``Dockerfile:12-14`` → the file's lines around them, the failing ones marked, as buildx shows."""
+    path, _, span = source.rpartition(":")
+    first, _, last = span.partition("-")
+    if not path or not first.isdigit():
+        return []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read().splitlines()
+    except OSError:
+        return [source]
+    start, end = int(first), int(last) if last.isdigit() else int(first)
+    out = [source, "-" * 20]
+    for n in range(max(1, start - 2), min(len(text), end + 2) + 1):
+        out.append(f" {n:3d} | {'>>>' if start <= n <= end else '   '} {text[n - 1]}")
+    return [*out, "-" * 20]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,9 +107,8 @@ class StepError(BakeError):
         self.targets = targets
         self.output = output
         self.exit_code = exit_code
-        self.source = source  # "Dockerfile:12" when known
-        where = f" ({source})" if source else ""
-        super().__init__(f"failed to solve: {step}{where}: {reason}")
+        self.source = source  # "Dockerfile:12" or "Dockerfile:12-14" when known
+        super().__init__(f"failed to solve: {reason}")
 
 
 class BuildFailed(BakeError):

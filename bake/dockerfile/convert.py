@@ -198,6 +198,9 @@ class _Stage:
             created, empty = f"{'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}", False
         else:
             config, created = self.config_only(inst, config, loc)
+        if not empty and state.vertex is not None:  # the step's own, new vertex: where it was written
+            lines = f"{loc.start_line}" if loc.end_line == loc.start_line else f"{loc.start_line}-{loc.end_line}"
+            state = replace(state, vertex=replace(state.vertex, location=f"{loc.file}:{lines}"))
         history = History(f"{created} # buildkit" if not empty else created, empty)
         return state, replace(config, history=(*config.history, history))
 

@@ -130,3 +130,4 @@ class Vertex:
     platform: str | None = None
     name: str = ""
     ignore_cache: bool = False
+    location: str = ""  # "Dockerfile:12" or "Dockerfile:12-14": the instruction it came from (not in the digest)

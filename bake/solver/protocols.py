@@ -1,7 +1,7 @@
 """The two contracts of the solver: the vertices it schedules and the backend that runs them.
 
-The solver knows a vertex only as something with inputs, a progress name and an ``ignore_cache``
-flag; everything else (its identity, what its cache key reads, how it runs) it asks the backend.
+The solver knows a vertex only as something with inputs, a progress name, a source location and
+an ``ignore_cache`` flag; everything else (its identity, what its cache key reads, how it runs) it asks the backend.
 A result is an opaque string (the worker's snapshot id), so the persistent cache can hold it.
 """
 
@@ -22,6 +22,11 @@ class Vertex(Protocol):
 
     @property
     def ignore_cache(self) -> bool: ...
+
+    @property
+    def location(self) -> str:
+        """Where the vertex was defined (``Dockerfile:12``), for errors; may be empty."""
+        ...
 
 
 V = TypeVar("V", bound=Vertex, contravariant=True)

@@ -176,12 +176,12 @@ class Solver(Generic[V]):
         try:
             return await work
         except StepError as err:
-            if not err.targets:
-                err.targets = self._step(v).targets
+            err.targets = err.targets or self._step(v).targets
+            err.source = err.source or v.location
             raise
         except (BakeError, OSError) as err:
             reason = err.message if isinstance(err, BakeError) else str(err)
-            raise StepError(v.name, reason, self._step(v).targets) from err
+            raise StepError(v.name, reason, self._step(v).targets, source=v.location) from err
 
     def _step(self, v: V) -> Step:
         ident = self.backend.identity(v)

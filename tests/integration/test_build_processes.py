@@ -43,7 +43,7 @@ def test_a_build_killed_mid_step_is_cleaned_up_by_the_next_one(busybox_image: st
     assert str(root) in Path("/proc/mounts").read_text()  # …on its mounted snapshot
 
     again = bake(d, root, "--progress=plain", env={"SLEEP": "0"})
-    out, err = again.communicate(timeout=120)
+    _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert containers(root) == []
     assert str(root) not in Path("/proc/mounts").read_text()
@@ -65,3 +65,29 @@ def test_two_builds_sharing_a_root_both_succeed(busybox_image: str, tmp_path: Pa
     out, err = third.communicate(timeout=60)
     assert third.returncode == 0, err
     assert [json.loads(line)["event"] for line in out.splitlines()] == ["cached", "noted"]  # and: no output
+
+
+def test_a_failed_step_shows_its_output_and_dockerfile_lines(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, 'target "app" {}\n', f"FROM {busybox_image}\nWORKDIR /src\n"
+                "RUN echo compiling && \\\n    echo 'error: missing semicolon' >&2 && exit 2\n")
+    proc = bake(d, tmp_path / "root", "--progress=plain", "app")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    box = err[err.index("------\n"):]
+    assert box.splitlines() == [
+        "------",
+        " > [stage-0 2/2] RUN echo compiling &&     echo 'error: missing semicolon' >&2 && exit 2:",
+        "compiling",
+        "error: missing semicolon",
+        "------",
+        "Dockerfile:3-4",
+        "--------------------",
+        "   1 |     FROM " + busybox_image,
+        "   2 |     WORKDIR /src",
+        "   3 | >>> RUN echo compiling && \\",
+        "   4 | >>>     echo 'error: missing semicolon' >&2 && exit 2",
+        "--------------------",
+        "ERROR: target app: failed to solve: process \"/bin/sh -c echo compiling &&     echo 'error: missing "
+        "semicolon' >&2 && exit 2\" did not complete successfully: exit code: 2",
+    ]
+    assert "#3 0." in err and "#3 ERROR: process" in err  # the plain progress numbered and timed it

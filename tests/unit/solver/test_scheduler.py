@@ -22,6 +22,7 @@ class V:
     name: str
     inputs: tuple[V, ...] = ()
     ignore_cache: bool = False
+    location: str = ""
 
 
 @dataclass
