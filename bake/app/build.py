@@ -27,10 +27,11 @@ from bake.model import Plan, SecretEntry, SSHEntry
 from bake.progress.events import Noted, Sink, discard
 from bake.solver.cache import DirCache
 from bake.solver.scheduler import Outcome, Solver
-from bake.worker.recovery import claim, recover
+from bake.worker.recovery import abandoned, claim, recover
 from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
+    from bake.registry.client import RegistryClient
     from bake.worker.images import ImageStore
 
 SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly")
@@ -68,7 +69,6 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     """Build every requested target; raises the failing step's error (or ``BuildFailed`` for
     several with ``keep_going``) after writing the outputs of the targets that succeeded."""
     from bake.content.store import ContentStore
-    from bake.registry.client import default_client
     from bake.worker.copysnapshot import open_snapshotter
     from bake.worker.imageconfigs import RegistryConfigs
     from bake.worker.images import ImageStore
@@ -85,7 +85,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
     pull = any(t.pull for t in plan.targets.values())
     host = local_platform()
-    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, default_client, refresh=pull))
+    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client, refresh=pull))
     roots: list[tuple[str, str, Vertex | None]] = []
     with located_errors(project.files):
         for name, t in plan.targets.items():
@@ -112,7 +112,6 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
                  roots: list[tuple[str, str, Vertex | None]], root: str, scratch: str, snapshots: Snapshotter,
                  images: ImageStore,
                  allow: tuple[str, ...], pull: bool, sink: Sink) -> list[Outcome]:
-    from bake.registry.client import default_client
     from bake.worker.backend import GraphBackend
     from bake.worker.cachemounts import CacheMounts
     from bake.worker.context import StatCache
@@ -123,8 +122,12 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
     from bake.worker.state import WorkerState
 
     run_dir = os.path.join(root, "run")
-    runtime = await select_runtime(run_dir, opts.runtime)
-    recover(run_dir, runtime)  # containers and mounts of builds that were killed
+    dead = abandoned(run_dir)
+    if dead:  # containers and mounts of builds that were killed
+        recover(run_dir, await select_runtime(run_dir, opts.runtime), dead)
+
+    async def executor() -> RuncExecutor:
+        return RuncExecutor(run_dir, await select_runtime(run_dir, opts.runtime), allow=allow, bundles=scratch)
     secrets: list[SecretEntry] = []
     ssh: list[SSHEntry] = []
     for t in plan.targets.values():
@@ -132,7 +135,7 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
         ssh.extend(s for s in t.ssh or () if s.id not in {x.id for x in ssh})
     state = WorkerState(
         cwd=os.path.abspath(req.cwd), host_platform=local_platform(), snapshots=snapshots, images=images,
-        client=default_client, executor=RuncExecutor(run_dir, runtime, allow=allow, bundles=scratch),
+        client=_registry_client, executor=executor,
         cachemounts=CacheMounts(root), secrets=Secrets(secrets, env, req.cwd), ssh=SSHAgents(ssh, env, req.cwd),
         statcache=StatCache(os.path.join(root, "statcache.json")), scratch=scratch, pull=pull)
     cores = os.cpu_count() or 1
@@ -146,6 +149,12 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
         with anyio.CancelScope(shield=True):
             await state.aclose()
         state.close()
+
+
+def _registry_client() -> RegistryClient:
+    from bake.registry.client import default_client  # httpx is imported only when a registry is asked
+
+    return default_client()
 
 
 def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]], outcomes: list[Outcome],

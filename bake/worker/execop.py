@@ -66,7 +66,8 @@ async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | No
                 tail.add(data)
                 log(data)
 
-            result = await state.executor.run(rootfs, process, tuple(mounts), output)
+            executor = await state.executor()
+            result = await executor.run(rootfs, process, tuple(mounts), output)
         if result.exit_code != 0:
             raise StepError(name, f"process {_quote(op.args)} did not complete successfully: exit code: {result.exit_code}",
                             output=tail.lines(), exit_code=result.exit_code)

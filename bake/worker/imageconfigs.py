@@ -8,16 +8,20 @@ synchronous, like the frontend: call it from a worker thread (``anyio.to_thread`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
 from bake.content import oci
 from bake.dockerfile.config import ImageConfig
 from bake.dockerfile.ocilayout import from_oci
-from bake.registry.client import RegistryClient
 from bake.registry.reference import parse_reference
 from bake.worker.images import ImageStore
+
+if TYPE_CHECKING:
+    from bake.registry.client import RegistryClient
 
 
 class RegistryConfigs:
@@ -30,13 +34,24 @@ class RegistryConfigs:
     def resolve(self, ref: str, platform: str) -> ImageConfig:
         key = (ref, platform)
         if key not in self._configs:
-            self._configs[key] = anyio.run(self._resolve, ref, platform)
+            known = None if self.refresh else self.images.recorded(parse_reference(ref), oci.Platform.parse(platform))
+            if known is not None:  # resolved before: no event loop, no registry
+                self._configs[key] = from_oci(json.loads(self.images.store.read(known.body["config"]["digest"])))
+            else:
+                self._configs[key] = anyio.run(self._resolve, ref, platform)
         return self._configs[key]
 
     async def _resolve(self, ref: str, platform: str) -> ImageConfig:
-        client = self.client()
+        made: list[RegistryClient] = []
+
+        def client() -> RegistryClient:  # only when the image was not resolved before
+            if not made:
+                made.append(self.client())
+            return made[0]
+
         try:
             doc = await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform), self.refresh)
         finally:
-            await client.aclose()
+            for c in made:
+                await c.aclose()
         return from_oci(doc)

@@ -14,15 +14,19 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bake.content import oci
 from bake.content.atomic import write_atomic
 from bake.content.compression import decompress
 from bake.content.store import ContentStore
-from bake.registry.client import RegistryClient
 from bake.registry.reference import Reference
 from bake.worker.snapshot import Snapshotter
 from bake.worker.unpack import apply_layer
+
+if TYPE_CHECKING:
+    from bake.registry.client import RegistryClient
 
 
 class ImageStore:
@@ -32,38 +36,47 @@ class ImageStore:
         self.store = store
         self.snapshots = snapshots
 
-    async def manifest(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+    async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                        refresh: bool = False) -> oci.Document:
         """The image manifest of ``ref`` for ``platform`` with its config blob in the store. A
-        reference resolved before is taken from the record, without a request, unless ``refresh``."""
+        reference resolved before is taken from the record, without a request, unless ``refresh``.
+        ``client`` is called only when the registry must be asked (a warm build never makes one)."""
+        recorded = None if refresh else self.recorded(ref, platform)
+        if recorded is not None:
+            return recorded
         key = f"{ref} {platform}"
-        recorded = None if refresh else _load(self.resolved_path).get(key)
-        if recorded is not None and self.store.exists(recorded):
-            manifest = oci.parse(self.store.read(recorded))
-            if self.store.exists(manifest.body["config"]["digest"]):
-                return manifest
-        manifest, _ = await client.resolve(ref, platform)
+        registry = client()
+        manifest, _ = await registry.resolve(ref, platform)
         self.store.write(manifest.raw)
-        await client.fetch_blob(ref, manifest.body["config"]["digest"], self.store)
+        await registry.fetch_blob(ref, manifest.body["config"]["digest"], self.store)
         resolved = _load(self.resolved_path)
         resolved[key] = manifest.digest
         _save(self.resolved_path, resolved)
         return manifest
 
-    async def config(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+    def recorded(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
+        """The manifest ``ref`` resolved to before for ``platform``, if it and its config are stored."""
+        digest = _load(self.resolved_path).get(f"{ref} {platform}")
+        if digest is None or not self.store.exists(digest):
+            return None
+        manifest = oci.parse(self.store.read(digest))
+        return manifest if self.store.exists(manifest.body["config"]["digest"]) else None
+
+    async def config(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                      refresh: bool = False) -> dict[str, object]:
         """The image config document (no layers are fetched)."""
         manifest = await self.manifest(client, ref, platform, refresh)
         config: dict[str, object] = json.loads(self.store.read(manifest.body["config"]["digest"]))
         return config
 
-    async def pull(self, client: RegistryClient, ref: Reference, platform: oci.Platform,
+    async def pull(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                    refresh: bool = False) -> tuple[str, dict[str, object]]:
         """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched (those
         not in the store) and verified, then unpacked."""
         manifest = await self.manifest(client, ref, platform, refresh)
         for layer in manifest.body["layers"]:
-            await client.fetch_blob(ref, layer["digest"], self.store)
+            if not self.store.exists(layer["digest"]):
+                await client().fetch_blob(ref, layer["digest"], self.store)
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
         return self.unpack(manifest, config), config
 

@@ -39,17 +39,17 @@ def claim(run_dir: str) -> Scratch:
     return Scratch(path, fd)
 
 
-def recover(run_dir: str, runtime: str) -> list[str]:
-    """Clean up after builds that died; returns the directories reclaimed."""
+def abandoned(run_dir: str) -> list[str]:
+    """Scratch directories of builds that died (no live build holds their lock)."""
     if not os.path.isdir(run_dir):
         return []
-    dead = []
-    for name in sorted(os.listdir(run_dir)):
-        path = os.path.join(run_dir, name)
-        if name.startswith(PREFIX) and os.path.isdir(path) and _abandoned(path):
-            dead.append(path)
-    if not dead:
-        return []
+    return [os.path.join(run_dir, name) for name in sorted(os.listdir(run_dir))
+            if name.startswith(PREFIX) and os.path.isdir(os.path.join(run_dir, name))
+            and _abandoned(os.path.join(run_dir, name))]
+
+
+def recover(run_dir: str, runtime: str, dead: list[str]) -> list[str]:
+    """Clean up after the builds that died (``abandoned``); returns the directories reclaimed."""
     _stop_containers(run_dir, runtime, dead)
     for path in dead:
         _unmount_below(path)

@@ -18,10 +18,12 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
-
-import httpx
+from typing import TYPE_CHECKING
 
 from bake.errors import BakeError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class SourceError(BakeError):
@@ -31,6 +33,8 @@ class SourceError(BakeError):
 async def fetch_url(url: str, dest: str, checksum: str = "", client: httpx.AsyncClient | None = None) -> str:
     """Download ``url`` into the empty directory ``dest``; returns the file's name."""
     own = client is None
+    import httpx  # only when a URL is fetched: a warm build never pays for the import
+
     http = client or httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=10.0))
     fd, tmp = tempfile.mkstemp(dir=dest, prefix=".download-")
     try:

@@ -50,7 +50,7 @@ async def salt(state: WorkerState, op: SourceOp, platform: str | None) -> str:
     k = kind(op)
     if k == "image":
         image = parse_reference(op.identifier[len("docker-image://"):])
-        manifest = await state.images.manifest(state.client(), image, _platform(state, platform), state.pull)
+        manifest = await state.images.manifest(state.client, image, _platform(state, platform), state.pull)
         return manifest.digest
     if k == "local":
         root = context_dir(state, op)
@@ -70,7 +70,7 @@ async def materialize(state: WorkerState, op: SourceOp, platform: str | None) ->
     k = kind(op)
     if k == "image":
         image = parse_reference(op.identifier[len("docker-image://"):])
-        sid, _ = await state.images.pull(state.client(), image, _platform(state, platform))
+        sid, _ = await state.images.pull(state.client, image, _platform(state, platform))
         return sid
     snapshots = state.snapshots
     sid = snapshots.prepare(None)

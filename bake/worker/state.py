@@ -4,7 +4,7 @@ scratch directory for temporary mounts (owned, and removed, by the build: see re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 class WorkerState:
     def __init__(self, *, cwd: str, host_platform: str, snapshots: Snapshotter, images: ImageStore,
-                 client: Callable[[], RegistryClient], executor: RuncExecutor, cachemounts: CacheMounts,
+                 client: Callable[[], RegistryClient], executor: Callable[[], Awaitable[RuncExecutor]],
+                 cachemounts: CacheMounts,
                  secrets: Secrets, ssh: SSHAgents, statcache: StatCache, scratch: str, pull: bool = False) -> None:
         self.cwd = cwd
         self.host_platform = host_platform
@@ -30,7 +31,8 @@ class WorkerState:
         self.images = images
         self._make_client = client
         self._client: RegistryClient | None = None
-        self.executor = executor
+        self._make_executor = executor
+        self._executor: RuncExecutor | None = None
         self.cachemounts = cachemounts
         self.secrets = secrets
         self.ssh = ssh
@@ -44,6 +46,13 @@ class WorkerState:
         if self._client is None:
             self._client = self._make_client()
         return self._client
+
+    async def executor(self) -> RuncExecutor:
+        """The executor, made when the first container runs (a cached build probes no runtime)."""
+        async with self.lock("executor"):
+            if self._executor is None:
+                self._executor = await self._make_executor()
+        return self._executor
 
     def lock(self, name: str) -> anyio.Lock:
         if name not in self._locks:

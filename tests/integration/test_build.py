@@ -123,11 +123,11 @@ def test_a_new_base_image_digest_is_a_miss_once_pulled(registry: str, busybox_im
 
 def test_a_failing_step_names_itself_and_its_output(busybox_image: str, tmp_path: Path) -> None:
     d = project(tmp_path, 'target "default" {}\n',
-                f"FROM {busybox_image}\nRUN echo preparing; echo 'it broke' >&2; exit 3\n")
+                f"FROM {busybox_image}\nRUN echo preparing; sleep 0.2; echo 'it broke' >&2; exit 3\n")
     with pytest.raises(StepError) as info:
         run(d, tmp_path / "root")
     err = info.value
-    assert err.exit_code == 3 and err.targets == ("default",) and "RUN echo preparing" in err.step
+    assert err.exit_code == 3 and err.targets == ("default",) and "RUN echo preparing;" in err.step
     assert err.output == ("preparing", "it broke")
     assert 'process "/bin/sh -c echo preparing' in err.reason and "exit code: 3" in err.reason
 

@@ -69,14 +69,14 @@ def test_two_builds_sharing_a_root_both_succeed(busybox_image: str, tmp_path: Pa
 
 def test_a_failed_step_shows_its_output_and_dockerfile_lines(busybox_image: str, tmp_path: Path) -> None:
     d = project(tmp_path, 'target "app" {}\n', f"FROM {busybox_image}\nWORKDIR /src\n"
-                "RUN echo compiling && \\\n    echo 'error: missing semicolon' >&2 && exit 2\n")
+                "RUN echo compiling >&2 && \\\n    echo 'error: missing semicolon' >&2 && exit 2\n")
     proc = bake(d, tmp_path / "root", "--progress=plain", "app")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     box = err[err.index("------\n"):]
     assert box.splitlines() == [
         "------",
-        " > [stage-0 2/2] RUN echo compiling &&     echo 'error: missing semicolon' >&2 && exit 2:",
+        " > [stage-0 2/2] RUN echo compiling >&2 &&     echo 'error: missing semicolon' >&2 && exit 2:",
         "compiling",
         "error: missing semicolon",
         "------",
@@ -84,10 +84,10 @@ def test_a_failed_step_shows_its_output_and_dockerfile_lines(busybox_image: str,
         "--------------------",
         "   1 |     FROM " + busybox_image,
         "   2 |     WORKDIR /src",
-        "   3 | >>> RUN echo compiling && \\",
+        "   3 | >>> RUN echo compiling >&2 && \\",
         "   4 | >>>     echo 'error: missing semicolon' >&2 && exit 2",
         "--------------------",
-        "ERROR: target app: failed to solve: process \"/bin/sh -c echo compiling &&     echo 'error: missing "
+        "ERROR: target app: failed to solve: process \"/bin/sh -c echo compiling >&2 &&     echo 'error: missing "
         "semicolon' >&2 && exit 2\" did not complete successfully: exit code: 2",
     ]
     assert "#3 0." in err and "#3 ERROR: process" in err  # the plain progress numbered and timed it

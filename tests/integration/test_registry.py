@@ -110,14 +110,14 @@ async def test_images_become_shared_snapshot_chains(registry: str, busybox_rootf
 
         root = tmp_path / "bake"
         images = ImageStore(str(root), ContentStore(str(root / "content")), Snapshotter(str(root)))
-        top, cfg = await images.pull(client, ref, oci.Platform("linux", "amd64"))
+        top, cfg = await images.pull(lambda: client, ref, oci.Platform("linux", "amd64"))
         assert cfg["rootfs"] == {"type": "layers", "diff_ids": diff_ids}
         counting = CountingTransport()
         offline = RegistryClient(transport=counting)
         try:
-            again, _ = await images.pull(offline, ref, oci.Platform("linux", "amd64"))
+            again, _ = await images.pull(lambda: offline, ref, oci.Platform("linux", "amd64"))
             assert counting.requests == []  # the tag's recorded resolution is reused: nothing asked
-            refreshed, _ = await images.pull(offline, ref, oci.Platform("linux", "amd64"), refresh=True)
+            refreshed, _ = await images.pull(lambda: offline, ref, oci.Platform("linux", "amd64"), refresh=True)
             assert refreshed == top and any("/manifests/1" in r for r in counting.requests)  # --pull asks again
         finally:
             await offline.aclose()
