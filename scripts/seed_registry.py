@@ -4,8 +4,8 @@ the demo, the tests and the benchmarks (no Docker Hub here).
     python scripts/seed_registry.py 127.0.0.1:5000 [--repo library/busybox:latest]
         [--busybox ARCH=PATH ...] [--env KEY=VALUE ...]
 
-The host's ``busybox`` is used for the host's architecture; ``--busybox arm64=/path`` adds other
-architectures (an index with one manifest per architecture is pushed). The rootfs holds busybox,
+The host's ``busybox`` is used for the host's architecture; ``--busybox arm64=/path`` (or
+``arm/v7=/path``) adds other architectures (an index with one manifest per architecture is pushed). The rootfs holds busybox,
 its applet links, /etc/passwd (root, app) and /etc/group; layers are deterministic.
 """
 
@@ -50,17 +50,19 @@ def rootfs(busybox: str, dest: str) -> None:
     os.chown(os.path.join(dest, "home/app"), 1000, 1000)
 
 
-def image(busybox: str, arch: str, env: tuple[str, ...] = ()) -> tuple[oci.Document, dict[str, bytes]]:
+def image(busybox: str, arch: str, variant: str = "", env: tuple[str, ...] = ()) -> tuple[oci.Document, dict[str, bytes]]:
     with tempfile.TemporaryDirectory() as d:
         rootfs(busybox, d)
         tar = layer_bytes(d, source_date_epoch=0)
     layer = gzip.compress(tar, mtime=0)
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
-    body = {"architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",
+    body: dict[str, object] = {"architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",
             "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
                        "Cmd": ["sh"]},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "busybox-static from Debian"}]}
+    if variant:
+        body["variant"] = variant
     config = oci.Document(oci.CONFIG, body, oci.encode(body))
     desc = oci.Descriptor(oci.LAYER_GZIP, "sha256:" + hashlib.sha256(layer).hexdigest(), len(layer))
     return oci.manifest(config.descriptor(), [desc]), {config.digest: config.raw, desc.digest: layer}
@@ -72,11 +74,12 @@ async def push(registry: str, repo: str, binaries: dict[str, str], env: tuple[st
     try:
         descriptors = []
         for arch, path in sorted(binaries.items()):
-            manifest, blobs = image(path, arch, env)
+            architecture, _, variant = arch.partition("/")  # "arm/v7"
+            manifest, blobs = image(path, architecture, variant, env)
             for digest, data in blobs.items():
                 await client.push_blob(ref, digest, data)
             await client.push_manifest(ref, manifest, tag=manifest.digest)
-            descriptors.append(manifest.descriptor(oci.Platform("linux", arch)))
+            descriptors.append(manifest.descriptor(oci.Platform("linux", architecture, variant)))
         return await client.push_manifest(ref, oci.index(descriptors))
     finally:
         await client.aclose()

@@ -78,6 +78,10 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     with located_errors(project.files):
         plan = project.plan(list(req.targets))
     _check_outputs(plan)
+    for name, t in plan.targets.items():
+        for kind, entries in (("cache-from", t.cache_from), ("cache-to", t.cache_to)):
+            if entries:
+                sink(Noted(f"target {name}: {kind} is not supported yet; building without it", time.time(), "warning"))
     allow = _entitlements(plan, opts.allow)
     root = os.path.abspath(opts.root or state_root(env))
     os.makedirs(root, exist_ok=True)

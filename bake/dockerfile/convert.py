@@ -65,7 +65,7 @@ def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file:
     build_args = dict(inputs.build_args or {})
     contexts = dict(inputs.named_contexts or {})
     plan = split_stages(ins.instructions(doc), build_args, auto, inputs.target, frozenset(contexts), doc.escape)
-    context_state = local(inputs.context, exclude=inputs.dockerignore)
+    context_state = local(inputs.context, exclude=inputs.dockerignore, name="[internal] load build context")
     names = {s.name: s.index for s in plan.stages if s.name is not None}
     done: dict[int, tuple[State, ImageConfig]] = {}
     for index in plan.needed:

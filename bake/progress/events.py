@@ -20,6 +20,15 @@ class Step:
 
 
 @record
+class Planned:
+    """A solve begins: the targets (labels) it builds and how many distinct steps they need."""
+
+    targets: tuple[str, ...]
+    steps: int
+    at: float
+
+
+@record
 class Started:
     step: Step
     at: float
@@ -58,7 +67,7 @@ class Noted:
     level: str = "info"  # info | warning
 
 
-Event = Started | Cached | Logged | Completed | Noted
+Event = Planned | Started | Cached | Logged | Completed | Noted
 Sink = Callable[[Event], None]
 
 

@@ -10,14 +10,15 @@
     #4 CACHED
 
 Output lines carry the seconds since their step started; a partial line waits for its newline
-(or the step's end).
+(or the step's end). When several targets build, a step's name starts with the targets needing it,
+as buildx prefixes them (``[api base 1/2]``); a step shared by several is shown once, naming all.
 """
 
 from __future__ import annotations
 
 from typing import TextIO
 
-from bake.progress.events import Cached, Completed, Event, Logged, Noted, Started, Step
+from bake.progress.events import Cached, Completed, Event, Logged, Noted, Planned, Started, Step
 
 
 class PlainProgress:
@@ -27,9 +28,12 @@ class PlainProgress:
         self.started: dict[str, float] = {}
         self.partial: dict[str, bytes] = {}
         self.current = ""
+        self.multi = False
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, Noted):
+        if isinstance(event, Planned):
+            self.multi = len(event.targets) > 1
+        elif isinstance(event, Noted):
             self._switch("")
             prefix = "WARNING: " if event.level == "warning" else ""
             self.out.write(f"{prefix}{event.text}\n")
@@ -72,7 +76,7 @@ class PlainProgress:
         if self.current == step.digest:
             return
         self._switch(step.digest)
-        self.out.write(f"#{self._n(step)} {step.name}\n")
+        self.out.write(f"#{self._n(step)} {prefixed(step) if self.multi else step.name}\n")
 
     def _switch(self, digest: str) -> None:
         if self.current or self.numbers:
@@ -85,3 +89,12 @@ class PlainProgress:
 
     def close(self) -> None:
         self.out.flush()
+
+
+def prefixed(step: Step) -> str:
+    """``[base 1/2] RUN x`` → ``[api,web base 1/2] RUN x``; a name without a bracket gets its own."""
+    names = list(step.targets[:3]) + ([f"+{len(step.targets) - 3}"] if len(step.targets) > 3 else [])
+    who = ",".join(names)
+    if not who:
+        return step.name
+    return f"[{who} {step.name[1:]}" if step.name.startswith("[") else f"[{who}] {step.name}"

@@ -22,7 +22,7 @@ import anyio.abc
 
 from bake._record import record
 from bake.errors import BakeError, StepError
-from bake.progress.events import Cached, Completed, Logged, Sink, Started, Step, discard
+from bake.progress.events import Cached, Completed, Logged, Planned, Sink, Started, Step, discard
 from bake.solver.cachekey import cache_key, executed_key
 from bake.solver.flight import Cancelled, Flight
 from bake.solver.protocols import Backend, Cache, V
@@ -67,6 +67,7 @@ class Solver(Generic[V]):
             for i in ids:
                 owners.setdefault(i, []).append(label)
         self.owners = {k: tuple(v) for k, v in owners.items()}
+        self.sink(Planned(tuple(label for label, _ in roots), len(owners), self.clock()))
         done: dict[int, Outcome] = {}
         async with anyio.create_task_group() as tg:
             self.bases: Flight[str] = Flight(tg)

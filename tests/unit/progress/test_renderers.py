@@ -1,0 +1,80 @@
+"""What the plain and rawjson renderers print for a sequence of events."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+
+from bake.progress.events import Cached, Completed, Event, Logged, Noted, Planned, Started, Step
+from bake.progress.plain import PlainProgress
+from bake.progress.rawjson import RawJSONProgress
+
+BASE = Step("sha256:" + "a" * 64, "[base 1/2] RUN make", ("api", "web"))
+API = Step("sha256:" + "b" * 64, "[api 1/1] COPY . .", ("api",))
+IMAGE = Step("sha256:" + "c" * 64, "docker.io/library/busybox:latest", ("api", "web"))
+
+EVENTS: list[Event] = [
+    Planned(("api", "web"), 3, 100.0),
+    Cached(IMAGE, 100.0),
+    Started(BASE, 100.0),
+    Logged(BASE, b"compiling\nlinking", 100.25),
+    Started(API, 100.5),
+    Logged(BASE, b"...\n", 101.0),
+    Completed(API, 100.75, "cancelled"),
+    Completed(BASE, 102.0, "process did not complete successfully: exit code: 2"),
+    Noted("No output specified for api target", 102.0, "warning"),
+]
+
+
+def test_plain_numbers_steps_times_output_and_names_the_targets() -> None:
+    out = io.StringIO()
+    render = PlainProgress(out)
+    for e in EVENTS:
+        render(e)
+    assert out.getvalue() == """\
+#1 [api,web] docker.io/library/busybox:latest
+#1 CACHED
+
+#2 [api,web base 1/2] RUN make
+#2 0.250 compiling
+
+#3 [api api 1/1] COPY . .
+
+#2 [api,web base 1/2] RUN make
+#2 1.000 linking...
+
+#3 [api api 1/1] COPY . .
+#3 CANCELED
+
+#2 [api,web base 1/2] RUN make
+#2 ERROR: process did not complete successfully: exit code: 2
+
+WARNING: No output specified for api target
+"""
+
+
+def test_plain_with_one_target_keeps_names_as_they_are() -> None:
+    out = io.StringIO()
+    render = PlainProgress(out)
+    for e in (Planned(("api",), 1, 0.0), Started(API, 0.0), Logged(API, b"no newline", 0.5), Completed(API, 1.25)):
+        render(e)
+    assert out.getvalue() == "#1 [api 1/1] COPY . .\n#1 1.250 no newline\n#1 DONE 1.2s\n"
+
+
+def test_rawjson_is_one_documented_event_per_line() -> None:
+    out = io.StringIO()
+    render = RawJSONProgress(out)
+    for e in EVENTS:
+        render(e)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    schema = json.loads((Path(__file__).parents[3] / "schemas" / "progress-event.schema.json").read_text())
+    for line in lines:
+        jsonschema.validate(line, schema)
+    assert [line["event"] for line in lines] == ["planned", "cached", "started", "logged", "started", "logged",
+                                                 "completed", "completed", "noted"]
+    assert base64.b64decode(lines[3]["data"]) == b"compiling\nlinking"
+    assert lines[2]["step"] == {"digest": BASE.digest, "name": BASE.name, "targets": ["api", "web"]}
