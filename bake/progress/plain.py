@@ -92,9 +92,19 @@ class PlainProgress:
 
 
 def prefixed(step: Step) -> str:
-    """``[base 1/2] RUN x`` → ``[api,web base 1/2] RUN x``; a name without a bracket gets its own."""
-    names = list(step.targets[:3]) + ([f"+{len(step.targets) - 3}"] if len(step.targets) > 3 else [])
-    who = ",".join(names)
-    if not who:
+    """``[base 1/2] RUN x`` → ``[api,web base 1/2] RUN x``; a name without a bracket gets its own.
+    Targets are named once whatever their platforms; a step of one platform only names it."""
+    names: list[str] = []
+    platforms: set[str] = set()
+    for label in step.targets:  # "name" or "name (os/arch)"
+        name, _, platform = label.partition(" (")
+        if name not in names:
+            names.append(name)
+        if platform:
+            platforms.add(platform.rstrip(")"))
+    if not names:
         return step.name
+    who = ",".join(names[:3]) + (f",+{len(names) - 3}" if len(names) > 3 else "")
+    if len(platforms) == 1:
+        who += " " + platforms.pop()
     return f"[{who} {step.name[1:]}" if step.name.startswith("[") else f"[{who}] {step.name}"
