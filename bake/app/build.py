@@ -33,6 +33,7 @@ from bake.worker.snapshot import Snapshotter
 if TYPE_CHECKING:
     from bake.registry.client import RegistryClient
     from bake.worker.images import ImageStore
+    from bake.worker.state import WorkerState
 
 SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly")
 
@@ -70,7 +71,6 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     several with ``keep_going``) after writing the outputs of the targets that succeeded."""
     from bake.content.store import ContentStore
     from bake.worker.copysnapshot import open_snapshotter
-    from bake.worker.imageconfigs import RegistryConfigs
     from bake.worker.images import ImageStore
 
     env = dict(os.environ if req.env is None else req.env)
@@ -87,18 +87,10 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     os.makedirs(root, exist_ok=True)
     snapshots = open_snapshotter(root)
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
-    pull = any(t.pull for t in plan.targets.values())
-    host = local_platform()
-    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client, refresh=pull))
-    roots: list[tuple[str, str, Vertex | None]] = []
-    with located_errors(project.files):
-        for name, t in plan.targets.items():
-            for platform in t.platforms or (host,):
-                roots.append((name, platform, converter.state(name, platform).vertex))
     scratch = claim(os.path.join(root, "run"))
     try:
-        outcomes = anyio.run(_solve, req, opts, env, plan, roots, root, scratch.path, snapshots, images, allow,
-                             pull, sink)
+        with located_errors(project.files):
+            roots, outcomes = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
         results = _export(req, plan, roots, outcomes, snapshots, scratch.path, sink)
     finally:
         scratch.release()
@@ -112,14 +104,16 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     return results
 
 
-async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan,
-                 roots: list[tuple[str, str, Vertex | None]], root: str, scratch: str, snapshots: Snapshotter,
-                 images: ImageStore,
-                 allow: tuple[str, ...], pull: bool, sink: Sink) -> list[Outcome]:
+async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, root: str, scratch: str,
+               snapshots: Snapshotter, images: ImageStore, allow: tuple[str, ...],
+               sink: Sink) -> tuple[list[tuple[str, str, Vertex | None]], list[Outcome]]:
+    """Convert every target (in a worker thread, asking registries through this loop's one client),
+    then solve them as one graph."""
     from bake.worker.backend import GraphBackend
     from bake.worker.cachemounts import CacheMounts
     from bake.worker.context import StatCache
     from bake.worker.executor import RuncExecutor
+    from bake.worker.imageconfigs import RegistryConfigs
     from bake.worker.runtimes import select_runtime
     from bake.worker.secrets import Secrets
     from bake.worker.sshagents import SSHAgents
@@ -132,27 +126,46 @@ async def _solve(req: Request, opts: BuildOptions, env: dict[str, str], plan: Pl
 
     async def executor() -> RuncExecutor:
         return RuncExecutor(run_dir, await select_runtime(run_dir, opts.runtime), allow=allow, bundles=scratch)
+
     secrets: list[SecretEntry] = []
     ssh: list[SSHEntry] = []
     for t in plan.targets.values():
         secrets.extend(s for s in t.secret or () if s.id not in {x.id for x in secrets})
         ssh.extend(s for s in t.ssh or () if s.id not in {x.id for x in ssh})
+    pull = any(t.pull for t in plan.targets.values())
+    host = local_platform()
     state = WorkerState(
-        cwd=os.path.abspath(req.cwd), host_platform=local_platform(), snapshots=snapshots, images=images,
+        cwd=os.path.abspath(req.cwd), host_platform=host, snapshots=snapshots, images=images,
         client=_registry_client, executor=executor,
         cachemounts=CacheMounts(root), secrets=Secrets(secrets, env, req.cwd), ssh=SSHAgents(ssh, env, req.cwd),
         statcache=StatCache(os.path.join(root, "statcache.json")), scratch=scratch, pull=pull)
+    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, state.client, refresh=pull, shared=True))
+
+    def convert() -> list[tuple[str, str, Vertex | None]]:
+        return [(name, platform, converter.state(name, platform).vertex)
+                for name, t in plan.targets.items() for platform in t.platforms or (host,)]
+
     cores = os.cpu_count() or 1
     limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
-    multi = {name for name, _, _ in roots if sum(1 for n, _, _ in roots if n == name) > 1}
-    labels = [f"{name} ({platform})" if name in multi else name for name, platform, _ in roots]
     solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going)
     try:
-        return await solver.solve([(label, v) for label, (_, _, v) in zip(labels, roots, strict=True)])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
+            roots = await anyio.to_thread.run_sync(convert)
+            multi = {name for name, _, _ in roots if sum(1 for n, _, _ in roots if n == name) > 1}
+            labels = [f"{name} ({platform})" if name in multi else name for name, platform, _ in roots]
+            outcomes = await solver.solve([(label, v) for label, (_, _, v) in zip(labels, roots, strict=True)])
+        return roots, outcomes
     finally:
         with anyio.CancelScope(shield=True):
             await state.aclose()
         state.close()
+
+
+async def _prefetch(state: WorkerState) -> None:
+    """Choose the runtime early; a failure here is reported by the first step that needs it."""
+    with contextlib.suppress(BakeError, OSError):
+        await state.executor()
 
 
 def _registry_client() -> RegistryClient:

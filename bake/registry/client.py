@@ -53,8 +53,9 @@ class RegistryClient:
     def __init__(self, credentials: Credentials | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  retries: int = 3, config: RegistryConfig | None = None) -> None:
         self.transport = transport
-        self.http = self._client(verify=True)
-        self._unverified: httpx.AsyncClient | None = None  # made on first use: most builds never need it
+        # Both made on first use: loading the CA bundle costs ~50 ms, and a cached build asks no registry.
+        self._verified: httpx.AsyncClient | None = None
+        self._unverified: httpx.AsyncClient | None = None
         self.credentials = credentials or (lambda registry: None)
         self.retries = retries
         self.config = config or RegistryConfig()
@@ -65,16 +66,21 @@ class RegistryClient:
                                  follow_redirects=True, verify=verify)
 
     def _http(self, ep: Endpoint) -> httpx.AsyncClient:
+        """Certificates are verified unless the endpoint is configured ``insecure`` — also for a
+        plain-HTTP endpoint, whose redirects (to blob storage) and token realms may be https."""
         if ep.verify:
-            return self.http
+            if self._verified is None:
+                self._verified = self._client(verify=True)
+            return self._verified
         if self._unverified is None:
             self._unverified = self._client(verify=False)
         return self._unverified
 
     async def aclose(self) -> None:
-        await self.http.aclose()
-        if self._unverified is not None:
-            await self._unverified.aclose()
+        for client in (self._verified, self._unverified):
+            if client is not None:
+                await client.aclose()
+        self._verified = self._unverified = None
 
     # --- requests -----------------------------------------------------------------------------
 

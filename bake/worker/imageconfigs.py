@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.from_thread
 
 from bake.content import oci
 from bake.dockerfile.config import ImageConfig
@@ -25,10 +26,16 @@ if TYPE_CHECKING:
 
 
 class RegistryConfigs:
-    def __init__(self, images: ImageStore, client: Callable[[], RegistryClient], refresh: bool = False) -> None:
+    """``shared=True``: ``resolve`` is called from a worker thread of a running event loop (the
+    build converts while its loop serves registry requests) and ``client`` is that loop's own,
+    left open; otherwise each resolution runs its own loop and closes the client it made."""
+
+    def __init__(self, images: ImageStore, client: Callable[[], RegistryClient], refresh: bool = False,
+                 shared: bool = False) -> None:
         self.images = images
         self.client = client
         self.refresh = refresh
+        self.shared = shared
         self._configs: dict[tuple[str, str], ImageConfig] = {}
 
     def resolve(self, ref: str, platform: str) -> ImageConfig:
@@ -37,6 +44,8 @@ class RegistryConfigs:
             known = None if self.refresh else self.images.recorded(parse_reference(ref), oci.Platform.parse(platform))
             if known is not None:  # resolved before: no event loop, no registry
                 self._configs[key] = from_oci(json.loads(self.images.store.read(known.body["config"]["digest"])))
+            elif self.shared:
+                self._configs[key] = anyio.from_thread.run(self._fetch, self.client, ref, platform)
             else:
                 self._configs[key] = anyio.run(self._resolve, ref, platform)
         return self._configs[key]
@@ -50,8 +59,10 @@ class RegistryConfigs:
             return made[0]
 
         try:
-            doc = await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform), self.refresh)
+            return await self._fetch(client, ref, platform)
         finally:
             for c in made:
                 await c.aclose()
-        return from_oci(doc)
+
+    async def _fetch(self, client: Callable[[], RegistryClient], ref: str, platform: str) -> ImageConfig:
+        return from_oci(await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform), self.refresh))

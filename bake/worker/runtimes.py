@@ -8,10 +8,13 @@ host's program directories, through the same executor (and so the same config.js
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
 
+from bake.content.atomic import write_atomic
 from bake.worker.executor import ExecError, Mount, Process, RuncExecutor
 
 PREFERENCE = ("crun", "runc")
@@ -33,11 +36,42 @@ async def select_runtime(state_dir: str, requested: str | None = None) -> str:
 
 
 async def probe(runtime: str, state_dir: str) -> bool:
-    """Whether ``runtime`` runs a trivial container on this host."""
-    key = (shutil.which(runtime) or runtime, state_dir)
+    """Whether ``runtime`` runs a trivial container on this host. The answer is remembered in
+    ``state_dir/runtimes.json`` for this binary and this boot (cgroup set-ups change with a reboot)."""
+    path = shutil.which(runtime) or runtime
+    key = (path, state_dir)
     if key not in _probed:
-        _probed[key] = await _probe(runtime, state_dir)
+        record = os.path.join(state_dir, "runtimes.json")
+        ident = _identity(path)
+        known = _load(record)
+        if ident in known:
+            _probed[key] = bool(known[ident])
+        else:
+            _probed[key] = await _probe(runtime, state_dir)
+            known = {k: v for k, v in _load(record).items() if k.split("|")[0] != path}
+            known[ident] = _probed[key]
+            with contextlib.suppress(OSError):
+                write_atomic(record, json.dumps(known).encode())
     return _probed[key]
+
+
+def _identity(path: str) -> str:
+    try:
+        st = os.stat(path)
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        return f"{path}|unknown"
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}|{boot}"
+
+
+def _load(path: str) -> dict[str, bool]:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 async def _probe(runtime: str, state_dir: str) -> bool:
