@@ -5,16 +5,25 @@ The public API never prompts and never prints::
     import bake
     plan = bake.load(["docker-bake.hcl"], targets=["default"])
     plan.targets["app"].tags
+    results = bake.build(targets=["app"], progress=print)   # progress: a callback of events
+    results[0].executed, results[0].cached, results[0].outputs
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bake.errors import BakeError, DefinitionError, UsageError, ValidationError
+from typing import TYPE_CHECKING
+
+from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, UsageError, ValidationError
 from bake.model import Group, Plan, Target
 
-__all__ = ["BakeError", "DefinitionError", "Group", "Plan", "Target", "UsageError", "ValidationError", "load"]
+if TYPE_CHECKING:
+    from bake.app.build import TargetResult
+    from bake.progress.events import Sink
+
+__all__ = ["BakeError", "BuildFailed", "DefinitionError", "Group", "Plan", "StepError", "Target", "UsageError",
+           "ValidationError", "build", "load"]
 __version__ = "0.1.0"
 
 
@@ -31,3 +40,30 @@ def load(
     from bake.app import Request, plan
 
     return plan(Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env))
+
+
+def build(
+    files: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    *,
+    overrides: Sequence[str] = (),
+    variables: Mapping[str, str] | None = None,
+    cwd: str = ".",
+    env: Mapping[str, str] | None = None,
+    root: str | None = None,
+    keep_going: bool = False,
+    parallelism: int | None = None,
+    allow: Sequence[str] = (),
+    progress: Sink | None = None,
+) -> list[TargetResult]:
+    """Build as ``bake [targets]`` does and return one result per target (outputs written, steps
+    executed and cached, snapshot ids). ``progress`` receives every event (``bake.progress.events``).
+    A failed build raises ``StepError`` (or ``BuildFailed`` for several with ``keep_going``)."""
+    from bake.app import Request
+    from bake.app.build import BuildOptions
+    from bake.app.build import build as run
+    from bake.progress.events import discard
+
+    req = Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env)
+    opts = BuildOptions(root=root, keep_going=keep_going, parallelism=parallelism, allow=tuple(allow))
+    return run(req, opts, progress or discard)

@@ -212,3 +212,17 @@ def test_output_streams_as_the_step_runs(busybox_image: str, tmp_path: Path) -> 
     run(d, tmp_path / "root", events=events)
     logs = [e for e in events if isinstance(e, Logged)]
     assert b"".join(e.data for e in logs) == b"one\ntwo\n" and len(logs) == 2
+
+
+def test_the_python_api_builds_silently_and_reports_each_target(busybox_image: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import bake
+
+    d = project(tmp_path, 'target "app" {\n  output = ["type=local,dest=out"]\n}\n',
+                f"FROM {busybox_image}\nRUN echo hi > /hi\n")
+    events: list[Event] = []
+    (result,) = bake.build(targets=["app"], cwd=str(d), root=str(tmp_path / "root"), progress=events.append)
+    assert (result.target, result.outputs, result.executed, result.error) == ("app", ("type=local,dest=out",), 2, None)
+    assert (d / "out/hi").read_text() == "hi\n"
+    assert [e.step.name for e in events if isinstance(e, Started)][-1] == "[stage-0 1/1] RUN echo hi > /hi"
+    assert capsys.readouterr() == ("", "")

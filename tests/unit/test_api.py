@@ -11,7 +11,8 @@ import bake
 
 def test_public_api_does_not_drift() -> None:
     assert sorted(bake.__all__) == [
-        "BakeError", "DefinitionError", "Group", "Plan", "Target", "UsageError", "ValidationError", "load",
+        "BakeError", "BuildFailed", "DefinitionError", "Group", "Plan", "StepError", "Target", "UsageError",
+        "ValidationError", "build", "load",
     ]
 
 
