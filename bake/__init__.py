@@ -12,7 +12,6 @@ The public API never prompts and never prints::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
 from typing import TYPE_CHECKING
 
 from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, UsageError, ValidationError

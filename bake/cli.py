@@ -135,7 +135,62 @@ def _list_kind(spec: str) -> tuple[str, bool]:
     return kind, fmt == "json"
 
 
+def _maintenance(argv: list[str]) -> int:
+    """``bake du`` and ``bake prune``: the cache under the bake root (commands, not targets: build a
+    target named like them with ``bake -f FILE prune``)."""
+    import os
+
+    from bake.app.build import state_root
+    from bake.app.prune import parse_duration, parse_size, prune, usage
+
+    p = argparse.ArgumentParser(prog=f"bake {argv[0]}")
+    p.add_argument("--root", metavar="DIR", help="bake's state directory (default: $BAKE_ROOT or $XDG_CACHE_HOME/bake)")
+    if argv[0] == "prune":
+        p.add_argument("--filter", action="append", default=[], metavar="until=DURATION",
+                       help="remove entries not used for DURATION (e.g. until=24h)")
+        p.add_argument("--keep-storage", metavar="SIZE", help="then remove the least recently used until under SIZE")
+        p.add_argument("-a", "--all", action="store_true", help="remove every cache entry")
+        p.add_argument("-f", "--force", action="store_true", help="accepted for buildx compatibility (never prompts)")
+    a = p.parse_args(argv[1:])
+    root = os.path.abspath(a.root or state_root(os.environ))
+    if argv[0] == "du":
+        u = usage(root)
+        rows = [("cache entries", str(u.entries)), ("snapshots", f"{u.snapshots} ({_bytes(u.snapshot_bytes)})"),
+                ("reclaimable", _bytes(u.reclaimable_bytes)), ("image blobs", _bytes(u.content_bytes)),
+                ("cache mounts", _bytes(u.cachemount_bytes))]
+        sys.stdout.write("".join(f"{k + ':':15s}{v}\n" for k, v in rows))
+        return 0
+    until = None
+    for f in a.filter:
+        key, _, value = f.partition("=")
+        if key != "until":
+            raise_usage(f"unsupported prune filter {f!r} (supported: until=DURATION)")
+        until = parse_duration(value)
+    if a.all:
+        until = -1.0
+    done = prune(root, until, parse_size(a.keep_storage) if a.keep_storage else None)
+    sys.stdout.write(f"Removed {done.entries} cache entries and {done.snapshots} snapshots\n"
+                     f"Total:\t{_bytes(done.bytes)}\n")
+    return 0
+
+
+def raise_usage(message: str) -> None:
+    from bake.errors import UsageError
+
+    raise UsageError(message)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.2f}{unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n}B"
+
+
 def run(argv: Sequence[str]) -> int:
+    if argv and argv[0] in ("prune", "du"):
+        return _maintenance(list(argv))
     args = _parser().parse_args(list(argv))
     from bake.app import Request, located_errors, open_project
     from bake.errors import UsageError

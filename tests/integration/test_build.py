@@ -226,3 +226,15 @@ def test_the_python_api_builds_silently_and_reports_each_target(busybox_image: s
     assert (d / "out/hi").read_text() == "hi\n"
     assert [e.step.name for e in events if isinstance(e, Started)][-1] == "[stage-0 1/1] RUN echo hi > /hi"
     assert capsys.readouterr() == ("", "")
+
+
+def test_metadata_file_has_an_entry_per_built_target(busybox_image: str, tmp_path: Path) -> None:
+    import json
+
+    d = project(tmp_path, KEEP_GOING.format(), f"FROM {busybox_image} AS bad\nRUN exit 1\n"
+                f"FROM {busybox_image} AS good\nRUN true\n")
+    meta = tmp_path / "meta.json"
+    with pytest.raises(StepError):
+        run(d, tmp_path / "root", keep_going=True, metadata_file=str(meta))
+    doc = json.loads(meta.read_text())
+    assert list(doc) == ["good"] and doc["good"]["buildx.build.ref"].startswith("bake/good/")

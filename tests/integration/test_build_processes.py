@@ -91,3 +91,18 @@ def test_a_failed_step_shows_its_output_and_dockerfile_lines(busybox_image: str,
         "semicolon' >&2 && exit 2\" did not complete successfully: exit code: 2",
     ]
     assert "#3 0." in err and "#3 ERROR: process" in err  # the plain progress numbered and timed it
+
+
+def test_du_and_prune_commands(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN echo x > /x\n")
+    root = tmp_path / "root"
+    with bake(d, root) as build:
+        assert build.wait(timeout=60) == 0
+    du = subprocess.run([sys.executable, "-m", "bake", "du", "--root", str(root)], capture_output=True, text=True)
+    assert du.returncode == 0 and "cache entries: 2\n" in du.stdout
+    pruned = subprocess.run([sys.executable, "-m", "bake", "prune", "--all", "--root", str(root)],
+                            capture_output=True, text=True)
+    assert pruned.returncode == 0 and pruned.stdout.startswith("Removed 2 cache entries and 2 snapshots")
+    bad = subprocess.run([sys.executable, "-m", "bake", "prune", "--filter", "label=x", "--root", str(root)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "unsupported prune filter" in bad.stderr

@@ -1,0 +1,162 @@
+"""``bake du`` and ``bake prune``: what the cache holds, and removing what is old or over budget.
+
+What is kept alive: every cache entry's snapshot and its ancestors (an old entry whose snapshot a
+kept one still needs is kept too: removing it would free nothing), and the unpacked image layer
+chains (``layers.json``) those snapshots grow from. ``prune`` removes cache entries not used since
+``--filter until=DURATION`` ago, then the least recently used ones until the snapshots fit in
+``--keep-storage``, then every snapshot nothing keeps alive (image chains included: their blobs stay
+in the content store, so a later pull only unpacks them again). Snapshots left uncommitted by a
+killed build go too. Prune refuses to run while a build uses the same root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable
+
+from bake._record import record
+from bake.content.atomic import write_atomic
+from bake.errors import UsageError
+from bake.solver.cache import DirCache, Entry
+from bake.worker.copysnapshot import open_snapshotter
+from bake.worker.recovery import PREFIX, abandoned, recover
+from bake.worker.snapshot import Snapshotter
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
+          "t": 1 << 40, "tb": 1 << 40}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+@record
+class Usage:
+    entries: int  # cache entries
+    snapshots: int
+    snapshot_bytes: int
+    reclaimable_bytes: int  # snapshots nothing keeps alive
+    content_bytes: int  # image blobs
+    cachemount_bytes: int
+
+
+@record
+class Pruned:
+    entries: int
+    snapshots: int
+    bytes: int
+
+
+def usage(root: str) -> Usage:
+    snaps = open_snapshotter(root)
+    entries = list(DirCache(root).entries())
+    sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
+    live = _alive(snaps, [e.result for e in entries], _image_tops(root))
+    return Usage(len(entries), len(sizes), sum(sizes.values()), sum(v for k, v in sizes.items() if k not in live),
+                 _size(os.path.join(root, "content")), _size(os.path.join(root, "cachemounts")))
+
+
+def prune(root: str, until: float | None = None, keep_storage: int | None = None, now: float | None = None) -> Pruned:
+    """Remove old entries (unused for ``until`` seconds), then the least recently used until the
+    snapshots take at most ``keep_storage`` bytes, then everything no entry keeps alive."""
+    if any(not _dead(p) for p in _scratch_dirs(root)):
+        raise UsageError("a build is running with this root; prune when it has finished")
+    run_dir = os.path.join(root, "run")
+    dead = abandoned(run_dir)
+    for runtime in ("runc", "crun"):  # a killed build's containers and mounts go before its snapshots
+        if dead and shutil.which(runtime):
+            recover(run_dir, runtime, dead)
+    snaps = open_snapshotter(root)
+    cache = DirCache(root)
+    entries = sorted(cache.entries(), key=lambda e: e.last_used)
+    now = time.time() if now is None else now
+    drop: list[Entry] = [e for e in entries if until is not None and e.last_used < now - until]
+    kept = [e for e in entries if e not in drop]
+    if keep_storage is not None:
+        sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
+        while kept and sum(sizes[s] for s in _alive(snaps, [e.result for e in kept], _image_tops(root))
+                           if s in sizes) > keep_storage:
+            drop.append(kept.pop(0))
+    live = _alive(snaps, [e.result for e in kept], [])
+    drop = [e for e in drop if e.result not in live]  # an entry whose snapshot stays anyway frees nothing
+    for e in drop:
+        cache.remove(e.key)
+    freed = removed = 0
+    for sid in sorted(snaps.ids(), key=int, reverse=True):  # children have larger ids than parents
+        if sid not in live:
+            freed += _size(os.path.join(snaps.dir, sid))
+            _remove(snaps, sid)
+            removed += 1
+    _forget_images(root, live)
+    return Pruned(len(drop), removed, freed)
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise UsageError(f"invalid size {text!r} (e.g. 512mb, 10gb)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations as buildx takes them: ``24h``, ``90m``, ``1h30m``, and ``7d``."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"invalid duration {text!r} (e.g. 24h, 90m, 7d)")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def _alive(snaps: Snapshotter, tops: Iterable[str], images: Iterable[str]) -> set[str]:
+    live: set[str] = set()
+    for top in (*tops, *images):
+        if top.isdigit() and os.path.isdir(os.path.join(snaps.dir, top)):
+            live.update(snaps.chain(top))
+    for sid in list(live):  # a flattened copy serves every chain through its ancestor
+        flat = os.path.join(snaps.dir, sid, "flat")
+        if os.path.exists(flat):
+            with open(flat) as f:
+                live.add(f.read())
+    return live
+
+
+def _image_tops(root: str) -> list[str]:
+    try:
+        with open(os.path.join(root, "layers.json")) as f:
+            return list(json.load(f).values())
+    except (OSError, ValueError):
+        return []
+
+
+def _forget_images(root: str, live: set[str]) -> None:
+    path = os.path.join(root, "layers.json")
+    try:
+        with open(path) as f:
+            chains: dict[str, str] = json.load(f)
+    except (OSError, ValueError):
+        return
+    write_atomic(path, json.dumps({k: v for k, v in chains.items() if v in live}, sort_keys=True).encode())
+
+
+def _remove(snaps: Snapshotter, sid: str) -> None:
+    shutil.rmtree(os.path.join(snaps.dir, sid), ignore_errors=True)
+
+
+def _scratch_dirs(root: str) -> list[str]:
+    run = os.path.join(root, "run")
+    return [os.path.join(run, n) for n in os.listdir(run) if n.startswith(PREFIX)] if os.path.isdir(run) else []
+
+
+def _dead(path: str) -> bool:
+    return path in abandoned(os.path.dirname(path))
+
+
+def _size(path: str) -> int:
+    total = 0
+    for base, dirs, files in os.walk(path):
+        for name in files + dirs:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(base, name)).st_blocks * 512
+    return total
