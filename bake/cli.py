@@ -260,11 +260,19 @@ def _build(req: object, args: argparse.Namespace) -> int:
 
 
 def _progress(mode: str) -> _Renderer:
+    import os
+
     from bake.errors import UsageError
     from bake.progress.plain import PlainProgress
     from bake.progress.rawjson import RawJSONProgress
 
-    if mode in ("auto", "plain", "tty"):
+    if mode == "auto":
+        mode = "tty" if sys.stderr.isatty() and os.environ.get("TERM") != "dumb" else "plain"
+    if mode == "tty":
+        from bake.progress.tty import TTYProgress
+
+        return TTYProgress(sys.stderr)
+    if mode == "plain":
         return PlainProgress(sys.stderr)
     if mode == "rawjson":
         return RawJSONProgress(sys.stdout)

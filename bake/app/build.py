@@ -180,6 +180,7 @@ def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]
     from bake.exporter.tar import export_tar
 
     results = []
+    silent: list[str] = []
     for name, t in plan.targets.items():
         mine = [(p, o) for (n, p, _), o in zip(roots, outcomes, strict=True) if n == name]
         error = next((o.error for _, o in mine if o.error is not None), None)
@@ -198,11 +199,13 @@ def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]
                         continue
                     written.append(f"type={out.type},dest={out.dest}")
             if not t.output:
-                sink(Noted(f"No output specified for {name} target; the build result will only remain in the "
-                           "build cache. Use an output (type=local,dest=… or type=tar,dest=…) to export it.",
-                           time.time(), "warning"))
+                silent.append(name)
         results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
                                     tuple(written), error, sum(o.executed for _, o in mine), sum(o.cached for _, o in mine)))
+    if silent:
+        which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
+        sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "
+                   "Use an output (type=local,dest=… or type=tar,dest=…) to export it.", time.time(), "warning"))
     return results
 
 

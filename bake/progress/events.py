@@ -21,11 +21,13 @@ class Step:
 
 @record
 class Planned:
-    """A solve begins: the targets (labels) it builds and how many distinct steps they need."""
+    """A solve begins: the targets (labels) it builds, how many distinct steps they need in all,
+    and how many each needs (``sizes``, in target order; shared steps count for each)."""
 
     targets: tuple[str, ...]
     steps: int
     at: float
+    sizes: tuple[int, ...] = ()
 
 
 @record
@@ -59,6 +61,15 @@ class Completed:
 
 
 @record
+class Built:
+    """A target (label) has its result, or failed (``error``); its outputs are written after."""
+
+    target: str
+    at: float
+    error: str = ""
+
+
+@record
 class Noted:
     """A message for the user that belongs to no step (a warning, an exported output)."""
 
@@ -67,7 +78,7 @@ class Noted:
     level: str = "info"  # info | warning
 
 
-Event = Planned | Started | Cached | Logged | Completed | Noted
+Event = Planned | Started | Cached | Logged | Completed | Built | Noted
 Sink = Callable[[Event], None]
 
 

@@ -9,7 +9,7 @@ import base64
 import json
 from typing import TextIO
 
-from bake.progress.events import Cached, Completed, Event, Logged, Noted, Planned, Started
+from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started
 
 
 class RawJSONProgress:
@@ -28,7 +28,10 @@ def encode(event: Event) -> dict[str, object]:
     if isinstance(event, Noted):
         return {"event": "noted", "at": event.at, "level": event.level, "text": event.text}
     if isinstance(event, Planned):
-        return {"event": "planned", "at": event.at, "targets": list(event.targets), "steps": event.steps}
+        return {"event": "planned", "at": event.at, "targets": list(event.targets), "steps": event.steps,
+                "sizes": list(event.sizes)}
+    if isinstance(event, Built):
+        return {"event": "built", "at": event.at, "target": event.target, "error": event.error}
     step = {"digest": event.step.digest, "name": event.step.name, "targets": list(event.step.targets)}
     if isinstance(event, Started):
         return {"event": "started", "at": event.at, "step": step}

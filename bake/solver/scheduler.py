@@ -22,7 +22,7 @@ import anyio.abc
 
 from bake._record import record
 from bake.errors import BakeError, StepError
-from bake.progress.events import Cached, Completed, Logged, Planned, Sink, Started, Step, discard
+from bake.progress.events import Built, Cached, Completed, Logged, Planned, Sink, Started, Step, discard
 from bake.solver.cachekey import cache_key, executed_key
 from bake.solver.flight import Cancelled, Flight
 from bake.solver.protocols import Backend, Cache, V
@@ -67,7 +67,7 @@ class Solver(Generic[V]):
             for i in ids:
                 owners.setdefault(i, []).append(label)
         self.owners = {k: tuple(v) for k, v in owners.items()}
-        self.sink(Planned(tuple(label for label, _ in roots), len(owners), self.clock()))
+        self.sink(Planned(tuple(label for label, _ in roots), len(owners), self.clock(), tuple(len(n) for n in needs)))
         done: dict[int, Outcome] = {}
         async with anyio.create_task_group() as tg:
             self.bases: Flight[str] = Flight(tg)
@@ -96,11 +96,14 @@ class Solver(Generic[V]):
     async def _root(self, tg: anyio.abc.TaskGroup, n: int, label: str, v: V | None, done: dict[int, Outcome]) -> None:
         if v is None:
             done[n] = Outcome(label, None)
+            self.sink(Built(label, self.clock()))
             return
         try:
             done[n] = Outcome(label, await self.result(v))
+            self.sink(Built(label, self.clock()))
         except BakeError as err:
             done[n] = Outcome(label, None, err)
+            self.sink(Built(label, self.clock(), err.message))
             if not self.keep_going:
                 tg.cancel_scope.cancel()
         except Cancelled:

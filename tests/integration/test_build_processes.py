@@ -64,7 +64,7 @@ def test_two_builds_sharing_a_root_both_succeed(busybox_image: str, tmp_path: Pa
     third = bake(d, root, "--progress=rawjson")
     out, err = third.communicate(timeout=60)
     assert third.returncode == 0, err
-    assert [json.loads(line)["event"] for line in out.splitlines()] == ["planned", "cached", "noted"]  # noted: no output
+    assert [json.loads(line)["event"] for line in out.splitlines()] == ["planned", "cached", "built", "noted"]
 
 
 def test_a_failed_step_shows_its_output_and_dockerfile_lines(busybox_image: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
-from bake.progress.events import Cached, Completed, Event, Logged, Noted, Planned, Started, Step
+from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started, Step
 from bake.progress.plain import PlainProgress
 from bake.progress.rawjson import RawJSONProgress
 
@@ -26,6 +26,7 @@ EVENTS: list[Event] = [
     Logged(BASE, b"...\n", 101.0),
     Completed(API, 100.75, "cancelled"),
     Completed(BASE, 102.0, "process did not complete successfully: exit code: 2"),
+    Built("api", 102.0, "failed to solve: process did not complete successfully: exit code: 2"),
     Noted("No output specified for api target", 102.0, "warning"),
 ]
 
@@ -75,6 +76,25 @@ def test_rawjson_is_one_documented_event_per_line() -> None:
     for line in lines:
         jsonschema.validate(line, schema)
     assert [line["event"] for line in lines] == ["planned", "cached", "started", "logged", "started", "logged",
-                                                 "completed", "completed", "noted"]
+                                                 "completed", "completed", "built", "noted"]
     assert base64.b64decode(lines[3]["data"]) == b"compiling\nlinking"
     assert lines[2]["step"] == {"digest": BASE.digest, "name": BASE.name, "targets": ["api", "web"]}
+
+
+def test_tty_ends_with_every_step_once_and_each_target_s_outcome() -> None:
+    from bake.progress.tty import TTYProgress
+
+    out = io.StringIO()
+    render = TTYProgress(out)
+    for e in [*EVENTS[:-2], Built("web", 102.0), Built("api", 102.5, "failed to solve")]:
+        render(e)
+    render.close()
+    text = out.getvalue()
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert lines[0].startswith("[+] Building ") and "(3/3 steps)" in lines[0]
+    assert "api ✘" in lines[0] and "web ✔ 2.0s" in lines[0]
+    assert sum("RUN make" in line for line in lines) == 1  # a shared step is one line
+    assert any("[api,web] docker.io/library/busybox:latest" in line and line.endswith("CACHED") for line in lines)
+    assert any(line.endswith("CANCELED") and "COPY . ." in line for line in lines)
+    assert "    process did not complete successfully: exit code: 2" in lines
+    assert "    linking..." in lines  # the failed step's last output stays visible

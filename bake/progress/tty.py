@@ -1,0 +1,139 @@
+"""``--progress=tty``: a live view of the build, redrawn in place (rich).
+
+::
+
+    [+] Building 3.2s (7/12 steps)                          api ✔ 1.4s   web ⠋ 3/5
+     => [api,web] docker.io/library/busybox:latest                       CACHED
+     => [api,web base 1/2] RUN make                                        1.2s
+        cc -c main.c
+     => [web web 1/1] COPY . .                                             0.0s
+
+One line per target shows its progress; a step shared by several targets is one line naming them
+all; running steps show their last output lines. When the build ends the view is replaced by the
+full list of steps, as buildx leaves it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started, Step
+from bake.progress.plain import prefixed
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+OUTPUT_LINES = 4
+
+
+class _Row:
+    def __init__(self, step: Step, at: float, cached: bool = False) -> None:
+        self.step = step
+        self.started = at
+        self.ended: float | None = at if cached else None
+        self.cached = cached
+        self.error = ""
+        self.tail: list[str] = []
+        self.partial = ""
+
+    def add(self, data: bytes) -> None:
+        text = self.partial + data.decode(errors="replace").replace("\r", "\n")
+        *lines, self.partial = text.split("\n")
+        self.tail = [*self.tail, *(ln for ln in lines if ln.strip())][-OUTPUT_LINES:]
+
+    def lines(self) -> list[str]:
+        return [*self.tail, self.partial][-OUTPUT_LINES:] if self.partial.strip() else self.tail
+
+
+class TTYProgress:
+    def __init__(self, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=out, highlight=False)
+        self.lock = threading.Lock()
+        self.rows: dict[str, _Row] = {}
+        self.targets: tuple[str, ...] = ()
+        self.sizes: dict[str, int] = {}
+        self.notes: list[Noted] = []
+        self.built: dict[str, Built] = {}
+        self.begin = time.time()
+        self.last = self.begin  # the latest event's time: what the final view reports
+        self.multi = False
+        self.live = Live(console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render)
+        self.live.start()
+
+    def __call__(self, event: Event) -> None:
+        with self.lock:
+            self.last = max(self.last, event.at)
+            if isinstance(event, Planned):
+                self.targets = event.targets
+                self.sizes = dict(zip(event.targets, event.sizes, strict=False))
+                self.multi = len(event.targets) > 1
+                self.begin = self.last = event.at
+            elif isinstance(event, Noted):
+                self.notes.append(event)
+            elif isinstance(event, Built):
+                self.built[event.target] = event
+            elif isinstance(event, Started):
+                self.rows[event.step.digest] = _Row(event.step, event.at)
+            elif isinstance(event, Cached):
+                self.rows[event.step.digest] = _Row(event.step, event.at, cached=True)
+            elif isinstance(event, Logged):
+                row = self.rows.get(event.step.digest)
+                if row is not None:
+                    row.add(event.data)
+            elif isinstance(event, Completed):
+                row = self.rows.get(event.step.digest)
+                if row is not None:
+                    row.ended, row.error = event.at, event.error
+
+    def close(self) -> None:
+        self.live.stop()
+        with self.lock:
+            self.console.print(self._render(final=True))
+
+    # --- drawing ----------------------------------------------------------------------------------
+
+    def _render(self, final: bool = False) -> RenderableType:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        now = self.last if final else time.time()
+        done = sum(1 for r in self.rows.values() if r.ended is not None)
+        head = Text(f"[+] Building {now - self.begin:.1f}s ({done}/{len(self.rows)} steps)", style="bold")
+        head.append("   " + "   ".join(self._target_status(t, now) for t in self.targets), style="dim" if final else "")
+        table = Table.grid(expand=True, padding=(0, 1))
+        table.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        for row in sorted(self.rows.values(), key=lambda r: r.started):
+            name = prefixed(row.step) if self.multi else row.step.name
+            if row.cached:
+                table.add_row(Text(f" => {name}"), Text("CACHED", style="cyan"))
+            elif row.ended is None:
+                table.add_row(Text(f" => {name}", style="bold"), Text(f"{now - row.started:.1f}s"))
+                for line in row.lines():
+                    table.add_row(Text(f"    {line}", style="dim"), Text(""))
+            elif row.error:
+                table.add_row(Text(f" => ERROR {name}", style="red"),
+                              Text("CANCELED" if row.error == "cancelled" else f"{row.ended - row.started:.1f}s", style="red"))
+                if row.error != "cancelled":
+                    for line in (*row.lines(), row.error):
+                        table.add_row(Text(f"    {line}", style="red"), Text(""))
+            else:
+                table.add_row(Text(f" => {name}", style="green" if not final else ""),
+                              Text(f"{row.ended - row.started:.1f}s"))
+        notes = [Text(("WARNING: " if n.level == "warning" else "") + n.text, style="yellow") for n in self.notes]
+        return Group(head, table, *notes)
+
+    def _target_status(self, target: str, now: float) -> str:
+        built = self.built.get(target)
+        if built is not None:
+            return f"{target} ✘" if built.error else f"{target} ✔ {built.at - self.begin:.1f}s"
+        finished = sum(1 for r in self.rows.values() if target in r.step.targets and r.ended is not None)
+        spin = SPINNER[int(now * 8) % len(SPINNER)]
+        return f"{target} {spin} {finished}/{self.sizes.get(target, '?')}"
