@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -138,8 +140,6 @@ def _list_kind(spec: str) -> tuple[str, bool]:
 def _maintenance(argv: list[str]) -> int:
     """``bake du`` and ``bake prune``: the cache under the bake root (commands, not targets: build a
     target named like them with ``bake -f FILE prune``)."""
-    import os
-
     from bake.app.build import state_root
     from bake.app.prune import parse_duration, parse_size, prune, usage
 
@@ -260,8 +260,6 @@ def _build(req: object, args: argparse.Namespace) -> int:
 
 
 def _progress(mode: str) -> _Renderer:
-    import os
-
     from bake.errors import UsageError
     from bake.progress.plain import PlainProgress
     from bake.progress.rawjson import RawJSONProgress
@@ -352,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A short-lived process that builds no reference cycles worth collecting: the cyclic GC
     # only costs time here (about 10% of a large --print).
     gc.disable()
+    # SIGTERM stops a build as Ctrl-C does: running containers are killed, mounts taken down, the
+    # scratch directory removed (SIGINT's handler is asyncio's own while a build runs).
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except BakeError as err:

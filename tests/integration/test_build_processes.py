@@ -106,3 +106,19 @@ def test_du_and_prune_commands(busybox_image: str, tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "bake", "prune", "--filter", "label=x", "--root", str(root)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "unsupported prune filter" in bad.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_build_and_cleans_up(busybox_image: str, tmp_path: Path, sig: signal.Signals) -> None:
+    d = project(tmp_path, HCL, f"FROM {busybox_image}\nRUN echo started; sleep 60\n")
+    root = tmp_path / "root"
+    with bake(d, root, "--progress=rawjson") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if json.loads(line)["event"] == "logged":
+                break
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) != 0
+    assert containers(root) == []
+    assert str(root) not in Path("/proc/mounts").read_text()
+    assert [n for n in os.listdir(root / "run") if n.startswith("build-")] == []
