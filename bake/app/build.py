@@ -15,8 +15,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import anyio
-
 from bake._record import record
 from bake.app import Request, _TargetConverter, located_errors, open_project
 from bake.content.atomic import write_atomic
@@ -26,7 +24,7 @@ from bake.hcl.loader import local_platform
 from bake.model import Plan, SecretEntry, SSHEntry
 from bake.progress.events import Noted, Sink, discard
 from bake.solver.cache import DirCache
-from bake.solver.scheduler import Outcome, Solver
+from bake.solver.outcome import Outcome
 from bake.worker.recovery import abandoned, claim, recover
 from bake.worker.snapshot import Snapshotter
 
@@ -90,7 +88,12 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     scratch = claim(os.path.join(root, "run"))
     try:
         with located_errors(project.files):
-            roots, outcomes = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
+            done = _all_cached(req, plan, root, snapshots, images, sink)
+            if done is None:
+                import anyio
+
+                done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
+        roots, outcomes = done
         results = _export(req, plan, roots, outcomes, snapshots, scratch.path, sink)
     finally:
         scratch.release()
@@ -104,11 +107,51 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     return results
 
 
+Roots = list[tuple[str, str, Vertex | None]]
+
+
+def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, images: ImageStore,
+                sink: Sink) -> tuple[Roots, list[Outcome]] | None:
+    """The build's results when every target is already in the cache — recognised from records
+    alone, with no event loop, runtime or registry client — else None."""
+    from bake.graph.digest import digest
+    from bake.solver.cached import all_cached
+    from bake.worker.context import StatCache
+    from bake.worker.imageconfigs import NotRecorded, RegistryConfigs
+    from bake.worker.keys import Salts
+
+    pull = any(t.pull for t in plan.targets.values())
+    if pull or any(t.no_cache for t in plan.targets.values()):
+        return None
+    host = local_platform()
+    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client, offline=True))
+    try:
+        roots = [(name, platform, converter.state(name, platform).vertex)
+                 for name, t in plan.targets.items() for platform in t.platforms or (host,)]
+    except NotRecorded:
+        return None
+    statcache = StatCache(os.path.join(root, "statcache.json"))
+    salts = Salts(images, statcache, os.path.abspath(req.cwd), host, pull)
+    outcomes = all_cached(list(zip(_labels(roots), (v for _, _, v in roots), strict=True)), digest, salts.salt,
+                          DirCache(root), lambda r: r.isdigit() and snapshots.committed(r), sink)
+    statcache.save()
+    return (roots, outcomes) if outcomes is not None else None
+
+
+def _labels(roots: Roots) -> list[str]:
+    """Target names, with the platform where a target builds for several."""
+    multi = {name for name, _, _ in roots if sum(1 for n, _, _ in roots if n == name) > 1}
+    return [f"{name} ({platform})" if name in multi else name for name, platform, _ in roots]
+
+
 async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, root: str, scratch: str,
                snapshots: Snapshotter, images: ImageStore, allow: tuple[str, ...],
-               sink: Sink) -> tuple[list[tuple[str, str, Vertex | None]], list[Outcome]]:
+               sink: Sink) -> tuple[Roots, list[Outcome]]:
     """Convert every target (in a worker thread, asking registries through this loop's one client),
     then solve them as one graph."""
+    import anyio
+
+    from bake.solver.scheduler import Solver
     from bake.worker.backend import GraphBackend
     from bake.worker.cachemounts import CacheMounts
     from bake.worker.context import StatCache
@@ -141,7 +184,7 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
         statcache=StatCache(os.path.join(root, "statcache.json")), scratch=scratch, pull=pull)
     converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, state.client, refresh=pull, shared=True))
 
-    def convert() -> list[tuple[str, str, Vertex | None]]:
+    def convert() -> Roots:
         return [(name, platform, converter.state(name, platform).vertex)
                 for name, t in plan.targets.items() for platform in t.platforms or (host,)]
 
@@ -152,9 +195,7 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
         async with anyio.create_task_group() as tg:
             tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
             roots = await anyio.to_thread.run_sync(convert)
-            multi = {name for name, _, _ in roots if sum(1 for n, _, _ in roots if n == name) > 1}
-            labels = [f"{name} ({platform})" if name in multi else name for name, platform, _ in roots]
-            outcomes = await solver.solve([(label, v) for label, (_, _, v) in zip(labels, roots, strict=True)])
+            outcomes = await solver.solve([(label, v) for label, (_, _, v) in zip(_labels(roots), roots, strict=True)])
         return roots, outcomes
     finally:
         with anyio.CancelScope(shield=True):
@@ -174,7 +215,7 @@ def _registry_client() -> RegistryClient:
     return default_client()
 
 
-def _export(req: Request, plan: Plan, roots: list[tuple[str, str, Vertex | None]], outcomes: list[Outcome],
+def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome],
             snapshots: Snapshotter, scratch: str, sink: Sink) -> list[TargetResult]:
     from bake.exporter.local import export_local
     from bake.exporter.tar import export_tar

@@ -20,29 +20,14 @@ from typing import Generic, TypeVar
 import anyio
 import anyio.abc
 
-from bake._record import record
 from bake.errors import BakeError, StepError
 from bake.progress.events import Built, Cached, Completed, Logged, Planned, Sink, Started, Step, discard
 from bake.solver.cachekey import cache_key, executed_key
 from bake.solver.flight import Cancelled, Flight
+from bake.solver.outcome import CancelledError, Outcome
 from bake.solver.protocols import Backend, Cache, V
 
 T = TypeVar("T")
-
-
-@record
-class Outcome:
-    """One root's end: its result (None for an empty filesystem or a failure) or its error."""
-
-    label: str
-    result: str | None
-    error: BakeError | None = None
-    executed: int = 0  # steps this root needed that ran in this solve
-    cached: int = 0  # steps this root needed that came from the cache
-
-
-class CancelledError(BakeError):
-    """A root was not finished because another one failed first (without ``keep_going``)."""
 
 
 class Solver(Generic[V]):

@@ -10,9 +10,7 @@ selects is not a miss.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import posixpath
 import tempfile
 from collections.abc import Sequence
 
@@ -21,26 +19,24 @@ import anyio
 from bake.graph.digest import digest
 from bake.graph.ops import Copy, ExecOp, FileOp, MergeOp, SourceOp, Vertex
 from bake.solver.protocols import Log, Salt
-from bake.worker import sources
-from bake.worker.context import checksum
+from bake.worker import keys, sources
 from bake.worker.differ import write_layer
 from bake.worker.execop import run_exec
 from bake.worker.fileops import apply_actions
 from bake.worker.state import WorkerState
 from bake.worker.unpack import apply_layer
 
-_WILDCARDS = frozenset("*?[")
-
 
 class GraphBackend:
     def __init__(self, state: WorkerState) -> None:
         self.state = state
+        self.salts = keys.Salts(state.images, state.statcache, state.cwd, state.host_platform, state.pull)
 
     def identity(self, v: Vertex) -> str:
         return digest(v)
 
     def resource(self, v: Vertex) -> str:
-        if isinstance(v.op, SourceOp) and sources.kind(v.op) in ("image", "git", "url"):
+        if isinstance(v.op, SourceOp) and keys.kind(v.op) in ("image", "git", "url"):
             return "fetch"
         return "exec"
 
@@ -48,28 +44,12 @@ class GraphBackend:
         return result.isdigit() and self.state.snapshots.committed(result)
 
     async def salt(self, v: Vertex) -> Salt:
-        op = v.op
-        if isinstance(op, SourceOp):
-            return Salt(await sources.salt(self.state, op, v.platform))
-        selected: dict[int, list[str]] = {}
-        if isinstance(op, FileOp):
-            for a in op.actions:
-                if isinstance(a, Copy) and _is_local(v.inputs[a.source]):
-                    selected.setdefault(a.source, []).append(_static_prefix(a.src))
-        elif isinstance(op, ExecOp):
-            for m in op.mounts:
-                if m.input is not None and not m.output and _is_local(v.inputs[m.input]):
-                    selected.setdefault(m.input, []).append(m.selector or "/")
-        if not selected:
-            return Salt()
-        sums = {}
-        for n, paths in sorted(selected.items()):
-            src = v.inputs[n].op
-            assert isinstance(src, SourceOp)
-            root = sources.context_dir(self.state, src)
-            sums[str(n)] = await anyio.to_thread.run_sync(
-                lambda: checksum(root, sources.excludes(src), paths, cache=self.state.statcache))  # noqa: B023
-        return Salt(json.dumps(sums, sort_keys=True), frozenset(selected))
+        if isinstance(v.op, SourceOp) and keys.kind(v.op) != "local":
+            known = self.salts.salt(v)  # a recorded image resolution needs no request
+            return known if known is not None else Salt(await sources.salt(self.state, v.op, v.platform))
+        salt = await anyio.to_thread.run_sync(self.salts.salt, v)  # hashing files: off the event loop
+        assert salt is not None
+        return salt
 
     async def execute(self, v: Vertex, inputs: Sequence[str], log: Log) -> str:
         op = v.op
@@ -123,20 +103,6 @@ class GraphBackend:
         self.state.snapshots.mount(sid, path, readonly=readonly)
         stack.callback(self.state.snapshots.unmount, path)
         return path
-
-
-def _is_local(v: Vertex) -> bool:
-    return isinstance(v.op, SourceOp) and sources.kind(v.op) == "local"
-
-
-def _static_prefix(src: str) -> str:
-    """The part of a COPY source before its first wildcard component (what it can select)."""
-    parts = []
-    for part in posixpath.normpath("/" + src).strip("/").split("/"):
-        if _WILDCARDS & set(part):
-            break
-        parts.append(part)
-    return "/".join(parts)
 
 
 def _rmdir(path: str) -> None:

@@ -2,8 +2,8 @@
 ONBUILD …) for the Dockerfile frontend, fetched without their layers.
 
 Resolutions go through the image store's records, so a rebuild converts offline with the same
-configs it built with; ``refresh`` (``--pull``) asks the registries again. ``resolve`` is
-synchronous, like the frontend: call it from a worker thread (``anyio.to_thread``) in async code.
+configs it built with; ``refresh`` (``--pull``) asks the registries again; ``offline`` answers only from the
+records. ``resolve`` is synchronous, like the frontend: call it from a worker thread (``anyio.to_thread``) in async code.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import anyio
-import anyio.from_thread
 
 from bake.content import oci
 from bake.dockerfile.config import ImageConfig
@@ -25,17 +22,22 @@ if TYPE_CHECKING:
     from bake.registry.client import RegistryClient
 
 
+class NotRecorded(Exception):
+    """An offline resolver was asked for an image it has no record of."""
+
+
 class RegistryConfigs:
     """``shared=True``: ``resolve`` is called from a worker thread of a running event loop (the
     build converts while its loop serves registry requests) and ``client`` is that loop's own,
     left open; otherwise each resolution runs its own loop and closes the client it made."""
 
     def __init__(self, images: ImageStore, client: Callable[[], RegistryClient], refresh: bool = False,
-                 shared: bool = False) -> None:
+                 shared: bool = False, offline: bool = False) -> None:
         self.images = images
         self.client = client
         self.refresh = refresh
         self.shared = shared
+        self.offline = offline  # only recorded resolutions: anything else raises NotRecorded
         self._configs: dict[tuple[str, str], ImageConfig] = {}
 
     def resolve(self, ref: str, platform: str) -> ImageConfig:
@@ -44,9 +46,15 @@ class RegistryConfigs:
             known = None if self.refresh else self.images.recorded(parse_reference(ref), oci.Platform.parse(platform))
             if known is not None:  # resolved before: no event loop, no registry
                 self._configs[key] = from_oci(json.loads(self.images.store.read(known.body["config"]["digest"])))
+            elif self.offline:
+                raise NotRecorded(f"{ref} ({platform}) was not resolved before")
             elif self.shared:
+                import anyio.from_thread
+
                 self._configs[key] = anyio.from_thread.run(self._fetch, self.client, ref, platform)
             else:
+                import anyio
+
                 self._configs[key] = anyio.run(self._resolve, ref, platform)
         return self._configs[key]
 

@@ -18,45 +18,21 @@ import tempfile
 import anyio
 
 from bake.content import oci
-from bake.errors import BakeError
 from bake.graph.ops import SourceOp
 from bake.registry.reference import parse_reference
-from bake.worker.context import checksum, files
+from bake.worker import keys
+from bake.worker.context import files
+from bake.worker.keys import UnsupportedSource
 from bake.worker.remote import SourceError, fetch_git, fetch_url
 from bake.worker.state import WorkerState
 
 
-class UnsupportedSource(BakeError):
-    """A source the worker cannot read yet."""
-
-
-def kind(op: SourceOp) -> str:
-    scheme = op.identifier.partition("://")[0]
-    return {"docker-image": "image", "local": "local", "git": "git", "https": "url", "http": "url"}.get(scheme, scheme)
-
-
-def context_dir(state: WorkerState, op: SourceOp) -> str:
-    return os.path.normpath(os.path.join(state.cwd, op.identifier[len("local://"):]))
-
-
-def excludes(op: SourceOp) -> list[str]:
-    attrs = dict(op.attrs)
-    if attrs.get("include"):
-        raise UnsupportedSource(f"{op.identifier}: include patterns on a context are not supported yet")
-    return [p for p in attrs.get("exclude", "").split("\n") if p]
-
-
 async def salt(state: WorkerState, op: SourceOp, platform: str | None) -> str:
-    k = kind(op)
+    k = keys.kind(op)
     if k == "image":
         image = parse_reference(op.identifier[len("docker-image://"):])
         manifest = await state.images.manifest(state.client, image, _platform(state, platform), state.pull)
         return manifest.digest
-    if k == "local":
-        root = context_dir(state, op)
-        if not os.path.isdir(root):
-            raise SourceError(f"context {op.identifier[len('local://'):]!r}: no such directory ({root})")
-        return await anyio.to_thread.run_sync(lambda: checksum(root, excludes(op), cache=state.statcache))
     if k == "git":
         remote, ref, _ = _git(op)
         return await anyio.to_thread.run_sync(_ls_remote, remote, ref)
@@ -67,7 +43,7 @@ async def salt(state: WorkerState, op: SourceOp, platform: str | None) -> str:
 
 async def materialize(state: WorkerState, op: SourceOp, platform: str | None) -> str:
     """A committed snapshot with the source's content."""
-    k = kind(op)
+    k = keys.kind(op)
     if k == "image":
         image = parse_reference(op.identifier[len("docker-image://"):])
         sid, _ = await state.images.pull(state.client, image, _platform(state, platform))
@@ -77,7 +53,7 @@ async def materialize(state: WorkerState, op: SourceOp, platform: str | None) ->
     dest = snapshots.upper(sid)
     try:
         if k == "local":
-            await anyio.to_thread.run_sync(_copy_context, context_dir(state, op), excludes(op), dest)
+            await anyio.to_thread.run_sync(_copy_context, keys.context_dir(state.cwd, op), keys.excludes(op), dest)
         elif k == "git":
             remote, ref, subdir = _git(op)
             keep = dict(op.attrs).get("keep-git-dir") == "true"
