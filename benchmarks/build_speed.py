@@ -109,7 +109,7 @@ PHASES = {  # label: (module, attribute path) of the function doing it
     "snapshot unmounts": ("bake.worker.snapshot", "Snapshotter.unmount"),
     "file operations": ("bake.worker.backend", "apply_actions"),
     "context copies": ("bake.worker.sources", "_copy_context"),
-    "context checksums": ("bake.worker.backend", "checksum"),
+    "context checksums": ("bake.worker.keys", "checksum"),
     "image unpack": ("bake.worker.images", "ImageStore.unpack"),
     "local exports": ("bake.exporter.local", "export_local"),
 }

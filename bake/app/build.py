@@ -226,7 +226,7 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome],
         mine = [(p, o) for (n, p, _), o in zip(roots, outcomes, strict=True) if n == name]
         error = next((o.error for _, o in mine if o.error is not None), None)
         written: list[str] = []
-        if error is None:
+        if error is None and any(o.type in ("local", "tar") for o in t.output or ()):
             subdirs = [p.replace("/", "_") if len(mine) > 1 else "" for p, _ in mine]
             with _views(snapshots, scratch, [o.result for _, o in mine]) as trees:
                 pairs = list(zip(subdirs, trees, strict=True))
@@ -239,8 +239,8 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome],
                     else:
                         continue
                     written.append(f"type={out.type},dest={out.dest}")
-            if not t.output:
-                silent.append(name)
+        if error is None and not t.output:
+            silent.append(name)
         results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
                                     tuple(written), error, sum(o.executed for _, o in mine), sum(o.cached for _, o in mine)))
     if silent:

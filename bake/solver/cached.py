@@ -18,7 +18,6 @@ from bake.solver.cachekey import cache_key
 from bake.solver.outcome import Outcome
 from bake.solver.protocols import Salt, Vertex
 
-
 V = TypeVar("V", bound=Vertex)
 
 
