@@ -16,6 +16,7 @@ from bake.model import Plan, Target
 
 if TYPE_CHECKING:
     from bake.dockerfile.config import ImageConfigResolver
+    from bake.dockerfile.convert import Converted
     from bake.graph.analysis import Root
     from bake.graph.state import State
 
@@ -86,15 +87,18 @@ class _TargetConverter:
         self.cwd = cwd
         self.build_platform = build_platform
         self.resolver = resolver
-        self.done: dict[tuple[str, str], State] = {}
+        self.done: dict[tuple[str, str], Converted] = {}
 
     def state(self, name: str, platform: str) -> State:
+        return self.converted(name, platform).state
+
+    def converted(self, name: str, platform: str) -> Converted:
         key = (name, platform)
         if key not in self.done:
             self.done[key] = self._convert(name, platform)
         return self.done[key]
 
-    def _convert(self, name: str, platform: str) -> State:
+    def _convert(self, name: str, platform: str) -> Converted:
         from bake.dockerfile.convert import BuildInputs, convert
 
         t = self.plan.targets[name]
@@ -109,7 +113,7 @@ class _TargetConverter:
             extra_hosts=tuple(f"{h}={ip}" for h, ip in sorted((t.extra_hosts or {}).items())),
             shm_size=ram_in_bytes(t.shm_size) if t.shm_size else None, ulimits=t.ulimits or (),
         )
-        return convert(text, inputs, self.resolver, os.path.relpath(path, self.cwd)).state
+        return convert(text, inputs, self.resolver, os.path.relpath(path, self.cwd))
 
     def _context(self, value: str, platform: str) -> State:
         from bake.dockerfile.convert import normalize_ref

@@ -29,11 +29,12 @@ from bake.worker.recovery import abandoned, claim, recover
 from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
+    from bake.dockerfile.config import ImageConfig
     from bake.registry.client import RegistryClient
     from bake.worker.images import ImageStore
     from bake.worker.state import WorkerState
 
-SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly")
+SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly", "oci", "docker", "image", "registry")
 
 
 @record
@@ -94,7 +95,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
                 done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
         roots, outcomes = done
-        results = _export(req, plan, roots, outcomes, snapshots, scratch.path, sink)
+        results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink)
     finally:
         scratch.release()
     if opts.metadata_file:
@@ -107,7 +108,26 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     return results
 
 
-Roots = list[tuple[str, str, Vertex | None]]
+@record
+class Root:
+    """A target on one platform, converted: the vertex of its result and its image config."""
+
+    target: str
+    platform: str
+    vertex: Vertex | None
+    config: ImageConfig
+
+
+Roots = list[Root]
+
+
+def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
+    out = []
+    for name, t in plan.targets.items():
+        for platform in t.platforms or (host,):
+            c = converter.converted(name, platform)
+            out.append(Root(name, platform, c.state.vertex, c.config))
+    return out
 
 
 def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, images: ImageStore,
@@ -126,13 +146,12 @@ def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, ima
     host = local_platform()
     converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client, offline=True))
     try:
-        roots = [(name, platform, converter.state(name, platform).vertex)
-                 for name, t in plan.targets.items() for platform in t.platforms or (host,)]
+        roots = _roots(plan, converter, host)
     except NotRecorded:
         return None
     statcache = StatCache(os.path.join(root, "statcache.json"))
     salts = Salts(images, statcache, os.path.abspath(req.cwd), host, pull)
-    outcomes = all_cached(list(zip(_labels(roots), (v for _, _, v in roots), strict=True)), digest, salts.salt,
+    outcomes = all_cached(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)), digest, salts.salt,
                           DirCache(root), lambda r: r.isdigit() and snapshots.committed(r), sink)
     statcache.save()
     return (roots, outcomes) if outcomes is not None else None
@@ -140,8 +159,8 @@ def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, ima
 
 def _labels(roots: Roots) -> list[str]:
     """Target names, with the platform where a target builds for several."""
-    multi = {name for name, _, _ in roots if sum(1 for n, _, _ in roots if n == name) > 1}
-    return [f"{name} ({platform})" if name in multi else name for name, platform, _ in roots]
+    multi = {r.target for r in roots if sum(1 for o in roots if o.target == r.target) > 1}
+    return [f"{r.target} ({r.platform})" if r.target in multi else r.target for r in roots]
 
 
 async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, root: str, scratch: str,
@@ -185,8 +204,7 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
     converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, state.client, refresh=pull, shared=True))
 
     def convert() -> Roots:
-        return [(name, platform, converter.state(name, platform).vertex)
-                for name, t in plan.targets.items() for platform in t.platforms or (host,)]
+        return _roots(plan, converter, host)
 
     cores = os.cpu_count() or 1
     limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
@@ -195,7 +213,7 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
         async with anyio.create_task_group() as tg:
             tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
             roots = await anyio.to_thread.run_sync(convert)
-            outcomes = await solver.solve([(label, v) for label, (_, _, v) in zip(_labels(roots), roots, strict=True)])
+            outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
         return roots, outcomes
     finally:
         with anyio.CancelScope(shield=True):
@@ -215,15 +233,17 @@ def _registry_client() -> RegistryClient:
     return default_client()
 
 
-def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome],
-            snapshots: Snapshotter, scratch: str, sink: Sink) -> list[TargetResult]:
+def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], images: ImageStore,
+            env: Mapping[str, str], root: str, scratch: str, sink: Sink) -> list[TargetResult]:
+    from bake.app.images import Built, export_images, image_outputs
     from bake.exporter.local import export_local
     from bake.exporter.tar import export_tar
 
+    snapshots = images.snapshots
     results = []
     silent: list[str] = []
     for name, t in plan.targets.items():
-        mine = [(p, o) for (n, p, _), o in zip(roots, outcomes, strict=True) if n == name]
+        mine = [(r.platform, o) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
         error = next((o.error for _, o in mine if o.error is not None), None)
         written: list[str] = []
         if error is None and any(o.type in ("local", "tar") for o in t.output or ()):
@@ -239,6 +259,9 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome],
                     else:
                         continue
                     written.append(f"type={out.type},dest={out.dest}")
+        if error is None and image_outputs(t):
+            built = [Built(r.platform, o.result, r.config) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
+            written += export_images(root, images.store, images.layers, t, built, env, req.cwd)
         if error is None and not t.output:
             silent.append(name)
         results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
@@ -273,8 +296,11 @@ def _check_outputs(plan: Plan) -> None:
             if out.type not in SUPPORTED_OUTPUTS:
                 raise UsageError(f"target {name}: output type={out.type} is not supported yet "
                                  f"(supported: {', '.join(SUPPORTED_OUTPUTS)})")
-            if out.type in ("local", "tar") and not out.dest:
+            if out.type in ("local", "tar", "oci") and not out.dest:
                 raise UsageError(f"target {name}: output type={out.type} needs dest=")
+            if out.type == "docker" and not out.dest:
+                raise UsageError(f"target {name}: loading into a Docker daemon (--load, type=docker without dest=) is "
+                                 "not supported yet; write a docker-load tarball with type=docker,dest=image.tar")
 
 
 def _entitlements(plan: Plan, allow: Sequence[str]) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from bake.content.atomic import write_atomic
 from bake.content.compression import decompress
 from bake.content.store import ContentStore
 from bake.registry.reference import Reference
+from bake.worker.layers import Layers
 from bake.worker.snapshot import Snapshotter
 from bake.worker.unpack import apply_layer
 
@@ -35,6 +36,7 @@ class ImageStore:
         self.resolved_path = os.path.join(root, "resolved.json")  # "ref platform" → manifest digest
         self.store = store
         self.snapshots = snapshots
+        self.layers = Layers(root, store, snapshots)  # an unpacked layer keeps its blob for image outputs
 
     async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                        refresh: bool = False) -> oci.Document:
@@ -110,6 +112,7 @@ class ImageStore:
                 self.snapshots.remove(sid)  # a layer that fails to apply leaves no half snapshot
                 raise
             parent = self.snapshots.commit(sid)
+            self.layers.record_unpacked(parent, oci.Descriptor.from_json(layer), diff_id)
             index[chain] = parent
             _save(self.index_path, index)
         if parent is None:

@@ -1,0 +1,136 @@
+"""Image outputs of a built target: ``type=oci``, ``type=docker``, ``type=image`` (bake's image
+store, ``push=true``) and ``type=registry``.
+
+Each platform's result becomes an image (its snapshot chain as layers, the stage's config), a
+target built for several platforms an OCI index; then every image output of the target is
+written from the content store. Names come from the output's ``name=`` or the target's tags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+from bake._record import record
+from bake.content import oci
+from bake.content.atomic import write_atomic
+from bake.content.store import ContentStore
+from bake.dockerfile.config import ImageConfig
+from bake.errors import UsageError
+from bake.exporter.image import align_history, config_document, manifest_document
+from bake.exporter.local import ExportError
+from bake.exporter.ocilayout import Named, write_dir, write_tar
+from bake.model import ExportEntry, Target
+from bake.worker.layers import Layers
+
+IMAGE_OUTPUTS = ("oci", "docker", "image", "registry")
+
+
+@record
+class Built:
+    """One platform of a target: its result snapshot (None: empty) and image config."""
+
+    platform: str
+    result: str | None
+    config: ImageConfig
+
+
+def image_outputs(t: Target) -> list[ExportEntry]:
+    return [o for o in t.output or () if o.type in IMAGE_OUTPUTS]
+
+
+def export_images(root: str, store: ContentStore, layers: Layers, t: Target, built: Sequence[Built],
+                  env: Mapping[str, str], cwd: str) -> list[str]:
+    """Write the target's image outputs; returns what was written (``type=oci,dest=…``, pushed names)."""
+    written: list[str] = []
+    made: dict[tuple[tuple[str, str], ...], oci.Descriptor] = {}
+    created = time.time()  # one time for every output of the target: equal options, equal image
+    for out in image_outputs(t):
+        attrs = dict(out.attrs)
+        names = tuple(n for n in (attrs.get("name") or "").split(",") if n) or tuple(t.tags or ())
+        shape = tuple(sorted((k, v) for k, v in attrs.items() if k.startswith(("compression", "force-", "annotation."))))
+        if shape not in made:
+            made[shape] = assemble(store, layers, t, built, attrs, env, created)
+        top = made[shape]
+        dest = out.dest if os.path.isabs(out.dest) or out.dest in ("", "-") else os.path.join(cwd, out.dest)
+        if out.type in ("oci", "docker"):
+            if not dest:
+                hint = " (no Docker daemon is used: give dest= and `docker load -i` it)" if out.type == "docker" else ""
+                raise ExportError(f"target {t.name}: type={out.type} needs dest={hint}")
+            if attrs.get("tar", "true") == "false":
+                write_dir(store, [Named(top, names)], dest, docker=out.type == "docker")
+            else:
+                write_tar(store, [Named(top, names)], dest, docker=out.type == "docker")
+            written.append(f"type={out.type},dest={out.dest}")
+            continue
+        if out.type == "image":
+            _remember(root, names, top)
+        if out.type == "registry" or attrs.get("push") == "true":
+            if not names:
+                raise UsageError(f"target {t.name}: pushing needs a name (tags = [...] or output name=)")
+            _push(store, top, names)
+            written.append(f"pushed {', '.join(names)}")
+        elif out.type == "image":
+            written.append(f"type=image,name={','.join(names)}")
+    return written
+
+
+def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Built], attrs: Mapping[str, str],
+             env: Mapping[str, str], now: float) -> oci.Descriptor:
+    """The target's image (one platform) or index (several), stored; its descriptor."""
+    compression = attrs.get("compression", "gzip")
+    level = int(attrs["compression-level"]) if attrs.get("compression-level") else None
+    force = attrs.get("force-compression") == "true"
+    epoch_text = env.get("SOURCE_DATE_EPOCH") or (t.args or {}).get("SOURCE_DATE_EPOCH") or ""
+    epoch = int(epoch_text) if epoch_text.isdigit() else None
+    created = float(epoch) if epoch is not None else now
+    annotations = {k[len("annotation."):]: v for k, v in attrs.items() if k.startswith("annotation.")}
+    labels = {k: v for k, v in (t.labels or {}).items() if v is not None}
+    manifests = []
+    for b in built:
+        platform = oci.Platform.parse(b.platform)
+        chain = list(reversed(layers.snapshots.chain(b.result))) if b.result is not None else []
+        blobs = [layers.layer(s, compression, level, epoch, force) for s in chain]
+        pulled = sum(1 for s in chain if layers.pulled(s))
+        config = config_document(align_history(b.config, len(blobs)), platform, [x.diff_id for x in blobs], created,
+                                 labels, base_layers=pulled)
+        store.write(config.raw)
+        manifest = manifest_document(config, [x.descriptor for x in blobs], annotations)
+        store.write(manifest.raw)
+        manifests.append(manifest.descriptor(platform))
+    if len(manifests) == 1:
+        return oci.Descriptor(manifests[0].media_type, manifests[0].digest, manifests[0].size)
+    index = oci.index(manifests, annotations or None)
+    store.write(index.raw)
+    return index.descriptor()
+
+
+def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
+    """bake's image store: name → descriptor in ``images.json`` (blobs stay in the content store)."""
+    path = os.path.join(root, "images.json")
+    try:
+        with open(path) as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    for name in names:
+        known[name] = top.to_json()
+    write_atomic(path, json.dumps(known, indent=1, sort_keys=True).encode())
+
+
+def _push(store: ContentStore, top: oci.Descriptor, names: Sequence[str]) -> None:
+    import anyio
+
+    from bake.exporter.push import push
+    from bake.registry.client import default_client
+
+    async def run() -> None:
+        client = default_client()
+        try:
+            await push(client, store, top, names)
+        finally:
+            await client.aclose()
+
+    anyio.run(run)

@@ -1,0 +1,100 @@
+"""An image as BuildKit writes it: the OCI image config (the stage's config, rootfs diff IDs, one
+history entry per instruction with ``empty_layer`` where no layer was made, ``created`` from
+``SOURCE_DATE_EPOCH`` or now) and the manifest referencing the config and the layer blobs.
+Pure functions over records; the bytes are canonical, so equal inputs give equal digests.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bake.content import oci
+from bake.dockerfile.config import ImageConfig
+
+BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
+
+
+def timestamp(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+
+
+def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Sequence[str], created: float,
+                    labels: Mapping[str, str] | None = None, base_layers: int = 0) -> oci.Document:
+    """The image config. ``labels`` (the target's) are added over the Dockerfile's; ``base_layers``
+    counts the layers that came with the base image, whose history entries keep no timestamp."""
+    when = timestamp(created)
+    c: dict[str, Any] = {}
+    if config.user:
+        c["User"] = config.user
+    if config.exposed_ports:
+        c["ExposedPorts"] = {p: {} for p in config.exposed_ports}
+    env = list(config.env) or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    c["Env"] = env
+    if config.entrypoint is not None:
+        c["Entrypoint"] = list(config.entrypoint)
+    if config.cmd is not None:
+        c["Cmd"] = list(config.cmd)
+    if config.volumes:
+        c["Volumes"] = {v: {} for v in config.volumes}
+    if config.workdir:
+        c["WorkingDir"] = config.workdir
+    all_labels = {**dict(config.labels), **dict(labels or {})}
+    if all_labels:
+        c["Labels"] = dict(sorted(all_labels.items()))
+    if config.onbuild:
+        c["OnBuild"] = list(config.onbuild)
+    if config.stop_signal:
+        c["StopSignal"] = config.stop_signal
+    if config.shell:
+        c["Shell"] = list(config.shell)
+    if config.healthcheck is not None:
+        c["Healthcheck"] = dict(config.healthcheck)
+    history: list[dict[str, Any]] = []
+    layers_seen = 0
+    for h in config.history:
+        entry: dict[str, Any] = {}
+        if layers_seen >= base_layers or h.empty_layer:
+            entry["created"] = when
+        entry["created_by"] = h.created_by
+        if h.comment:
+            entry["comment"] = h.comment
+        if h.empty_layer:
+            entry["empty_layer"] = True
+        else:
+            layers_seen += 1
+        history.append(entry)
+    body: dict[str, Any] = {"architecture": platform.architecture, "os": platform.os}
+    if platform.variant:
+        body["variant"] = platform.variant
+    body.update({"created": when, "config": c, "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
+                 "history": history})
+    return oci.Document(oci.CONFIG, body, oci.encode(body))
+
+
+def manifest_document(config: oci.Document, layers: Sequence[oci.Descriptor],
+                      annotations: Mapping[str, str] | None = None) -> oci.Document:
+    return oci.manifest(config.descriptor(), list(layers), dict(annotations) if annotations else None)
+
+
+def align_history(config: ImageConfig, layer_count: int) -> ImageConfig:
+    """History with exactly ``layer_count`` non-empty entries, as tools expect: missing entries
+    (a base without history) are added in front, extra ones (steps that made no snapshot) become empty."""
+    from bake._record import replace
+    from bake.dockerfile.config import History
+
+    history = list(config.history)
+    non_empty = sum(1 for h in history if not h.empty_layer)
+    if non_empty < layer_count:
+        history = [History("", False, "") for _ in range(layer_count - non_empty)] + history
+    elif non_empty > layer_count:
+        extra = non_empty - layer_count
+        fixed = []
+        for h in reversed(history):
+            if extra and not h.empty_layer:
+                h = History(h.created_by, True, h.comment)
+                extra -= 1
+            fixed.append(h)
+        history = list(reversed(fixed))
+    return replace(config, history=tuple(history))

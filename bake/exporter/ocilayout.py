@@ -1,0 +1,184 @@
+"""``type=oci`` and ``type=docker``: images written as an OCI image layout, as a tar (default) or a
+directory (``tar=false``). The docker flavour adds ``manifest.json`` (and ``repositories``) so
+``docker load`` and ``skopeo docker-archive:`` read it. Several images (targets, tags) can share
+one layout: each is an entry of ``index.json`` named by ``org.opencontainers.image.ref.name``.
+
+Entries are sorted and times zeroed, so equal images give equal tar bytes. A tar is written to a
+temp path, fsynced and renamed; a directory is staged beside ``dest`` and moved in at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
+
+from bake._record import record
+from bake.content import oci
+from bake.content.store import ContentStore
+from bake.exporter.local import ExportError
+
+
+@record
+class Named:
+    """An image (manifest or index) and the names it is exported under."""
+
+    descriptor: oci.Descriptor
+    names: tuple[str, ...] = ()
+
+
+def blobs(store: ContentStore, desc: oci.Descriptor) -> list[oci.Descriptor]:
+    """Every blob ``desc`` reaches (itself first), each once."""
+    out: list[oci.Descriptor] = []
+    seen: set[str] = set()
+
+    def visit(d: oci.Descriptor) -> None:
+        if d.digest in seen:
+            return
+        seen.add(d.digest)
+        out.append(d)
+        if d.media_type in oci.INDEX_TYPES or d.media_type in oci.MANIFEST_TYPES:
+            body = json.loads(store.read(d.digest))
+            if d.media_type in oci.INDEX_TYPES:
+                for m in body["manifests"]:
+                    visit(oci.Descriptor.from_json(m))
+            else:
+                visit(oci.Descriptor.from_json(body["config"]))
+                for layer in body["layers"]:
+                    visit(oci.Descriptor.from_json(layer))
+
+    visit(desc)
+    return out
+
+
+def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = False) -> Iterator[tuple[str, bytes | str]]:
+    """(path, content) of the layout: bytes for small files, a blob path for blobs."""
+    yield "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()
+    manifests = []
+    for image in images:
+        for name in image.names or ("",):
+            annotations = {"org.opencontainers.image.ref.name": _ref_name(name)} if name else {}
+            if name and docker:
+                annotations["io.containerd.image.name"] = name
+            manifests.append({**image.descriptor.to_json(), **({"annotations": annotations} if annotations else {})})
+    index = {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": manifests}
+    yield "index.json", json.dumps(index, separators=(",", ":")).encode()
+    if docker:
+        yield "manifest.json", json.dumps(_docker_manifest(store, images), separators=(",", ":")).encode()
+    seen: set[str] = set()
+    for image in images:
+        for d in blobs(store, image.descriptor):
+            if d.digest not in seen:
+                seen.add(d.digest)
+                yield "blobs/sha256/" + d.digest.partition(":")[2], store.path(d.digest)
+
+
+def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False) -> None:
+    if dest == "-":
+        _tar(layout_files(store, images, docker), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    tmp = f"{dest}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            _tar(layout_files(store, images, docker), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_dir(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False) -> None:
+    """An OCI layout directory; an existing layout at ``dest`` keeps its other images and blobs."""
+    os.makedirs(dest, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".bake-oci-", dir=os.path.dirname(os.path.abspath(dest)))
+    try:
+        index_path = os.path.join(dest, "index.json")
+        old: dict[str, list[dict[str, object]]] = {"manifests": []}
+        if os.path.exists(index_path):
+            with open(index_path) as f:
+                old = json.load(f)
+        for path, content in layout_files(store, images, docker):
+            target = os.path.join(staging, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if path == "index.json":
+                new = json.loads(content)
+                names = {m.get("annotations", {}).get("org.opencontainers.image.ref.name") for m in new["manifests"]}
+                kept = [m for m in old.get("manifests", [])
+                        if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") not in names]  # type: ignore[attr-defined]
+                new["manifests"] = kept + new["manifests"]
+                content = json.dumps(new, separators=(",", ":")).encode()
+            if isinstance(content, bytes):
+                with open(target, "wb") as f:
+                    f.write(content)
+            elif not os.path.exists(os.path.join(dest, path)):
+                shutil.copyfile(content, target)
+        for base, _, files in os.walk(staging):
+            for name in sorted(files):
+                src = os.path.join(base, name)
+                out = os.path.join(dest, os.path.relpath(src, staging))
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                os.replace(src, out)  # blobs first (sorted walk), index.json last-ish: both whole
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ref_name(name: str) -> str:
+    """What OCI layouts name an image by: the tag (``docker.io/x/y:1`` → ``1``), as BuildKit writes it."""
+    tail = name.rsplit("/", 1)[-1]
+    return tail.split(":", 1)[1] if ":" in tail else name
+
+
+def _docker_manifest(store: ContentStore, images: Sequence[Named]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for image in images:
+        d = image.descriptor
+        if d.media_type in oci.INDEX_TYPES:
+            raise ExportError("type=docker holds one platform per image: use type=oci for a multi-platform index")
+        body = json.loads(store.read(d.digest))
+        out.append({
+            "Config": "blobs/sha256/" + body["config"]["digest"].partition(":")[2],
+            "RepoTags": [_docker_tag(n) for n in image.names],
+            "Layers": ["blobs/sha256/" + layer["digest"].partition(":")[2] for layer in body["layers"]],
+        })
+    return out
+
+
+def _docker_tag(name: str) -> str:
+    """Docker's short form: ``docker.io/library/x:1`` → ``x:1``."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _tar(files: Iterator[tuple[str, bytes | str]], out: BinaryIO) -> None:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        dirs_done: set[str] = set()
+        for path, content in files:
+            parts = path.split("/")[:-1]
+            for n in range(1, len(parts) + 1):
+                d = "/".join(parts[:n])
+                if d not in dirs_done:
+                    dirs_done.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo(path)
+            info.mode = 0o644
+            if isinstance(content, bytes):
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+            else:
+                info.size = os.path.getsize(content)
+                with open(content, "rb") as f:
+                    tar.addfile(info, f)
