@@ -18,6 +18,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v git >/dev/null 2>&1 || missing="$missing git"  # ADD of git repositories
   dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+  command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"  # image outputs are checked by independent tools
+  command -v umoci >/dev/null 2>&1 || missing="$missing umoci"
   if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

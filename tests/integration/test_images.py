@@ -1,0 +1,132 @@
+"""Image outputs checked by independent tools: skopeo reads our OCI and docker tarballs and pushed
+images, umoci unpacks them, runc runs the unpacked image's CMD."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from bake.progress.events import Event, Logged
+from tests.integration.test_build import project, run
+
+
+def skopeo(*args: str) -> dict:
+    out = subprocess.run(["skopeo", *args], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_one_image_as_oci_and_docker_tarballs_and_pushed(busybox_image: str, registry: str, tmp_path: Path) -> None:
+    tag = f"{registry}/out/app:1"
+    d = project(tmp_path, f'target "app" {{\n  tags = ["{tag}"]\n  labels = {{ "org.example.team" = "build" }}\n'
+                '  output = ["type=oci,dest=app.tar", "type=docker,dest=app-docker.tar", "type=registry"]\n}\n',
+                f"FROM {busybox_image}\nWORKDIR /srv\nCOPY greeting.txt .\nRUN echo built > built.txt\n"
+                'ENV MODE=prod\nCMD ["cat", "/srv/greeting.txt", "/srv/built.txt"]\n', {"greeting.txt": "hello\n"})
+    run(d, tmp_path / "root", "app")
+    oci = skopeo("inspect", f"oci-archive:{d}/app.tar")
+    pushed = skopeo("inspect", "--tls-verify=false", f"docker://{tag}")
+    docker = skopeo("inspect", f"docker-archive:{d}/app-docker.tar")
+    assert oci["Digest"] == pushed["Digest"]  # the same bytes, exported and pushed
+    assert oci["Labels"] == {"org.example.team": "build"} and "MODE=prod" in oci["Env"]
+    assert len(oci["Layers"]) == len(docker["Layers"]) == 4  # busybox, WORKDIR, COPY, RUN
+    config = skopeo("inspect", "--config", f"oci-archive:{d}/app.tar")
+    assert config["config"]["Cmd"] == ["cat", "/srv/greeting.txt", "/srv/built.txt"]
+    assert config["config"]["WorkingDir"] == "/srv"
+    history = [h for h in config["history"] if not h.get("empty_layer")]
+    assert len(history) == len(config["rootfs"]["diff_ids"]) == 4
+    assert history[-1]["created_by"].startswith("RUN /bin/sh -c echo built > built.txt")
+    with tarfile.open(d / "app-docker.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == [tag]
+
+    # umoci unpacks it and runc runs its CMD
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    with tarfile.open(d / "app.tar") as tar:
+        tar.extractall(layout, filter="tar")
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:1", str(bundle)], check=True, capture_output=True)
+    assert (bundle / "rootfs/srv/greeting.txt").read_text() == "hello\n"
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(spec))
+    ran = subprocess.run(["runc", "--root", str(tmp_path / "runc"), "run", "-b", str(bundle), "bake-image-test"],
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "hello\nbuilt\n"
+
+
+def test_several_platforms_make_an_index(registry: str, tmp_path: Path) -> None:
+    tag = f"{registry}/out/multi:1"
+    d = project(tmp_path, f'target "default" {{\n  platforms = ["linux/amd64", "linux/arm64"]\n  tags = ["{tag}"]\n'
+                '  output = ["type=oci,dest=multi.tar", "type=registry"]\n}\n',
+                "FROM scratch\nARG TARGETARCH\nCOPY <<EOF /arch\n${TARGETARCH}\nEOF\n")
+    run(d, tmp_path / "root")
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{d}/multi.tar"], capture_output=True,
+                         text=True, check=True).stdout
+    index = json.loads(raw)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
+    for arch in ("amd64", "arm64"):
+        got = skopeo("inspect", "--tls-verify=false", "--override-arch", arch, f"docker://{tag}")
+        assert got["Architecture"] == arch
+    dest = tmp_path / "arm64"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", "--override-arch", "arm64", f"docker://{tag}",
+                    f"dir:{dest}"], check=True, capture_output=True)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    layer = (dest / manifest["layers"][0]["digest"].partition(":")[2]).read_bytes()
+    with tarfile.open(fileobj=__import__("io").BytesIO(gzip.decompress(layer))) as tar:
+        assert tar.extractfile("arch").read() == b"arm64\n"  # type: ignore[union-attr]
+
+
+def test_source_date_epoch_makes_clean_builds_identical(busybox_image: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    d = project(tmp_path, 'target "default" {\n  output = ["type=oci,dest=out.tar"]\n}\n',
+                f"FROM {busybox_image}\nCOPY app.txt /\nRUN echo run > /run.txt && mkdir -p /var/data\n", {"app.txt": "x"})
+    digests = []
+    for n in (1, 2):
+        run(d, tmp_path / f"root{n}")
+        digests.append(skopeo("inspect", f"oci-archive:{d}/out.tar")["Digest"])
+        config = skopeo("inspect", "--config", f"oci-archive:{d}/out.tar")
+        assert config["created"] == "2023-11-14T22:13:20Z"
+    assert digests[0] == digests[1]
+
+
+def test_a_secret_appears_in_no_layer_config_history_or_log(busybox_image: str, tmp_path: Path) -> None:
+    secret = "sup3r-s3cret-t0ken-value"
+    d = project(tmp_path, 'target "default" {\n  secret = ["id=token,src=token.txt"]\n'
+                '  output = ["type=oci,dest=out.tar,tar=false"]\n}\n',
+                f"FROM {busybox_image}\nRUN --mount=type=secret,id=token wc -c < /run/secrets/token > /size "
+                "&& (echo tampered >> /run/secrets/token 2>/dev/null || echo read-only > /tamper)\n"
+                "RUN --mount=type=secret,id=token,env=TOKEN test -n \"$TOKEN\" && echo ok > /env-ok\n",
+                {"token.txt": secret})
+    events: list[Event] = []
+    run(d, tmp_path / "root", events=events, metadata_file=str(tmp_path / "meta.json"))
+    layout = d / "out.tar"
+    found = []
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        data = blob.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        if secret.encode() in data:
+            found.append(blob.name)
+    logs = b"".join(e.data for e in events if isinstance(e, Logged))
+    assert found == [] and secret.encode() not in logs
+    assert not any(b"secrets" in name.encode() for name in _layer_names(layout))  # no mount-point stub either
+    assert secret not in (tmp_path / "meta.json").read_text()
+    assert secret not in (layout / "index.json").read_text()
+
+
+def _layer_names(layout: Path) -> list[str]:
+    names = []
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        data = blob.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            with tarfile.open(fileobj=__import__("io").BytesIO(gzip.decompress(data))) as tar:
+                names += tar.getnames()
+    return names
