@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", default="auto", help="set type of progress output (auto, plain, tty, rawjson, quiet)")
     p.add_argument("--metadata-file", metavar="FILE", help="write build result metadata to a file")
     p.add_argument("--allow", action="append", default=[], metavar="ENTITLEMENT", help="allow build to access specified resources")
+    p.add_argument("--publish", choices=("each", "after-all"), default="each",
+                   help="after-all: write and push image outputs only if every target built (with --keep-going)")
     p.add_argument("--keep-going", action="store_true",
                    help="build every target that does not depend on a failed step; report all failures at the end")
     p.add_argument("--max-parallelism", type=int, metavar="N", help="steps that run containers at once (default: 4 per core)")
@@ -251,7 +253,7 @@ def _build(req: object, args: argparse.Namespace) -> int:
     sink = _progress(args.progress)
     opts = BuildOptions(root=args.root, keep_going=args.keep_going, parallelism=args.max_parallelism,
                         allow=tuple(a for spec in args.allow for a in spec.split(",") if a),
-                        metadata_file=args.metadata_file, runtime=args.runtime)
+                        metadata_file=args.metadata_file, runtime=args.runtime, publish=args.publish)
     try:
         build(req, opts, sink)
     finally:

@@ -45,6 +45,7 @@ class BuildOptions:
     allow: tuple[str, ...] = ()  # granted entitlements (--allow)
     metadata_file: str | None = None
     runtime: str | None = None  # runc | crun; None: the first that works here
+    publish: str = "each"  # each: push/export images as targets succeed; after-all: only if every target did
 
 
 @record
@@ -58,6 +59,7 @@ class TargetResult:
     error: BakeError | None
     executed: int
     cached: int
+    metadata: dict[str, object] | None = None  # buildx's keys for image outputs (containerimage.digest …)
 
 
 def state_root(env: Mapping[str, str]) -> str:
@@ -95,7 +97,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
                 done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
         roots, outcomes = done
-        results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink)
+        results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink, opts.publish == "after-all")
     finally:
         scratch.release()
     if opts.metadata_file:
@@ -234,7 +236,8 @@ def _registry_client() -> RegistryClient:
 
 
 def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], images: ImageStore,
-            env: Mapping[str, str], root: str, scratch: str, sink: Sink) -> list[TargetResult]:
+            env: Mapping[str, str], root: str, scratch: str, sink: Sink,
+            publish_after_all: bool = False) -> list[TargetResult]:
     from bake.app.images import Built, export_images, image_outputs
     from bake.exporter.local import export_local
     from bake.exporter.tar import export_tar
@@ -242,11 +245,13 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
     snapshots = images.snapshots
     results = []
     silent: list[str] = []
+    publish = not (publish_after_all and any(o.error is not None for o in outcomes))
     for name, t in plan.targets.items():
+        metadata: dict[str, object] | None = None
         mine = [(r.platform, o) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
         error = next((o.error for _, o in mine if o.error is not None), None)
         written: list[str] = []
-        if error is None and any(o.type in ("local", "tar") for o in t.output or ()):
+        if error is None and publish and any(o.type in ("local", "tar") for o in t.output or ()):
             subdirs = [p.replace("/", "_") if len(mine) > 1 else "" for p, _ in mine]
             with _views(snapshots, scratch, [o.result for _, o in mine]) as trees:
                 pairs = list(zip(subdirs, trees, strict=True))
@@ -261,11 +266,14 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                     written.append(f"type={out.type},dest={out.dest}")
         if error is None and image_outputs(t):
             built = [Built(r.platform, o.result, r.config) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
-            written += export_images(root, images.store, images.layers, t, built, env, req.cwd)
+            more, metadata = export_images(root, images.store, images.layers, t, built, env, req.cwd,
+                                           publish=publish)
+            written += more
         if error is None and not t.output:
             silent.append(name)
         results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
-                                    tuple(written), error, sum(o.executed for _, o in mine), sum(o.cached for _, o in mine)))
+                                    tuple(written), error, sum(o.executed for _, o in mine),
+                                    sum(o.cached for _, o in mine), metadata))
     if silent:
         which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
         sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "
@@ -330,5 +338,6 @@ def _write_metadata(path: str, results: list[TargetResult]) -> None:
     doc: dict[str, object] = {}
     for r in results:
         if r.error is None:
-            doc[r.target] = {"buildx.build.ref": f"bake/{r.target}/" + ",".join(x or "scratch" for x in r.results)}
+            doc[r.target] = {"buildx.build.ref": f"bake/{r.target}/" + ",".join(x or "scratch" for x in r.results),
+                             **(r.metadata or {})}
     write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())

@@ -42,9 +42,12 @@ def image_outputs(t: Target) -> list[ExportEntry]:
 
 
 def export_images(root: str, store: ContentStore, layers: Layers, t: Target, built: Sequence[Built],
-                  env: Mapping[str, str], cwd: str) -> list[str]:
-    """Write the target's image outputs; returns what was written (``type=oci,dest=…``, pushed names)."""
+                  env: Mapping[str, str], cwd: str, publish: bool = True) -> tuple[list[str], dict[str, object]]:
+    """Write the target's image outputs; returns what was written (``type=oci,dest=…``, pushed names)
+    and buildx's metadata keys. With ``publish`` false (``--publish=after-all`` after a failure)
+    images are assembled but nothing is written or pushed."""
     written: list[str] = []
+    metadata: dict[str, object] = {}
     made: dict[tuple[tuple[str, str], ...], oci.Descriptor] = {}
     created = time.time()  # one time for every output of the target: equal options, equal image
     for out in image_outputs(t):
@@ -54,6 +57,9 @@ def export_images(root: str, store: ContentStore, layers: Layers, t: Target, bui
         if shape not in made:
             made[shape] = assemble(store, layers, t, built, attrs, env, created)
         top = made[shape]
+        metadata.update(_metadata(store, top, names))
+        if not publish:
+            continue
         dest = out.dest if os.path.isabs(out.dest) or out.dest in ("", "-") else os.path.join(cwd, out.dest)
         if out.type in ("oci", "docker"):
             if not dest:
@@ -74,7 +80,17 @@ def export_images(root: str, store: ContentStore, layers: Layers, t: Target, bui
             written.append(f"pushed {', '.join(names)}")
         elif out.type == "image":
             written.append(f"type=image,name={','.join(names)}")
-    return written
+    return written, metadata
+
+
+def _metadata(store: ContentStore, top: oci.Descriptor, names: Sequence[str]) -> dict[str, object]:
+    """buildx's ``--metadata-file`` keys for an image."""
+    out: dict[str, object] = {"containerimage.descriptor": top.to_json(), "containerimage.digest": top.digest}
+    if top.media_type in oci.MANIFEST_TYPES:
+        out["containerimage.config.digest"] = json.loads(store.read(top.digest))["config"]["digest"]
+    if names:
+        out["image.name"] = ",".join(names)
+    return out
 
 
 def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Built], attrs: Mapping[str, str],

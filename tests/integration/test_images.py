@@ -130,3 +130,28 @@ def _layer_names(layout: Path) -> list[str]:
             with tarfile.open(fileobj=__import__("io").BytesIO(gzip.decompress(data))) as tar:
                 names += tar.getnames()
     return names
+
+
+def test_publish_after_all_writes_nothing_when_a_target_failed(busybox_image: str, registry: str,
+                                                               tmp_path: Path) -> None:
+    from bake.errors import StepError
+
+    hcl = (f'group "default" {{\n  targets = ["bad", "good"]\n}}\ntarget "bad" {{\n  target = "bad"\n}}\n'
+           f'target "good" {{\n  target = "good"\n  tags = ["{registry}/out/good:1"]\n'
+           '  output = ["type=oci,dest=good.tar", "type=registry", "type=local,dest=good-dir"]\n}\n')
+    d = project(tmp_path, hcl, f"FROM {busybox_image} AS bad\nRUN exit 1\nFROM {busybox_image} AS good\nRUN true\n")
+    meta = tmp_path / "meta.json"
+    with pytest.raises(StepError):
+        run(d, tmp_path / "root", keep_going=True, publish="after-all", metadata_file=str(meta))
+    assert not (d / "good.tar").exists() and not (d / "good-dir").exists()
+    missing = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{registry}/out/good:1"],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0
+    # the same build publishing each target as it succeeds
+    with pytest.raises(StepError):
+        run(d, tmp_path / "root", keep_going=True, metadata_file=str(meta))
+    assert (d / "good.tar").exists()
+    good = json.loads(meta.read_text())["good"]
+    assert good["image.name"] == f"{registry}/out/good:1"
+    assert good["containerimage.digest"] == skopeo("inspect", f"oci-archive:{d}/good.tar")["Digest"]
+    assert good["containerimage.config.digest"].startswith("sha256:")
