@@ -73,16 +73,25 @@ host_only=()
 [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || host_only=(--set "*.platform=linux/amd64")
 if [ ${#foreign[@]} -eq 0 ]; then cross=(--set "*.platform=linux/amd64"); else cross=(); fi
 out=$work/out
-echo "== examples/go-cross: cross-compiled on the build platform, shipped for every platform"
-(cd examples/go-cross && $BAKE --progress=plain "${cross[@]}" --set "binaries.output=type=local,dest=$out/go-cross" default binaries)
+hello=127.0.0.1:$port/bake-demo/hello:0.1.0
+echo "== examples/go-cross: cross-compiled on the build platform, shipped for every platform and pushed"
+(cd examples/go-cross && $BAKE --progress=plain "${cross[@]}" --set "binaries.output=type=local,dest=$out/go-cross" \
+  --set "default.tags=$hello" --set "default.output=type=registry" default binaries)
 echo "== examples/node-monorepo: test and production share their base, deps and build steps"
-(cd examples/node-monorepo && $BAKE --progress=plain "${host_only[@]}" --set "production.output=type=local,dest=$out/node" )
+(cd examples/node-monorepo && $BAKE --progress=plain "${host_only[@]}" \
+  --set "production.output=type=oci,dest=$out/node-production.oci.tar" --set "production.tags=bake-demo/web:dev")
 echo "== examples/matrix-release: a 2x2 matrix of services and distros"
 tars=()
 for t in api-alpine api-debian worker-alpine worker-debian; do tars+=(--set "$t.output=type=tar,dest=$out/$t.tar"); done
 (cd examples/matrix-release && $BAKE --progress=plain "${host_only[@]}" "${tars[@]}")
 echo "== outputs"
-(cd "$out" && find . -maxdepth 2 -not -path "./node/bin/*" | sort)
+if command -v skopeo >/dev/null; then
+  echo "-- $hello in the registry:"
+  skopeo inspect --raw --tls-verify=false "docker://$hello" | $PY -c 'import json, sys; [print("  ", m["platform"]["os"] + "/" + m["platform"]["architecture"] + ("/" + m["platform"]["variant"] if "variant" in m["platform"] else ""), m["digest"][:19]) for m in json.load(sys.stdin).get("manifests", [])]'
+  echo "-- node-production.oci.tar:"
+  skopeo inspect "oci-archive:$out/node-production.oci.tar" | $PY -c 'import json, sys; d = json.load(sys.stdin); print("  ", d["Digest"][:19], len(d["Layers"]), "layers", d["Labels"])'
+fi
+(cd "$out" && find . -maxdepth 2 | sort)
 for f in "$out"/go-cross/*/usr/local/bin/hello "$out"/go-cross/usr/local/bin/hello; do
   [ -x "$f" ] && echo "$f: $(head -c 200 "$f" | tr '\n' ' ')" | sed "s|$work/||"
 done 2>/dev/null || true
