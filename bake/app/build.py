@@ -79,10 +79,6 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     with located_errors(project.files):
         plan = project.plan(list(req.targets))
     _check_outputs(plan)
-    for name, t in plan.targets.items():
-        for kind, entries in (("cache-from", t.cache_from), ("cache-to", t.cache_to)):
-            if entries:
-                sink(Noted(f"target {name}: {kind} is not supported yet; building without it", time.time(), "warning"))
     allow = _entitlements(plan, opts.allow)
     root = os.path.abspath(opts.root or state_root(env))
     os.makedirs(root, exist_ok=True)
@@ -96,8 +92,15 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
                 import anyio
 
                 done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
-        roots, outcomes = done
+        roots, outcomes, keys = done
         results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink, opts.publish == "after-all")
+        if any(t.cache_to for t in plan.targets.values()):
+            from bake.app import cache
+
+            failed = {r.target for r in results if r.error is not None}
+            for line in cache.export(plan, [(r.target, r.vertex) for r in roots], keys, DirCache(root), images,
+                                     req.cwd, _registry_client, sink, failed):
+                sink(Noted(line, time.time()))
     finally:
         scratch.release()
     if opts.metadata_file:
@@ -133,7 +136,7 @@ def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
 
 
 def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, images: ImageStore,
-                sink: Sink) -> tuple[Roots, list[Outcome]] | None:
+                sink: Sink) -> tuple[Roots, list[Outcome], dict[str, str]] | None:
     """The build's results when every target is already in the cache — recognised from records
     alone, with no event loop, runtime or registry client — else None."""
     from bake.graph.digest import digest
@@ -153,10 +156,11 @@ def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, ima
         return None
     statcache = StatCache(os.path.join(root, "statcache.json"))
     salts = Salts(images, statcache, os.path.abspath(req.cwd), host, pull)
+    keys: dict[str, str] = {}
     outcomes = all_cached(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)), digest, salts.salt,
-                          DirCache(root), lambda r: r.isdigit() and snapshots.committed(r), sink)
+                          DirCache(root), lambda r: r.isdigit() and snapshots.committed(r), sink, keys)
     statcache.save()
-    return (roots, outcomes) if outcomes is not None else None
+    return (roots, outcomes, keys) if outcomes is not None else None
 
 
 def _labels(roots: Roots) -> list[str]:
@@ -167,7 +171,7 @@ def _labels(roots: Roots) -> list[str]:
 
 async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, root: str, scratch: str,
                snapshots: Snapshotter, images: ImageStore, allow: tuple[str, ...],
-               sink: Sink) -> tuple[Roots, list[Outcome]]:
+               sink: Sink) -> tuple[Roots, list[Outcome], dict[str, str]]:
     """Convert every target (in a worker thread, asking registries through this loop's one client),
     then solve them as one graph."""
     import anyio
@@ -210,13 +214,18 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
 
     cores = os.cpu_count() or 1
     limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
-    solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going)
+    from bake.app import cache
+    from bake.worker.remotecache import ImportedCache
+
+    imported = cache.sources(plan, req.cwd, state.client, sink)
+    remote = ImportedCache(images, imported) if imported else None
+    solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going, remote=remote)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
             roots = await anyio.to_thread.run_sync(convert)
             outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
-        return roots, outcomes
+        return roots, outcomes, solver.keys_of
     finally:
         with anyio.CancelScope(shield=True):
             await state.aclose()

@@ -23,7 +23,9 @@ V = TypeVar("V", bound=Vertex)
 
 def all_cached(roots: Sequence[tuple[str, V | None]], identity: Callable[[V], str],
                salt: Callable[[V], Salt | None], cache: DirCache, usable: Callable[[str], bool],
-               sink: Sink) -> list[Outcome] | None:
+               sink: Sink, keys_out: dict[str, str] | None = None) -> list[Outcome] | None:
+    """The outcomes if every root is cached (events sent), else None. ``keys_out`` receives the key
+    of every vertex computed (identity → key)."""
     keys: dict[str, str | None] = {}
 
     def key(v: V) -> str | None:
@@ -55,6 +57,8 @@ def all_cached(roots: Sequence[tuple[str, V | None]], identity: Callable[[V], st
         if result is None or not usable(result):
             return None
         hits.append(result)
+    if keys_out is not None:
+        keys_out.update({k: v for k, v in keys.items() if v is not None})
     now = time.time()
     sink(Planned(tuple(label for label, _ in roots), len({identity(v) for _, v in roots if v is not None}), now,
                  tuple(int(v is not None) for _, v in roots)))

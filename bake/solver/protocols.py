@@ -71,3 +71,10 @@ class Cache(Protocol):
     def get(self, key: str) -> str | None: ...
 
     def put(self, key: str, result: str) -> None: ...
+
+
+class RemoteCache(Protocol):
+    """Results another machine exported (``cache-from``): ``fetch`` makes the result for ``key``
+    available here (downloading and unpacking what it needs) or answers None."""
+
+    async def fetch(self, key: str) -> str | None: ...

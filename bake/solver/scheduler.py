@@ -25,7 +25,7 @@ from bake.progress.events import Built, Cached, Completed, Logged, Planned, Sink
 from bake.solver.cachekey import cache_key, executed_key
 from bake.solver.flight import Cancelled, Flight
 from bake.solver.outcome import CancelledError, Outcome
-from bake.solver.protocols import Backend, Cache, V
+from bake.solver.protocols import Backend, Cache, RemoteCache, V
 
 T = TypeVar("T")
 
@@ -33,9 +33,11 @@ T = TypeVar("T")
 class Solver(Generic[V]):
     def __init__(self, backend: Backend[V], cache: Cache, sink: Sink = discard,
                  limits: Mapping[str, int] | None = None, keep_going: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, remote: RemoteCache | None = None) -> None:
         self.backend = backend
         self.cache = cache
+        self.remote = remote
+        self.keys_of: dict[str, str] = {}  # identity → base key, of every vertex whose key was computed
         self.sink = sink
         self.keep_going = keep_going
         self.clock = clock
@@ -105,7 +107,9 @@ class Solver(Generic[V]):
         inputs: list[V] = list(v.inputs)  # type: ignore[arg-type]
         keys = await _gather([(lambda i=i: self.key(i)) if n not in salt.replaces else _none  # type: ignore[misc]
                               for n, i in enumerate(inputs)])
-        return cache_key(self.backend.identity(v), salt, keys)
+        key = cache_key(self.backend.identity(v), salt, keys)
+        self.keys_of[self.backend.identity(v)] = key
+        return key
 
     async def key(self, v: V) -> str:
         """The key dependents build theirs from: the base key, or for a vertex that must run
@@ -126,6 +130,10 @@ class Solver(Generic[V]):
         key = await self.base_key(v)
         if not v.ignore_cache:
             hit = self.cache.get(key)
+            if (hit is None or not self.backend.usable(hit)) and self.remote is not None:
+                hit = await self._guard(v, self.remote.fetch(key))
+                if hit is not None:
+                    self.cache.put(key, hit)
             if hit is not None and self.backend.usable(hit):
                 self.hits.add(ident)
                 self.sink(Cached(self._step(v), self.clock()))

@@ -228,3 +228,26 @@ def test_a_failing_salt_is_a_step_error(keep_going: bool) -> None:
 
     out = solve(NoRegistry(), [("t", SHARED)], keep_going=keep_going)
     assert isinstance(out[0].error, StepError) and out[0].error.step == "base"
+
+
+def test_a_remote_cache_hit_is_fetched_once_and_needs_no_inputs() -> None:
+    from bake.solver.cachekey import cache_key
+
+    top = V("top", (SHARED,))
+    shared_key = cache_key("shared", Salt(), [cache_key("base", Salt(), [])])
+    top_key = cache_key("top", Salt(), [shared_key])
+
+    class Remote:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        async def fetch(self, key: str) -> str | None:
+            self.asked.append(key)
+            return "restored-top" if key == top_key else None
+
+    remote = Remote()
+    b = FakeBackend()
+    cache = MemoryCache()
+    out = anyio.run(Solver(b, cache, remote=remote).solve, [("t", top), ("again", top)])
+    assert [o.result for o in out] == ["restored-top", "restored-top"] and b.runs == {}
+    assert remote.asked == [top_key] and cache.data[top_key] == "restored-top"

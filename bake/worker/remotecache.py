@@ -1,0 +1,146 @@
+"""Build cache shared between machines: ``cache-to`` exports, ``cache-from`` imports.
+
+The format is bake's own (BuildKit's cache manifests carry BuildKit's cache keys, which bake does
+not compute): an OCI image manifest whose layers are every blob the exported results need and
+whose config (``application/vnd.bake.cache.config.v1+json``) maps each cache key to the chain of
+layers, base first, that rebuilds its result::
+
+    {"version": 1, "layers": [{"digest", "diff_id", "mediaType", "size"}, ...],
+     "keys": {"sha256:<cache key>": [0, 1, 4], ...}}
+
+It lives in an OCI layout directory (``type=local``) or under a registry tag (``type=registry``).
+Importing fetches only the blobs of the keys a build misses locally, and unpacks them through the
+image store, so layers shared with pulled images are shared as snapshots too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from bake.content import oci
+from bake.registry.reference import parse_reference
+from bake.worker.images import ImageStore
+from bake.worker.layers import Layer
+
+if TYPE_CHECKING:
+    from bake.registry.client import RegistryClient
+
+CACHE_CONFIG = "application/vnd.bake.cache.config.v1+json"
+
+
+def cache_config(entries: Mapping[str, Sequence[Layer]]) -> oci.Document:
+    """The config document for ``entries`` (cache key → layer chain, base first)."""
+    layers: list[Layer] = []
+    index: dict[str, int] = {}
+    keys: dict[str, list[int]] = {}
+    for key, chain in sorted(entries.items()):
+        for layer in chain:
+            if layer.descriptor.digest not in index:
+                index[layer.descriptor.digest] = len(layers)
+                layers.append(layer)
+        keys[key] = [index[layer.descriptor.digest] for layer in chain]
+    body = {"version": 1, "keys": keys,
+            "layers": [{**x.descriptor.to_json(), "diff_id": x.diff_id} for x in layers]}
+    return oci.Document(CACHE_CONFIG, body, oci.encode(body))
+
+
+class Source:
+    """Where an imported cache lives; ``config`` is None when there is none yet (a first build)."""
+
+    async def config(self, images: ImageStore) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def blob(self, digest: str, images: ImageStore) -> None:
+        """Put ``digest`` in the content store (verified)."""
+        raise NotImplementedError
+
+
+class LocalSource(Source):
+    def __init__(self, path: str, tag: str = "") -> None:
+        self.path = path
+        self.tag = tag
+
+    async def config(self, images: ImageStore) -> dict[str, Any] | None:
+        try:
+            with open(os.path.join(self.path, "index.json")) as f:
+                index = json.load(f)
+        except (OSError, ValueError):
+            return None
+        for m in index.get("manifests", []):
+            name = (m.get("annotations") or {}).get("org.opencontainers.image.ref.name", "")
+            if not self.tag or name == self.tag:
+                manifest = json.loads(self._read(m["digest"]))
+                if manifest.get("config", {}).get("mediaType") == CACHE_CONFIG:
+                    config: dict[str, Any] = json.loads(self._read(manifest["config"]["digest"]))
+                    return config
+        return None
+
+    async def blob(self, digest: str, images: ImageStore) -> None:
+        if not images.store.exists(digest):
+            with open(self._path(digest), "rb") as f:
+                images.store.write_stream(iter(lambda: f.read(1 << 20), b""), expected=digest)
+
+    def _path(self, digest: str) -> str:
+        return os.path.join(self.path, "blobs", "sha256", digest.partition(":")[2])
+
+    def _read(self, digest: str) -> bytes:
+        with open(self._path(digest), "rb") as f:
+            return f.read()
+
+
+class RegistrySource(Source):
+    def __init__(self, ref: str, client: Callable[[], RegistryClient]) -> None:
+        self.ref = parse_reference(ref)
+        self.client = client
+
+    async def config(self, images: ImageStore) -> dict[str, Any] | None:
+        from bake.registry.client import RegistryError
+
+        try:
+            manifest = await self.client().manifest(self.ref)
+        except RegistryError:
+            return None  # no cache exported there yet
+        desc = manifest.body.get("config") or {}
+        if desc.get("mediaType") != CACHE_CONFIG:
+            return None
+        await self.client().fetch_blob(self.ref, desc["digest"], images.store)
+        config: dict[str, Any] = json.loads(images.store.read(desc["digest"]))
+        return config
+
+    async def blob(self, digest: str, images: ImageStore) -> None:
+        if not images.store.exists(digest):
+            await self.client().fetch_blob(self.ref, digest, images.store)
+
+
+class ImportedCache:
+    """The solver's ``RemoteCache`` over every ``cache-from`` source of a build."""
+
+    def __init__(self, images: ImageStore, sources: Sequence[Source]) -> None:
+        self.images = images
+        self.sources = list(sources)
+        self.configs: list[dict[str, Any] | None] | None = None
+        self.lock = anyio.Lock()
+        self.fetched = 0  # results restored (what tests and reports count)
+
+    async def fetch(self, key: str) -> str | None:
+        async with self.lock:
+            if self.configs is None:
+                self.configs = [await s.config(self.images) for s in self.sources]
+        for source, config in zip(self.sources, self.configs, strict=True):
+            if not config or key not in config.get("keys", {}):
+                continue
+            chain = [config["layers"][i] for i in config["keys"][key]]
+            for layer in chain:
+                await source.blob(layer["digest"], self.images)
+            manifest = {"layers": [{k: v for k, v in x.items() if k != "diff_id"} for x in chain]}
+            image_config: dict[str, object] = {"rootfs": {"type": "layers", "diff_ids": [x["diff_id"] for x in chain]}}
+            doc = oci.Document(oci.MANIFEST, manifest, oci.encode(manifest))
+            sid = await anyio.to_thread.run_sync(self.images.unpack, doc, image_config)
+            self.fetched += 1
+            return sid
+        return None

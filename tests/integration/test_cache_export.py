@@ -1,0 +1,67 @@
+"""cache-to / cache-from: a fresh machine (an empty bake root) reuses another's results instead of
+running the steps, through a registry or an OCI layout directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.test_build import executed, project, run
+
+DOCKERFILE = """FROM {base}
+RUN head -c 16 /dev/urandom | od -An -tx1 > /random
+ARG LAST=one
+RUN echo "$LAST" > /last
+"""
+
+
+def hcl(cache_from: str, cache_to: str) -> str:
+    return ('variable "LAST" {\n  default = "one"\n}\ntarget "default" {\n  args = { LAST = LAST }\n'
+            f'  cache-from = ["{cache_from}"]\n  cache-to = ["{cache_to}"]\n  output = ["type=local,dest=out"]\n}}\n')
+
+
+def test_a_fresh_root_reuses_a_registry_cache_and_runs_nothing(busybox_image: str, registry: str,
+                                                               tmp_path: Path) -> None:
+    ref = f"{registry}/cache/app:buildcache"
+    d = project(tmp_path, hcl(f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max"),
+                DOCKERFILE.format(base=busybox_image))
+    first = run(d, tmp_path / "machine-1")
+    assert executed(first) == 3  # image, random, last: and the cache is exported
+    random = (d / "out/random").read_text()
+    (d / "out/random").unlink()
+    fresh = run(d, tmp_path / "machine-2")
+    assert executed(fresh) == 0 and fresh[0].cached == 1  # the result came from the registry cache
+    assert (d / "out/random").read_text() == random  # the very same bytes, not a rerun
+
+
+def test_mode_max_lets_a_changed_last_step_reuse_the_steps_before_it(busybox_image: str, tmp_path: Path) -> None:
+    import os
+
+    d = project(tmp_path, hcl("type=local,src=cache", "type=local,dest=cache,mode=max"),
+                DOCKERFILE.format(base=busybox_image))
+    run(d, tmp_path / "machine-1")
+    random = (d / "out/random").read_text()
+    config = _cache_config(d / "cache")
+    assert len(config["keys"]) == 3  # every step
+    os.environ["LAST"] = "two"
+    try:
+        again = run(d, tmp_path / "machine-2")
+    finally:
+        del os.environ["LAST"]
+    assert executed(again) == 1  # only the changed step ran; the random one came from the cache
+    assert (d / "out/random").read_text() == random and (d / "out/last").read_text() == "two\n"
+
+
+def test_mode_min_exports_only_the_result(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, hcl("type=local,src=cache", "type=local,dest=cache"), DOCKERFILE.format(base=busybox_image))
+    run(d, tmp_path / "machine-1")
+    config = _cache_config(d / "cache")
+    assert len(config["keys"]) == 1
+    (chain,) = config["keys"].values()
+    assert len(chain) == 3  # busybox's layer and the two RUN layers rebuild it
+
+
+def _cache_config(layout: Path) -> dict:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    return json.loads((layout / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_text())
