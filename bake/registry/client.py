@@ -60,6 +60,8 @@ class RegistryClient:
         self.retries = retries
         self.config = config or RegistryConfig()
         self.tokens: dict[tuple[str, str], str] = {}
+        self.seen: dict[tuple[str, str], str] = {}  # (host, blob digest) → a repository holding it
+        self.chunk_size = 16 << 20
 
     def _client(self, verify: bool) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transport, timeout=httpx.Timeout(60.0, connect=10.0),
@@ -144,7 +146,8 @@ class RegistryClient:
             return False
         # ask for what this operation needs (a push needs pull,push even where the first challenge
         # names only pull), plus whatever the registry named, so one token serves every request
-        scopes = [scope, params["scope"]] if params.get("scope", scope) != scope else [scope]
+        wanted = scope.split()  # a mount asks for two repositories at once
+        scopes = wanted + ([params["scope"]] if params.get("scope") and params["scope"] not in wanted else [])
         query = {"service": params.get("service", ""), "scope": scopes}
         auth = httpx.BasicAuth(*creds) if creds else None
         token_resp = await self._http(ep).get(params["realm"], params=query, auth=auth)
@@ -186,6 +189,7 @@ class RegistryClient:
         if resp.status_code != 200:
             raise RegistryError(f"{ref}: blob {digest} not found ({resp.status_code})", resp.status_code)
         store.write_stream([resp.content], expected=digest)  # verified: a wrong blob is never stored
+        self.seen[(self.endpoints(ref)[-1].host, digest)] = ref.repository  # a push may mount it from here
         return digest
 
     async def pull(self, ref: Reference, platform: oci.Platform, store: ContentStore) -> oci.Document:
@@ -200,22 +204,47 @@ class RegistryClient:
     # --- push -----------------------------------------------------------------------------------
 
     async def push_blob(self, ref: Reference, digest: str, data: bytes) -> bool:
-        """Upload a blob unless the registry has it; True if uploaded."""
+        """Upload a blob unless the registry has it; True if bytes were sent. A blob this client saw in
+        another repository of the same registry is mounted from there (no upload); a large one goes
+        up in ``chunk_size`` PATCH requests."""
         scope = f"repository:{ref.repository}:pull,push"
         ep = self.endpoints(ref, push=True)[0]
         head = await self._request(ep, "HEAD", self._url(ep, ref, f"blobs/{digest}"), scope)
         if head.status_code == 200:
+            self.seen[(ep.host, digest)] = ref.repository
             return False
-        start = await self._request(ep, "POST", self._url(ep, ref, "blobs/uploads/"), scope)
+        uploads = self._url(ep, ref, "blobs/uploads/")
+        source = self.seen.get((ep.host, digest))
+        if source is not None and source != ref.repository:
+            mount_scope = f"{scope} repository:{source}:pull"
+            mounted = await self._request(ep, "POST", uploads, mount_scope, params={"mount": digest, "from": source})
+            if mounted.status_code == 201:
+                self.seen[(ep.host, digest)] = ref.repository
+                return False
+            start = mounted  # 202: the registry started a normal upload instead
+        else:
+            start = await self._request(ep, "POST", uploads, scope)
         if start.status_code not in (201, 202):
             raise RegistryError(f"{ref}: cannot start upload ({start.status_code})", start.status_code)
-        location = str(httpx.URL(self._url(ep, ref, "")).join(start.headers["Location"]))
+        location = str(httpx.URL(uploads).join(start.headers["Location"]))
+        body = data
+        if len(data) > self.chunk_size:
+            for offset in range(0, len(data), self.chunk_size):
+                chunk = data[offset:offset + self.chunk_size]
+                patch = await self._request(ep, "PATCH", location, scope, content=chunk, headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(chunk) - 1}", "Content-Length": str(len(chunk))})
+                if patch.status_code != 202:
+                    raise RegistryError(f"{ref}: chunk upload failed ({patch.status_code})", patch.status_code)
+                location = str(httpx.URL(location).join(patch.headers["Location"]))
+            body = b""
         # httpx's params= would replace the upload URL's own query (its state); append instead
         url = location + ("&" if "?" in location else "?") + f"digest={digest}"
-        put = await self._request(ep, "PUT", url, scope, content=data,
+        put = await self._request(ep, "PUT", url, scope, content=body,
                                   headers={"Content-Type": "application/octet-stream"})
         if put.status_code != 201:
             raise RegistryError(f"{ref}: blob upload failed ({put.status_code})", put.status_code)
+        self.seen[(ep.host, digest)] = ref.repository
         return True
 
     async def push_manifest(self, ref: Reference, doc: oci.Document, tag: str | None = None) -> str:

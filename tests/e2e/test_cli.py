@@ -96,11 +96,14 @@ def test_no_definition_found(tmp_path: Path) -> None:
     assert r.returncode == 1 and "couldn't find a bake definition" in r.stderr
 
 
-def test_outputs_not_built_yet_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=oci,dest=out.tar"]\n}\n')
+def test_outputs_not_supported_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=docker"]\n}\n')
     r = bake(tmp_path, "--root", str(tmp_path / "root"))
-    assert r.returncode == 1 and "output type=oci is not supported yet" in r.stderr
+    assert r.returncode == 1 and "loading into a Docker daemon" in r.stderr and "not supported yet" in r.stderr
     assert not (tmp_path / "root").exists()
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=s3,bucket=x"]\n}\n')
+    r = bake(tmp_path, "--root", str(tmp_path / "root"))
+    assert r.returncode == 1 and "output type=s3 is not supported yet" in r.stderr
 
 
 def test_list_variables_table(tmp_path: Path) -> None:

@@ -227,3 +227,32 @@ def test_base_image_configs_reach_the_frontend_from_the_registry(registry: str, 
     assert isinstance(run, ExecOp)
     assert "GREETING=hi" in run.env and run.cwd == "/srv" and run.user == "app"
     assert len([r for r in counting.requests if "/manifests/" in r]) == 1  # one resolution per image and platform
+
+
+async def test_large_blobs_go_up_in_chunks_and_known_blobs_are_mounted(registry: str, tmp_path: Path) -> None:
+    import os as _os
+
+    data = _os.urandom(5 * 1024 * 1024 + 123)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    counting = CountingTransport()
+    client = RegistryClient(transport=counting)
+    client.chunk_size = 2 * 1024 * 1024
+    reader = RegistryClient()
+    try:
+        first = parse_reference(f"{registry}/chunks/one:1")
+        assert await client.push_blob(first, digest, data)
+        assert sum(r.startswith("PATCH ") for r in counting.requests) == 3  # 2 + 2 + 1 MiB and a bit
+        store = ContentStore(str(tmp_path / "store"))
+        await reader.fetch_blob(first, digest, store)
+        assert store.read(digest) == data
+        counting.requests.clear()
+        second = parse_reference(f"{registry}/chunks/two:1")
+        assert not await client.push_blob(second, digest, data)  # mounted from chunks/one: no bytes sent
+        assert [r.split("?")[0].split(" ")[0] for r in counting.requests] == ["HEAD", "POST"]
+        assert "mount=" in counting.requests[1] and "from=chunks%2Fone" in counting.requests[1]
+        fresh = ContentStore(str(tmp_path / "fresh"))
+        await reader.fetch_blob(second, digest, fresh)
+        assert fresh.read(digest) == data
+    finally:
+        await client.aclose()
+        await reader.aclose()
