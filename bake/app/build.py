@@ -247,7 +247,7 @@ def _registry_client() -> RegistryClient:
 def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], images: ImageStore,
             env: Mapping[str, str], root: str, scratch: str, sink: Sink,
             publish_after_all: bool = False) -> list[TargetResult]:
-    from bake.app.images import Built, export_images, image_outputs
+    from bake.app.images import Built, Publisher, export_images, image_outputs
     from bake.exporter.local import export_local
     from bake.exporter.tar import export_tar
 
@@ -255,6 +255,7 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
     results = []
     silent: list[str] = []
     publish = not (publish_after_all and any(o.error is not None for o in outcomes))
+    publisher = Publisher(root, images.store)
     for name, t in plan.targets.items():
         metadata: dict[str, object] | None = None
         mine = [(r.platform, o) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
@@ -275,14 +276,15 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                     written.append(f"type={out.type},dest={out.dest}")
         if error is None and image_outputs(t):
             built = [Built(r.platform, o.result, r.config) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
-            more, metadata = export_images(root, images.store, images.layers, t, built, env, req.cwd,
-                                           publish=publish)
+            more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish)
             written += more
         if error is None and not t.output:
             silent.append(name)
         results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
                                     tuple(written), error, sum(o.executed for _, o in mine),
                                     sum(o.cached for _, o in mine), metadata))
+    for line in publisher.flush():  # multi-target layouts and pushes, once every target is assembled
+        sink(Noted(line, time.time()))
     if silent:
         which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
         sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "

@@ -41,11 +41,68 @@ def image_outputs(t: Target) -> list[ExportEntry]:
     return [o for o in t.output or () if o.type in IMAGE_OUTPUTS]
 
 
-def export_images(root: str, store: ContentStore, layers: Layers, t: Target, built: Sequence[Built],
+class Publisher:
+    """What a build's image outputs write, gathered over all targets and written at the end:
+    ``multi-target=true`` layouts (one OCI layout or tarball holding several targets' images) and
+    pushes. Several targets pushing one name make one index of all their platforms (buildx would
+    let the last push win); the same platform twice under one name is an error."""
+
+    def __init__(self, root: str, store: ContentStore) -> None:
+        self.root = root
+        self.store = store
+        self.layouts: dict[tuple[str, str, bool], list[Named]] = {}
+        self.pushes: dict[str, list[tuple[str, oci.Descriptor]]] = {}
+
+    def layout(self, kind: str, dest: str, tar: bool, image: Named) -> None:
+        self.layouts.setdefault((kind, dest, tar), []).append(image)
+
+    def push(self, target: str, name: str, top: oci.Descriptor) -> None:
+        self.pushes.setdefault(name, []).append((target, top))
+
+    def flush(self) -> list[str]:
+        done: list[str] = []
+        for (kind, dest, tar), named in self.layouts.items():
+            (write_tar if tar else write_dir)(self.store, named, dest, docker=kind == "docker", full_names=True)
+            done.append(f"type={kind},dest={dest} ({len(named)} images)")
+        tops: dict[oci.Descriptor, list[str]] = {}
+        for name, sources in self.pushes.items():
+            top = sources[0][1] if len(sources) == 1 else self._merge(name, sources)
+            tops.setdefault(top, []).append(name)
+        for top, names in tops.items():
+            _push(self.store, top, names)
+            done.append(f"pushed {', '.join(names)}")
+        return done
+
+    def _merge(self, name: str, sources: list[tuple[str, oci.Descriptor]]) -> oci.Descriptor:
+        manifests: list[oci.Descriptor] = []
+        owner: dict[str, str] = {}
+        for target, top in sources:
+            for m in self._platform_manifests(top):
+                platform = str(m.platform)
+                if platform in owner and owner[platform] != target:
+                    raise UsageError(f"{name}: targets {owner[platform]} and {target} both push {platform}")
+                if platform not in owner:
+                    owner[platform] = target
+                    manifests.append(m)
+        index = oci.index(manifests)
+        self.store.write(index.raw)
+        return index.descriptor()
+
+    def _platform_manifests(self, top: oci.Descriptor) -> list[oci.Descriptor]:
+        body = json.loads(self.store.read(top.digest))
+        if top.media_type in oci.INDEX_TYPES:
+            return [oci.Descriptor.from_json(m) for m in body["manifests"]]
+        config = json.loads(self.store.read(body["config"]["digest"]))
+        platform = oci.Platform(config.get("os", "linux"), config.get("architecture", ""), config.get("variant", ""))
+        return [oci.Descriptor(top.media_type, top.digest, top.size, platform)]
+
+
+def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequence[Built],
                   env: Mapping[str, str], cwd: str, publish: bool = True) -> tuple[list[str], dict[str, object]]:
-    """Write the target's image outputs; returns what was written (``type=oci,dest=…``, pushed names)
+    """Write the target's image outputs (or hand them to ``publisher``); returns what was written
     and buildx's metadata keys. With ``publish`` false (``--publish=after-all`` after a failure)
     images are assembled but nothing is written or pushed."""
+    store = publisher.store
     written: list[str] = []
     metadata: dict[str, object] = {}
     made: dict[tuple[tuple[str, str], ...], oci.Descriptor] = {}
@@ -53,9 +110,11 @@ def export_images(root: str, store: ContentStore, layers: Layers, t: Target, bui
     for out in image_outputs(t):
         attrs = dict(out.attrs)
         names = tuple(n for n in (attrs.get("name") or "").split(",") if n) or tuple(t.tags or ())
-        shape = tuple(sorted((k, v) for k, v in attrs.items() if k.startswith(("compression", "force-", "annotation."))))
+        shape = tuple(sorted((k, v) for k, v in attrs.items()
+                             if k.startswith(("compression", "force-", "annotation.", "oci-mediatypes"))))
         if shape not in made:
-            made[shape] = assemble(store, layers, t, built, attrs, env, created)
+            docker_types = attrs.get("oci-mediatypes", "false" if out.type == "docker" else "true") == "false"
+            made[shape] = assemble(store, layers, t, built, attrs, env, created, docker_types)
         top = made[shape]
         metadata.update(_metadata(store, top, names))
         if not publish:
@@ -65,19 +124,21 @@ def export_images(root: str, store: ContentStore, layers: Layers, t: Target, bui
             if not dest:
                 hint = " (no Docker daemon is used: give dest= and `docker load -i` it)" if out.type == "docker" else ""
                 raise ExportError(f"target {t.name}: type={out.type} needs dest={hint}")
-            if attrs.get("tar", "true") == "false":
-                write_dir(store, [Named(top, names)], dest, docker=out.type == "docker")
-            else:
-                write_tar(store, [Named(top, names)], dest, docker=out.type == "docker")
+            tar = attrs.get("tar", "true") != "false"
+            if attrs.get("multi-target") == "true":
+                publisher.layout(out.type, dest, tar, Named(top, names or (t.name,)))
+                continue
+            (write_tar if tar else write_dir)(store, [Named(top, names)], dest, docker=out.type == "docker")
             written.append(f"type={out.type},dest={out.dest}")
             continue
         if out.type == "image":
-            _remember(root, names, top)
+            _remember(publisher.root, names, top)
         if out.type == "registry" or attrs.get("push") == "true":
             if not names:
                 raise UsageError(f"target {t.name}: pushing needs a name (tags = [...] or output name=)")
-            _push(store, top, names)
-            written.append(f"pushed {', '.join(names)}")
+            for name in names:
+                publisher.push(t.name, name, top)
+            written.append(f"pushing {', '.join(names)}")
         elif out.type == "image":
             written.append(f"type=image,name={','.join(names)}")
     return written, metadata
@@ -94,8 +155,9 @@ def _metadata(store: ContentStore, top: oci.Descriptor, names: Sequence[str]) ->
 
 
 def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Built], attrs: Mapping[str, str],
-             env: Mapping[str, str], now: float) -> oci.Descriptor:
-    """The target's image (one platform) or index (several), stored; its descriptor."""
+             env: Mapping[str, str], now: float, docker: bool = False) -> oci.Descriptor:
+    """The target's image (one platform) or index (several), stored; its descriptor. ``docker``:
+    Docker's media types instead of OCI's."""
     compression = attrs.get("compression", "gzip")
     level = int(attrs["compression-level"]) if attrs.get("compression-level") else None
     force = attrs.get("force-compression") == "true"
@@ -111,14 +173,17 @@ def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Bui
         blobs = [layers.layer(s, compression, level, epoch, force) for s in chain]
         pulled = sum(1 for s in chain if layers.pulled(s))
         config = config_document(align_history(b.config, len(blobs)), platform, [x.diff_id for x in blobs], created,
-                                 labels, base_layers=pulled)
+                                 labels, base_layers=pulled, docker=docker)
         store.write(config.raw)
-        manifest = manifest_document(config, [x.descriptor for x in blobs], annotations)
+        try:
+            manifest = manifest_document(config, [x.descriptor for x in blobs], annotations, docker=docker)
+        except ValueError as err:
+            raise UsageError(f"target {t.name}: {err}") from None
         store.write(manifest.raw)
         manifests.append(manifest.descriptor(platform))
     if len(manifests) == 1:
         return oci.Descriptor(manifests[0].media_type, manifests[0].digest, manifests[0].size)
-    index = oci.index(manifests, annotations or None)
+    index = oci.index(manifests, annotations or None, kind=oci.DOCKER_LIST if docker else oci.INDEX)
     store.write(index.raw)
     return index.descriptor()
 

@@ -23,6 +23,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 INDEX_TYPES = (INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (MANIFEST, DOCKER_MANIFEST)
 
@@ -121,19 +122,21 @@ def parse(raw: bytes, media_type: str | None = None) -> Document:
     return Document(kind, body, raw)
 
 
-def manifest(config: Descriptor, layers: list[Descriptor], annotations: dict[str, str] | None = None) -> Document:
-    body: dict[str, Any] = {"schemaVersion": 2, "mediaType": MANIFEST, "config": config.to_json(),
+def manifest(config: Descriptor, layers: list[Descriptor], annotations: dict[str, str] | None = None,
+             kind: str = MANIFEST) -> Document:
+    """An image manifest (``kind``: OCI, or Docker's schema 2, which carries no annotations)."""
+    body: dict[str, Any] = {"schemaVersion": 2, "mediaType": kind, "config": config.to_json(),
                             "layers": [layer.to_json() for layer in layers]}
-    if annotations:
+    if annotations and kind == MANIFEST:
         body["annotations"] = dict(sorted(annotations.items()))
-    return Document(MANIFEST, body, encode(body))
+    return Document(kind, body, encode(body))
 
 
-def index(manifests: list[Descriptor], annotations: dict[str, str] | None = None) -> Document:
-    body: dict[str, Any] = {"schemaVersion": 2, "mediaType": INDEX, "manifests": [m.to_json() for m in manifests]}
-    if annotations:
+def index(manifests: list[Descriptor], annotations: dict[str, str] | None = None, kind: str = INDEX) -> Document:
+    body: dict[str, Any] = {"schemaVersion": 2, "mediaType": kind, "manifests": [m.to_json() for m in manifests]}
+    if annotations and kind == INDEX:
         body["annotations"] = dict(sorted(annotations.items()))
-    return Document(INDEX, body, encode(body))
+    return Document(kind, body, encode(body))
 
 
 def select(index_doc: Document, platform: Platform) -> Descriptor:

@@ -21,7 +21,8 @@ def timestamp(epoch: float) -> str:
 
 
 def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Sequence[str], created: float,
-                    labels: Mapping[str, str] | None = None, base_layers: int = 0) -> oci.Document:
+                    labels: Mapping[str, str] | None = None, base_layers: int = 0,
+                    docker: bool = False) -> oci.Document:
     """The image config. ``labels`` (the target's) are added over the Dockerfile's; ``base_layers``
     counts the layers that came with the base image, whose history entries keep no timestamp."""
     when = timestamp(created)
@@ -70,12 +71,28 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
         body["variant"] = platform.variant
     body.update({"created": when, "config": c, "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
                  "history": history})
-    return oci.Document(oci.CONFIG, body, oci.encode(body))
+    return oci.Document(oci.DOCKER_CONFIG if docker else oci.CONFIG, body, oci.encode(body))
+
+
+_TO_DOCKER = {oci.LAYER_GZIP: oci.DOCKER_LAYER_GZIP, oci.LAYER_TAR: oci.DOCKER_LAYER_TAR}
+_TO_OCI = {v: k for k, v in _TO_DOCKER.items()}
 
 
 def manifest_document(config: oci.Document, layers: Sequence[oci.Descriptor],
-                      annotations: Mapping[str, str] | None = None) -> oci.Document:
-    return oci.manifest(config.descriptor(), list(layers), dict(annotations) if annotations else None)
+                      annotations: Mapping[str, str] | None = None, docker: bool = False) -> oci.Document:
+    """The image manifest, with every layer typed for it (the bytes of a blob do not change with its
+    media type, so a pulled Docker layer is an OCI layer too); ``docker``: Docker's schema 2 types
+    (``oci-mediatypes=false``), which have no zstd layer."""
+    table = _TO_DOCKER if docker else _TO_OCI
+    typed = []
+    for layer in layers:
+        kind = table.get(layer.media_type, layer.media_type)
+        if docker and kind not in _TO_DOCKER.values():
+            raise ValueError(f"{layer.media_type} layers need OCI media types (oci-mediatypes=true)")
+        typed.append(oci.Descriptor(kind, layer.digest, layer.size))
+    if docker:
+        return oci.manifest(config.descriptor(), typed, kind=oci.DOCKER_MANIFEST)
+    return oci.manifest(config.descriptor(), typed, dict(annotations) if annotations else None)
 
 
 def align_history(config: ImageConfig, layer_count: int) -> ImageConfig:

@@ -57,13 +57,17 @@ def blobs(store: ContentStore, desc: oci.Descriptor) -> list[oci.Descriptor]:
     return out
 
 
-def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = False) -> Iterator[tuple[str, bytes | str]]:
-    """(path, content) of the layout: bytes for small files, a blob path for blobs."""
+def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = False,
+                 full_names: bool = False) -> Iterator[tuple[str, bytes | str]]:
+    """(path, content) of the layout: bytes for small files, a blob path for blobs. Images are
+    named by tag, as BuildKit names them, or by their whole name (``full_names``: a layout of
+    several targets, whose tags may repeat)."""
     yield "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()
     manifests = []
     for image in images:
         for name in image.names or ("",):
-            annotations = {"org.opencontainers.image.ref.name": _ref_name(name)} if name else {}
+            ref = name if full_names else _ref_name(name)
+            annotations = {"org.opencontainers.image.ref.name": ref} if name else {}
             if name and docker:
                 annotations["io.containerd.image.name"] = name
             manifests.append({**image.descriptor.to_json(), **({"annotations": annotations} if annotations else {})})
@@ -79,15 +83,16 @@ def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = Fa
                 yield "blobs/sha256/" + d.digest.partition(":")[2], store.path(d.digest)
 
 
-def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False) -> None:
+def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False,
+              full_names: bool = False) -> None:
     if dest == "-":
-        _tar(layout_files(store, images, docker), sys.stdout.buffer)
+        _tar(layout_files(store, images, docker, full_names), sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
     tmp = f"{dest}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:
-            _tar(layout_files(store, images, docker), f)
+            _tar(layout_files(store, images, docker, full_names), f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dest)
@@ -97,7 +102,8 @@ def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: b
         raise
 
 
-def write_dir(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False) -> None:
+def write_dir(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False,
+              full_names: bool = False) -> None:
     """An OCI layout directory; an existing layout at ``dest`` keeps its other images and blobs."""
     os.makedirs(dest, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".bake-oci-", dir=os.path.dirname(os.path.abspath(dest)))
@@ -107,7 +113,7 @@ def write_dir(store: ContentStore, images: Sequence[Named], dest: str, docker: b
         if os.path.exists(index_path):
             with open(index_path) as f:
                 old = json.load(f)
-        for path, content in layout_files(store, images, docker):
+        for path, content in layout_files(store, images, docker, full_names):
             target = os.path.join(staging, path)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if path == "index.json":

@@ -155,3 +155,36 @@ def test_publish_after_all_writes_nothing_when_a_target_failed(busybox_image: st
     assert good["image.name"] == f"{registry}/out/good:1"
     assert good["containerimage.digest"] == skopeo("inspect", f"oci-archive:{d}/good.tar")["Digest"]
     assert good["containerimage.config.digest"].startswith("sha256:")
+
+
+def test_several_targets_share_one_layout_and_one_pushed_name(registry: str, tmp_path: Path) -> None:
+    name = f"{registry}/out/merged:1"
+    hcl = (f'group "default" {{\n  targets = ["amd", "arm"]\n}}\n'
+           f'target "amd" {{\n  platforms = ["linux/amd64"]\n  tags = ["{name}", "{registry}/out/amd:1"]\n'
+           '  output = ["type=oci,dest=all.tar,multi-target=true", "type=registry"]\n}\n'
+           f'target "arm" {{\n  platforms = ["linux/arm64"]\n  tags = ["{name}", "{registry}/out/arm:1"]\n'
+           '  output = ["type=oci,dest=all.tar,multi-target=true", "type=registry"]\n}\n')
+    d = project(tmp_path, hcl, "FROM scratch\nARG TARGETARCH\nCOPY <<EOF /arch\n${TARGETARCH}\nEOF\n")
+    run(d, tmp_path / "root")
+    for n, arch in (("out/amd:1", "amd64"), ("out/arm:1", "arm64")):
+        got = skopeo("inspect", f"oci-archive:{d}/all.tar:{registry}/{n}")
+        assert got["Architecture"] == arch
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
+                         capture_output=True, text=True, check=True).stdout
+    merged = json.loads(raw)  # one index of both targets' platforms under the shared name
+    assert sorted(m["platform"]["architecture"] for m in merged["manifests"]) == ["amd64", "arm64"]
+
+
+def test_docker_tarballs_use_docker_media_types_unless_asked(tmp_path: Path) -> None:
+    d = project(tmp_path, 'target "default" {\n  tags = ["example/app:1"]\n'
+                '  output = ["type=docker,dest=d.tar", "type=docker,dest=o.tar,oci-mediatypes=true"]\n}\n',
+                "FROM scratch\nCOPY <<EOF /hi\nhi\nEOF\n")
+    run(d, tmp_path / "root")
+    kinds = {}
+    for name in ("d.tar", "o.tar"):
+        with tarfile.open(d / name) as tar:
+            index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        kinds[name] = index["manifests"][0]["mediaType"]
+    assert kinds == {"d.tar": "application/vnd.docker.distribution.manifest.v2+json",
+                     "o.tar": "application/vnd.oci.image.manifest.v1+json"}
+    assert skopeo("inspect", f"docker-archive:{d}/d.tar")["Layers"]
