@@ -110,8 +110,10 @@ def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequen
     for out in image_outputs(t):
         attrs = dict(out.attrs)
         names = tuple(n for n in (attrs.get("name") or "").split(",") if n) or tuple(t.tags or ())
+        if attrs.get("name-canonical") == "true":
+            names = tuple(dict.fromkeys(n for name in names for n in (name, _canonical(name))))
         shape = tuple(sorted((k, v) for k, v in attrs.items()
-                             if k.startswith(("compression", "force-", "annotation.", "oci-mediatypes"))))
+                             if k.startswith(("compression", "force-", "annotation.", "oci-mediatypes", "rewrite-"))))
         if shape not in made:
             docker_types = attrs.get("oci-mediatypes", "false" if out.type == "docker" else "true") == "false"
             made[shape] = assemble(store, layers, t, built, attrs, env, created, docker_types)
@@ -144,6 +146,13 @@ def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequen
     return written, metadata
 
 
+def _canonical(name: str) -> str:
+    """``app:1`` → ``docker.io/library/app:1`` (name-canonical=true)."""
+    from bake.registry.reference import parse_reference
+
+    return str(parse_reference(name))
+
+
 def _metadata(store: ContentStore, top: oci.Descriptor, names: Sequence[str]) -> dict[str, object]:
     """buildx's ``--metadata-file`` keys for an image."""
     out: dict[str, object] = {"containerimage.descriptor": top.to_json(), "containerimage.digest": top.digest}
@@ -164,13 +173,16 @@ def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Bui
     epoch_text = env.get("SOURCE_DATE_EPOCH") or (t.args or {}).get("SOURCE_DATE_EPOCH") or ""
     epoch = int(epoch_text) if epoch_text.isdigit() else None
     created = float(epoch) if epoch is not None else now
+    # As BuildKit: SOURCE_DATE_EPOCH dates the config and history; file times in the layers we make
+    # are clamped to it only with rewrite-timestamp=true.
+    layer_epoch = epoch if attrs.get("rewrite-timestamp") == "true" else None
     annotations = {k[len("annotation."):]: v for k, v in attrs.items() if k.startswith("annotation.")}
     labels = {k: v for k, v in (t.labels or {}).items() if v is not None}
     manifests = []
     for b in built:
         platform = oci.Platform.parse(b.platform)
         chain = list(reversed(layers.snapshots.chain(b.result))) if b.result is not None else []
-        blobs = [layers.layer(s, compression, level, epoch, force) for s in chain]
+        blobs = [layers.layer(s, compression, level, layer_epoch, force) for s in chain]
         pulled = sum(1 for s in chain if layers.pulled(s))
         config = config_document(align_history(b.config, len(blobs)), platform, [x.diff_id for x in blobs], created,
                                  labels, base_layers=pulled, docker=docker)

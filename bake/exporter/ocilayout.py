@@ -153,7 +153,7 @@ def _docker_manifest(store: ContentStore, images: Sequence[Named]) -> list[dict[
         body = json.loads(store.read(d.digest))
         out.append({
             "Config": "blobs/sha256/" + body["config"]["digest"].partition(":")[2],
-            "RepoTags": [_docker_tag(n) for n in image.names],
+            "RepoTags": list(dict.fromkeys(_docker_tag(n) for n in image.names)),
             "Layers": ["blobs/sha256/" + layer["digest"].partition(":")[2] for layer in body["layers"]],
         })
     return out

@@ -86,7 +86,7 @@ def test_several_platforms_make_an_index(registry: str, tmp_path: Path) -> None:
 def test_source_date_epoch_makes_clean_builds_identical(busybox_image: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    d = project(tmp_path, 'target "default" {\n  output = ["type=oci,dest=out.tar"]\n}\n',
+    d = project(tmp_path, 'target "default" {\n  output = ["type=oci,dest=out.tar,rewrite-timestamp=true"]\n}\n',
                 f"FROM {busybox_image}\nCOPY app.txt /\nRUN echo run > /run.txt && mkdir -p /var/data\n", {"app.txt": "x"})
     digests = []
     for n in (1, 2):
@@ -177,7 +177,7 @@ def test_several_targets_share_one_layout_and_one_pushed_name(registry: str, tmp
 
 def test_docker_tarballs_use_docker_media_types_unless_asked(tmp_path: Path) -> None:
     d = project(tmp_path, 'target "default" {\n  tags = ["example/app:1"]\n'
-                '  output = ["type=docker,dest=d.tar", "type=docker,dest=o.tar,oci-mediatypes=true"]\n}\n',
+                '  output = ["type=docker,dest=d.tar,name-canonical=true", "type=docker,dest=o.tar,oci-mediatypes=true"]\n}\n',
                 "FROM scratch\nCOPY <<EOF /hi\nhi\nEOF\n")
     run(d, tmp_path / "root")
     kinds = {}
@@ -188,3 +188,6 @@ def test_docker_tarballs_use_docker_media_types_unless_asked(tmp_path: Path) -> 
     assert kinds == {"d.tar": "application/vnd.docker.distribution.manifest.v2+json",
                      "o.tar": "application/vnd.oci.image.manifest.v1+json"}
     assert skopeo("inspect", f"docker-archive:{d}/d.tar")["Layers"]
+    with tarfile.open(d / "d.tar") as tar:
+        tags = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]  # type: ignore[arg-type]
+    assert tags == ["example/app:1"]  # name-canonical's docker.io/library/… is the same name to Docker
