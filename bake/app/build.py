@@ -93,7 +93,8 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
                 done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
         roots, outcomes, keys = done
-        results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink, opts.publish == "after-all")
+        results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink, opts.publish == "after-all",
+                          keys)
         if any(t.cache_to for t in plan.targets.values()):
             from bake.app import cache
 
@@ -246,7 +247,7 @@ def _registry_client() -> RegistryClient:
 
 def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], images: ImageStore,
             env: Mapping[str, str], root: str, scratch: str, sink: Sink,
-            publish_after_all: bool = False) -> list[TargetResult]:
+            publish_after_all: bool = False, keys: Mapping[str, str] | None = None) -> list[TargetResult]:
     from bake.app.images import Built, Publisher, export_images, image_outputs
     from bake.exporter.local import export_local
     from bake.exporter.tar import export_tar
@@ -276,7 +277,13 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                     written.append(f"type={out.type},dest={out.dest}")
         if error is None and image_outputs(t):
             built = [Built(r.platform, o.result, r.config) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
-            more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish)
+            inline = None
+            if any(c.type == "inline" for c in t.cache_to or ()):
+                from bake.app.cache import inline_keys
+
+                inline = inline_keys([r.vertex for r in roots if r.target == name], keys or {}, DirCache(root), snapshots)
+            more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish,
+                                           inline=inline)
             written += more
         if error is None and not t.output:
             silent.append(name)

@@ -22,11 +22,12 @@ from bake.solver.cache import DirCache
 from bake.worker.images import ImageStore
 from bake.worker.layers import Layer
 from bake.worker.remotecache import CACHE_CONFIG, LocalSource, RegistrySource, Source, cache_config
+from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
     from bake.registry.client import RegistryClient
 
-SUPPORTED = ("local", "registry")
+SUPPORTED = ("local", "registry")  # and inline on cache-to (in the image config; see app/images.py)
 
 
 def sources(plan: Plan, cwd: str, client: Callable[[], RegistryClient], sink: Sink) -> list[Source]:
@@ -56,6 +57,8 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
         if name in failed:
             continue
         for entry in t.cache_to or ():
+            if entry.type == "inline":
+                continue  # written into the image config by the image exporters
             if not _supported(name, "cache-to", entry, sink):
                 continue
             attrs = dict(entry.attrs)
@@ -80,6 +83,26 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
                 _push(images, manifest.descriptor(), _need(name, attrs, "ref"), client)
                 done.append(f"cache type=registry,ref={attrs['ref']} ({len(entries)} keys)")
     return done
+
+
+def inline_keys(roots: Sequence[Vertex | None], keys: Mapping[str, str], cache: DirCache,
+                snapshots: Snapshotter) -> Callable[[str], dict[str, int]]:
+    """For cache-to type=inline: snapshot id → {cache key: chain length} of every step of the
+    target whose result lies in that snapshot's chain (the image's layers rebuild each of them)."""
+    results: dict[str, str] = {}
+    for root in roots:
+        for v in _walk(root) if root is not None else []:
+            key = keys.get(digest(v))
+            result = cache.get(key) if key else None
+            if key and result:
+                results[key] = result
+
+    def of(sid: str) -> dict[str, int]:
+        chain = list(reversed(snapshots.chain(sid)))
+        position = {s: n + 1 for n, s in enumerate(chain)}
+        return {k: position[r] for k, r in results.items() if r in position}
+
+    return of
 
 
 def _entries(vertices: Sequence[Vertex], keys: Mapping[str, str], cache: DirCache,

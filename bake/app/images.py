@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bake._record import record
 from bake.content import oci
@@ -52,12 +52,17 @@ class Publisher:
         self.store = store
         self.layouts: dict[tuple[str, str, bool], list[Named]] = {}
         self.pushes: dict[str, list[tuple[str, oci.Descriptor]]] = {}
+        self.insecure: set[str] = set()  # registries an output marked registry.insecure=true
 
     def layout(self, kind: str, dest: str, tar: bool, image: Named) -> None:
         self.layouts.setdefault((kind, dest, tar), []).append(image)
 
-    def push(self, target: str, name: str, top: oci.Descriptor) -> None:
+    def push(self, target: str, name: str, top: oci.Descriptor, insecure: bool = False) -> None:
         self.pushes.setdefault(name, []).append((target, top))
+        if insecure:
+            from bake.registry.reference import parse_reference
+
+            self.insecure.add(parse_reference(name).registry)
 
     def flush(self) -> list[str]:
         done: list[str] = []
@@ -69,7 +74,7 @@ class Publisher:
             top = sources[0][1] if len(sources) == 1 else self._merge(name, sources)
             tops.setdefault(top, []).append(name)
         for top, names in tops.items():
-            _push(self.store, top, names)
+            _push(self.store, top, names, self.insecure)
             done.append(f"pushed {', '.join(names)}")
         return done
 
@@ -98,7 +103,8 @@ class Publisher:
 
 
 def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequence[Built],
-                  env: Mapping[str, str], cwd: str, publish: bool = True) -> tuple[list[str], dict[str, object]]:
+                  env: Mapping[str, str], cwd: str, publish: bool = True,
+                  inline: Callable[[str], dict[str, int]] | None = None) -> tuple[list[str], dict[str, object]]:
     """Write the target's image outputs (or hand them to ``publisher``); returns what was written
     and buildx's metadata keys. With ``publish`` false (``--publish=after-all`` after a failure)
     images are assembled but nothing is written or pushed."""
@@ -116,7 +122,7 @@ def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequen
                              if k.startswith(("compression", "force-", "annotation.", "oci-mediatypes", "rewrite-"))))
         if shape not in made:
             docker_types = attrs.get("oci-mediatypes", "false" if out.type == "docker" else "true") == "false"
-            made[shape] = assemble(store, layers, t, built, attrs, env, created, docker_types)
+            made[shape] = assemble(store, layers, t, built, attrs, env, created, docker_types, inline)
         top = made[shape]
         metadata.update(_metadata(store, top, names))
         if not publish:
@@ -139,7 +145,7 @@ def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequen
             if not names:
                 raise UsageError(f"target {t.name}: pushing needs a name (tags = [...] or output name=)")
             for name in names:
-                publisher.push(t.name, name, top)
+                publisher.push(t.name, name, top, attrs.get("registry.insecure") == "true")
             written.append(f"pushing {', '.join(names)}")
         elif out.type == "image":
             written.append(f"type=image,name={','.join(names)}")
@@ -164,9 +170,11 @@ def _metadata(store: ContentStore, top: oci.Descriptor, names: Sequence[str]) ->
 
 
 def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Built], attrs: Mapping[str, str],
-             env: Mapping[str, str], now: float, docker: bool = False) -> oci.Descriptor:
+             env: Mapping[str, str], now: float, docker: bool = False,
+             inline: Callable[[str], dict[str, int]] | None = None) -> oci.Descriptor:
     """The target's image (one platform) or index (several), stored; its descriptor. ``docker``:
-    Docker's media types instead of OCI's."""
+    Docker's media types instead of OCI's. ``inline`` (cache-to type=inline) maps a snapshot id to
+    the cache keys whose results are in that snapshot's chain, each with the chain's length."""
     compression = attrs.get("compression", "gzip")
     level = int(attrs["compression-level"]) if attrs.get("compression-level") else None
     force = attrs.get("force-compression") == "true"
@@ -184,8 +192,9 @@ def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Bui
         chain = list(reversed(layers.snapshots.chain(b.result))) if b.result is not None else []
         blobs = [layers.layer(s, compression, level, layer_epoch, force) for s in chain]
         pulled = sum(1 for s in chain if layers.pulled(s))
+        cache = {k: range(n) for k, n in inline(b.result).items()} if inline and b.result else None
         config = config_document(align_history(b.config, len(blobs)), platform, [x.diff_id for x in blobs], created,
-                                 labels, base_layers=pulled, docker=docker)
+                                 labels, base_layers=pulled, docker=docker, inline_cache=cache)
         store.write(config.raw)
         try:
             manifest = manifest_document(config, [x.descriptor for x in blobs], annotations, docker=docker)
@@ -213,14 +222,20 @@ def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
     write_atomic(path, json.dumps(known, indent=1, sort_keys=True).encode())
 
 
-def _push(store: ContentStore, top: oci.Descriptor, names: Sequence[str]) -> None:
+def _push(store: ContentStore, top: oci.Descriptor, names: Sequence[str], insecure: set[str] | None = None) -> None:
     import anyio
 
     from bake.exporter.push import push
     from bake.registry.client import default_client
+    from bake.registry.config import HostSettings, RegistryConfig
 
     async def run() -> None:
         client = default_client()
+        if insecure:  # registry.insecure=true: plain HTTP, or HTTPS without verification
+            hosts = dict(client.config.hosts)
+            for host in insecure:
+                hosts[host] = HostSettings(client.config.host(host).mirrors, http=True, insecure=True)
+            client.config = RegistryConfig(hosts)
         try:
             await push(client, store, top, names)
         finally:

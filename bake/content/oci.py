@@ -25,6 +25,7 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 INDEX_TYPES = (INDEX, DOCKER_LIST)
+INLINE_CACHE = "bake.cache.v1"  # cache-to type=inline: a top-level image config field (cf. moby.buildkit.cache.v0)
 MANIFEST_TYPES = (MANIFEST, DOCKER_MANIFEST)
 
 

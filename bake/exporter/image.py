@@ -22,7 +22,7 @@ def timestamp(epoch: float) -> str:
 
 def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Sequence[str], created: float,
                     labels: Mapping[str, str] | None = None, base_layers: int = 0,
-                    docker: bool = False) -> oci.Document:
+                    docker: bool = False, inline_cache: Mapping[str, Sequence[int]] | None = None) -> oci.Document:
     """The image config. ``labels`` (the target's) are added over the Dockerfile's; ``base_layers``
     counts the layers that came with the base image, whose history entries keep no timestamp."""
     when = timestamp(created)
@@ -71,6 +71,8 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
         body["variant"] = platform.variant
     body.update({"created": when, "config": c, "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
                  "history": history})
+    if inline_cache:  # cache-to type=inline: which cache keys this image's layers rebuild (prefixes)
+        body[oci.INLINE_CACHE] = {"keys": {k: list(v) for k, v in sorted(inline_cache.items())}}
     return oci.Document(oci.DOCKER_CONFIG if docker else oci.CONFIG, body, oci.encode(body))
 
 

@@ -99,18 +99,33 @@ class RegistrySource(Source):
         self.client = client
 
     async def config(self, images: ImageStore) -> dict[str, Any] | None:
+        """A cache manifest's config, or the inline cache of an image (every platform of an index)."""
         from bake.registry.client import RegistryError
 
         try:
-            manifest = await self.client().manifest(self.ref)
+            top = await self.client().manifest(self.ref)
+            docs = [top] if top.media_type not in oci.INDEX_TYPES else [
+                await self.client().manifest(self.ref, m["digest"]) for m in top.body.get("manifests", [])]
         except RegistryError:
             return None  # no cache exported there yet
-        desc = manifest.body.get("config") or {}
-        if desc.get("mediaType") != CACHE_CONFIG:
-            return None
-        await self.client().fetch_blob(self.ref, desc["digest"], images.store)
-        config: dict[str, Any] = json.loads(images.store.read(desc["digest"]))
-        return config
+        merged: dict[str, Any] = {"version": 1, "layers": [], "keys": {}}
+        for doc in docs:
+            desc = doc.body.get("config") or {}
+            if not desc.get("digest"):
+                continue
+            await self.client().fetch_blob(self.ref, desc["digest"], images.store)
+            config: dict[str, Any] = json.loads(images.store.read(desc["digest"]))
+            if desc.get("mediaType") == CACHE_CONFIG:
+                return config
+            inline = config.get(oci.INLINE_CACHE)
+            if not isinstance(inline, dict):
+                continue
+            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+            offset = len(merged["layers"])
+            merged["layers"] += [{**layer, "diff_id": diff_ids[n]} for n, layer in enumerate(doc.body["layers"])]
+            for key, chain in inline.get("keys", {}).items():
+                merged["keys"][key] = [offset + n for n in chain]
+        return merged if merged["keys"] else None
 
     async def blob(self, digest: str, images: ImageStore) -> None:
         if not images.store.exists(digest):

@@ -65,3 +65,15 @@ def _cache_config(layout: Path) -> dict:
     index = json.loads((layout / "index.json").read_text())
     manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
     return json.loads((layout / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_text())
+
+
+def test_inline_cache_travels_in_the_pushed_image(busybox_image: str, registry: str, tmp_path: Path) -> None:
+    ref = f"{registry}/cache/inline:1"
+    hcl_text = ('target "default" {\n'
+                f'  tags = ["{ref}"]\n  cache-from = ["type=registry,ref={ref}"]\n  cache-to = ["type=inline"]\n'
+                '  output = ["type=registry", "type=local,dest=out"]\n}\n')
+    d = project(tmp_path, hcl_text, DOCKERFILE.format(base=busybox_image))
+    run(d, tmp_path / "machine-1")
+    random = (d / "out/random").read_text()
+    fresh = run(d, tmp_path / "machine-2")
+    assert executed(fresh) == 0 and (d / "out/random").read_text() == random
