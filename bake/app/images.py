@@ -73,9 +73,9 @@ class Publisher:
         for name, sources in self.pushes.items():
             top = sources[0][1] if len(sources) == 1 else self._merge(name, sources)
             tops.setdefault(top, []).append(name)
-        for top, names in tops.items():
-            _push(self.store, top, names, self.insecure)
-            done.append(f"pushed {', '.join(names)}")
+        if tops:
+            _push(self.store, list(tops.items()), self.insecure)
+            done += [f"pushed {', '.join(names)}" for names in tops.values()]
         return done
 
     def _merge(self, name: str, sources: list[tuple[str, oci.Descriptor]]) -> oci.Descriptor:
@@ -222,7 +222,10 @@ def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
     write_atomic(path, json.dumps(known, indent=1, sort_keys=True).encode())
 
 
-def _push(store: ContentStore, top: oci.Descriptor, names: Sequence[str], insecure: set[str] | None = None) -> None:
+def _push(store: ContentStore, images: Sequence[tuple[oci.Descriptor, Sequence[str]]],
+          insecure: set[str] | None = None) -> None:
+    """Push every image through one client, one after another: a blob the first push uploaded is
+    found (same repository) or mounted (another one) by the next, never uploaded twice."""
     import anyio
 
     from bake.exporter.push import push
@@ -237,7 +240,8 @@ def _push(store: ContentStore, top: oci.Descriptor, names: Sequence[str], insecu
                 hosts[host] = HostSettings(client.config.host(host).mirrors, http=True, insecure=True)
             client.config = RegistryConfig(hosts)
         try:
-            await push(client, store, top, names)
+            for top, names in images:
+                await push(client, store, top, names)
         finally:
             await client.aclose()
 
