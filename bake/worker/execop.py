@@ -18,7 +18,7 @@ from bake.errors import StepError
 from bake.graph.ops import ExecOp
 from bake.graph.ops import Mount as GraphMount
 from bake.solver.protocols import Log
-from bake.worker.executor import Mount, Process
+from bake.worker.executor import ExecError, Mount, Process
 from bake.worker.state import WorkerState
 from bake.worker.unpack import secure_join
 
@@ -111,7 +111,7 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
         return state.secrets.realize(m)
     if m.type == "ssh":
         return state.ssh.realize(m)
-    raise StepError("", f"mount type {m.type!r} is not supported")
+    raise ExecError(f"mount type {m.type!r} is not supported")
 
 
 def _tempdir(state: WorkerState, stack: contextlib.ExitStack, prefix: str) -> str:

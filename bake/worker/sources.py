@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 
 import anyio
 
@@ -37,8 +36,17 @@ async def salt(state: WorkerState, op: SourceOp, platform: str | None) -> str:
         remote, ref, _ = _git(op)
         return await anyio.to_thread.run_sync(_ls_remote, remote, ref)
     if k == "url":
-        return await _download(state, op)
+        path = await _download(state, op)
+        return await anyio.to_thread.run_sync(_file_digest, path)
     raise UnsupportedSource(f"source {op.identifier}: not supported yet")
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
 
 
 async def materialize(state: WorkerState, op: SourceOp, platform: str | None) -> str:
@@ -126,7 +134,3 @@ def _copy_context(src: str, patterns: list[str], dest: str) -> None:
     for d, st in reversed(dirs):  # after their contents, or copying would move the times again
         os.chmod(d, stat.S_IMODE(st.st_mode))
         os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-def mkdtemp(state: WorkerState, prefix: str) -> str:
-    return tempfile.mkdtemp(prefix=prefix, dir=state.scratch)

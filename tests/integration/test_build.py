@@ -238,3 +238,30 @@ def test_metadata_file_has_an_entry_per_built_target(busybox_image: str, tmp_pat
         run(d, tmp_path / "root", keep_going=True, metadata_file=str(meta))
     doc = json.loads(meta.read_text())
     assert list(doc) == ["good"] and doc["good"]["buildx.build.ref"].startswith("bake/good/")
+
+
+def test_add_of_a_url_is_cached_by_its_content(busybox_image: str, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "tool.txt").write_text("version 1\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/tool.txt"
+        d = project(tmp_path, 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
+                    f"FROM {busybox_image}\nADD {url} /opt/\nRUN cat /opt/tool.txt > /seen\n")
+        root = tmp_path / "root"
+        run(d, root)
+        assert (d / "out/seen").read_text() == "version 1\n"
+        assert executed(run(d, root)) == 0  # same content: cached
+        (served / "tool.txt").write_text("version 2\n")
+        again = run(d, root)
+        assert executed(again) >= 2 and (d / "out/seen").read_text() == "version 2\n"
+    finally:
+        server.shutdown()
+        server.server_close()
