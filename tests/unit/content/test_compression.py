@@ -31,3 +31,16 @@ def test_zstd_frames_without_a_content_size_decompress() -> None:
 def test_unknown_compression() -> None:
     with pytest.raises(ValueError, match="unknown compression 'lz4'"):
         compress(TAR, "lz4")
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_large_layers_compress_in_parallel_to_the_same_bytes_every_time(kind: str) -> None:
+    import gzip
+    import random
+
+    rng = random.Random(7)
+    data = bytes(rng.getrandbits(8) for _ in range(1 << 16)) * 100 + b"\0" * (3 << 20)  # ~9.5 MiB
+    packed = compress(data, kind)
+    assert packed == compress(data, kind) and decompress(packed) == data
+    if kind == "gzip":
+        assert gzip.decompress(packed) == data  # a series of members reads as one stream
