@@ -22,7 +22,7 @@ from bake.errors import BakeError, BuildFailed, StepError, UsageError
 from bake.graph.ops import Vertex
 from bake.hcl.loader import local_platform
 from bake.model import Plan, SecretEntry, SSHEntry
-from bake.progress.events import Noted, Sink, discard
+from bake.progress.events import Completed, Noted, Sink, Started, Step, discard
 from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
 from bake.worker.recovery import abandoned, claim, recover
@@ -268,12 +268,11 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                 pairs = list(zip(subdirs, trees, strict=True))
                 for out in t.output or ():
                     dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(req.cwd, out.dest)
-                    if out.type == "local":
-                        export_local(pairs, dest)
-                    elif out.type == "tar":
-                        export_tar(pairs, dest)
-                    else:
+                    if out.type not in ("local", "tar"):
                         continue
+                    with _reported(sink, f"[{name}] exporting to {'directory' if out.type == 'local' else 'tarball'} "
+                                         f"{out.dest}", name):
+                        (export_local if out.type == "local" else export_tar)(pairs, dest)
                     written.append(f"type={out.type},dest={out.dest}")
         if error is None and image_outputs(t):
             built = [Built(r.platform, o.result, r.config) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
@@ -282,21 +281,39 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                 from bake.app.cache import inline_keys
 
                 inline = inline_keys([r.vertex for r in roots if r.target == name], keys or {}, DirCache(root), snapshots)
-            more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish,
-                                           inline=inline)
+            with _reported(sink, f"[{name}] exporting to image", name):
+                more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish,
+                                               inline=inline)
             written += more
         if error is None and not t.output:
             silent.append(name)
         results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
                                     tuple(written), error, sum(o.executed for _, o in mine),
                                     sum(o.cached for _, o in mine), metadata))
-    for line in publisher.flush():  # multi-target layouts and pushes, once every target is assembled
-        sink(Noted(line, time.time()))
+    if publisher.layouts or publisher.pushes:
+        with _reported(sink, "[publish] writing layouts and pushing", *plan.targets):
+            for line in publisher.flush():  # multi-target layouts and pushes, once every target is assembled
+                sink(Noted(line, time.time()))
     if silent:
         which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
         sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "
                    "Use an output (type=local,dest=… or type=tar,dest=…) to export it.", time.time(), "warning"))
     return results
+
+
+@contextlib.contextmanager
+def _reported(sink: Sink, name: str, *targets: str) -> Iterator[None]:
+    """An export shown as a step of the progress (started, done or failed, with its time)."""
+    import hashlib
+
+    step = Step("sha256:" + hashlib.sha256(name.encode()).hexdigest(), name, targets)
+    sink(Started(step, time.time()))
+    try:
+        yield
+    except BaseException as err:
+        sink(Completed(step, time.time(), getattr(err, "message", str(err)) or type(err).__name__))
+        raise
+    sink(Completed(step, time.time()))
 
 
 @contextlib.contextmanager
