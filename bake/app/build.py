@@ -270,7 +270,7 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                     dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(req.cwd, out.dest)
                     if out.type not in ("local", "tar"):
                         continue
-                    with _reported(sink, f"[{name}] exporting to {'directory' if out.type == 'local' else 'tarball'} "
+                    with _reported(sink, f"exporting to {'directory' if out.type == 'local' else 'tarball'} "
                                          f"{out.dest}", name):
                         (export_local if out.type == "local" else export_tar)(pairs, dest)
                     written.append(f"type={out.type},dest={out.dest}")
@@ -281,7 +281,7 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                 from bake.app.cache import inline_keys
 
                 inline = inline_keys([r.vertex for r in roots if r.target == name], keys or {}, DirCache(root), snapshots)
-            with _reported(sink, f"[{name}] exporting to image", name):
+            with _reported(sink, "exporting to image", name):
                 more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish,
                                                inline=inline)
             written += more
@@ -291,7 +291,7 @@ def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], ima
                                     tuple(written), error, sum(o.executed for _, o in mine),
                                     sum(o.cached for _, o in mine), metadata))
     if publisher.layouts or publisher.pushes:
-        with _reported(sink, "[publish] writing layouts and pushing", *plan.targets):
+        with _reported(sink, "publishing: writing shared layouts, pushing", *plan.targets):
             for line in publisher.flush():  # multi-target layouts and pushes, once every target is assembled
                 sink(Noted(line, time.time()))
     if silent:
@@ -306,7 +306,7 @@ def _reported(sink: Sink, name: str, *targets: str) -> Iterator[None]:
     """An export shown as a step of the progress (started, done or failed, with its time)."""
     import hashlib
 
-    step = Step("sha256:" + hashlib.sha256(name.encode()).hexdigest(), name, targets)
+    step = Step("sha256:" + hashlib.sha256(f"{name} {targets}".encode()).hexdigest(), name, targets)
     sink(Started(step, time.time()))
     try:
         yield
