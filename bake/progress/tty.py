@@ -64,9 +64,12 @@ class TTYProgress:
         self.last = self.begin  # the latest event's time: what the final view reports
         self.multi = False
         self.live = Live(console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render)
-        self.live.start()
+        self.started = False  # the view appears with the first event: an early error prints no empty frame
 
     def __call__(self, event: Event) -> None:
+        if not self.started:
+            self.started = True
+            self.live.start()
         with self.lock:
             self.last = max(self.last, event.at)
             if isinstance(event, Planned):
@@ -92,6 +95,8 @@ class TTYProgress:
                     row.ended, row.error = event.at, event.error
 
     def close(self) -> None:
+        if not self.started:
+            return
         self.live.stop()
         with self.lock:
             self.console.print(self._render(final=True))

@@ -98,3 +98,11 @@ def test_tty_ends_with_every_step_once_and_each_target_s_outcome() -> None:
     assert any(line.endswith("CANCELED") and "COPY . ." in line for line in lines)
     assert "    process did not complete successfully: exit code: 2" in lines
     assert "    linking..." in lines  # the failed step's last output stays visible
+
+
+def test_tty_prints_nothing_when_nothing_happened() -> None:
+    from bake.progress.tty import TTYProgress
+
+    out = io.StringIO()
+    TTYProgress(out).close()  # e.g. the bake file had an error before anything was built
+    assert out.getvalue() == ""
