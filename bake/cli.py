@@ -8,6 +8,7 @@ parsing is imported lazily for the same reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import signal
@@ -365,3 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def entry() -> None:
+    """The ``bake`` command: ``main``, then an immediate exit. Interpreter teardown (a last garbage
+    collection of a heap built with the collector off, module and thread cleanup) costs 0.1 s and
+    does nothing a finished bake needs: every file it wrote is closed, the build's containers,
+    mounts and scratch directory are gone by now."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    os._exit(code)

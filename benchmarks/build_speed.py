@@ -94,7 +94,8 @@ def warm(work: Path, env: dict[str, str]) -> None:
     print("warm no-op rebuild of each example's default group (median of 5; goal ≤ 0.30 s):")
     for example in ("go-cross", "node-monorepo", "matrix-release"):
         d = REPO / "examples" / example
-        root = {**env, "BAKE_ROOT": str(work / f"warm-{example}")}
+        # REGISTRY: matrix-release's tags and cache refs point at the local registry (no network here)
+        root = {**env, "BAKE_ROOT": str(work / f"warm-{example}"), "REGISTRY": env["BAKE_REGISTRY_HOST"]}
         flags = ["--set", "*.platform=linux/amd64"]
         cold = bake(d, root, *flags)
         times = [bake(d, root, *flags) for _ in range(5)]
@@ -185,7 +186,7 @@ def main() -> int:
         with registry(work) as host:
             config = work / "bake.toml"
             config.write_text(f'[registry."docker.io"]\nmirrors = ["{host}"]\n')
-            env = {**os.environ, "BAKE_CONFIG": str(config), "PYTHONDONTWRITEBYTECODE": ""}
+            env = {**os.environ, "BAKE_CONFIG": str(config), "PYTHONDONTWRITEBYTECODE": "", "BAKE_REGISTRY_HOST": host}
             env.pop("PYTHONDONTWRITEBYTECODE")
             fan_out(work, env)
             warm(work, env)
