@@ -1,8 +1,9 @@
 """``type=registry`` / ``push=true``: an image (or multi-platform index) pushed under each name.
 
-Layers and configs go first (a HEAD finds those the registry has, so a second push uploads
-nothing), then the platform manifests by digest, then the top document under each tag — the exact
-bytes whose digest was computed, so the pushed digest is the built one.
+A name whose tag already serves this exact digest is left alone (one HEAD). Otherwise layers and
+configs go first (a HEAD finds those the registry has, so a second push uploads nothing), then
+the platform manifests by digest, then the top document under each tag — the exact bytes whose
+digest was computed, so the pushed digest is the built one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ async def push(client: RegistryClient, store: ContentStore, top: oci.Descriptor,
     plain = [d for d in everything if d not in documents]
     for name in names:
         ref = parse_reference(name)
+        if await client.pushed_digest(ref) == top.digest:
+            continue
         for d in plain:
             uploaded += await client.push_blob(ref, d.digest, store.read(d.digest))
         for d in reversed(documents):  # children before the index that names them

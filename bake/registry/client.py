@@ -247,6 +247,14 @@ class RegistryClient:
         self.seen[(ep.host, digest)] = ref.repository
         return True
 
+    async def pushed_digest(self, ref: Reference) -> str | None:
+        """The digest the registry serves for ``ref``'s tag now (one HEAD), or None."""
+        scope = f"repository:{ref.repository}:pull,push"
+        ep = self.endpoints(ref, push=True)[0]
+        resp = await self._request(ep, "HEAD", self._url(ep, ref, f"manifests/{ref.tag or 'latest'}"), scope,
+                                   headers={"Accept": ACCEPT})
+        return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
+
     async def push_manifest(self, ref: Reference, doc: oci.Document, tag: str | None = None) -> str:
         """PUT the document's exact bytes; returns its digest."""
         scope = f"repository:{ref.repository}:pull,push"
