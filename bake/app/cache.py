@@ -52,6 +52,7 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
            failed: set[str]) -> list[str]:
     """Write every ``cache-to`` of the targets that built; returns what was written."""
     done: list[str] = []
+    pushes: list[tuple[oci.Descriptor, str]] = []
     roots = list(roots)
     for name, t in plan.targets.items():
         if name in failed:
@@ -80,8 +81,10 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
                 write_dir(images.store, [Named(manifest.descriptor(), (attrs.get("tag", "latest"),))], dest)
                 done.append(f"cache type=local,dest={attrs['dest']} ({len(entries)} keys)")
             else:
-                _push(images, manifest.descriptor(), _need(name, attrs, "ref"), client)
+                pushes.append((manifest.descriptor(), _need(name, attrs, "ref")))
                 done.append(f"cache type=registry,ref={attrs['ref']} ({len(entries)} keys)")
+    if pushes:
+        _push(images, pushes, client)
     return done
 
 
@@ -128,7 +131,8 @@ def _walk(root: Vertex) -> list[Vertex]:
     return list(seen.values())
 
 
-def _push(images: ImageStore, top: oci.Descriptor, ref: str, client: Callable[[], RegistryClient]) -> None:
+def _push(images: ImageStore, pushes: Sequence[tuple[oci.Descriptor, str]], client: Callable[[], RegistryClient]) -> None:
+    """Every registry cache export of the build through one client (an unchanged one costs a HEAD)."""
     import anyio
 
     from bake.exporter.push import push
@@ -136,7 +140,8 @@ def _push(images: ImageStore, top: oci.Descriptor, ref: str, client: Callable[[]
     async def run() -> None:
         c = client()
         try:
-            await push(c, images.store, top, [ref])
+            for top, ref in pushes:
+                await push(c, images.store, top, [ref])
         finally:
             await c.aclose()
 
