@@ -5,6 +5,8 @@ The public API never prompts and never prints::
     import bake
     plan = bake.load(["docker-bake.hcl"], targets=["default"])
     plan.targets["app"].tags
+    graph = bake.plan(targets=["app"])                        # the merged graph, before building
+    graph.requested, len(graph.vertices), graph.shared
     results = bake.build(targets=["app"], progress=print)   # progress: a callback of events
     results[0].executed, results[0].cached, results[0].outputs
 """
@@ -19,10 +21,11 @@ from bake.model import Group, Plan, Target
 
 if TYPE_CHECKING:
     from bake.app.build import TargetResult
+    from bake.graph.analysis import Analysis
     from bake.progress.events import Sink
 
 __all__ = ["BakeError", "BuildFailed", "DefinitionError", "Group", "Plan", "StepError", "Target", "UsageError",
-           "ValidationError", "build", "load"]
+           "ValidationError", "build", "load", "plan"]
 __version__ = "0.1.0"
 
 
@@ -39,6 +42,24 @@ def load(
     from bake.app import Request, plan
 
     return plan(Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env))
+
+
+def plan(
+    files: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    *,
+    overrides: Sequence[str] = (),
+    variables: Mapping[str, str] | None = None,
+    cwd: str = ".",
+    env: Mapping[str, str] | None = None,
+) -> Analysis:
+    """The merged build graph of every requested target and platform, as ``bake --plan`` shows it:
+    vertices by digest, which targets share which, the critical path. Offline: base images count
+    as having empty configs."""
+    from bake.app import Request, graph_roots
+    from bake.graph.analysis import analyze
+
+    return analyze(graph_roots(Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env)))
 
 
 def build(

@@ -12,7 +12,7 @@ import bake
 def test_public_api_does_not_drift() -> None:
     assert sorted(bake.__all__) == [
         "BakeError", "BuildFailed", "DefinitionError", "Group", "Plan", "StepError", "Target", "UsageError",
-        "ValidationError", "build", "load",
+        "ValidationError", "build", "load", "plan",
     ]
 
 
@@ -32,3 +32,13 @@ def test_load_raises_structured_errors(tmp_path: Path) -> None:
     err = info.value
     assert (err.summary, err.rng and (err.rng.line, err.rng.col)) == ("Unknown variable", (2, 11))
     assert err.snippet and "tags = [nope]" in "\n".join(err.snippet)
+
+
+def test_plan_returns_the_merged_graph(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch AS base\nCOPY a /a\nFROM base AS x\nCOPY b /b\nFROM base AS y\nCOPY c /c\n")
+    (tmp_path / "docker-bake.hcl").write_text(
+        'group "default" {\n  targets = ["x", "y"]\n}\ntarget "x" {\n  target = "x"\n}\ntarget "y" {\n  target = "y"\n}\n')
+    graph = bake.plan(cwd=str(tmp_path), env={})
+    assert [r.target for r in graph.roots] == ["x", "y"]
+    shared = [graph.vertices[d].name for d in graph.shared]
+    assert "[base 1/1] COPY a /a" in shared and graph.requested > len(graph.vertices)
