@@ -236,7 +236,13 @@ def run(argv: Sequence[str]) -> int:
 
             sys.stdout.write(render_plan(plan))
             return 0
-    method = "check" if args.check else (args.call or "build")
+    method = "check" if args.check else args.call
+    if method is None:  # no flag: the targets' own `call` attribute (buildx prints "lint" for check)
+        methods = {"check" if t.call == "lint" else (t.call or "build") for t in plan.targets.values()}
+        if len(methods) > 1:
+            raise UsageError(f"the requested targets call different methods ({', '.join(sorted(methods))}); "
+                             "build them in separate runs")
+        method = methods.pop() if methods else "build"
     if method != "build":
         from bake.app import call
 

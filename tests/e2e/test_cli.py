@@ -241,3 +241,11 @@ def test_call_check_outline_targets(tmp_path: Path) -> None:
     assert bake(tmp_path, "--call=targets").stdout.splitlines()[2] == "release (default)"
     assert bake(tmp_path, "--call=outline").stdout.startswith("TARGET:      release")
     assert json.loads(bake(tmp_path, "--print", "--check").stdout)["target"]["default"]["call"] == "lint"
+
+
+def test_a_target_s_call_attribute_runs_that_method(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch AS Base\nCOPY a /a\n")
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  call = "check"\n}\n')
+    r = bake(tmp_path, "--root", str(tmp_path / "root"))
+    assert r.returncode == 0 and "StageNameCasing" in r.stdout
+    assert not (tmp_path / "root").exists()  # checked, not built
