@@ -217,8 +217,10 @@ def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
             known = json.load(f)
     except (OSError, ValueError):
         known = {}
+    from bake.registry.reference import parse_reference
+
     for name in names:
-        known[name] = top.to_json()
+        known[str(parse_reference(name))] = top.to_json()  # by full name, as FROM lines resolve
     write_atomic(path, json.dumps(known, indent=1, sort_keys=True).encode())
 
 

@@ -57,12 +57,34 @@ class ImageStore:
         return manifest
 
     def recorded(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
-        """The manifest ``ref`` resolved to before for ``platform``, if it and its config are stored."""
+        """The manifest ``ref`` resolved to before for ``platform``, if it and its config are stored.
+        An image bake built with ``type=image`` under that name (``images.json``) comes first, as a
+        local image does for ``docker build`` (``--pull`` asks the registry instead)."""
+        local = self.built(ref, platform)
+        if local is not None:
+            return local
         digest = _load(self.resolved_path).get(f"{ref} {platform}")
         if digest is None or not self.store.exists(digest):
             return None
         manifest = oci.parse(self.store.read(digest))
         return manifest if self.store.exists(manifest.body["config"]["digest"]) else None
+
+    def built(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
+        """The platform's manifest of an image in bake's own image store, if there is one."""
+        try:
+            with open(os.path.join(os.path.dirname(self.resolved_path), "images.json")) as f:
+                entry = json.load(f).get(str(ref))
+        except (OSError, ValueError):
+            return None
+        if not entry or not self.store.exists(entry["digest"]):
+            return None
+        doc = oci.parse(self.store.read(entry["digest"]))
+        if doc.media_type in oci.INDEX_TYPES:
+            try:
+                doc = oci.parse(self.store.read(oci.select(doc, platform).digest))
+            except (oci.OCIError, OSError):
+                return None
+        return doc if self.store.exists(doc.body["config"]["digest"]) else None
 
     async def config(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                      refresh: bool = False) -> dict[str, object]:

@@ -191,3 +191,16 @@ def test_docker_tarballs_use_docker_media_types_unless_asked(tmp_path: Path) -> 
     with tarfile.open(d / "d.tar") as tar:
         tags = json.load(tar.extractfile("manifest.json"))[0]["RepoTags"]  # type: ignore[arg-type]
     assert tags == ["example/app:1"]  # name-canonical's docker.io/library/… is the same name to Docker
+
+
+def test_an_image_in_bake_s_store_is_a_base_for_later_builds(busybox_image: str, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = project(tmp_path / "a", 'target "default" {\n  tags = ["local/base:1"]\n  output = ["type=image"]\n}\n',
+                    f"FROM {busybox_image}\nRUN echo from-the-store > /base\nENV FROM_BASE=yes\n")
+    root = tmp_path / "root"
+    run(first, root)
+    second = project(tmp_path / "b", 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
+                     'FROM local/base:1\nRUN cat /base > /seen && echo "$FROM_BASE" >> /seen\n')
+    run(second, root)  # docker.io/local/base is nowhere but in bake's image store (and no network here)
+    assert (second / "out/seen").read_text() == "from-the-store\nyes\n"
