@@ -40,6 +40,9 @@ class Layers:
         self.store = store
         self.snapshots = snapshots
         self.lock = threading.Lock()
+        # where parent views are mounted while diffing: a build sets its own scratch directory, so
+        # a killed build's mounts are found and taken down by the next (recovery.py)
+        self.scratch = snapshots.dir
 
     def record_unpacked(self, sid: str, descriptor: oci.Descriptor, diff_id: str) -> None:
         """Remember that ``sid`` is the unpacked ``descriptor`` of a pulled image."""
@@ -72,11 +75,11 @@ class Layers:
         with contextlib.ExitStack() as stack:
             lower = None
             if parent is not None:
-                lower = tempfile.mkdtemp(prefix="lower-", dir=self.snapshots.dir)
+                lower = tempfile.mkdtemp(prefix="lower-", dir=self.scratch)
                 stack.callback(os.rmdir, lower)
                 self.snapshots.mount(parent, lower, readonly=True)
                 stack.callback(self.snapshots.unmount, lower)
-            with tempfile.TemporaryFile(dir=self.snapshots.dir) as tar:
+            with tempfile.TemporaryFile(dir=self.scratch) as tar:
                 write_layer(self.snapshots.upper(sid), tar, source_date_epoch=epoch, lower=lower)
                 tar.seek(0)
                 data = tar.read()
