@@ -85,7 +85,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     snapshots = open_snapshotter(root)
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
     scratch = claim(os.path.join(root, "run"))
-    images.layers.scratch = scratch.path
+    images.scratch = images.layers.scratch = scratch.path  # temporary mounts live where recovery looks
     try:
         with located_errors(project.files):
             done = _all_cached(req, plan, root, snapshots, images, sink)

@@ -37,6 +37,7 @@ class ImageStore:
         self.store = store
         self.snapshots = snapshots
         self.layers = Layers(root, store, snapshots)  # an unpacked layer keeps its blob for image outputs
+        self.scratch = snapshots.dir  # where layers are mounted to unpack: a build sets its own
 
     async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                        refresh: bool = False) -> oci.Document:
@@ -124,7 +125,7 @@ class ImageStore:
             try:
                 # Applied through the mounted overlay, so a deletion of a lower file becomes an
                 # overlay whiteout in this snapshot instead of silently doing nothing.
-                with tempfile.TemporaryDirectory(dir=self.snapshots.dir) as mnt:
+                with tempfile.TemporaryDirectory(dir=self.scratch) as mnt:
                     self.snapshots.mount(sid, mnt)
                     try:
                         apply_layer(io.BytesIO(data), mnt)
