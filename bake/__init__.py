@@ -20,7 +20,7 @@ from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, Usag
 from bake.model import Group, Plan, Target
 
 if TYPE_CHECKING:
-    from bake.app.build import TargetResult
+    from bake.app.outputs import TargetResult
     from bake.graph.analysis import Analysis
     from bake.progress.events import Sink
 

@@ -10,26 +10,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bake._record import record
 from bake.app import Request, _TargetConverter, located_errors, open_project
+from bake.app.outputs import Outputs, Root, TargetResult
 from bake.content.atomic import write_atomic
 from bake.errors import BakeError, BuildFailed, StepError, UsageError
-from bake.graph.ops import Vertex
 from bake.hcl.loader import local_platform
 from bake.model import Plan, SecretEntry, SSHEntry
-from bake.progress.events import Completed, Noted, Sink, Started, Step, discard
+from bake.progress.events import Noted, Sink, discard
 from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
 from bake.worker.recovery import abandoned, claim, recover
 from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
-    from bake.dockerfile.config import ImageConfig
     from bake.registry.client import RegistryClient
     from bake.worker.images import ImageStore
     from bake.worker.state import WorkerState
@@ -46,20 +44,6 @@ class BuildOptions:
     metadata_file: str | None = None
     runtime: str | None = None  # runc | crun; None: the first that works here
     publish: str = "each"  # each: push/export images as targets succeed; after-all: only if every target did
-
-
-@record
-class TargetResult:
-    """One target's end: what each platform's build produced, where outputs went, or its error."""
-
-    target: str
-    platforms: tuple[str, ...]
-    results: tuple[str | None, ...]  # snapshot ids (None: an empty filesystem)
-    outputs: tuple[str, ...]
-    error: BakeError | None
-    executed: int
-    cached: int
-    metadata: dict[str, object] | None = None  # buildx's keys for image outputs (containerimage.digest …)
 
 
 def state_root(env: Mapping[str, str]) -> str:
@@ -94,8 +78,8 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
                 done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
         roots, outcomes, keys = done
-        results = _export(req, plan, roots, outcomes, images, env, root, scratch.path, sink, opts.publish == "after-all",
-                          keys)
+        results = Outputs(plan, roots, outcomes, images, cwd=req.cwd, env=env, root=root, scratch=scratch.path,
+                          sink=sink, publish_after_all=opts.publish == "after-all", keys=keys).write()
         if any(t.cache_to for t in plan.targets.values()):
             from bake.app import cache
 
@@ -113,16 +97,6 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     if failures:
         raise BuildFailed(failures)
     return results
-
-
-@record
-class Root:
-    """A target on one platform, converted: the vertex of its result and its image config."""
-
-    target: str
-    platform: str
-    vertex: Vertex | None
-    config: ImageConfig
 
 
 Roots = list[Root]
@@ -244,94 +218,6 @@ def _registry_client() -> RegistryClient:
     from bake.registry.client import default_client  # httpx is imported only when a registry is asked
 
     return default_client()
-
-
-def _export(req: Request, plan: Plan, roots: Roots, outcomes: list[Outcome], images: ImageStore,
-            env: Mapping[str, str], root: str, scratch: str, sink: Sink,
-            publish_after_all: bool = False, keys: Mapping[str, str] | None = None) -> list[TargetResult]:
-    from bake.app.images import Built, Publisher, export_images, image_outputs
-    from bake.exporter.local import export_local
-    from bake.exporter.tar import export_tar
-
-    snapshots = images.snapshots
-    results = []
-    silent: list[str] = []
-    publish = not (publish_after_all and any(o.error is not None for o in outcomes))
-    publisher = Publisher(root, images.store)
-    for name, t in plan.targets.items():
-        metadata: dict[str, object] | None = None
-        mine = [(r.platform, o) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
-        error = next((o.error for _, o in mine if o.error is not None), None)
-        written: list[str] = []
-        if error is None and publish and any(o.type in ("local", "tar") for o in t.output or ()):
-            subdirs = [p.replace("/", "_") if len(mine) > 1 else "" for p, _ in mine]
-            with _views(snapshots, scratch, [o.result for _, o in mine]) as trees:
-                pairs = list(zip(subdirs, trees, strict=True))
-                for out in t.output or ():
-                    dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(req.cwd, out.dest)
-                    if out.type not in ("local", "tar"):
-                        continue
-                    with _reported(sink, f"exporting to {'directory' if out.type == 'local' else 'tarball'} "
-                                         f"{out.dest}", name):
-                        (export_local if out.type == "local" else export_tar)(pairs, dest)
-                    written.append(f"type={out.type},dest={out.dest}")
-        if error is None and image_outputs(t):
-            built = [Built(r.platform, o.result, r.config) for r, o in zip(roots, outcomes, strict=True) if r.target == name]
-            inline = None
-            if any(c.type == "inline" for c in t.cache_to or ()):
-                from bake.app.cache import inline_keys
-
-                inline = inline_keys([r.vertex for r in roots if r.target == name], keys or {}, DirCache(root), snapshots)
-            with _reported(sink, "exporting to image", name):
-                more, metadata = export_images(publisher, images.layers, t, built, env, req.cwd, publish=publish,
-                                               inline=inline)
-            written += more
-        if error is None and not t.output:
-            silent.append(name)
-        results.append(TargetResult(name, tuple(p for p, _ in mine), tuple(o.result for _, o in mine),
-                                    tuple(written), error, sum(o.executed for _, o in mine),
-                                    sum(o.cached for _, o in mine), metadata))
-    if publisher.layouts or publisher.pushes:
-        with _reported(sink, "publishing: writing shared layouts, pushing", *plan.targets):
-            for line in publisher.flush():  # multi-target layouts and pushes, once every target is assembled
-                sink(Noted(line, time.time()))
-    if silent:
-        which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
-        sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "
-                   "Use an output (type=local,dest=… or type=tar,dest=…) to export it.", time.time(), "warning"))
-    return results
-
-
-@contextlib.contextmanager
-def _reported(sink: Sink, name: str, *targets: str) -> Iterator[None]:
-    """An export shown as a step of the progress (started, done or failed, with its time)."""
-    import hashlib
-
-    step = Step("sha256:" + hashlib.sha256(f"{name} {targets}".encode()).hexdigest(), name, targets)
-    sink(Started(step, time.time()))
-    try:
-        yield
-    except BaseException as err:
-        sink(Completed(step, time.time(), getattr(err, "message", str(err)) or type(err).__name__))
-        raise
-    sink(Completed(step, time.time()))
-
-
-@contextlib.contextmanager
-def _views(snapshots: Snapshotter, scratch: str, results: Sequence[str | None]) -> Iterator[list[str | None]]:
-    """Read-only mounts of the results (None stays None: an empty filesystem)."""
-    with contextlib.ExitStack() as stack:
-        trees: list[str | None] = []
-        for sid in results:
-            if sid is None:
-                trees.append(None)
-                continue
-            path = tempfile.mkdtemp(prefix="export-", dir=scratch)
-            stack.callback(os.rmdir, path)
-            snapshots.mount(sid, path, readonly=True)
-            stack.callback(snapshots.unmount, path)
-            trees.append(path)
-        yield trees
 
 
 def _check_outputs(plan: Plan) -> None:

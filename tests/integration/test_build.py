@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bake.app import Request
-from bake.app.build import BuildOptions, TargetResult, build
+from bake.app.build import BuildOptions, build
+from bake.app.outputs import TargetResult
 from bake.errors import BuildFailed, StepError
 from bake.progress.events import Completed, Event, Logged, Started
 
