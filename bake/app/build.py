@@ -201,6 +201,8 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
             tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
             roots = await anyio.to_thread.run_sync(convert)
             outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
+        for failure in remote.failures if remote is not None else ():
+            sink(Noted(f"{failure} (built without it)", time.time(), "warning"))
         return roots, outcomes, solver.keys_of
     finally:
         with anyio.CancelScope(shield=True):

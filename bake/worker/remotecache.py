@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from bake.content import oci
+from bake.errors import BakeError
 from bake.registry.reference import parse_reference
 from bake.worker.images import ImageStore
 from bake.worker.layers import Layer
@@ -141,21 +142,37 @@ class ImportedCache:
         self.configs: list[dict[str, Any] | None] | None = None
         self.lock = anyio.Lock()
         self.fetched = 0  # results restored (what tests and reports count)
+        self.failures: list[str] = []  # sources that could not be read: reported, never fatal
 
     async def fetch(self, key: str) -> str | None:
+        """The result for ``key`` restored from the first source that has it. A source that cannot
+        be read (gone, damaged, unreachable) is a miss, never a failed build — as a cache should be."""
         async with self.lock:
             if self.configs is None:
-                self.configs = [await s.config(self.images) for s in self.sources]
-        for source, config in zip(self.sources, self.configs, strict=True):
+                self.configs = [await self._config(s) for s in self.sources]
+        for n, (source, config) in enumerate(zip(self.sources, self.configs, strict=True)):
             if not config or key not in config.get("keys", {}):
                 continue
-            chain = [config["layers"][i] for i in config["keys"][key]]
-            for layer in chain:
-                await source.blob(layer["digest"], self.images)
-            manifest = {"layers": [{k: v for k, v in x.items() if k != "diff_id"} for x in chain]}
-            image_config: dict[str, object] = {"rootfs": {"type": "layers", "diff_ids": [x["diff_id"] for x in chain]}}
-            doc = oci.Document(oci.MANIFEST, manifest, oci.encode(manifest))
-            sid = await anyio.to_thread.run_sync(self.images.unpack, doc, image_config)
-            self.fetched += 1
-            return sid
+            try:
+                return await self._restore(source, config, key)
+            except (BakeError, OSError, KeyError, IndexError, ValueError) as err:
+                self.failures.append(f"cache-from #{n + 1}: {err}")
         return None
+
+    async def _config(self, source: Source) -> dict[str, Any] | None:
+        try:
+            return await source.config(self.images)
+        except (BakeError, OSError, ValueError) as err:
+            self.failures.append(f"cache-from: {err}")
+            return None
+
+    async def _restore(self, source: Source, config: dict[str, Any], key: str) -> str:
+        chain = [config["layers"][i] for i in config["keys"][key]]
+        for layer in chain:
+            await source.blob(layer["digest"], self.images)
+        manifest = {"layers": [{k: v for k, v in x.items() if k != "diff_id"} for x in chain]}
+        image_config: dict[str, object] = {"rootfs": {"type": "layers", "diff_ids": [x["diff_id"] for x in chain]}}
+        doc = oci.Document(oci.MANIFEST, manifest, oci.encode(manifest))
+        sid = await anyio.to_thread.run_sync(self.images.unpack, doc, image_config)
+        self.fetched += 1
+        return sid

@@ -77,3 +77,19 @@ def test_inline_cache_travels_in_the_pushed_image(busybox_image: str, registry: 
     random = (d / "out/random").read_text()
     fresh = run(d, tmp_path / "machine-2")
     assert executed(fresh) == 0 and (d / "out/random").read_text() == random
+
+
+def test_a_damaged_cache_is_a_miss_with_a_warning_not_a_failure(busybox_image: str, tmp_path: Path) -> None:
+    from bake.progress.events import Event, Noted
+
+    d = project(tmp_path, hcl("type=local,src=cache", "type=local,dest=cache,mode=max"),
+                DOCKERFILE.format(base=busybox_image))
+    run(d, tmp_path / "machine-1")
+    config = _cache_config(d / "cache")
+    for layer in config["layers"][1:]:  # every layer but busybox's is lost
+        (d / "cache/blobs/sha256" / layer["digest"].split(":")[1]).unlink()
+    events: list[Event] = []
+    again = run(d, tmp_path / "machine-2", events=events)
+    assert executed(again) == 2 and again[0].cached == 1  # the base came from its intact layer; both RUNs ran
+    warnings = [e.text for e in events if isinstance(e, Noted) and e.level == "warning"]
+    assert any(w.startswith("cache-from #1:") and "built without it" in w for w in warnings)
