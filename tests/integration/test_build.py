@@ -270,3 +270,29 @@ def test_add_of_a_url_is_cached_by_its_content(busybox_image: str, tmp_path: Pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_add_of_a_git_repository_over_ssh(busybox_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``git@host:path`` goes through ssh; the ssh here is a stand-in that runs the remote command
+    locally (no sshd in CI), which is exactly what git asks of ssh."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "README").write_text("from git, version 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    fake_ssh = tmp_path / "fake-ssh"
+    fake_ssh.write_text('#!/bin/sh\nwhile [ "$#" -gt 1 ]; do shift; done\nexec sh -c "$1"\n')
+    fake_ssh.chmod(0o755)
+    calls = tmp_path / "ssh-calls"
+    monkeypatch.setenv("GIT_SSH_COMMAND", f"sh -c 'echo called >> {calls}; exec {fake_ssh} \"$@\"' ssh")
+    d = project(tmp_path, 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
+                f"FROM {busybox_image}\nADD git@example.invalid:{repo}#main /src\nRUN cat /src/README > /seen\n")
+    root = tmp_path / "root"
+    run(d, root)
+    assert (d / "out/seen").read_text() == "from git, version 1\n" and calls.exists()
+    assert executed(run(d, root)) == 0  # the same commit: cached (ls-remote answered the key)
+    (repo / "README").write_text("from git, version 2\n")
+    subprocess.run([*git, "commit", "-q", "-am", "two"], check=True)
+    run(d, root)
+    assert (d / "out/seen").read_text() == "from git, version 2\n"
