@@ -296,3 +296,17 @@ def test_add_of_a_git_repository_over_ssh(busybox_image: str, tmp_path: Path, mo
     subprocess.run([*git, "commit", "-q", "-am", "two"], check=True)
     run(d, root)
     assert (d / "out/seen").read_text() == "from git, version 2\n"
+
+
+def test_no_cache_and_no_cache_filter_run_steps_again(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
+                f"FROM {busybox_image} AS deps\nRUN head -c 8 /dev/urandom | od -An -tx1 > /deps\n"
+                "FROM deps AS app\nRUN cp /deps /app\n")
+    root = tmp_path / "root"
+    run(d, root)
+    first = (d / "out/app").read_text()
+    assert executed(run(d, root)) == 0
+    again = build(Request(cwd=str(d), overrides=("*.no-cache-filter=app",)), BuildOptions(root=str(root)))
+    assert executed(again) == 1 and (d / "out/app").read_text() == first  # only app's step; deps kept
+    fresh = build(Request(cwd=str(d), overrides=("*.no-cache=true",)), BuildOptions(root=str(root)))
+    assert executed(fresh) == 2 and (d / "out/app").read_text() != first  # every RUN ran again
