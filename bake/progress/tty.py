@@ -2,15 +2,17 @@
 
 ::
 
-    [+] Building 3.2s (7/12 steps)                          api ✔ 1.4s   web ⠋ 3/5
-     => [api,web] docker.io/library/busybox:latest                       CACHED
-     => [api,web base 1/2] RUN make                                        1.2s
-        cc -c main.c
-     => [web web 1/1] COPY . .                                             0.0s
+    [+] Building 3.2s (7/12 steps)
+    api ⠋ 3/4
+        => docker.io/library/busybox:latest  (shared with web)           CACHED
+        => [base 1/2] RUN make  (shared with web)                          1.2s
+           cc -c main.c
+    web ⠋ 1/3
+        => [web 1/1] COPY . .                                              0.0s
 
-One line per target shows its progress; a step shared by several targets is one line naming them
-all; running steps show their last output lines. When the build ends the view is replaced by the
-full list of steps, as buildx leaves it.
+Steps are grouped under the targets that need them; a step shared by several targets is one line
+naming the others; running steps show their last output lines. When the build ends the view is
+replaced by every target with all its steps, as buildx leaves its list.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started, Step
-from bake.progress.plain import prefixed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.table import Table
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 OUTPUT_LINES = 4
@@ -104,6 +106,9 @@ class TTYProgress:
     # --- drawing ----------------------------------------------------------------------------------
 
     def _render(self, final: bool = False) -> RenderableType:
+        """Grouped by target: each target's line, then the steps it is the first to need (a shared
+        step is listed once, naming the other targets). While building, finished targets fold to
+        their line so the running ones stay in view; the final view lists everything."""
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
@@ -111,29 +116,45 @@ class TTYProgress:
         now = self.last if final else time.time()
         done = sum(1 for r in self.rows.values() if r.ended is not None)
         head = Text(f"[+] Building {now - self.begin:.1f}s ({done}/{len(self.rows)} steps)", style="bold")
-        head.append("   " + "   ".join(self._target_status(t, now) for t in self.targets), style="dim" if final else "")
         table = Table.grid(expand=True, padding=(0, 1))
         table.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
         table.add_column(justify="right", no_wrap=True)
+        groups: dict[str, list[_Row]] = {t: [] for t in self.targets}
         for row in sorted(self.rows.values(), key=lambda r: r.started):
-            name = prefixed(row.step) if self.multi else row.step.name
-            if row.cached:
-                table.add_row(Text(f" => {name}"), Text("CACHED", style="cyan"))
-            elif row.ended is None:
-                table.add_row(Text(f" => {name}", style="bold"), Text(f"{now - row.started:.1f}s"))
-                for line in row.lines():
-                    table.add_row(Text(f"    {line}", style="dim"), Text(""))
-            elif row.error:
-                table.add_row(Text(f" => ERROR {name}", style="red"),
-                              Text("CANCELED" if row.error == "cancelled" else f"{row.ended - row.started:.1f}s", style="red"))
-                if row.error != "cancelled":
-                    for line in (*row.lines(), row.error):
-                        table.add_row(Text(f"    {line}", style="red"), Text(""))
-            else:
-                table.add_row(Text(f" => {name}", style="green" if not final else ""),
-                              Text(f"{row.ended - row.started:.1f}s"))
+            owner = next((t for t in row.step.targets if t in groups), "")
+            groups.setdefault(owner, []).append(row)
+        for target, rows in groups.items():
+            if self.multi and target:
+                built = self.built.get(target)
+                table.add_row(Text(self._target_status(target, now), style="bold" if built is None else ""), Text(""))
+                if built is not None and not built.error and not final:
+                    continue
+            indent = "   " if self.multi and target else ""
+            for row in rows:
+                self._add(table, row, indent, target, now, final)
         notes = [Text(("WARNING: " if n.level == "warning" else "") + n.text, style="yellow") for n in self.notes]
         return Group(head, table, *notes)
+
+    def _add(self, table: Table, row: _Row, indent: str, owner: str, now: float, final: bool) -> None:
+        from rich.text import Text
+
+        others = [t for t in row.step.targets if t != owner]
+        name = row.step.name + (f"  (shared with {', '.join(others)})" if owner and others else "")
+        if row.cached:
+            table.add_row(Text(f"{indent} => {name}"), Text("CACHED", style="cyan"))
+        elif row.ended is None:
+            table.add_row(Text(f"{indent} => {name}", style="bold"), Text(f"{now - row.started:.1f}s"))
+            for line in row.lines():
+                table.add_row(Text(f"{indent}    {line}", style="dim"), Text(""))
+        elif row.error:
+            took = "CANCELED" if row.error == "cancelled" else f"{row.ended - row.started:.1f}s"
+            table.add_row(Text(f"{indent} => ERROR {name}", style="red"), Text(took, style="red"))
+            if row.error != "cancelled":
+                for line in (*row.lines(), row.error):
+                    table.add_row(Text(f"{indent}    {line}", style="red"), Text(""))
+        else:
+            table.add_row(Text(f"{indent} => {name}", style="green" if not final else ""),
+                          Text(f"{row.ended - row.started:.1f}s"))
 
     def _target_status(self, target: str, now: float) -> str:
         built = self.built.get(target)

@@ -81,7 +81,7 @@ def test_rawjson_is_one_documented_event_per_line() -> None:
     assert lines[2]["step"] == {"digest": BASE.digest, "name": BASE.name, "targets": ["api", "web"]}
 
 
-def test_tty_ends_with_every_step_once_and_each_target_s_outcome() -> None:
+def test_tty_ends_with_every_target_and_its_steps_shared_ones_once() -> None:
     from bake.progress.tty import TTYProgress
 
     out = io.StringIO()
@@ -89,15 +89,15 @@ def test_tty_ends_with_every_step_once_and_each_target_s_outcome() -> None:
     for e in [*EVENTS[:-2], Built("web", 102.0), Built("api", 102.5, "failed to solve")]:
         render(e)
     render.close()
-    text = out.getvalue()
-    lines = [line.rstrip() for line in text.splitlines()]
-    assert lines[0].startswith("[+] Building ") and "(3/3 steps)" in lines[0]
-    assert "api ✘" in lines[0] and "web ✔ 2.0s" in lines[0]
-    assert sum("RUN make" in line for line in lines) == 1  # a shared step is one line
-    assert any("[api,web] docker.io/library/busybox:latest" in line and line.endswith("CACHED") for line in lines)
-    assert any(line.endswith("CANCELED") and "COPY . ." in line for line in lines)
-    assert "    process did not complete successfully: exit code: 2" in lines
-    assert "    linking..." in lines  # the failed step's last output stays visible
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    assert lines[0] == "[+] Building 2.5s (3/3 steps)"
+    assert lines[1] == "api ✘" and lines[-1] == "web ✔ 2.0s"
+    steps = [line.split("=> ")[1].rsplit("  ", 1)[0].strip() for line in lines if "=> " in line]
+    assert steps == ["docker.io/library/busybox:latest  (shared with web)",
+                     "ERROR [base 1/2] RUN make  (shared with web)", "ERROR [api 1/1] COPY . ."]
+    assert lines[2].endswith("CACHED") and lines[-2].endswith("CANCELED")
+    assert "       process did not complete successfully: exit code: 2" in lines
+    assert "       linking..." in lines  # the failed step's last output stays visible
 
 
 def test_tty_prints_nothing_when_nothing_happened() -> None:
