@@ -1,8 +1,9 @@
 """``cache-from`` / ``cache-to`` of bake targets: which sources a build imports results from, and
 exporting a build's results (``mode=min``: each target's result; ``mode=max``: every step's) to
-an OCI layout directory (``type=local``) or a registry (``type=registry``). The format is in
-``bake/worker/remotecache.py``. ``type=inline``, ``gha``, ``s3`` and ``azblob`` are not supported
-yet: they are reported and skipped, as buildx's docker driver does with what it cannot export.
+an OCI layout directory (``type=local``) or a registry (``type=registry``); ``type=inline`` goes
+into the image config instead (``inline_keys`` below, written by app/images.py). The format is in
+``bake/worker/remotecache.py``. ``gha``, ``s3`` and ``azblob`` are not supported yet: they are
+reported and skipped, as buildx's docker driver does with what it cannot export.
 """
 
 from __future__ import annotations
