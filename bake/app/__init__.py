@@ -63,20 +63,48 @@ def plan(req: Request) -> Plan:
 def graph_roots(req: Request) -> list[Root]:
     """Every requested target on each of its platforms, converted to one merged graph.
 
-    Base image configs are not fetched yet (no registry client in this layer): images count as
-    having empty configs, which is enough to see the graph's shape and what is shared."""
-    from bake.dockerfile.config import EmptyConfigs
+    Offline: base images' configs come from what earlier builds recorded under the bake root, and
+    images never resolved count as having empty configs — enough to see the graph's shape and what
+    is shared, never a reason to ask a registry."""
     from bake.graph.analysis import Root
 
     project = open_project(req)
     with located_errors(project.files):
         plan = project.plan(list(req.targets))
-    converter = _TargetConverter(plan, req.cwd, local_platform(), EmptyConfigs())
+    converter = _TargetConverter(plan, req.cwd, local_platform(), _recorded_configs(req))
     roots: list[Root] = []
     for name, target in plan.targets.items():
         for platform in target.platforms or (local_platform(),):
             roots.append(Root(name, platform, converter.state(name, platform).vertex))
     return roots
+
+
+def _recorded_configs(req: Request) -> ImageConfigResolver:
+    """Configs recorded under the bake root, empty for the rest (nothing is created or fetched)."""
+    from bake.app.build import state_root
+    from bake.dockerfile.config import EmptyConfigs, ImageConfig
+
+    root = state_root(dict(os.environ if req.env is None else req.env))
+    if not os.path.isdir(os.path.join(root, "snapshots")):
+        return EmptyConfigs()
+    from bake.content.store import ContentStore
+    from bake.worker.imageconfigs import NotRecorded, RegistryConfigs
+    from bake.worker.images import ImageStore
+    from bake.worker.snapshot import Snapshotter
+
+    images = ImageStore(root, ContentStore(os.path.join(root, "content")), Snapshotter(root))
+    from bake.app.build import _registry_client
+
+    recorded = RegistryConfigs(images, _registry_client, offline=True)  # offline: the client is never made
+
+    class Recorded:
+        def resolve(self, ref: str, platform: str) -> ImageConfig:
+            try:
+                return recorded.resolve(ref, platform)
+            except NotRecorded:
+                return ImageConfig()
+
+    return Recorded()
 
 
 class _TargetConverter:

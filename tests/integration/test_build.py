@@ -310,3 +310,20 @@ def test_no_cache_and_no_cache_filter_run_steps_again(busybox_image: str, tmp_pa
     assert executed(again) == 1 and (d / "out/app").read_text() == first  # only app's step; deps kept
     fresh = build(Request(cwd=str(d), overrides=("*.no-cache=true",)), BuildOptions(root=str(root)))
     assert executed(fresh) == 2 and (d / "out/app").read_text() != first  # every RUN ran again
+
+
+def test_plan_uses_the_base_image_configs_earlier_builds_recorded(busybox_image: str, tmp_path: Path) -> None:
+    import bake
+    from bake.graph.ops import ExecOp
+
+    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN true\n")
+    root = tmp_path / "root"
+
+    def run_env() -> tuple[str, ...]:
+        graph = bake.plan(cwd=str(d), env={"BAKE_ROOT": str(root)})
+        (op,) = [v.op for v in graph.vertices.values() if isinstance(v.op, ExecOp)]
+        return op.env
+
+    assert not any(e.startswith("PATH=") for e in run_env())  # offline, nothing recorded: an empty config
+    run(d, root)
+    assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in run_env()  # busybox's ENV
