@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 
 import zstandard
 
@@ -24,10 +25,19 @@ def decompress(data: bytes, media_type: str = "") -> bytes:
 GZIP_CHUNK = 1 << 20
 
 
+def _level(chunk: bytes, level: int) -> int:
+    """``level``, or 0 (stored) for a chunk whose sample does not compress at all (already
+    compressed files, random data): deflating those costs most of the time and saves nothing.
+    Decided from the bytes alone, so the output stays deterministic."""
+    sample = chunk[:65536]
+    return 0 if len(zlib.compress(sample, 1)) >= len(sample) * 0.98 else level
+
+
 def compress(data: bytes, kind: str = "gzip", level: int | None = None) -> bytes:
     """Deterministic compression: no timestamps or names, and the same bytes whatever the number
     of cores. Large gzip layers are compressed in parallel as a series of gzip members (one per
-    MiB; every gzip reader, Go's included, reads them as one stream). zstd stays single-threaded:
+    MiB; every gzip reader, Go's included, reads them as one stream); a member whose bytes do not
+    compress is stored. zstd stays single-threaded:
     at ~120 MB/s it is not the bottleneck, and its worker mode would change the bytes."""
     if kind == "gzip":
         lvl = 6 if level is None else level
@@ -37,7 +47,7 @@ def compress(data: bytes, kind: str = "gzip", level: int | None = None) -> bytes
 
         chunks = [data[i:i + GZIP_CHUNK] for i in range(0, len(data), GZIP_CHUNK)]
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # zlib releases the GIL
-            return b"".join(pool.map(lambda c: gzip.compress(c, compresslevel=lvl, mtime=0), chunks))
+            return b"".join(pool.map(lambda c: gzip.compress(c, compresslevel=_level(c, lvl), mtime=0), chunks))
     if kind == "zstd":
         return zstandard.ZstdCompressor(level=3 if level is None else level).compress(data)
     if kind == "uncompressed":

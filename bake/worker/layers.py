@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -79,10 +80,9 @@ class Layers:
                 stack.callback(os.rmdir, lower)
                 self.snapshots.mount(parent, lower, readonly=True)
                 stack.callback(self.snapshots.unmount, lower)
-            with tempfile.TemporaryFile(dir=self.scratch) as tar:
-                write_layer(self.snapshots.upper(sid), tar, source_date_epoch=epoch, lower=lower)
-                tar.seek(0)
-                data = tar.read()
+            tar = io.BytesIO()  # compression needs it whole anyway: no temp file to write and read back
+            write_layer(self.snapshots.upper(sid), tar, source_date_epoch=epoch, lower=lower)
+            data = tar.getvalue()
         diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
         blob = compress(data, compression, level) if compression != "uncompressed" else data
         digest = self.store.write(blob)

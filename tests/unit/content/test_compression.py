@@ -44,3 +44,13 @@ def test_large_layers_compress_in_parallel_to_the_same_bytes_every_time(kind: st
     assert packed == compress(data, kind) and decompress(packed) == data
     if kind == "gzip":
         assert gzip.decompress(packed) == data  # a series of members reads as one stream
+
+
+def test_chunks_that_do_not_compress_are_stored_and_the_rest_deflated() -> None:
+    import os
+
+    noise = os.urandom(5 << 20)
+    text = b"the same line again\n" * (5 << 16)  # ~6.5 MiB that deflates to almost nothing
+    packed = compress(noise + text, "gzip")
+    assert decompress(packed) == noise + text
+    assert len(noise) < len(packed) < len(noise) + len(text) // 50  # noise kept as is, text squeezed
