@@ -14,6 +14,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ class ImageStore:
         self.snapshots = snapshots
         self.layers = Layers(root, store, snapshots)  # an unpacked layer keeps its blob for image outputs
         self.scratch = snapshots.dir  # where layers are mounted to unpack: a build sets its own
+        self._unpacking = threading.Lock()
 
     async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                        refresh: bool = False) -> oci.Document:
@@ -106,7 +108,12 @@ class ImageStore:
         return self.unpack(manifest, config), config
 
     def unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
-        """Unpack the manifest's layers (already in the store) into a snapshot chain; returns its top."""
+        """Unpack the manifest's layers (already in the store) into a snapshot chain; returns its top.
+        One unpack at a time (they run in worker threads): a chain two images share is unpacked once."""
+        with self._unpacking:
+            return self._unpack(manifest, config)
+
+    def _unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
         index = _load(self.index_path)
         parent: str | None = None
         chain = ""

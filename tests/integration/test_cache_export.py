@@ -93,3 +93,18 @@ def test_a_damaged_cache_is_a_miss_with_a_warning_not_a_failure(busybox_image: s
     assert executed(again) == 2 and again[0].cached == 1  # the base came from its intact layer; both RUNs ran
     warnings = [e.text for e in events if isinstance(e, Noted) and e.level == "warning"]
     assert any(w.startswith("cache-from #1:") and "built without it" in w for w in warnings)
+
+
+def test_several_targets_restore_from_their_caches_at_once(busybox_image: str, registry: str,
+                                                           tmp_path: Path) -> None:
+    names = ["one", "two", "three"]
+    hcl_text = f'group "default" {{\n  targets = {json.dumps(names)}\n}}\n' + "".join(
+        f'target "{n}" {{\n  args = {{ NAME = "{n}" }}\n'
+        f'  cache-from = ["type=registry,ref={registry}/cache/{n}:c"]\n'
+        f'  cache-to = ["type=registry,ref={registry}/cache/{n}:c,mode=max"]\n}}\n' for n in names)
+    d = project(tmp_path, hcl_text, f"FROM {busybox_image}\nRUN echo shared > /shared\nARG NAME\n"
+                "RUN echo $NAME > /name\n")
+    run(d, tmp_path / "machine-1")
+    for attempt in range(3):  # the restores race each other: every attempt must restore everything
+        fresh = run(d, tmp_path / f"machine-{attempt + 2}")
+        assert executed(fresh) == 0

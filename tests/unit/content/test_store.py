@@ -53,3 +53,28 @@ def test_corruption_is_detected(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="invalid digest"):
         store.path("sha256:../../etc/passwd")
     assert store.delete(d) and not store.delete(d)
+
+
+def test_atomic_writes_from_many_threads_at_once(tmp_path: Path) -> None:
+    """Each write has a temp file of its own: concurrent writers of one path never trip each other."""
+    import threading
+
+    from bake.content.atomic import write_atomic
+
+    target = tmp_path / "index.json"
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for _ in range(50):
+                write_atomic(str(target), f"writer {n}".encode())
+        except BaseException as err:  # collected for the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and target.read_text().startswith("writer ")
+    assert [p.name for p in tmp_path.iterdir()] == ["index.json"]  # no temp file left behind
