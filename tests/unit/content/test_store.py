@@ -78,3 +78,14 @@ def test_atomic_writes_from_many_threads_at_once(tmp_path: Path) -> None:
         t.join()
     assert errors == [] and target.read_text().startswith("writer ")
     assert [p.name for p in tmp_path.iterdir()] == ["index.json"]  # no temp file left behind
+
+
+def test_atomic_writes_create_files_as_usual(tmp_path: Path) -> None:
+    from bake.content.atomic import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_atomic(str(tmp_path / "meta.json"), b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "meta.json").stat().st_mode & 0o777 == 0o644
