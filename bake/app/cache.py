@@ -21,6 +21,7 @@ from bake.model import CacheEntry, Plan
 from bake.progress.events import Noted, Sink
 from bake.solver.cache import DirCache
 from bake.worker.images import ImageStore
+from bake.worker.keys import is_local
 from bake.worker.layers import Layer
 from bake.worker.remotecache import CACHE_CONFIG, LocalSource, RegistrySource, Source, cache_config
 from bake.worker.snapshot import Snapshotter
@@ -113,6 +114,8 @@ def _entries(vertices: Sequence[Vertex], keys: Mapping[str, str], cache: DirCach
              images: ImageStore) -> dict[str, list[Layer]]:
     out: dict[str, list[Layer]] = {}
     for v in vertices:
+        if is_local(v):
+            continue  # a copy of a local context: every machine has its own, and a warm build never keys it
         key = keys.get(digest(v))
         result = cache.get(key) if key else None
         if key is None or result is None or not images.snapshots.committed(result):
