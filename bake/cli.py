@@ -295,11 +295,13 @@ class _Renderer(Protocol):
 
 
 class _Quiet:
+    """``--progress=quiet``: no progress at all (errors are still printed)."""
+
     def __call__(self, event: Event) -> None:
-        pass
+        """Every event is dropped."""
 
     def close(self) -> None:
-        pass
+        """Nothing was written."""
 
 
 def _is_remote(name: str) -> bool:

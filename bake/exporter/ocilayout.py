@@ -3,8 +3,8 @@ directory (``tar=false``). The docker flavour adds ``manifest.json`` (and ``repo
 ``docker load`` and ``skopeo docker-archive:`` read it. Several images (targets, tags) can share
 one layout: each is an entry of ``index.json`` named by ``org.opencontainers.image.ref.name``.
 
-Entries are sorted and times zeroed, so equal images give equal tar bytes. A tar is written to a
-temp path, fsynced and renamed; a directory is staged beside ``dest`` and moved in at the end.
+Entries are sorted and times zeroed, so equal images give equal tar bytes. A tar is written through
+``atomic_file``; a directory is staged beside ``dest`` and moved in at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from bake._record import record
 from bake.content import oci
+from bake.content.atomic import atomic_file
 from bake.content.store import ContentStore
 from bake.exporter.local import ExportError
 
@@ -89,17 +90,8 @@ def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: b
         _tar(layout_files(store, images, docker, full_names), sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
-    tmp = f"{dest}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            _tar(layout_files(store, images, docker, full_names), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(dest) as f:
+        _tar(layout_files(store, images, docker, full_names), f)
 
 
 def write_dir(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False,

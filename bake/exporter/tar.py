@@ -1,7 +1,7 @@
 """``type=tar,dest=FILE``: the built filesystem as one tarball (``-`` writes to stdout).
 
-Entries are sorted, so the same filesystem gives the same bytes. The file is written to a temp
-path beside ``dest``, fsynced and renamed: a failed export leaves the previous file untouched.
+Entries are sorted, so the same filesystem gives the same bytes. The file is written through
+``atomic_file``: a failed export leaves the previous file untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import tarfile
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from bake.content.atomic import atomic_file
+
 
 def export_tar(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
     """Write each (subdirectory, tree) under ``subdirectory/`` of the archive ("" for its root)."""
@@ -19,17 +21,8 @@ def export_tar(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
         _write(trees, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
-    tmp = f"{dest}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            _write(trees, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(dest) as f:
+        _write(trees, f)
 
 
 def _write(trees: Sequence[tuple[str, str | None]], out: BinaryIO) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -50,18 +50,16 @@ def cache_config(entries: Mapping[str, Sequence[Layer]]) -> oci.Document:
     return oci.Document(CACHE_CONFIG, body, oci.encode(body))
 
 
-class Source:
-    """Where an imported cache lives; ``config`` is None when there is none yet (a first build)."""
+class Source(Protocol):
+    """Where an imported cache lives: ``config`` is None when there is none yet (a first build);
+    ``blob`` puts ``digest`` in the content store, verified."""
 
-    async def config(self, images: ImageStore) -> dict[str, Any] | None:
-        raise NotImplementedError
+    async def config(self, images: ImageStore) -> dict[str, Any] | None: ...
 
-    async def blob(self, digest: str, images: ImageStore) -> None:
-        """Put ``digest`` in the content store (verified)."""
-        raise NotImplementedError
+    async def blob(self, digest: str, images: ImageStore) -> None: ...
 
 
-class LocalSource(Source):
+class LocalSource:
     def __init__(self, path: str, tag: str = "") -> None:
         self.path = path
         self.tag = tag
@@ -94,7 +92,7 @@ class LocalSource(Source):
             return f.read()
 
 
-class RegistrySource(Source):
+class RegistrySource:
     def __init__(self, ref: str, client: Callable[[], RegistryClient]) -> None:
         self.ref = parse_reference(ref)
         self.client = client
