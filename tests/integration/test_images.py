@@ -204,3 +204,20 @@ def test_an_image_in_bake_s_store_is_a_base_for_later_builds(busybox_image: str,
                      'FROM local/base:1\nRUN cat /base > /seen && echo "$FROM_BASE" >> /seen\n')
     run(second, root)  # docker.io/local/base is nowhere but in bake's image store (and no network here)
     assert (second / "out/seen").read_text() == "from-the-store\nyes\n"
+
+
+def test_registry_insecure_pushes_over_plain_http(registry: str, tmp_path: Path) -> None:
+    """``0.0.0.0:PORT`` reaches the loopback registry but is not a loopback name, so only
+    ``registry.insecure=true`` lets a push use plain HTTP there."""
+    from bake.errors import BakeError
+
+    port = registry.rsplit(":", 1)[1]
+    name = f"0.0.0.0:{port}/insecure/app:1"
+    dockerfile = "FROM scratch\nCOPY <<EOF /hi\nhi\nEOF\n"
+    d = project(tmp_path, f'target "default" {{\n  tags = ["{name}"]\n  output = ["type=registry"]\n}}\n', dockerfile)
+    with pytest.raises(BakeError):
+        run(d, tmp_path / "root")  # https to a plain-HTTP registry
+    d = project(tmp_path, f'target "default" {{\n  tags = ["{name}"]\n'
+                '  output = ["type=registry,registry.insecure=true"]\n}\n', dockerfile)
+    run(d, tmp_path / "root")
+    assert skopeo("inspect", "--tls-verify=false", f"docker://{registry}/insecure/app:1")["Layers"]
