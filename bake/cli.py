@@ -160,6 +160,7 @@ def _maintenance(argv: list[str]) -> int:
         u = usage(root)
         rows = [("cache entries", str(u.entries)), ("snapshots", f"{u.snapshots} ({_bytes(u.snapshot_bytes)})"),
                 ("reclaimable", _bytes(u.reclaimable_bytes)), ("image blobs", _bytes(u.content_bytes)),
+                ("stored images", str(u.images)),
                 ("cache mounts", _bytes(u.cachemount_bytes))]
         sys.stdout.write("".join(f"{k + ':':15s}{v}\n" for k, v in rows))
         return 0

@@ -40,6 +40,7 @@ class Usage:
     reclaimable_bytes: int  # snapshots nothing keeps alive
     content_bytes: int  # image blobs
     cachemount_bytes: int
+    images: int = 0  # names in bake's image store (type=image)
 
 
 @record
@@ -54,8 +55,13 @@ def usage(root: str) -> Usage:
     entries = list(DirCache(root).entries())
     sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
     live = _alive(snaps, [e.result for e in entries], _image_tops(root))
+    try:
+        with open(os.path.join(root, "images.json")) as f:
+            stored = len(json.load(f))
+    except (OSError, ValueError):
+        stored = 0
     return Usage(len(entries), len(sizes), sum(sizes.values()), sum(v for k, v in sizes.items() if k not in live),
-                 _size(os.path.join(root, "content")), _size(os.path.join(root, "cachemounts")))
+                 _size(os.path.join(root, "content")), _size(os.path.join(root, "cachemounts")), stored)
 
 
 def prune(root: str, until: float | None = None, keep_storage: int | None = None, now: float | None = None) -> Pruned:
