@@ -54,7 +54,7 @@ class GraphBackend:
     async def execute(self, v: Vertex, inputs: Sequence[str], log: Log) -> str:
         op = v.op
         if isinstance(op, SourceOp):
-            return await sources.materialize(self.state, op, v.platform)
+            return await sources.materialize(self.state, op, v.platform, log)
         if isinstance(op, ExecOp):
             return await run_exec(self.state, v.name, op, v.platform, inputs, log)
         if isinstance(op, FileOp):

@@ -97,15 +97,25 @@ class ImageStore:
         return config
 
     async def pull(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
-                   refresh: bool = False) -> tuple[str, dict[str, object]]:
+                   refresh: bool = False, log: Callable[[bytes], None] | None = None) -> tuple[str, dict[str, object]]:
         """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched (those
-        not in the store) and verified, then unpacked."""
+        not in the store) and verified, then unpacked in a worker thread. ``log`` hears each layer."""
+        import anyio
+
+        say = log or (lambda data: None)
         manifest = await self.manifest(client, ref, platform, refresh)
+        say(f"resolve {ref}@{manifest.digest}\n".encode())
         for layer in manifest.body["layers"]:
-            if not self.store.exists(layer["digest"]):
-                await client().fetch_blob(ref, layer["digest"], self.store)
+            size = f"{int(layer.get('size', 0)) / 1e6:.1f} MB"
+            if self.store.exists(layer["digest"]):
+                say(f"{layer['digest'][:19]} {size} in the store\n".encode())
+                continue
+            await client().fetch_blob(ref, layer["digest"], self.store)
+            say(f"{layer['digest'][:19]} {size} fetched\n".encode())
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
-        return self.unpack(manifest, config), config
+        top = await anyio.to_thread.run_sync(self.unpack, manifest, config)
+        say(f"unpacked {len(manifest.body['layers'])} layer(s)\n".encode())
+        return top, config
 
     def unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
         """Unpack the manifest's layers (already in the store) into a snapshot chain; returns its top.

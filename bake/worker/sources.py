@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 
 import anyio
 
@@ -49,12 +50,13 @@ def _file_digest(path: str) -> str:
     return "sha256:" + h.hexdigest()
 
 
-async def materialize(state: WorkerState, op: SourceOp, platform: str | None) -> str:
-    """A committed snapshot with the source's content."""
+async def materialize(state: WorkerState, op: SourceOp, platform: str | None,
+                      log: Callable[[bytes], None] | None = None) -> str:
+    """A committed snapshot with the source's content (``log`` hears what a pull fetches)."""
     k = keys.kind(op)
     if k == "image":
         image = parse_reference(op.identifier[len("docker-image://"):])
-        sid, _ = await state.images.pull(state.client, image, _platform(state, platform))
+        sid, _ = await state.images.pull(state.client, image, _platform(state, platform), log=log)
         return sid
     snapshots = state.snapshots
     sid = snapshots.prepare(None)

@@ -214,8 +214,11 @@ def test_output_streams_as_the_step_runs(busybox_image: str, tmp_path: Path) -> 
     d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN echo one; sleep 0.3; echo two\n")
     events: list[Event] = []
     run(d, tmp_path / "root", events=events)
-    logs = [e for e in events if isinstance(e, Logged)]
+    logs = [e for e in events if isinstance(e, Logged) and "RUN" in e.step.name]
     assert b"".join(e.data for e in logs) == b"one\ntwo\n" and len(logs) == 2
+    pull = b"".join(e.data for e in events if isinstance(e, Logged) and "RUN" not in e.step.name).decode()
+    assert pull.startswith(f"resolve {busybox_image}:latest@sha256:") and "fetched" in pull  # what the pull did
+    assert pull.endswith("unpacked 1 layer(s)\n")
 
 
 def test_the_python_api_builds_silently_and_reports_each_target(busybox_image: str, tmp_path: Path,
