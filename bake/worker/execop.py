@@ -19,6 +19,7 @@ from bake.graph.ops import ExecOp
 from bake.graph.ops import Mount as GraphMount
 from bake.solver.protocols import Log
 from bake.worker.executor import ExecError, Mount, Process
+from bake.worker.snapshot import Snapshotter
 from bake.worker.state import WorkerState
 from bake.worker.unpack import secure_join
 
@@ -40,14 +41,17 @@ class Tail:
 
 
 async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | None, inputs: Sequence[str], log: Log) -> str:
+    """Mounts, unmounts and commits run in worker threads: each is a subprocess or disk work, and
+    several steps set up and tear down at once without holding up each other's output."""
     snaps = state.snapshots
     root = next(m for m in op.mounts if m.output)
-    sid = snaps.prepare(inputs[root.input] if root.input is not None else None)
+    sid = await anyio.to_thread.run_sync(snaps.prepare, inputs[root.input] if root.input is not None else None)
     tail = Tail()
+    stack = contextlib.ExitStack()
     try:
-        with contextlib.ExitStack() as stack:
+        try:
             rootfs = _tempdir(state, stack, "rootfs-")
-            snaps.mount(sid, rootfs)
+            await anyio.to_thread.run_sync(snaps.mount, sid, rootfs)
             stack.callback(snaps.unmount, rootfs)
             mounts: list[Mount] = []
             env = list(op.env)
@@ -68,6 +72,9 @@ async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | No
 
             executor = await state.executor()
             result = await executor.run(rootfs, process, tuple(mounts), output)
+        finally:
+            with anyio.CancelScope(shield=True):  # cancelled or not, every mount comes off
+                await anyio.to_thread.run_sync(stack.close)
         if result.exit_code != 0:
             raise StepError(name, f"process {_quote(op.args)} did not complete successfully: exit code: {result.exit_code}",
                             output=tail.lines(), exit_code=result.exit_code)
@@ -75,7 +82,7 @@ async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | No
         with contextlib.suppress(Exception):
             snaps.remove(sid)
         raise
-    return snaps.commit(sid)
+    return await anyio.to_thread.run_sync(snaps.commit, sid)
 
 
 async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMount,
@@ -86,11 +93,12 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
         if m.input is None:
             return Mount(m.target, _tempdir(state, stack, "empty-"), readonly=m.readonly), {}
         view = _tempdir(state, stack, "bind-")
+        source = inputs[m.input]
         if m.readonly:
-            snaps.mount(inputs[m.input], view, readonly=True)
+            await anyio.to_thread.run_sync(lambda: snaps.mount(source, view, readonly=True))
             stack.callback(snaps.unmount, view)
         else:  # writable: a throwaway child, every change is dropped after the run
-            stack.enter_context(snaps.scratch(inputs[m.input], view))
+            await anyio.to_thread.run_sync(stack.enter_context, snaps.scratch(source, view))
         return Mount(m.target, secure_join(view, m.selector or "/"), readonly=m.readonly), {}
     if m.type == "cache":
         lease = await anyio.to_thread.run_sync(
@@ -99,11 +107,7 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
         stack.callback(lease.release)
         if m.input is not None and not os.listdir(lease.path):  # from=: the cache starts as that directory
             view = _tempdir(state, stack, "cache-from-")
-            snaps.mount(inputs[m.input], view, readonly=True)
-            try:
-                shutil.copytree(secure_join(view, m.selector or "/"), lease.path, symlinks=True, dirs_exist_ok=True)
-            finally:
-                snaps.unmount(view)
+            await anyio.to_thread.run_sync(_seed, snaps, inputs[m.input], view, m.selector, lease.path)
         return Mount(m.target, lease.path, readonly=m.readonly), {}
     if m.type == "tmpfs":
         return Mount(m.target, type="tmpfs", size=m.size), {}
@@ -112,6 +116,14 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
     if m.type == "ssh":
         return state.ssh.realize(m)
     raise ExecError(f"mount type {m.type!r} is not supported")
+
+
+def _seed(snaps: Snapshotter, source: str, view: str, selector: str, dest: str) -> None:
+    snaps.mount(source, view, readonly=True)
+    try:
+        shutil.copytree(secure_join(view, selector or "/"), dest, symlinks=True, dirs_exist_ok=True)
+    finally:
+        snaps.unmount(view)
 
 
 def _tempdir(state: WorkerState, stack: contextlib.ExitStack, prefix: str) -> str:
