@@ -211,11 +211,13 @@ def test_multi_platform_local_output_has_a_directory_per_platform(tmp_path: Path
 
 
 def test_output_streams_as_the_step_runs(busybox_image: str, tmp_path: Path) -> None:
-    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN echo one; sleep 0.3; echo two\n")
+    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN echo one; sleep 1; echo two\n")
     events: list[Event] = []
     run(d, tmp_path / "root", events=events)
     logs = [e for e in events if isinstance(e, Logged) and "RUN" in e.step.name]
-    assert b"".join(e.data for e in logs) == b"one\ntwo\n" and len(logs) == 2
+    done = next(e for e in events if isinstance(e, Completed) and "RUN" in e.step.name)
+    assert b"".join(e.data for e in logs) == b"one\ntwo\n"
+    assert logs[0].data == b"one\n" and done.at - logs[0].at > 0.5  # shown while the step still ran
     pull = b"".join(e.data for e in events if isinstance(e, Logged) and "RUN" not in e.step.name).decode()
     assert pull.startswith(f"resolve {busybox_image}:latest@sha256:") and "fetched" in pull  # what the pull did
     assert pull.endswith("unpacked 1 layer(s)\n")
