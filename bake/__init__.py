@@ -20,6 +20,7 @@ from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, Usag
 from bake.model import Group, Plan, Target
 
 if TYPE_CHECKING:
+    from bake.app import Request
     from bake.app.outputs import TargetResult
     from bake.graph.analysis import Analysis
     from bake.progress.events import Sink
@@ -39,9 +40,9 @@ def load(
     env: Mapping[str, str] | None = None,
 ) -> Plan:
     """Read bake files as ``docker buildx bake --print`` does and return the resolved plan."""
-    from bake.app import Request, plan
+    from bake.app import plan
 
-    return plan(Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env))
+    return plan(_request(files, targets, overrides, variables, cwd, env))
 
 
 def plan(
@@ -54,12 +55,12 @@ def plan(
     env: Mapping[str, str] | None = None,
 ) -> Analysis:
     """The merged build graph of every requested target and platform, as ``bake --plan`` shows it:
-    vertices by digest, which targets share which, the critical path. Offline: base images count
-    as having empty configs."""
-    from bake.app import Request, graph_roots
+    vertices by digest, which targets share which, the critical path. Offline: base images' configs
+    are those earlier builds recorded under the bake root, empty for images never resolved."""
+    from bake.app import graph_roots
     from bake.graph.analysis import analyze
 
-    return analyze(graph_roots(Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env)))
+    return analyze(graph_roots(_request(files, targets, overrides, variables, cwd, env)))
 
 
 def build(
@@ -79,11 +80,17 @@ def build(
     """Build as ``bake [targets]`` does and return one result per target (outputs written, steps
     executed and cached, snapshot ids). ``progress`` receives every event (``bake.progress.events``).
     A failed build raises ``StepError`` (or ``BuildFailed`` for several with ``keep_going``)."""
-    from bake.app import Request
     from bake.app.build import BuildOptions
     from bake.app.build import build as run
     from bake.progress.events import discard
 
-    req = Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env)
+    req = _request(files, targets, overrides, variables, cwd, env)
     opts = BuildOptions(root=root, keep_going=keep_going, parallelism=parallelism, allow=tuple(allow))
     return run(req, opts, progress or discard)
+
+
+def _request(files: Sequence[str], targets: Sequence[str], overrides: Sequence[str],
+             variables: Mapping[str, str] | None, cwd: str, env: Mapping[str, str] | None) -> Request:
+    from bake.app import Request
+
+    return Request(tuple(files), tuple(targets), tuple(overrides), dict(variables or {}), cwd, env)

@@ -85,7 +85,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
             failed = {r.target for r in results if r.error is not None}
             for line in cache.export(plan, [(r.target, r.vertex) for r in roots], keys, DirCache(root), images,
-                                     req.cwd, _registry_client, sink, failed):
+                                     req.cwd, sink, failed):
                 sink(Noted(line, time.time()))
     finally:
         scratch.release()

@@ -50,8 +50,7 @@ def sources(plan: Plan, cwd: str, client: Callable[[], RegistryClient], sink: Si
 
 
 def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping[str, str], cache: DirCache,
-           images: ImageStore, cwd: str, client: Callable[[], RegistryClient], sink: Sink,
-           failed: set[str]) -> list[str]:
+           images: ImageStore, cwd: str, sink: Sink, failed: set[str]) -> list[str]:
     """Write every ``cache-to`` of the targets that built; returns what was written."""
     done: list[str] = []
     pushes: list[tuple[oci.Descriptor, str]] = []
@@ -86,7 +85,9 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
                 pushes.append((manifest.descriptor(), _need(name, attrs, "ref")))
                 done.append(f"cache type=registry,ref={attrs['ref']} ({len(entries)} keys)")
     if pushes:
-        _push(images, pushes, client)
+        from bake.app.images import push_all  # one client for all: an unchanged ref costs one HEAD
+
+        push_all(images.store, [(top, [ref]) for top, ref in pushes])
     return done
 
 
@@ -133,23 +134,6 @@ def _walk(root: Vertex) -> list[Vertex]:
             seen[digest(v)] = v
             stack.extend(v.inputs)
     return list(seen.values())
-
-
-def _push(images: ImageStore, pushes: Sequence[tuple[oci.Descriptor, str]], client: Callable[[], RegistryClient]) -> None:
-    """Every registry cache export of the build through one client (an unchanged one costs a HEAD)."""
-    import anyio
-
-    from bake.exporter.push import push
-
-    async def run() -> None:
-        c = client()
-        try:
-            for top, ref in pushes:
-                await push(c, images.store, top, [ref])
-        finally:
-            await c.aclose()
-
-    anyio.run(run)
 
 
 def _supported(target: str, kind: str, entry: CacheEntry, sink: Sink) -> bool:

@@ -74,7 +74,7 @@ class Publisher:
             top = sources[0][1] if len(sources) == 1 else self._merge(name, sources)
             tops.setdefault(top, []).append(name)
         if tops:
-            _push(self.store, list(tops.items()), self.insecure)
+            push_all(self.store, list(tops.items()), self.insecure)
             done += [f"pushed {', '.join(names)}" for names in tops.values()]
         return done
 
@@ -224,7 +224,7 @@ def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
     write_atomic(path, json.dumps(known, indent=1, sort_keys=True).encode())
 
 
-def _push(store: ContentStore, images: Sequence[tuple[oci.Descriptor, Sequence[str]]],
+def push_all(store: ContentStore, images: Sequence[tuple[oci.Descriptor, Sequence[str]]],
           insecure: set[str] | None = None) -> None:
     """Push every image through one client, one after another: a blob the first push uploaded is
     found (same repository) or mounted (another one) by the next, never uploaded twice."""

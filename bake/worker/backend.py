@@ -10,7 +10,6 @@ selects is not a miss.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Sequence
 
@@ -21,7 +20,7 @@ from bake.graph.ops import Copy, ExecOp, FileOp, MergeOp, SourceOp, Vertex
 from bake.solver.protocols import Log, Salt
 from bake.worker import keys, sources
 from bake.worker.differ import write_layer
-from bake.worker.execop import run_exec
+from bake.worker.execop import rmdir_if_empty, run_exec
 from bake.worker.fileops import apply_actions
 from bake.worker.state import WorkerState
 from bake.worker.unpack import apply_layer
@@ -99,12 +98,7 @@ class GraphBackend:
 
     def _mounted(self, stack: contextlib.ExitStack, sid: str, readonly: bool) -> str:
         path = tempfile.mkdtemp(prefix="mnt-", dir=self.state.scratch)
-        stack.callback(_rmdir, path)
+        stack.callback(rmdir_if_empty, path)
         self.state.snapshots.mount(sid, path, readonly=readonly)
         stack.callback(self.state.snapshots.unmount, path)
         return path
-
-
-def _rmdir(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.rmdir(path)

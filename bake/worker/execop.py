@@ -133,11 +133,12 @@ def _tempdir(state: WorkerState, stack: contextlib.ExitStack, prefix: str) -> st
     if prefix == "empty-":  # never a mount point on the host: what the process wrote goes too
         stack.callback(shutil.rmtree, path, True)
     else:
-        stack.callback(_rmdir, path)
+        stack.callback(rmdir_if_empty, path)
     return path
 
 
-def _rmdir(path: str) -> None:
+def rmdir_if_empty(path: str) -> None:
+    """Remove a mount point left empty; anything else (a mount still on) stays untouched."""
     with contextlib.suppress(OSError):
         os.rmdir(path)
 
