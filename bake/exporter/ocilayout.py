@@ -4,7 +4,10 @@ directory (``tar=false``). The docker flavour adds ``manifest.json`` (and ``repo
 one layout: each is an entry of ``index.json`` named by ``org.opencontainers.image.ref.name``.
 
 Entries are sorted and times zeroed, so equal images give equal tar bytes. A tar is written through
-``atomic_file``; a directory is staged beside ``dest`` and moved in at the end.
+``atomic_file``; a directory is staged beside ``dest`` and moved in at the end. A missing parent of
+``dest`` is created, as buildx does. Every blob is hashed as it is copied out of the store: a
+damaged one raises ``CorruptContent`` and nothing is written (the caller repairs it and exports
+again); a blob already in a destination directory is kept only if its bytes match its digest.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from bake._record import record
 from bake.content import oci
-from bake.content.atomic import atomic_file
+from bake.content.atomic import atomic_file, disk_full_is_an_error
 from bake.content.store import ContentStore
 from bake.exporter.local import ExportError
 
@@ -59,8 +62,8 @@ def blobs(store: ContentStore, desc: oci.Descriptor) -> list[oci.Descriptor]:
 
 
 def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = False,
-                 full_names: bool = False) -> Iterator[tuple[str, bytes | str]]:
-    """(path, content) of the layout: bytes for small files, a blob path for blobs. Images are
+                 full_names: bool = False) -> Iterator[tuple[str, bytes | oci.Descriptor]]:
+    """(path, content) of the layout: bytes for small files, a descriptor for blobs. Images are
     named by tag, as BuildKit names them, or by their whole name (``full_names``: a layout of
     several targets, whose tags may repeat)."""
     yield "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()
@@ -81,53 +84,89 @@ def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = Fa
         for d in blobs(store, image.descriptor):
             if d.digest not in seen:
                 seen.add(d.digest)
-                yield "blobs/sha256/" + d.digest.partition(":")[2], store.path(d.digest)
+                yield "blobs/sha256/" + d.digest.partition(":")[2], d
 
 
 def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False,
               full_names: bool = False) -> None:
     if dest == "-":
-        _tar(layout_files(store, images, docker, full_names), sys.stdout.buffer)
+        _tar(store, layout_files(store, images, docker, full_names), sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
-    with atomic_file(dest) as f:
-        _tar(layout_files(store, images, docker, full_names), f)
+    with disk_full_is_an_error(dest):
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        with atomic_file(dest) as f:
+            _tar(store, layout_files(store, images, docker, full_names), f)
 
 
 def write_dir(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False,
               full_names: bool = False) -> None:
     """An OCI layout directory; an existing layout at ``dest`` keeps its other images and blobs."""
-    os.makedirs(dest, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".bake-oci-", dir=os.path.dirname(os.path.abspath(dest)))
+    with disk_full_is_an_error(dest):
+        os.makedirs(dest, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".bake-oci-", dir=os.path.dirname(os.path.abspath(dest)))
+        try:
+            _fill_dir(store, images, dest, staging, docker, full_names)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fill_dir(store: ContentStore, images: Sequence[Named], dest: str, staging: str, docker: bool,
+              full_names: bool) -> None:
+    index_path = os.path.join(dest, "index.json")
+    old = _old_manifests(index_path)
+    for path, content in layout_files(store, images, docker, full_names):
+        target = os.path.join(staging, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if path == "index.json" and isinstance(content, bytes):
+            new = json.loads(content)
+            names = {_ref(m) for m in new["manifests"]}
+            new["manifests"] = [m for m in old if _ref(m) not in names] + new["manifests"]
+            content = json.dumps(new, separators=(",", ":")).encode()
+        if isinstance(content, bytes):
+            with open(target, "wb") as f:
+                f.write(content)
+        elif not _whole(os.path.join(dest, path), content):
+            with store.open(content.digest, content.size) as blob, open(target, "wb") as f:
+                shutil.copyfileobj(blob, f, 1 << 20)
+                blob.finish()
+    for base, _, files in os.walk(staging):
+        for name in sorted(files):
+            src = os.path.join(base, name)
+            out = os.path.join(dest, os.path.relpath(src, staging))
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            os.replace(src, out)  # blobs first (sorted walk), index.json last-ish: both whole
+
+
+def _old_manifests(index_path: str) -> list[dict[str, Any]]:
+    """The entries of an existing layout's index (none if it has no readable one: it is rewritten)."""
     try:
-        index_path = os.path.join(dest, "index.json")
-        old: dict[str, list[dict[str, object]]] = {"manifests": []}
-        if os.path.exists(index_path):
-            with open(index_path) as f:
-                old = json.load(f)
-        for path, content in layout_files(store, images, docker, full_names):
-            target = os.path.join(staging, path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if path == "index.json":
-                new = json.loads(content)
-                names = {m.get("annotations", {}).get("org.opencontainers.image.ref.name") for m in new["manifests"]}
-                kept = [m for m in old.get("manifests", [])
-                        if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") not in names]  # type: ignore[attr-defined]
-                new["manifests"] = kept + new["manifests"]
-                content = json.dumps(new, separators=(",", ":")).encode()
-            if isinstance(content, bytes):
-                with open(target, "wb") as f:
-                    f.write(content)
-            elif not os.path.exists(os.path.join(dest, path)):
-                shutil.copyfile(content, target)
-        for base, _, files in os.walk(staging):
-            for name in sorted(files):
-                src = os.path.join(base, name)
-                out = os.path.join(dest, os.path.relpath(src, staging))
-                os.makedirs(os.path.dirname(out), exist_ok=True)
-                os.replace(src, out)  # blobs first (sorted walk), index.json last-ish: both whole
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with open(index_path) as f:
+            manifests = json.load(f).get("manifests")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [m for m in manifests if isinstance(m, dict)] if isinstance(manifests, list) else []
+
+
+def _ref(entry: dict[str, Any]) -> object:
+    annotations = entry.get("annotations")
+    return annotations.get("org.opencontainers.image.ref.name") if isinstance(annotations, dict) else None
+
+
+def _whole(path: str, desc: oci.Descriptor) -> bool:
+    """Whether a blob already in a destination layout has exactly the descriptor's bytes."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size != desc.size:
+                return False
+            h = hashlib.sha256()
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return False
+    return "sha256:" + h.hexdigest() == desc.digest
 
 
 def _ref_name(name: str) -> str:
@@ -159,7 +198,7 @@ def _docker_tag(name: str) -> str:
     return name
 
 
-def _tar(files: Iterator[tuple[str, bytes | str]], out: BinaryIO) -> None:
+def _tar(store: ContentStore, files: Iterator[tuple[str, bytes | oci.Descriptor]], out: BinaryIO) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         dirs_done: set[str] = set()
         for path, content in files:
@@ -177,6 +216,7 @@ def _tar(files: Iterator[tuple[str, bytes | str]], out: BinaryIO) -> None:
                 info.size = len(content)
                 tar.addfile(info, io.BytesIO(content))
             else:
-                info.size = os.path.getsize(content)
-                with open(content, "rb") as f:
-                    tar.addfile(info, f)
+                with store.open(content.digest, content.size) as reader:
+                    info.size = reader.size
+                    tar.addfile(info, reader)
+                    reader.finish()

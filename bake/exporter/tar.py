@@ -1,7 +1,8 @@
 """``type=tar,dest=FILE``: the built filesystem as one tarball (``-`` writes to stdout).
 
 Entries are sorted, so the same filesystem gives the same bytes. The file is written through
-``atomic_file``: a failed export leaves the previous file untouched.
+``atomic_file``: a failed export leaves the previous file untouched. A missing parent directory of
+``dest`` is created, as buildx does; a full disk is a ``NoSpaceError`` naming ``dest``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tarfile
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from bake.content.atomic import atomic_file
+from bake.content.atomic import atomic_file, disk_full_is_an_error
 
 
 def export_tar(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
@@ -21,8 +22,10 @@ def export_tar(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
         _write(trees, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
-    with atomic_file(dest) as f:
-        _write(trees, f)
+    with disk_full_is_an_error(dest):
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        with atomic_file(dest) as f:
+            _write(trees, f)
 
 
 def _write(trees: Sequence[tuple[str, str | None]], out: BinaryIO) -> None:

@@ -8,6 +8,13 @@ layers (or whose options would pass 4,000 bytes) is mounted through a flattened 
 view of an ancestor at a depth that is a multiple of ``FLATTEN_STEP``, copied once into a parentless
 snapshot recorded in ``snapshots/<ancestor>/flat`` and reused by every chain passing through it.
 Options that still do not fit are refused rather than mounted wrong.
+
+A committed snapshot is used only while it is whole: its ``fs`` directory present, its ``parent``
+record agreeing with the copy kept in its ``committed`` marker, its ancestors whole (``committed``
+checks, once per process). A damaged one is moved aside to ``snapshots/<id>.broken`` and reported
+in ``repaired``; whatever is keyed to it (cache entries, image chains, layer blobs) then misses and
+is rebuilt, and prune deletes it. Ids are never reused (a high-water mark in ``snapshots/.last-id``
+outlives pruned and broken ones), so a stale record naming an old id can never name a new snapshot.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
-from bake.content.atomic import write_atomic
+from bake.content.atomic import temp_name, write_atomic
 from bake.errors import BakeError
 
 MAX_OPTIONS = 4000
@@ -30,10 +37,15 @@ class SnapshotError(BakeError):
     """A snapshot operation failed (mount errors carry the kernel's message)."""
 
 
+BROKEN = ".broken"
+
+
 class Snapshotter:
     def __init__(self, root: str) -> None:
         self.dir = os.path.abspath(os.path.join(root, "snapshots"))
         os.makedirs(self.dir, exist_ok=True)
+        self.repaired: list[str] = []  # damaged snapshots moved aside: the app reports them as warnings
+        self._whole: set[str] = set()  # committed snapshots found whole (they never change after)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -50,9 +62,10 @@ class Snapshotter:
         return sid
 
     def commit(self, sid: str) -> str:
-        """Freeze an active snapshot; it can then be a parent."""
+        """Freeze an active snapshot; it can then be a parent. The marker repeats the parent, so a
+        damaged ``parent`` file is recognised."""
         shutil.rmtree(os.path.join(self.dir, sid, "work"), ignore_errors=True)
-        write_atomic(os.path.join(self.dir, sid, "committed"), b"")
+        write_atomic(os.path.join(self.dir, sid, "committed"), _marker(self.parent(sid)))
         return sid
 
     def remove(self, sid: str) -> None:
@@ -76,12 +89,59 @@ class Snapshotter:
             return None
 
     def committed(self, sid: str) -> bool:
-        return os.path.exists(os.path.join(self.dir, sid, "committed"))
+        """Whether ``sid`` is committed and whole, with its whole chain. A committed snapshot found
+        damaged (or on a damaged chain) is moved aside and reported, and this answers False."""
+        if sid in self._whole:
+            return True
+        if not sid.isdigit() or not os.path.exists(os.path.join(self.dir, sid, "committed")):
+            return False
+        checked: list[str] = []
+        at: str | None = sid
+        while at is not None and at not in self._whole:
+            why = self._damage(at, checked)
+            if why:
+                for s in [*checked, at]:  # the damaged one, and what was found resting on it
+                    self._set_aside(s, why if s == at else f"its ancestor {at} {why}")
+                return False
+            checked.append(at)
+            at = self.parent(at)
+        self._whole.update(checked)
+        return True
+
+    def _damage(self, sid: str, below: list[str]) -> str:
+        """Why a snapshot that should be committed cannot be used ("" if it is whole)."""
+        base = os.path.join(self.dir, sid)
+        try:
+            with open(os.path.join(base, "committed"), "rb") as f:
+                marker = f.read()
+        except FileNotFoundError:
+            return "is not committed"
+        if not os.path.isdir(os.path.join(base, "fs")):
+            return "has lost its fs directory"
+        parent = self.parent(sid)
+        if marker and marker != _marker(parent):
+            return "has a damaged parent record"
+        if parent is not None and (not parent.isdigit() or parent == sid or parent in below):
+            return "has a damaged parent record"
+        return ""
+
+    def _set_aside(self, sid: str, why: str) -> None:
+        if not os.path.exists(os.path.join(self.dir, sid, "committed")):
+            return  # an active snapshot of a running step: not ours to judge
+        with contextlib.suppress(FileNotFoundError, OSError):
+            os.rename(os.path.join(self.dir, sid), os.path.join(self.dir, sid + BROKEN))
+            self.repaired.append(f"snapshot {sid} {why}; set aside, its steps build again")
+
+    def broken(self) -> list[str]:
+        """Snapshot directories set aside as damaged (for prune to delete)."""
+        return sorted(os.path.join(self.dir, n) for n in os.listdir(self.dir) if n.endswith(BROKEN))
 
     def chain(self, sid: str) -> list[str]:
         """``sid`` and its ancestors, nearest first."""
         out = [sid]
         while (p := self.parent(out[-1])) is not None:
+            if p in out or not p.isdigit():
+                raise SnapshotError(f"snapshot {out[-1]} has a damaged parent record ({p!r})")
             out.append(p)
         return out
 
@@ -173,11 +233,31 @@ class Snapshotter:
             raise SnapshotError(f"{' '.join(cmd[:3])}…: {proc.stderr.strip() or 'failed'}")
 
     def _new_id(self) -> str:
-        n = max((int(i) for i in self.ids()), default=0) + 1
+        mark = os.path.join(self.dir, LAST_ID)
+        try:
+            with open(mark) as f:
+                last = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            last = 0  # lost or damaged: the directories still tell the largest id in use
+        used = (int(n.partition(".")[0]) for n in os.listdir(self.dir) if n.partition(".")[0].isdigit())
+        n = max(last, max(used, default=0)) + 1
         while True:
             try:
                 os.mkdir(os.path.join(self.dir, str(n)))
-                return str(n)
+                break
             except FileExistsError:  # another process took it
                 n += 1
+        with contextlib.suppress(OSError):  # not fsynced: after a crash the directories still tell
+            tmp = temp_name(mark)
+            with open(tmp, "w") as f:
+                f.write(str(n))
+            os.replace(tmp, mark)
+        return str(n)
+
+
+LAST_ID = ".last-id"
+
+
+def _marker(parent: str | None) -> bytes:
+    return f"parent={parent or ''}\n".encode()
 
