@@ -8,6 +8,7 @@ A result is an opaque string (the worker's snapshot id), so the persistent cache
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
 from bake._record import record
@@ -78,3 +79,17 @@ class RemoteCache(Protocol):
     available here (downloading and unpacking what it needs) or answers None."""
 
     async def fetch(self, key: str) -> str | None: ...
+
+
+class Locks(Protocol):
+    """Mutual exclusion per cache key among every solver sharing one cache, other processes included.
+
+    ``hold(key, waiting)`` enters once no other holder of ``key`` remains, calling ``waiting()`` first
+    if it has to wait; leaving releases. The solver holds a key from a cache miss until the result is
+    stored, so a waiter that enters finds the holder's result in the cache. A holder that dies at any
+    moment (even killed) must release, the wait must be cancellable and must not block the event
+    loop. The solver only ever waits, while holding a key, for keys of that vertex's inputs (a
+    strict order along the graph), so an implementation must never make one key wait for an
+    unrelated one (no striping of keys over a fixed set of locks)."""
+
+    def hold(self, key: str, waiting: Callable[[], None]) -> AbstractAsyncContextManager[None]: ...

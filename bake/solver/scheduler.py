@@ -6,6 +6,12 @@ fetches nothing. On a miss it solves the inputs concurrently, waits for capacity
 resource, runs it and records the result under the key. Keys, results and executions are memoised
 per vertex identity through singleflight, so a vertex shared by several targets runs once.
 
+Across solvers sharing the cache (other bake processes on the same root) a miss takes the key's
+lock (``Locks``) and looks again: a solver that waited for another's lock finds that solver's
+result stored and uses it, so a step shared by concurrent builds runs once. The lock is held from
+the miss until the result is stored, and a holder only waits for its inputs' keys, so the waits
+follow the graph towards its sources and can never form a cycle.
+
 Failure: by default the first failed root cancels the rest (containers are stopped by the backend's
 own cancellation handling); with ``keep_going`` every root that does not need the failed vertex
 still completes, and each failed root reports the error of the step that failed.
@@ -21,11 +27,23 @@ import anyio
 import anyio.abc
 
 from bake.errors import BakeError, StepError
-from bake.progress.events import Built, Cached, Completed, Logged, Planned, Sink, Started, Step, discard
+from bake.progress.events import (
+    Built,
+    Cached,
+    Completed,
+    Logged,
+    Noted,
+    Planned,
+    Sink,
+    Started,
+    Step,
+    discard,
+)
 from bake.solver.cachekey import cache_key, executed_key
 from bake.solver.flight import Cancelled, Flight
+from bake.solver.locks import NoLocks
 from bake.solver.outcome import CancelledError, Outcome
-from bake.solver.protocols import Backend, Cache, RemoteCache, V
+from bake.solver.protocols import Backend, Cache, Locks, RemoteCache, V
 
 T = TypeVar("T")
 
@@ -33,9 +51,11 @@ T = TypeVar("T")
 class Solver(Generic[V]):
     def __init__(self, backend: Backend[V], cache: Cache, sink: Sink = discard,
                  limits: Mapping[str, int] | None = None, keep_going: bool = False,
-                 clock: Callable[[], float] = time.time, remote: RemoteCache | None = None) -> None:
+                 clock: Callable[[], float] = time.time, remote: RemoteCache | None = None,
+                 locks: Locks | None = None) -> None:
         self.backend = backend
         self.cache = cache
+        self.locks: Locks = locks or NoLocks()
         self.remote = remote
         self.keys_of: dict[str, str] = {}  # identity → base key, of every vertex whose key was computed
         self.sink = sink
@@ -126,18 +146,35 @@ class Solver(Generic[V]):
         return await self.results.do(self.backend.identity(v), lambda: self._result(v))
 
     async def _result(self, v: V) -> str:
-        ident = self.backend.identity(v)
         key = await self.base_key(v)
-        if not v.ignore_cache:
-            hit = self.cache.get(key)
-            if (hit is None or not self.backend.usable(hit)) and self.remote is not None:
-                hit = await self._guard(v, self.remote.fetch(key))
-                if hit is not None:
-                    self.cache.put(key, hit)
-            if hit is not None and self.backend.usable(hit):
-                self.hits.add(ident)
-                self.sink(Cached(self._step(v), self.clock()))
-                return hit
+        if v.ignore_cache:
+            return await self._build(v, key)
+        hit = self._local(key)
+        if hit is None:
+            async with self.locks.hold(key, lambda: self._waiting(v)):
+                hit = self._local(key)  # stored by the holder we waited for
+                if hit is None and self.remote is not None:
+                    hit = await self._guard(v, self.remote.fetch(key))
+                    if hit is not None and self.backend.usable(hit):
+                        self.cache.put(key, hit)
+                    else:
+                        hit = None
+                if hit is None:
+                    return await self._build(v, key)
+        self.hits.add(self.backend.identity(v))
+        self.sink(Cached(self._step(v), self.clock()))
+        return hit
+
+    def _local(self, key: str) -> str | None:
+        hit = self.cache.get(key)
+        return hit if hit is not None and self.backend.usable(hit) else None
+
+    def _waiting(self, v: V) -> None:
+        self.sink(Noted(f"{self._step(v).name}: waiting for another build on this root, which is running it",
+                        self.clock()))
+
+    async def _build(self, v: V, key: str) -> str:
+        """Solve the inputs, run the vertex and store its result (the caller holds its key's lock)."""
         inputs: list[V] = list(v.inputs)  # type: ignore[arg-type]
         results = await _gather([lambda i=i: self.result(i) for i in inputs])  # type: ignore[misc]
         limiter = self.limiters.get(self.backend.resource(v))
