@@ -152,6 +152,7 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
     then solve them as one graph."""
     import anyio
 
+    from bake.solver.locks import FileLocks
     from bake.solver.scheduler import Solver
     from bake.worker.backend import GraphBackend
     from bake.worker.cachemounts import CacheMounts
@@ -195,7 +196,8 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
 
     imported = cache.sources(plan, req.cwd, state.client, sink)
     remote = ImportedCache(images, imported) if imported else None
-    solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going, remote=remote)
+    solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going, remote=remote,
+                    locks=FileLocks(root))
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
