@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -124,3 +125,87 @@ def test_a_signal_stops_the_build_and_cleans_up(busybox_image: str, tmp_path: Pa
     assert containers(root) == []
     assert str(root) not in Path("/proc/mounts").read_text()
     assert [n for n in os.listdir(root / "run") if n.startswith("build-")] == []
+
+
+SHARED_BASE = """
+FROM {base} AS base
+RUN --mount=type=cache,id=runs,target=/runs echo ran >> /runs/shared; sleep 2; echo shared > /shared
+FROM base AS a
+RUN cp /shared /a
+FROM base AS b
+RUN cp /shared /b
+FROM base AS c
+RUN cp /shared /c
+FROM base AS d
+RUN cp /shared /d
+"""
+LEAVES = "".join(f'target "{t}" {{\n  target = "{t}"\n}}\n' for t in "abcd")
+
+
+def shared_runs(root: Path) -> list[str]:
+    """What the shared step appended to its cache mount: one line each time it really ran."""
+    found = list(root.glob("cachemounts/*/data/shared"))
+    return found[0].read_text().splitlines() if found else []
+
+
+def step_events(out: str, name: str) -> list[str]:
+    events = [json.loads(line) for line in out.splitlines()]
+    return [e["event"] for e in events if e["event"] in ("started", "cached") and name in e["step"]["name"]]
+
+
+def test_four_builds_on_one_root_run_their_shared_step_once(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, LEAVES, SHARED_BASE.format(base=busybox_image))
+    root = tmp_path / "root"
+    procs = [bake(d, root, "--progress=rawjson", t) for t in "abcd"]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+        outs.append(out)
+    assert shared_runs(root) == ["ran"]
+    shared = sorted(e for out in outs for e in step_events(out, "/runs/shared"))
+    assert shared == ["cached", "cached", "cached", "started"]  # one ran it, three were given its result
+    for t, out in zip("abcd", outs, strict=True):
+        assert step_events(out, f"cp /shared /{t}") == ["started"]
+
+
+def test_a_build_killed_while_running_a_shared_step_does_not_block_the_one_waiting_for_it(
+        busybox_image: str, tmp_path: Path) -> None:
+    # The first to run the step finds no mark in the cache mount (not part of the step's cache key),
+    # marks it and hangs; whoever runs it next finishes at once.
+    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\n"
+                "RUN --mount=type=cache,id=gate,target=/gate if [ ! -e /gate/first ]; then touch /gate/first; "
+                "echo holding; sleep 60; fi; echo ran >> /gate/shared; echo built > /built\n")
+    root = tmp_path / "root"
+    with bake(d, root, "--progress=rawjson") as first:
+        assert first.stdout is not None
+        for line in first.stdout:
+            event = json.loads(line)
+            if event["event"] == "logged" and b"holding" in base64.b64decode(event["data"]):
+                break
+        else:
+            pytest.fail(f"the first build ended before its step ran: {first.stderr.read() if first.stderr else ''}")
+        with bake(d, root, "--progress=rawjson", "--set", "*.output=type=local,dest=out") as second:
+            assert second.stdout is not None
+            for line in second.stdout:
+                event = json.loads(line)
+                if event["event"] == "noted" and "waiting for another build" in event["text"]:
+                    break
+                assert event["event"] != "started" or "gate" not in event["step"]["name"], "it did not wait"
+            else:
+                pytest.fail(f"the second build did not wait: {second.stderr.read() if second.stderr else ''}")
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            rest, err = second.communicate(timeout=120)
+            assert second.returncode == 0, err
+    assert (d / "out/built").read_text() == "built\n"
+    assert shared_runs(root) == ["ran"]  # the killed build never got that far; the second ran it itself
+    assert step_events(rest, "/gate/first") == ["started"]
+    third = bake(d, root, "--progress=rawjson")
+    out, err = third.communicate(timeout=60)
+    assert third.returncode == 0, err
+    assert "started" not in {json.loads(line)["event"] for line in out.splitlines()}
+    # the killed build's container still sleeps: prune stops it (a fully cached build does not look)
+    pruned = subprocess.run([sys.executable, "-m", "bake", "prune", "--root", str(root)], capture_output=True, text=True)
+    assert pruned.returncode == 0, pruned.stderr
+    assert containers(root) == []
