@@ -16,7 +16,8 @@ import tarfile
 from collections.abc import Collection
 from typing import BinaryIO
 
-from bake.worker.unpack import OPAQUE_MARKER, WHITEOUT_PREFIX, UnsafeLayerError, secure_join
+from bake.worker.inroot import Root, opened
+from bake.worker.writes import OPAQUE_MARKER, WHITEOUT_PREFIX
 
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 
@@ -72,23 +73,21 @@ def _copied_up(upper: str, lower: str, entries: list[str]) -> set[str]:
     """Directories of ``upper`` identical to ``lower``'s with no layer entry beneath them."""
     same: set[str] = set()
     needed: set[str] = set()
-    for rel in entries:
-        full = os.path.join(upper, rel)
-        st = os.lstat(full)
-        if stat.S_ISDIR(st.st_mode) and not _is_opaque(full):
-            try:
-                below_path = secure_join(lower, rel)  # never follow a lower symlink out of the view
-                below = os.lstat(below_path)
-            except (OSError, UnsafeLayerError):
-                below = None
-            if (below is not None and stat.S_ISDIR(below.st_mode) and _meta(st) == _meta(below)
-                    and _xattrs(full) == _xattrs(below_path)):
-                same.add(rel)
-                continue
-        parent = os.path.dirname(rel)
-        while parent and parent not in needed:
-            needed.add(parent)
-            parent = os.path.dirname(parent)
+    with Root(lower) as view:  # a lower symlink is resolved inside the view, never on the host
+        for rel in entries:
+            full = os.path.join(upper, rel)
+            st = os.lstat(full)
+            if stat.S_ISDIR(st.st_mode) and not _is_opaque(full):
+                below = view.lstat(rel)
+                if below is not None and stat.S_ISDIR(below.st_mode) and _meta(st) == _meta(below):
+                    with opened(view.open(rel, follow=False)) as fd:
+                        if _xattrs(full) == _xattrs(f"/proc/self/fd/{fd}", follow=True):
+                            same.add(rel)
+                            continue
+            parent = os.path.dirname(rel)
+            while parent and parent not in needed:
+                needed.add(parent)
+                parent = os.path.dirname(parent)
     return same - needed
 
 
@@ -147,9 +146,9 @@ def _marker(rel: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
     return info
 
 
-def _xattrs(path: str) -> dict[str, bytes]:
+def _xattrs(path: str, follow: bool = False) -> dict[str, bytes]:
     try:
-        names = os.listxattr(path, follow_symlinks=False)
+        names = os.listxattr(path, follow_symlinks=follow)
     except OSError:
         return {}
     out = {}
@@ -157,7 +156,7 @@ def _xattrs(path: str) -> dict[str, bytes]:
         if name.startswith("trusted.overlay.") or name.startswith("user.overlay."):
             continue
         try:
-            out[name] = os.getxattr(path, name, follow_symlinks=False)
+            out[name] = os.getxattr(path, name, follow_symlinks=follow)
         except OSError:
             continue
     return out

@@ -19,9 +19,9 @@ from bake.graph.ops import ExecOp
 from bake.graph.ops import Mount as GraphMount
 from bake.solver.protocols import Log
 from bake.worker.executor import ExecError, Mount, Process
+from bake.worker.inroot import Root
 from bake.worker.snapshot import Snapshotter
 from bake.worker.state import WorkerState
-from bake.worker.unpack import secure_join
 
 TAIL_LINES = 10
 
@@ -99,7 +99,12 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
             stack.callback(snaps.unmount, view)
         else:  # writable: a throwaway child, every change is dropped after the run
             await anyio.to_thread.run_sync(stack.enter_context, snaps.scratch(source, view))
-        return Mount(m.target, secure_join(view, m.selector or "/"), readonly=m.readonly), {}
+        with Root(view) as root:  # a link in the selector resolves inside the mounted tree, never on the host
+            try:
+                source = root.real(m.selector or "/")
+            except OSError as e:
+                raise ExecError(f"bind mount source {m.selector or '/'}: {e.strerror}") from e
+        return Mount(m.target, source, readonly=m.readonly), {}
     if m.type == "cache":
         lease = await anyio.to_thread.run_sync(
             lambda: state.cachemounts.acquire(m.cache_id, m.sharing or "shared", m.mode if m.mode is not None else 0o755,
@@ -121,7 +126,9 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
 def _seed(snaps: Snapshotter, source: str, view: str, selector: str, dest: str) -> None:
     snaps.mount(source, view, readonly=True)
     try:
-        shutil.copytree(secure_join(view, selector or "/"), dest, symlinks=True, dirs_exist_ok=True)
+        with Root(view) as root:
+            source = root.real(selector or "/")
+        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
     finally:
         snaps.unmount(view)
 

@@ -24,8 +24,9 @@ import anyio
 
 from bake._record import record
 from bake.errors import BakeError
+from bake.worker.inroot import Root, UnsafePathError, opened
 from bake.worker.platforms import BINFMT_DIR, emulator
-from bake.worker.unpack import secure_join
+from bake.worker.users import resolve_user
 
 CAPABILITIES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
@@ -107,15 +108,24 @@ class RuncExecutor:
         if process.platform:
             emulator(process.platform, self.binfmt_dir)  # refuses early, naming how to enable emulation
         uid, gid, groups = resolve_user(rootfs, process.user)
-        os.makedirs(secure_join(rootfs, process.cwd), exist_ok=True)  # WORKDIR exists, as in BuildKit
+        with Root(rootfs) as root:
+            try:
+                os.close(root.makedirs(process.cwd)[0])  # WORKDIR exists, as in BuildKit
+            except (UnsafePathError, OSError) as e:
+                raise ExecError(f"cannot create the working directory {process.cwd}: {e}") from e
+            return await self._run(root, process, mounts, output, uid, gid, groups)
+
+    async def _run(self, root: Root, process: Process, mounts: tuple[Mount, ...], output: Output | None,
+                   uid: int, gid: int, groups: tuple[int, ...]) -> Result:
+        rootfs = root.path
         bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.bundles)
         try:
             etc = _etc_files(bundle, process)
             all_mounts = (*mounts, *etc)
             destinations = (*SYSTEM_MOUNTS, *(m.destination for m in all_mounts))
             prefixes = {p for d in destinations for p in _prefixes(d)}
-            before = {d for d in prefixes if os.path.lexists(secure_join(rootfs, d))}
-            times = _dir_times(rootfs, before)
+            before = {d for d in prefixes if root.lstat(d) is not None}
+            times = _dir_times(root, before)
             config = runtime_config(rootfs, process, all_mounts, uid, gid, groups)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(config, f)
@@ -131,9 +141,9 @@ class RuncExecutor:
             except BaseException:
                 self._destroy(cid)  # cancelled (Ctrl-C, another target failed): no container outlives the build
                 raise
-            stubs = tuple(sorted(d.lstrip("/") for d in prefixes if d not in before and os.path.lexists(secure_join(rootfs, d))))
-            _remove_stubs(rootfs, stubs)
-            _restore_times(rootfs, times, {"/" + posixpath.dirname(s) for s in stubs})
+            stubs = tuple(sorted(d.lstrip("/") for d in prefixes if d not in before and root.lstat(d) is not None))
+            _remove_stubs(root, stubs)
+            _restore_times(root, times, {"/" + posixpath.dirname(s) for s in stubs})
             return Result(code, stubs)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
@@ -152,36 +162,43 @@ def _prefixes(path: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _remove_stubs(rootfs: str, stubs: tuple[str, ...]) -> None:
+def _remove_stubs(root: Root, stubs: tuple[str, ...]) -> None:
     """Remove the empty files and directories the runtime created only to mount onto (deepest
     first), so they never reach a layer; anything the process put there is left alone."""
     for rel in sorted(stubs, key=lambda s: -s.count("/")):
-        path = secure_join(rootfs, rel)  # never follow a link the process planted out of the rootfs
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.rmdir(path)
-            elif os.path.getsize(path) == 0:
-                os.unlink(path)
+            dirfd, name = root.parent(rel)  # never follow a link the process planted out of the rootfs
         except OSError:
             continue
+        with opened(dirfd):
+            try:
+                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(name, dir_fd=dirfd)
+                elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    os.unlink(name, dir_fd=dirfd)
+            except OSError:
+                continue
 
 
-def _dir_times(rootfs: str, paths: set[str]) -> dict[str, tuple[int, int]]:
+def _dir_times(root: Root, paths: set[str]) -> dict[str, tuple[int, int]]:
     out = {}
     for d in paths:
-        st = os.lstat(secure_join(rootfs, d))
-        if stat.S_ISDIR(st.st_mode):
+        st = root.lstat(d)
+        if st is not None and stat.S_ISDIR(st.st_mode):
             out[d] = (st.st_atime_ns, st.st_mtime_ns)
     return out
 
 
-def _restore_times(rootfs: str, times: dict[str, tuple[int, int]], parents: set[str]) -> None:
+def _restore_times(root: Root, times: dict[str, tuple[int, int]], parents: set[str]) -> None:
     """Give the directories that held removed stubs their times back, so a directory overlay
     copied up only for a mount point matches the one below and stays out of the layer."""
     for d in parents:
         if d in times:
             with contextlib.suppress(OSError):
-                os.utime(secure_join(rootfs, d), ns=times[d], follow_symlinks=False)
+                dirfd, name = root.parent(d)
+                with opened(dirfd):
+                    os.utime(name or ".", ns=times[d], dir_fd=dirfd, follow_symlinks=False)
 
 
 async def _pump(stream: anyio.abc.ByteReceiveStream, output: Output | None) -> None:
@@ -290,41 +307,3 @@ def _etc_files(bundle: str, p: Process) -> tuple[Mount, ...]:
         with open(resolv, "w") as f:
             f.write("nameserver 8.8.8.8\n")
     return (Mount("/etc/hosts", hosts, readonly=True), Mount("/etc/resolv.conf", resolv, readonly=True))
-
-
-def resolve_user(rootfs: str, user: str) -> tuple[int, int, tuple[int, ...]]:
-    """``name``, ``uid``, ``name:group`` or ``uid:gid`` → numbers, via the image's /etc/passwd and /etc/group."""
-    if not user:
-        return 0, 0, ()
-    name, _, group = user.partition(":")
-    passwd = _table(os.path.join(rootfs, "etc/passwd"))
-    groups = _table(os.path.join(rootfs, "etc/group"))
-    if name.isdigit():
-        uid = int(name)
-        entry = next((e for e in passwd if e[2] == name), None)
-    else:
-        entry = next((e for e in passwd if e[0] == name), None)
-        if entry is None:
-            raise ExecError(f"unable to find user {name}: no matching entries in passwd file")
-        uid = int(entry[2])
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            g = next((e for e in groups if e[0] == group), None)
-            if g is None:
-                raise ExecError(f"unable to find group {group}: no matching entries in group file")
-            gid = int(g[2])
-    else:
-        gid = int(entry[3]) if entry is not None else 0
-    extra = () if group else tuple(sorted({int(e[2]) for e in groups
-                                           if entry is not None and entry[0] in e[3].split(",") and int(e[2]) != gid}))
-    return uid, gid, extra
-
-
-def _table(path: str) -> list[list[str]]:
-    try:
-        with open(path) as f:
-            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
-    except OSError:
-        return []

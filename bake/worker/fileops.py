@@ -1,9 +1,13 @@
 """Graph file actions (copy, mkdir, mkfile, rm) applied to real directories, with COPY's rules.
 
-Sources are confined to their input's root and destinations to the target root (symlinks are
-resolved inside each root). ``--chown`` names resolve through the *destination's* passwd and
-group files; ``--chmod`` takes octal or symbolic modes; wildcards, ``--exclude``, ``--parents``
-and archive unpacking behave as in BuildKit.
+Both the source and the destination are untrusted trees: every path is resolved inside its own
+root (``inroot.Root``) and every change is made through directory descriptors, so no symlink a
+base image, a tarball or an earlier RUN planted can take a write out of the root. As in BuildKit,
+the destination *path* follows links inside the root; inside a copied tree a directory never
+merges into a link (``cannot copy to non-directory``) and a file replaces a link rather than
+writing through it. ``--chown`` names resolve through the *destination's* passwd and group
+files; ``--chmod`` takes octal or symbolic modes; wildcards, ``--exclude``, ``--parents`` and
+archive unpacking behave as in BuildKit.
 """
 
 from __future__ import annotations
@@ -12,15 +16,15 @@ import fnmatch
 import os
 import posixpath
 import re
-import shutil
 import stat
 import tarfile
 
 from bake.errors import BakeError
 from bake.graph.ops import Copy, FileAction, Mkdir, Mkfile, Rm
 from bake.worker.dockerignore import Matcher
-from bake.worker.executor import resolve_user
-from bake.worker.unpack import secure_join
+from bake.worker.inroot import Root, UnsafePathError, chmod_fd, opened
+from bake.worker.users import resolve_user
+from bake.worker.writes import Attrs, copy_data, extract, set_attrs
 
 
 class FileOpError(BakeError):
@@ -29,109 +33,230 @@ class FileOpError(BakeError):
 
 def apply_actions(root: str, actions: tuple[FileAction, ...], sources: list[str]) -> None:
     """Apply ``actions`` to the tree at ``root``; a Copy reads from ``sources[copy.source]``."""
-    for action in actions:
-        if isinstance(action, Copy):
-            copy(root, sources[action.source], action)
-        elif isinstance(action, Mkdir):
-            target = secure_join(root, action.path)
-            if action.make_parents:
-                os.makedirs(target, exist_ok=True)
-            elif not os.path.isdir(target):
-                os.mkdir(target)
-            os.chmod(target, action.mode)
-            _chown(root, target, action.chown)
-        elif isinstance(action, Mkfile):
-            target = secure_join(root, action.path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as f:
-                f.write(action.data)
-            os.chmod(target, action.mode)
-            _chown(root, target, action.chown)
-        else:
-            _rm(root, action)
+    with Root(root) as dest:
+        try:
+            for action in actions:
+                if isinstance(action, Copy):
+                    with Root(sources[action.source]) as src:
+                        _copy(dest, src, action)
+                elif isinstance(action, Mkdir):
+                    _mkdir(dest, action)
+                elif isinstance(action, Mkfile):
+                    _mkfile(dest, action)
+                else:
+                    _rm(dest, action)
+        except UnsafePathError as e:
+            raise FileOpError(str(e)) from e
+        except OSError as e:
+            raise FileOpError(f"{_describe(action)}: {e.strerror or e}") from e
 
 
-def copy(root: str, source_root: str, c: Copy) -> None:
-    matches = _sources(source_root, c)
-    dest_is_dir = c.dest.endswith("/") or len(matches) > 1 or any(
-        os.path.isdir(secure_join(source_root, m, follow_last=c.follow_symlinks)) for m in matches)
-    for rel in matches:
-        src = secure_join(source_root, rel, follow_last=c.follow_symlinks)
+def _describe(action: FileAction) -> str:
+    if isinstance(action, Copy):
+        return f"copy {action.src} to {action.dest}"
+    kind = {Mkdir: "mkdir", Mkfile: "write file"}.get(type(action), "rm")
+    return f"{kind} {action.path}"
+
+
+def _owner(root: Root, spec: str) -> tuple[int, int] | None:
+    if not spec or os.geteuid() != 0:
+        return None
+    uid, gid, _ = resolve_user(root.path, spec)
+    return uid, gid
+
+
+def _mkdir(root: Root, m: Mkdir) -> None:
+    parts = root.canonical(m.path)
+    if m.make_parents:
+        fd, _ = root.makedirs("/".join(parts), m.mode)
+    else:
+        with opened(root.open("/".join(parts[:-1]), os.O_PATH | os.O_DIRECTORY)) as parent:
+            if parts and not _is_dir_at(parent, parts[-1]):
+                os.mkdir(parts[-1], m.mode, dir_fd=parent)
+        fd = root.open("/".join(parts), os.O_PATH | os.O_DIRECTORY)
+    with opened(fd):
+        owner = _owner(root, m.chown)
+        if owner is not None:
+            os.chown(f"/proc/self/fd/{fd}", *owner)
+        chmod_fd(fd, m.mode)
+
+
+def _mkfile(root: Root, m: Mkfile) -> None:
+    parts = root.canonical(m.path)  # a link in the last place is followed inside the root, as BuildKit does
+    if not parts:
+        raise FileOpError(f"cannot write file {m.path}: it is the root directory")
+    dirfd, _ = root.makedirs("/".join(parts[:-1]))
+    with opened(dirfd):
+        if _is_dir_at(dirfd, parts[-1]):
+            raise FileOpError(f"cannot write file {m.path}: it is a directory")
+        fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dirfd)
+        with opened(fd):
+            os.write(fd, m.data) if len(m.data) < (1 << 20) else _write_all(fd, m.data)
+        set_attrs(dirfd, parts[-1], Attrs(mode=m.mode, owner=_owner(root, m.chown)))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _rm(root: Root, r: Rm) -> None:
+    rel = posixpath.normpath("/" + r.path).lstrip("/")
+    if r.allow_wildcard and any(ch in rel for ch in "*?["):
+        paths = [p for p in _all_paths(root) if fnmatch.fnmatchcase(p, rel)]
+    else:
+        paths = [rel]
+    for p in paths:
+        if not root.remove(p) and not r.allow_not_found:
+            raise FileOpError(f"rm {r.path}: no such file or directory")
+
+
+def _is_dir_at(dirfd: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+# --- COPY / ADD --------------------------------------------------------------------------------
+
+
+def _copy(dest: Root, src: Root, c: Copy) -> None:
+    matches = _sources(src, c)
+    found = [(rel, src.canonical(rel, follow=c.follow_symlinks)) for rel in matches]
+    for rel, parts in found:
+        if parts and src.lstat("/".join(parts)) is None:  # a link to nothing inside the source
+            raise FileOpError(f'failed to compute cache key: "/{rel}": not found')
+    dest_is_dir = c.dest.endswith("/") or len(found) > 1 or any(_is_dir(src, parts) for _, parts in found)
+    owner = _owner(dest, c.chown)
+    exclude = Matcher(c.exclude) if c.exclude else None
+    for rel, parts in found:
         if c.parents:
-            dest = posixpath.join(c.dest, rel)
-        elif dest_is_dir and not (os.path.isdir(src) and c.dir_contents_only):
-            dest = posixpath.join(c.dest, posixpath.basename(rel.rstrip("/")) or ".")
+            suffix = rel
+        elif dest_is_dir and not (_is_dir(src, parts) and c.dir_contents_only):
+            suffix = posixpath.basename(rel.rstrip("/")) or "."
         else:
-            dest = c.dest
-        if c.unpack and os.path.isfile(src) and tarfile.is_tarfile(src):
-            into = secure_join(root, c.dest)  # an archive unpacks into the destination directory
-            os.makedirs(into, exist_ok=True)
-            _untar(src, into)
+            suffix = ""
+        if c.unpack and _is_archive(src, parts):
+            with opened(dest.makedirs(c.dest)[0]) as into, \
+                    opened(src.open("/".join(parts), os.O_RDONLY)) as archive, \
+                    open(archive, "rb", closefd=False) as f, tarfile.open(fileobj=f) as tar, \
+                    dest.sub(into) as directory:
+                extract(tar, directory)  # confined to the destination directory, as BuildKit's chrooted untar
             continue
-        target = secure_join(root, dest)
-        exclude = Matcher(c.exclude) if c.exclude else None
-        _copy_tree(src, target, c, root, exclude, "")
+        # the destination path follows links inside the root; a name added to it does not (BuildKit)
+        if suffix in ("", "."):
+            target_parts = dest.canonical(c.dest)
+        else:
+            target_parts = [*dest.canonical(posixpath.join(c.dest, posixpath.dirname(suffix))),
+                            posixpath.basename(suffix)]
+        with opened(dest.makedirs("/".join(target_parts[:-1]))[0] if target_parts else os.dup(dest.fd)) as dst_dir, \
+                opened(src.parent("/".join(parts))[0] if parts else os.dup(src.fd)) as src_dir:
+            name = target_parts[-1] if target_parts else "."
+            src_name = parts[-1] if parts else "."
+            shown = "/" + "/".join(target_parts)
+            if name != "." and _is_dir_at(dst_dir, name) and not _is_dir_at(src_dir, src_name):
+                with opened(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_dir)) as inner:
+                    base = posixpath.basename(rel) or src_name
+                    _copy_entry(src_dir, src_name, inner, base, c, owner, exclude, "", posixpath.join(shown, base))
+                continue
+            _copy_entry(src_dir, src_name, dst_dir, name, c, owner, exclude, "", shown)
 
 
-def _sources(source_root: str, c: Copy) -> list[str]:
+def _copy_entry(src_dir: int, src_name: str, dst_dir: int, name: str, c: Copy, owner: tuple[int, int] | None,
+                exclude: Matcher | None, rel: str, shown: str) -> None:
+    """Copy ``src_dir/src_name`` to ``dst_dir/name`` (``shown`` in the destination's root);
+    neither name is followed if it is a link."""
+    if exclude is not None and rel and exclude.excluded(rel):
+        return
+    st = os.stat(src_name, dir_fd=src_dir, follow_symlinks=False)
+    try:
+        existing: os.stat_result | None = os.stat(name, dir_fd=dst_dir, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if stat.S_ISDIR(st.st_mode):
+        if existing is not None and not stat.S_ISDIR(existing.st_mode):
+            raise FileOpError(f"cannot copy to non-directory: {shown}")
+        if existing is None:
+            os.mkdir(name, 0o700, dir_fd=dst_dir)
+        with opened(os.open(src_name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_dir)) as s, \
+                opened(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)) as d:
+            for child in sorted(os.listdir(s)):
+                _copy_entry(s, child, d, child, c, owner, exclude, f"{rel}/{child}" if rel else child,
+                            posixpath.join(shown, child))
+        if existing is None:
+            _attrs(dst_dir, name, st, c, owner)
+        return
+    if existing is not None:
+        if stat.S_ISDIR(existing.st_mode):
+            raise FileOpError(f"cannot replace to directory {shown} with file")
+        os.unlink(name, dir_fd=dst_dir)  # a link is replaced, never written through
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src_name, dir_fd=src_dir), name, dir_fd=dst_dir)
+    elif stat.S_ISREG(st.st_mode):
+        copy_data(src_dir, src_name, dst_dir, name)
+    else:
+        raise FileOpError(f"cannot copy {shown}: not a regular file, directory or symlink")
+    _attrs(dst_dir, name, st, c, owner)
+
+
+def _attrs(dirfd: int, name: str, st: os.stat_result, c: Copy, owner: tuple[int, int] | None) -> None:
+    mode = stat.S_IMODE(st.st_mode)
+    if c.chmod:
+        mode = chmod(c.chmod, mode, stat.S_ISDIR(st.st_mode))
+    if owner is None and os.geteuid() == 0:
+        owner = (0, 0)  # COPY without --chown gives root ownership, as Docker does
+    mtime = c.timestamp if c.timestamp is not None else st.st_mtime
+    set_attrs(dirfd, name, Attrs(mode=mode, owner=owner, mtime=mtime))
+
+
+def _sources(src: Root, c: Copy) -> list[str]:
     rel = posixpath.normpath("/" + c.src).lstrip("/")
     if c.allow_wildcard and any(ch in rel for ch in "*?["):
-        found = sorted(p for p in _all_paths(source_root) if fnmatch.fnmatchcase(p, rel)
+        found = sorted(p for p in _all_paths(src) if fnmatch.fnmatchcase(p, rel)
                        and p.count("/") == rel.count("/"))
         if not found and not c.allow_empty_wildcard:
             raise FileOpError(f"no source files were specified: {c.src} matched nothing")
         return found
-    if not os.path.lexists(secure_join(source_root, rel)):
+    if src.lstat("/".join(src.canonical(rel, follow=False))) is None and rel:
         raise FileOpError(f'failed to compute cache key: "/{rel}": not found')
-    return [rel] if rel else [""]
+    return [rel]
 
 
-def _all_paths(root: str) -> list[str]:
-    out = []
-    for dirpath, dirs, files in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for name in dirs + files:
-            out.append(name if rel == "." else f"{rel}/{name}")
+def _all_paths(root: Root) -> list[str]:
+    """Every path in ``root``, relative; links are listed, never entered."""
+    out: list[str] = []
+
+    def walk(fd: int, rel: str) -> None:
+        for entry in sorted(os.scandir(fd), key=lambda e: e.name):
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            out.append(path)
+            if entry.is_dir(follow_symlinks=False):
+                with opened(os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)) as child:
+                    walk(child, path)
+
+    with opened(root.open(".", os.O_RDONLY | os.O_DIRECTORY)) as top:
+        walk(top, "")
     return out
 
 
-def _copy_tree(src: str, target: str, c: Copy, root: str, exclude: Matcher | None, rel: str) -> None:
-    if exclude is not None and rel and exclude.excluded(rel):
-        return
-    st = os.lstat(src)
-    if stat.S_ISDIR(st.st_mode):
-        existed = os.path.isdir(target)
-        if os.path.lexists(target) and not existed:
-            os.unlink(target)
-        os.makedirs(target, exist_ok=True)
-        for name in sorted(os.listdir(src)):
-            _copy_tree(os.path.join(src, name), os.path.join(target, name), c, root, exclude, f"{rel}/{name}" if rel else name)
-        if not existed:
-            _attrs(target, st, c, root)
-        return
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    if os.path.isdir(target) and not os.path.islink(target):
-        target = os.path.join(target, os.path.basename(src))
-    if os.path.lexists(target):
-        os.unlink(target)
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), target)
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, target)
-    else:
-        raise FileOpError(f"cannot copy {src}: not a regular file, directory or symlink")
-    _attrs(target, st, c, root)
+def _is_dir(root: Root, parts: list[str]) -> bool:
+    st = root.lstat("/".join(parts))
+    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
-def _attrs(path: str, st: os.stat_result, c: Copy, root: str) -> None:
-    if not os.path.islink(path):
-        os.chmod(path, chmod(c.chmod, stat.S_IMODE(st.st_mode), os.path.isdir(path)) if c.chmod else stat.S_IMODE(st.st_mode))
-    if c.chown:
-        _chown(root, path, c.chown)
-    elif os.geteuid() == 0:
-        os.lchown(path, 0, 0)  # COPY without --chown gives root ownership, as Docker does
-    mtime = c.timestamp if c.timestamp is not None else st.st_mtime
-    os.utime(path, (mtime, mtime), follow_symlinks=False)
+def _is_archive(root: Root, parts: list[str]) -> bool:
+    st = root.lstat("/".join(parts))
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return False
+    with opened(root.open("/".join(parts), os.O_RDONLY)) as fd, open(fd, "rb", closefd=False) as f:
+        try:
+            with tarfile.open(fileobj=f):
+                return True
+        except tarfile.TarError:
+            return False
 
 
 _SYMBOLIC = re.compile(r"^([ugoa]*)([-+=])([rwxXst]*)$")
@@ -170,47 +295,3 @@ def chmod(spec: str, current: int, is_dir: bool) -> int:
             mask = sum(0o7 << shifts[t] for t in targets)
             mode = (mode & ~mask) | bits
     return mode
-
-
-def _chown(root: str, path: str, spec: str) -> None:
-    if not spec or os.geteuid() != 0:
-        return
-    uid, gid, _ = resolve_user(root, spec)
-    os.lchown(path, uid, gid)
-
-
-def _rm(root: str, r: Rm) -> None:
-    rel = posixpath.normpath("/" + r.path).lstrip("/")
-    if r.allow_wildcard and any(ch in rel for ch in "*?["):
-        paths = [p for p in _all_paths(root) if fnmatch.fnmatchcase(p, rel)]
-    else:
-        paths = [rel]
-    for p in paths:
-        target = secure_join(root, p)
-        if os.path.isdir(target) and not os.path.islink(target):
-            shutil.rmtree(target)
-        elif os.path.lexists(target):
-            os.unlink(target)
-        elif not r.allow_not_found:
-            raise FileOpError(f"rm {r.path}: no such file or directory")
-
-
-def _untar(archive: str, target: str) -> None:
-    """ADD's auto-extraction: every member confined to ``target``."""
-    with tarfile.open(archive) as tar:
-        for m in tar:
-            dest = secure_join(target, m.name)
-            if m.isdir():
-                os.makedirs(dest, exist_ok=True)
-            elif m.isreg():
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                f = tar.extractfile(m)
-                assert f is not None
-                with open(dest, "wb") as out:
-                    shutil.copyfileobj(f, out)
-                os.chmod(dest, m.mode)
-            elif m.issym():
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                if os.path.lexists(dest):
-                    os.unlink(dest)
-                os.symlink(m.linkname, dest)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bake.worker.executor import ExecError, Mount, Process, RuncExecutor, resolve_user
+from bake.worker.executor import ExecError, Mount, Process, RuncExecutor
 from bake.worker.snapshot import Snapshotter
+from bake.worker.users import UserError, resolve_user
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +39,7 @@ async def test_output_env_cwd_and_hostname(rootfs: Path, tmp_path: Path) -> None
 async def test_users_resolve_through_the_image(rootfs: Path, tmp_path: Path) -> None:
     assert resolve_user(str(rootfs), "app") == (1000, 1000, (10,))
     assert resolve_user(str(rootfs), "1000:10") == (1000, 10, ())
-    with pytest.raises(ExecError, match="unable to find user nobody"):
+    with pytest.raises(UserError, match="unable to find user nobody"):
         resolve_user(str(rootfs), "nobody")
     code, out, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "id -u; id -g; id -G"), user="app"))
     assert code == 0 and out.split() == ["1000", "1000", "1000", "10"]

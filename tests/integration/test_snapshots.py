@@ -167,7 +167,7 @@ def test_a_hostile_layer_leaves_no_snapshot_behind(tmp_path: Path) -> None:
     from bake.content import oci
     from bake.content.store import ContentStore
     from bake.worker.images import ImageStore
-    from bake.worker.unpack import UnsafeLayerError
+    from bake.worker.writes import UnsafeArchiveError
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
@@ -178,7 +178,7 @@ def test_a_hostile_layer_leaves_no_snapshot_behind(tmp_path: Path) -> None:
     digest = store.write(buf.getvalue())
     layer = oci.Descriptor(oci.LAYER_TAR, digest, len(buf.getvalue()))
     images = ImageStore(str(tmp_path), store, Snapshotter(str(tmp_path)))
-    with pytest.raises(UnsafeLayerError, match="not in the layer root"):
+    with pytest.raises(UnsafeArchiveError, match="not in the root"):
         images.unpack(oci.manifest(oci.Descriptor(oci.CONFIG, digest, 1), [layer]), {})
     assert images.snapshots.ids() == []
 

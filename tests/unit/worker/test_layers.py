@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bake.worker.differ import layer_bytes
-from bake.worker.unpack import UnsafeLayerError, apply_layer, secure_join
+from bake.worker.unpack import apply_layer
+from bake.worker.writes import UnsafeArchiveError
 
 
 def make_upper(root: Path) -> Path:
@@ -110,23 +111,13 @@ def test_entries_cannot_escape_the_root(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []  # the symlink was resolved inside the root
     assert (root / str(outside).lstrip("/") / "planted").read_text() == "z"
     assert (root / "deep").read_text() == "w"
-    with pytest.raises(UnsafeLayerError, match="not in the layer root"):
+    with pytest.raises(UnsafeArchiveError, match="not in the root"):
         apply_layer(hostile([("link", "shadow", "/etc/shadow")]), str(root))
-
-
-def test_secure_join_resolves_symlink_chains_inside(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    os.symlink("/a", tmp_path / "abs")
-    os.symlink("../../../a", tmp_path / "up")
-    assert secure_join(str(tmp_path), "abs/x") == str(tmp_path / "a" / "x")
-    assert secure_join(str(tmp_path), "up/x") == str(tmp_path / "a" / "x")
-    os.symlink("loop", tmp_path / "loop")
-    with pytest.raises(UnsafeLayerError, match="too many levels"):
-        secure_join(str(tmp_path), "loop/x")
 
 
 def test_stub_cleanup_never_follows_links_out_of_the_rootfs(tmp_path: Path) -> None:
     from bake.worker.executor import _remove_stubs
+    from bake.worker.inroot import Root
 
     host = tmp_path / "host"
     host.mkdir()
@@ -134,5 +125,6 @@ def test_stub_cleanup_never_follows_links_out_of_the_rootfs(tmp_path: Path) -> N
     rootfs = tmp_path / "rootfs"
     rootfs.mkdir()
     os.symlink(str(host), rootfs / "run")  # planted by a step
-    _remove_stubs(str(rootfs), ("run/precious",))
+    with Root(str(rootfs)) as root:
+        _remove_stubs(root, ("run/precious",))
     assert (host / "precious").exists()
