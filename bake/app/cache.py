@@ -8,11 +8,13 @@ reported and skipped, as buildx's docker driver does with what it cannot export.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from bake.app.images import restoring
 from bake.content import oci
 from bake.errors import UsageError
 from bake.graph.digest import digest
@@ -52,6 +54,16 @@ def sources(plan: Plan, cwd: str, client: Callable[[], RegistryClient], sink: Si
 def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping[str, str], cache: DirCache,
            images: ImageStore, cwd: str, sink: Sink, failed: set[str]) -> list[str]:
     """Write every ``cache-to`` of the targets that built; returns what was written."""
+    from bake.app.outputs import report_repairs
+
+    try:
+        return _export(plan, roots, keys, cache, images, cwd, sink, failed)
+    finally:
+        report_repairs(images, sink)
+
+
+def _export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping[str, str], cache: DirCache,
+            images: ImageStore, cwd: str, sink: Sink, failed: set[str]) -> list[str]:
     done: list[str] = []
     pushes: list[tuple[oci.Descriptor, str]] = []
     roots = list(roots)
@@ -79,7 +91,9 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
                 from bake.exporter.ocilayout import Named, write_dir
 
                 dest = _path(cwd, _need(name, attrs, "dest"))
-                write_dir(images.store, [Named(manifest.descriptor(), (attrs.get("tag", "latest"),))], dest)
+                named = [Named(manifest.descriptor(), (attrs.get("tag", "latest"),))]
+                restoring(images.repair, f"target {name}: cache-to type=local,dest={attrs['dest']}",
+                          functools.partial(write_dir, images.store, named, dest))
                 done.append(f"cache type=local,dest={attrs['dest']} ({len(entries)} keys)")
             else:
                 pushes.append((manifest.descriptor(), _need(name, attrs, "ref")))
@@ -87,7 +101,9 @@ def export(plan: Plan, roots: Iterable[tuple[str, Vertex | None]], keys: Mapping
     if pushes:
         from bake.app.images import push_all  # one client for all: an unchanged ref costs one HEAD
 
-        push_all(images.store, [(top, [ref]) for top, ref in pushes])
+        refs = ", ".join(ref for _, ref in pushes)
+        restoring(images.repair, f"cache-to type=registry ({refs})",
+                  lambda: push_all(images.store, [(top, [ref]) for top, ref in pushes]))
     return done
 
 

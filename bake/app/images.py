@@ -4,19 +4,27 @@ store, ``push=true``) and ``type=registry``.
 Each platform's result becomes an image (its snapshot chain as layers, the stage's config), a
 target built for several platforms an OCI index; then every image output of the target is
 written from the content store. Names come from the output's ``name=`` or the target's tags.
+
+Blobs are verified as they leave the store. One found damaged is repaired (``ImageStore.repair``:
+dropped, then rebuilt or fetched again) and the output written again from a freshly assembled
+image, with a warning — never exported as it is. Writing an output fails as one ``ExportError``
+(or ``NoSpaceError``) naming the output; nothing is left half-written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from bake._record import record
 from bake.content import oci
-from bake.content.atomic import write_atomic
-from bake.content.store import ContentStore
+from bake.content.atomic import NoSpaceError
+from bake.content.jsonstate import is_descriptor, load_map, save_map
+from bake.content.store import ContentStore, CorruptContent
 from bake.dockerfile.config import ImageConfig
 from bake.errors import UsageError
 from bake.exporter.image import align_history, config_document, manifest_document
@@ -47,9 +55,11 @@ class Publisher:
     pushes. Several targets pushing one name make one index of all their platforms (buildx would
     let the last push win); the same platform twice under one name is an error."""
 
-    def __init__(self, root: str, store: ContentStore) -> None:
+    def __init__(self, root: str, store: ContentStore,
+                 repair: Callable[[CorruptContent], bool] | None = None) -> None:
         self.root = root
         self.store = store
+        self.repair = repair  # drops a damaged blob and makes it again; whether the same bytes are back
         self.layouts: dict[tuple[str, str, bool], list[Named]] = {}
         self.pushes: dict[str, list[tuple[str, oci.Descriptor]]] = {}
         self.insecure: set[str] = set()  # registries an output marked registry.insecure=true
@@ -67,14 +77,18 @@ class Publisher:
     def flush(self) -> list[str]:
         done: list[str] = []
         for (kind, dest, tar), named in self.layouts.items():
-            (write_tar if tar else write_dir)(self.store, named, dest, docker=kind == "docker", full_names=True)
-            done.append(f"type={kind},dest={dest} ({len(named)} images)")
+            what = f"type={kind},dest={dest}"
+            restoring(self.repair, what, functools.partial(write_tar if tar else write_dir, self.store, named, dest,
+                                                   docker=kind == "docker", full_names=True))
+            done.append(f"{what} ({len(named)} images)")
         tops: dict[oci.Descriptor, list[str]] = {}
         for name, sources in self.pushes.items():
             top = sources[0][1] if len(sources) == 1 else self._merge(name, sources)
             tops.setdefault(top, []).append(name)
         if tops:
-            push_all(self.store, list(tops.items()), self.insecure)
+            names = ", ".join(n for ns in tops.values() for n in ns)
+            restoring(self.repair, f"push of {names}",
+                      lambda: push_all(self.store, list(tops.items()), self.insecure))
             done += [f"pushed {', '.join(names)}" for names in tops.values()]
         return done
 
@@ -108,48 +122,98 @@ def export_images(publisher: Publisher, layers: Layers, t: Target, built: Sequen
     """Write the target's image outputs (or hand them to ``publisher``); returns what was written
     and buildx's metadata keys. With ``publish`` false (``--publish=after-all`` after a failure)
     images are assembled but nothing is written or pushed."""
-    store = publisher.store
     written: list[str] = []
     metadata: dict[str, object] = {}
     made: dict[tuple[tuple[str, str], ...], oci.Descriptor] = {}
     created = time.time()  # one time for every output of the target: equal options, equal image
     for out in image_outputs(t):
-        attrs = dict(out.attrs)
-        names = tuple(n for n in (attrs.get("name") or "").split(",") if n) or tuple(t.tags or ())
-        if attrs.get("name-canonical") == "true":
-            names = tuple(dict.fromkeys(n for name in names for n in (name, _canonical(name))))
-        shape = tuple(sorted((k, v) for k, v in attrs.items()
-                             if k.startswith(("compression", "force-", "annotation.", "oci-mediatypes", "rewrite-"))))
-        if shape not in made:
-            docker_types = attrs.get("oci-mediatypes", "false" if out.type == "docker" else "true") == "false"
-            made[shape] = assemble(store, layers, t, built, attrs, env, created, docker_types, inline)
-        top = made[shape]
-        metadata.update(_metadata(store, top, names))
-        if not publish:
-            continue
-        dest = out.dest if os.path.isabs(out.dest) or out.dest in ("", "-") else os.path.join(cwd, out.dest)
-        if out.type in ("oci", "docker"):
-            if not dest:
-                hint = " (no Docker daemon is used: give dest= and `docker load -i` it)" if out.type == "docker" else ""
-                raise ExportError(f"target {t.name}: type={out.type} needs dest={hint}")
-            tar = attrs.get("tar", "true") != "false"
-            if attrs.get("multi-target") == "true":
-                publisher.layout(out.type, dest, tar, Named(top, names or (t.name,)))
-                continue
-            (write_tar if tar else write_dir)(store, [Named(top, names)], dest, docker=out.type == "docker")
-            written.append(f"type={out.type},dest={out.dest}")
-            continue
-        if out.type == "image":
-            _remember(publisher.root, names, top)
-        if out.type == "registry" or attrs.get("push") == "true":
-            if not names:
-                raise UsageError(f"target {t.name}: pushing needs a name (tags = [...] or output name=)")
-            for name in names:
-                publisher.push(t.name, name, top, attrs.get("registry.insecure") == "true")
-            written.append(f"pushing {', '.join(names)}")
-        elif out.type == "image":
-            written.append(f"type=image,name={','.join(names)}")
+        what = f"target {t.name}: output type={out.type}" + (f",dest={out.dest}" if out.dest else "")
+        seen: set[str] = set()
+        while True:
+            try:
+                with output_errors(what):
+                    written += _export(publisher, layers, t, out, built, env, cwd, publish, inline, created, made,
+                                       metadata)
+                break
+            except CorruptContent as err:  # repaired, then assembled and written again
+                if err.digest in seen or publisher.repair is None:
+                    raise ExportError(f"{what}: {err.message}") from err
+                seen.add(err.digest)
+                publisher.repair(err)
+                made.clear()
     return written, metadata
+
+
+def restoring(repair: Callable[[CorruptContent], bool] | None, what: str, write: Callable[[], object]) -> None:
+    """``write`` an output whose images are already assembled; a damaged blob is made again with
+    the same bytes (the images name it) and the output written again."""
+    seen: set[str] = set()
+    while True:
+        try:
+            with output_errors(what):
+                write()
+            return
+        except CorruptContent as err:
+            if err.digest in seen or repair is None or not repair(err):
+                raise ExportError(f"{what}: {err.message}; it could not be made again") from err
+            seen.add(err.digest)
+
+
+@contextlib.contextmanager
+def output_errors(what: str) -> Iterator[None]:
+    """An output that cannot be written is one located error (``what`` names it), never an OSError."""
+    try:
+        yield
+    except NoSpaceError as err:
+        raise NoSpaceError(err.path, what) from err
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        raise ExportError(f"{what}: {err.strerror or err}{where}") from err
+
+
+def _export(publisher: Publisher, layers: Layers, t: Target, out: ExportEntry, built: Sequence[Built],
+            env: Mapping[str, str], cwd: str, publish: bool, inline: Callable[[str], dict[str, int]] | None,
+            created: float, made: dict[tuple[tuple[str, str], ...], oci.Descriptor],
+            metadata: dict[str, object]) -> list[str]:
+    """One image output: assembled (once per shape of image) and written; what was written."""
+    store = publisher.store
+    written: list[str] = []
+    attrs = dict(out.attrs)
+    names = tuple(n for n in (attrs.get("name") or "").split(",") if n) or tuple(t.tags or ())
+    if attrs.get("name-canonical") == "true":
+        names = tuple(dict.fromkeys(n for name in names for n in (name, _canonical(name))))
+    shape = tuple(sorted((k, v) for k, v in attrs.items()
+                         if k.startswith(("compression", "force-", "annotation.", "oci-mediatypes", "rewrite-"))))
+    if shape not in made:
+        docker_types = attrs.get("oci-mediatypes", "false" if out.type == "docker" else "true") == "false"
+        made[shape] = assemble(store, layers, t, built, attrs, env, created, docker_types, inline)
+    top = made[shape]
+    metadata.update(_metadata(store, top, names))
+    if not publish:
+        return written
+    dest = out.dest if os.path.isabs(out.dest) or out.dest in ("", "-") else os.path.join(cwd, out.dest)
+    if out.type in ("oci", "docker"):
+        if not dest:
+            hint = " (no Docker daemon is used: give dest= and `docker load -i` it)" if out.type == "docker" else ""
+            raise ExportError(f"target {t.name}: type={out.type} needs dest={hint}")
+        tar = attrs.get("tar", "true") != "false"
+        if attrs.get("multi-target") == "true":
+            publisher.layout(out.type, dest, tar, Named(top, names or (t.name,)))
+            return written
+        (write_tar if tar else write_dir)(store, [Named(top, names)], dest, docker=out.type == "docker")
+        written.append(f"type={out.type},dest={out.dest}")
+        return written
+    if out.type == "image":
+        _remember(publisher.root, names, top)
+    if out.type == "registry" or attrs.get("push") == "true":
+        if not names:
+            raise UsageError(f"target {t.name}: pushing needs a name (tags = [...] or output name=)")
+        for name in names:
+            publisher.push(t.name, name, top, attrs.get("registry.insecure") == "true")
+        written.append(f"pushing {', '.join(names)}")
+    elif out.type == "image":
+        written.append(f"type=image,name={','.join(names)}")
+    return written
 
 
 def _canonical(name: str) -> str:
@@ -212,16 +276,12 @@ def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Bui
 def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
     """bake's image store: name → descriptor in ``images.json`` (blobs stay in the content store)."""
     path = os.path.join(root, "images.json")
-    try:
-        with open(path) as f:
-            known = json.load(f)
-    except (OSError, ValueError):
-        known = {}
+    known, _ = load_map(path, lambda _k, v: is_descriptor(v))
     from bake.registry.reference import parse_reference
 
     for name in names:
         known[str(parse_reference(name))] = top.to_json()  # by full name, as FROM lines resolve
-    write_atomic(path, json.dumps(known, indent=1, sort_keys=True).encode())
+    save_map(path, known)
 
 
 def push_all(store: ContentStore, images: Sequence[tuple[oci.Descriptor, Sequence[str]]],

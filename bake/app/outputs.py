@@ -4,7 +4,9 @@ Files (``type=local``, ``type=tar``) come from read-only mounts of the results, 
 subdirectories when a target has several; images go through ``app/images.py`` and a Publisher
 that writes shared layouts and pushes once every target is assembled. Every export shows in the
 progress as a step. A target that failed writes nothing; with ``--publish=after-all`` nothing is
-written at all when any target failed.
+written at all when any target failed. Damage the store or snapshotter found and repaired during
+the build (a blob or snapshot dropped and made again, a state file read as a miss) is reported as
+warnings here, once.
 """
 
 from __future__ import annotations
@@ -69,9 +71,16 @@ class Outputs:
         self.sink = sink
         self.keys = keys or {}
         self.publish = not (publish_after_all and any(o.error is not None for o in outcomes))
-        self.publisher = Publisher(root, images.store)
+        self.publisher = Publisher(root, images.store, images.repair)
 
     def write(self) -> list[TargetResult]:
+        try:
+            return self._write()
+        finally:
+            report_repairs(self.images, self.sink)
+
+    def _write(self) -> list[TargetResult]:
+        report_repairs(self.images, self.sink)
         results = []
         silent: list[str] = []
         for name, t in self.plan.targets.items():
@@ -100,6 +109,7 @@ class Outputs:
         return results
 
     def _files(self, name: str, t: Target, mine: list[tuple[Root, Outcome]]) -> list[str]:
+        from bake.app.images import output_errors
         from bake.exporter.local import export_local
         from bake.exporter.tar import export_tar
 
@@ -113,7 +123,8 @@ class Outputs:
             for out in wanted:
                 dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(self.cwd, out.dest)
                 kind = "directory" if out.type == "local" else "tarball"
-                with reported(self.sink, f"exporting to {kind} {out.dest}", name):
+                with reported(self.sink, f"exporting to {kind} {out.dest}", name), \
+                        output_errors(f"target {name}: output type={out.type},dest={out.dest}"):
                     (export_local if out.type == "local" else export_tar)(pairs, dest)
                 written.append(f"type={out.type},dest={out.dest}")
         return written
@@ -132,6 +143,14 @@ class Outputs:
         with reported(self.sink, "exporting to image", name):
             return export_images(self.publisher, self.images.layers, t, built, self.env, self.cwd,
                                  publish=self.publish, inline=inline)
+
+
+def report_repairs(images: ImageStore, sink: Sink) -> None:
+    """Warn about what was found damaged and repaired since the last call (each once)."""
+    for notes in (images.store.repaired, images.snapshots.repaired):
+        for text in notes:
+            sink(Noted(text, time.time(), "warning"))
+        notes.clear()
 
 
 @contextlib.contextmanager

@@ -6,13 +6,15 @@ chains (``layers.json``) those snapshots grow from. ``prune`` removes cache entr
 ``--filter until=DURATION`` ago, then the least recently used ones until the snapshots fit in
 ``--keep-storage``, then every snapshot nothing keeps alive (image chains included: their blobs stay
 in the content store, so a later pull only unpacks them again). Snapshots left uncommitted by a
-killed build go too. Prune refuses to run while a build uses the same root.
+killed build go too, and so does litter of any crash: damaged snapshots set aside by builds,
+cache entries whose snapshot is gone or damaged, records of removed snapshots in
+``layerblobs.json``, and temp files of dead writers. Prune refuses to run while a build uses the
+same root.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -20,11 +22,13 @@ import time
 from collections.abc import Iterable
 
 from bake._record import record
-from bake.content.atomic import write_atomic
+from bake.content.jsonstate import is_descriptor, load_map, save_map
+from bake.content.store import ContentStore
 from bake.errors import UsageError
 from bake.solver.cache import DirCache, Entry
 from bake.worker.copysnapshot import open_snapshotter
-from bake.worker.recovery import PREFIX, abandoned, recover
+from bake.worker.layers import Layers
+from bake.worker.recovery import PREFIX, abandoned, recover, sweep
 from bake.worker.snapshot import Snapshotter
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
@@ -55,11 +59,7 @@ def usage(root: str) -> Usage:
     entries = list(DirCache(root).entries())
     sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
     live = _alive(snaps, [e.result for e in entries], _image_tops(root))
-    try:
-        with open(os.path.join(root, "images.json")) as f:
-            stored = len(json.load(f))
-    except (OSError, ValueError):
-        stored = 0
+    stored = len(load_map(os.path.join(root, "images.json"), lambda _k, v: is_descriptor(v))[0])
     return Usage(len(entries), len(sizes), sum(sizes.values()), sum(v for k, v in sizes.items() if k not in live),
                  _size(os.path.join(root, "content")), _size(os.path.join(root, "cachemounts")), stored)
 
@@ -74,9 +74,14 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
     for runtime in ("runc", "crun"):  # a killed build's containers and mounts go before its snapshots
         if dead and shutil.which(runtime):
             recover(run_dir, runtime, dead)
+    sweep(root, everything=True)
     snaps = open_snapshotter(root)
     cache = DirCache(root)
     entries = sorted(cache.entries(), key=lambda e: e.last_used)
+    dangling = [e for e in entries if not snaps.committed(e.result)]  # damaged ones are set aside here
+    for e in dangling:
+        cache.remove(e.key)
+    entries = [e for e in entries if e not in dangling]
     now = time.time() if now is None else now
     drop: list[Entry] = [e for e in entries if until is not None and e.last_used < now - until]
     kept = [e for e in entries if e not in drop]
@@ -90,13 +95,21 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
     for e in drop:
         cache.remove(e.key)
     freed = removed = 0
+    gone: set[str] = set()
     for sid in sorted(snaps.ids(), key=int, reverse=True):  # children have larger ids than parents
         if sid not in live:
             freed += _size(os.path.join(snaps.dir, sid))
             _remove(snaps, sid)
+            gone.add(sid)
             removed += 1
+    for path in snaps.broken():
+        freed += _size(path)
+        shutil.rmtree(path, ignore_errors=True)
+        gone.add(os.path.basename(path).partition(".")[0])
     _forget_images(root, live)
-    return Pruned(len(drop), removed, freed)
+    if gone:
+        Layers(root, ContentStore(os.path.join(root, "content")), snaps).forget(gone)
+    return Pruned(len(drop) + len(dangling), removed, freed)
 
 
 def parse_size(text: str) -> int:
@@ -118,7 +131,7 @@ def parse_duration(text: str) -> float:
 def _alive(snaps: Snapshotter, tops: Iterable[str], images: Iterable[str]) -> set[str]:
     live: set[str] = set()
     for top in (*tops, *images):
-        if top.isdigit() and os.path.isdir(os.path.join(snaps.dir, top)):
+        if snaps.committed(top):  # whole, with its chain
             live.update(snaps.chain(top))
     for sid in list(live):  # a flattened copy serves every chain through its ancestor
         flat = os.path.join(snaps.dir, sid, "flat")
@@ -129,21 +142,18 @@ def _alive(snaps: Snapshotter, tops: Iterable[str], images: Iterable[str]) -> se
 
 
 def _image_tops(root: str) -> list[str]:
-    try:
-        with open(os.path.join(root, "layers.json")) as f:
-            return list(json.load(f).values())
-    except (OSError, ValueError):
-        return []
+    return list(_chains(root).values())
+
+
+def _chains(root: str) -> dict[str, str]:
+    """``layers.json``: image layer chain → its top snapshot (entries of another shape left out)."""
+    return load_map(os.path.join(root, "layers.json"), lambda _k, v: isinstance(v, str) and v.isdigit())[0]
 
 
 def _forget_images(root: str, live: set[str]) -> None:
     path = os.path.join(root, "layers.json")
-    try:
-        with open(path) as f:
-            chains: dict[str, str] = json.load(f)
-    except (OSError, ValueError):
-        return
-    write_atomic(path, json.dumps({k: v for k, v in chains.items() if v in live}, sort_keys=True).encode())
+    if os.path.exists(path):
+        save_map(path, {k: v for k, v in _chains(root).items() if v in live})
 
 
 def _remove(snaps: Snapshotter, sid: str) -> None:

@@ -9,13 +9,15 @@ kept in a stat cache — path → (size, mtime, inode, digest) — so an unchang
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 
+from bake.content.atomic import NoSpaceError, atomic_file
+from bake.content.jsonstate import is_digest, load_map
 from bake.worker.dockerignore import Matcher
 
 _CHUNK = 1 << 20
@@ -29,12 +31,8 @@ class StatCache:
         self.entries: dict[str, list[object]] = {}
         self.hits = 0
         self.misses = 0
-        if path and os.path.exists(path):
-            try:
-                with open(path) as f:
-                    self.entries = json.load(f)
-            except (OSError, ValueError):
-                self.entries = {}  # a damaged cache is rebuilt, never trusted
+        if path:
+            self.entries, _ = load_map(path, _valid)  # a damaged entry is hashed again, never trusted
 
     def digest(self, full: str, st: os.stat_result) -> str:
         entry = self.entries.get(full)
@@ -52,13 +50,18 @@ class StatCache:
         return value
 
     def save(self) -> None:
+        """Write the cache (atomically); a full disk only costs the next build some hashing."""
         if not self.path:
             return
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".statcache-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.entries, f)
-        os.replace(tmp, self.path)
+        with contextlib.suppress(NoSpaceError), atomic_file(self.path) as f:
+            f.write(json.dumps(self.entries).encode())
+
+
+def _valid(_path: str, entry: object) -> bool:
+    """``[size, mtime_ns, inode, digest]``."""
+    return (isinstance(entry, list) and len(entry) == 4 and all(type(x) is int for x in entry[:3])
+            and is_digest(entry[3]))
 
 
 def files(root: str, excludes: Iterable[str] = ()) -> list[str]:

@@ -5,6 +5,10 @@ The chain is keyed by the layers' diff IDs, so two images sharing their lower la
 those snapshots, and a second pull of the same image unpacks nothing. What a tag resolved to (per
 platform) is recorded in ``resolved.json``, so a rebuild uses the same image without asking the
 registry, as BuildKit does; ``refresh`` (``--pull``) resolves again. Layers may be plain, gzip or zstd.
+
+A stored manifest, config or layer found damaged (its bytes no longer match its digest) is dropped
+and fetched again from the registry it came from; ``repair`` does the same for blobs an export
+found damaged. Records of the wrong shape are misses.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bake.content import oci
-from bake.content.atomic import write_atomic
 from bake.content.compression import decompress
-from bake.content.store import ContentStore
+from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
+from bake.content.store import ContentError, ContentStore, CorruptContent
+from bake.errors import BakeError
 from bake.registry.reference import Reference
 from bake.worker.layers import Layers
 from bake.worker.snapshot import Snapshotter
@@ -53,8 +58,11 @@ class ImageStore:
         registry = client()
         manifest, _ = await registry.resolve(ref, platform)
         self.store.write(manifest.raw)
-        await registry.fetch_blob(ref, manifest.body["config"]["digest"], self.store)
-        resolved = _load(self.resolved_path)
+        config = manifest.body["config"]["digest"]
+        if self.store.exists(config) and not self.store.verify(config):
+            self.store.drop(config, f"the config of {ref}")
+        await registry.fetch_blob(ref, config, self.store)
+        resolved = _load(self.resolved_path, is_digest, self.store.repaired)
         resolved[key] = manifest.digest
         _save(self.resolved_path, resolved)
         return manifest
@@ -66,28 +74,46 @@ class ImageStore:
         local = self.built(ref, platform)
         if local is not None:
             return local
-        digest = _load(self.resolved_path).get(f"{ref} {platform}")
-        if digest is None or not self.store.exists(digest):
+        digest = _load(self.resolved_path, is_digest, self.store.repaired).get(f"{ref} {platform}")
+        if digest is None:
             return None
-        manifest = oci.parse(self.store.read(digest))
-        return manifest if self.store.exists(manifest.body["config"]["digest"]) else None
+        manifest = self._document(digest, str(ref))
+        return manifest if manifest is not None and self._whole(manifest, str(ref)) else None
 
     def built(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
         """The platform's manifest of an image in bake's own image store, if there is one."""
-        try:
-            with open(os.path.join(os.path.dirname(self.resolved_path), "images.json")) as f:
-                entry = json.load(f).get(str(ref))
-        except (OSError, ValueError):
-            return None
-        if not entry or not self.store.exists(entry["digest"]):
-            return None
-        doc = oci.parse(self.store.read(entry["digest"]))
-        if doc.media_type in oci.INDEX_TYPES:
+        images, _ = load_map(os.path.join(os.path.dirname(self.resolved_path), "images.json"),
+                             lambda _k, v: is_descriptor(v), self.store.repaired)
+        entry = images.get(str(ref))
+        doc = self._document(entry["digest"], str(ref)) if entry else None
+        if doc is not None and doc.media_type in oci.INDEX_TYPES:
             try:
-                doc = oci.parse(self.store.read(oci.select(doc, platform).digest))
-            except (oci.OCIError, OSError):
+                doc = self._document(oci.select(doc, platform).digest, str(ref))
+            except (oci.OCIError, KeyError, TypeError, ValueError):
                 return None
-        return doc if self.store.exists(doc.body["config"]["digest"]) else None
+        return doc if doc is not None and self._whole(doc, str(ref)) else None
+
+    def _document(self, digest: str, what: str) -> oci.Document | None:
+        """A stored manifest or index; None when missing, damaged (then dropped) or not one."""
+        try:
+            doc = oci.parse(self.store.read(digest))
+        except CorruptContent:
+            self.store.drop(digest, f"a manifest of {what}")
+            return None
+        except (ContentError, oci.OCIError, KeyError, TypeError, ValueError):
+            return None
+        config = doc.body.get("config") if doc.media_type in oci.MANIFEST_TYPES else {}
+        return doc if isinstance(config, dict) and (not config or is_digest(config.get("digest"))) else None
+
+    def _whole(self, manifest: oci.Document, what: str) -> bool:
+        """Whether the manifest's config is stored and whole (a damaged one is dropped)."""
+        config = manifest.body["config"]["digest"]
+        if not self.store.exists(config):
+            return False
+        if self.store.verify(config):
+            return True
+        self.store.drop(config, f"the config of {what}")
+        return False
 
     async def config(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                      refresh: bool = False) -> dict[str, object]:
@@ -113,7 +139,18 @@ class ImageStore:
             await client().fetch_blob(ref, layer["digest"], self.store)
             say(f"{layer['digest'][:19]} {size} fetched\n".encode())
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
-        top = await anyio.to_thread.run_sync(self.unpack, manifest, config)
+        repaired: set[str] = set()
+        while True:
+            try:
+                top = await anyio.to_thread.run_sync(self.unpack, manifest, config)
+                break
+            except CorruptContent as err:  # a stored layer went bad: fetch it again, once
+                if err.digest in repaired:
+                    raise
+                repaired.add(err.digest)
+                self.store.drop(err.digest, f"a layer of {ref}")
+                await client().fetch_blob(ref, err.digest, self.store)
+                say(f"{err.digest[:19]} was damaged in the store: fetched again\n".encode())
         say(f"unpacked {len(manifest.body['layers'])} layer(s)\n".encode())
         return top, config
 
@@ -123,8 +160,41 @@ class ImageStore:
         with self._unpacking:
             return self._unpack(manifest, config)
 
+    def repair(self, err: CorruptContent) -> bool:
+        """Drop the damaged blob of ``err`` and make it again: a layer this root made is rebuilt, a
+        pulled one fetched again from an image that was resolved to it. Whether the same bytes are
+        back (if not, the next export makes that layer anew, under another digest)."""
+        self.store.drop(err.digest, "found while exporting")
+        return self.layers.rebuild(err.digest) or self._refetch(err.digest)
+
+    def _refetch(self, digest: str) -> bool:
+        import anyio
+
+        from bake.registry.client import RegistryError, default_client
+        from bake.registry.reference import parse_reference
+
+        for key, manifest_digest in _load(self.resolved_path, is_digest, self.store.repaired).items():
+            doc = self._document(manifest_digest, key)
+            layers = doc.body.get("layers") if doc is not None else None
+            if not isinstance(layers, list) or digest not in {x.get("digest") for x in layers if isinstance(x, dict)}:
+                continue
+
+            async def fetch(name: str = key.rpartition(" ")[0]) -> None:
+                client = default_client()
+                try:
+                    await client.fetch_blob(parse_reference(name), digest, self.store)
+                finally:
+                    await client.aclose()
+
+            try:
+                anyio.run(fetch)
+            except (BakeError, RegistryError, OSError, RuntimeError):  # RuntimeError: called in a loop
+                continue
+            return True
+        return False
+
     def _unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
-        index = _load(self.index_path)
+        index = _load(self.index_path, str.isdigit, self.store.repaired)
         parent: str | None = None
         chain = ""
         layers = manifest.body["layers"]
@@ -160,14 +230,11 @@ class ImageStore:
         return parent
 
 
-def _load(path: str) -> dict[str, str]:
-    try:
-        with open(path) as f:
-            data: dict[str, str] = json.load(f)
-            return data
-    except (OSError, ValueError):
-        return {}
+def _load(path: str, valid: Callable[[str], bool], notes: list[str] | None = None) -> dict[str, str]:
+    """A ``str → str`` record; entries of another shape are left out (misses)."""
+    data, _ = load_map(path, lambda _k, v: isinstance(v, str) and valid(v), notes)
+    return data
 
 
 def _save(path: str, data: dict[str, str]) -> None:
-    write_atomic(path, json.dumps(data, sort_keys=True).encode())
+    save_map(path, data)

@@ -5,7 +5,9 @@ exported image shares its base layers byte for byte with the base, as BuildKit d
 snapshot becomes a deterministic diff of its upper directory against its parent's view (copied-up
 directories that did not change are left out), compressed as asked, stored in the content store
 and remembered in ``layerblobs.json`` so the next export reuses it. ``SOURCE_DATE_EPOCH`` clamps
-file times in the layers it makes, so two clean builds give the same bytes.
+file times in the layers it makes, so two clean builds give the same bytes — which is also how a
+made blob found damaged is rebuilt under its own digest (``rebuild``). Entries of the wrong shape
+in ``layerblobs.json`` are misses.
 """
 
 from __future__ import annotations
@@ -13,15 +15,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import tempfile
 import threading
 
 from bake._record import record
 from bake.content import oci
-from bake.content.atomic import write_atomic
 from bake.content.compression import compress
+from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
 from bake.content.store import ContentStore
 from bake.worker.differ import write_layer
 from bake.worker.snapshot import Snapshotter
@@ -88,20 +89,44 @@ class Layers:
         digest = self.store.write(blob)
         return Layer(oci.Descriptor(MEDIA_TYPES[compression], digest, len(blob)), diff_id)
 
+    def rebuild(self, digest: str) -> bool:
+        """Make a blob this class made before again (after a damaged copy was dropped); whether the
+        same bytes came back. Blobs of pulled layers are not made here (they come from a registry)."""
+        for key, layer in self._load().items():
+            sid, _, rest = key.partition(" ")
+            if layer.descriptor.digest != digest or not rest or not self.snapshots.committed(sid):
+                continue
+            compression, level, epoch = rest.split(" ")
+            again = self._diff(sid, compression, None if level == "None" else int(level),
+                               None if epoch == "None" else int(epoch))
+            if again.descriptor.digest == digest:
+                return True
+        return False
+
+    def forget(self, sids: set[str]) -> None:
+        """Drop the records of snapshots that are gone (prune)."""
+        with self.lock:
+            raw, _ = load_map(self.path, _valid, self.store.repaired)
+            save_map(self.path, {k: v for k, v in raw.items() if k.partition(" ")[0] not in sids})
+
     def _load(self) -> dict[str, Layer]:
-        try:
-            with open(self.path) as f:
-                raw = json.load(f)
-        except (OSError, ValueError):
-            return {}
+        raw, _ = load_map(self.path, _valid, self.store.repaired)
         return {k: Layer(oci.Descriptor.from_json(v["descriptor"]), v["diff_id"]) for k, v in raw.items()}
 
     def _save(self, key: str, layer: Layer) -> None:
         with self.lock:
-            try:
-                with open(self.path) as f:
-                    raw = json.load(f)
-            except (OSError, ValueError):
-                raw = {}
+            raw, _ = load_map(self.path, _valid, self.store.repaired)
             raw[key] = {"descriptor": layer.descriptor.to_json(), "diff_id": layer.diff_id}
-            write_atomic(self.path, json.dumps(raw, sort_keys=True).encode())
+            save_map(self.path, raw)
+
+
+def _valid(key: str, value: object) -> bool:
+    """``"<sid>"`` (a pulled layer) or ``"<sid> <compression> <level> <epoch>"`` → descriptor, diff ID."""
+    parts = key.split(" ")
+    return (isinstance(value, dict) and is_descriptor(value.get("descriptor")) and is_digest(value.get("diff_id"))
+            and parts[0].isdigit() and (len(parts) == 1 or (len(parts) == 4 and parts[1] in MEDIA_TYPES
+                                                            and _number(parts[2]) and _number(parts[3]))))
+
+
+def _number(text: str) -> bool:
+    return text == "None" or text.lstrip("-").isdigit()

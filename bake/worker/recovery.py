@@ -2,7 +2,10 @@
 bundles), locked for as long as the build lives. A build killed with ``kill -9`` leaves its lock
 free: the next build stops that build's containers, takes its mounts down and removes the
 directory. Nothing else needs repair — snapshots are only used once committed and cache entries
-are written whole — so a crash at any moment costs at most work, never correctness.
+are written whole — so a crash at any moment costs at most work, never correctness. What a killed
+process leaves is only litter: temp files of whole-file writes (``*.<pid>.<thread>.<n>.tmp``) and
+of the content store's ingest, which ``sweep`` removes when their writer no longer runs (every
+build after a crash does, from ``claim``; so does ``bake prune``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 from bake._record import record
+from bake.content.atomic import stale_temporary
 
 PREFIX = "build-"
 
@@ -31,8 +36,11 @@ class Scratch:
 
 
 def claim(run_dir: str) -> Scratch:
-    """A new scratch directory for this build, locked until ``release``."""
+    """A new scratch directory for this build, locked until ``release``. After a crash (a scratch
+    directory nobody holds) the dead writers' temp files under the root are swept first."""
     os.makedirs(run_dir, exist_ok=True)
+    if abandoned(run_dir):
+        sweep(os.path.dirname(os.path.abspath(run_dir)))
     path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=run_dir)
     fd = os.open(os.path.join(path, ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -56,6 +64,31 @@ def recover(run_dir: str, runtime: str, dead: list[str]) -> list[str]:
         if not _mounts_below(path):  # never delete through a mount that would not come off
             shutil.rmtree(path, ignore_errors=True)
     return dead
+
+
+def sweep(root: str, everything: bool = False) -> int:
+    """Remove temp files whose writer died, under the state root ``root``; returns how many.
+    ``everything`` (prune: no build runs) also removes temp files that name no process (``mkstemp``
+    names: the parse cache's, and older versions' ingest and stat cache files) once an hour old."""
+    removed = 0
+    old = time.time() - 3600
+    for base, dirs, names in os.walk(root):
+        rel = os.path.relpath(base, root)
+        top = rel.split(os.sep)[0]
+        if top == "run" or top == "cachemounts" or (top == "snapshots" and rel.count(os.sep) >= 2):
+            dirs[:] = []  # build scratch, cache mount contents, snapshot trees: not the root's own files
+            continue
+        for name in names:
+            path = os.path.join(base, name)
+            stale = stale_temporary(name)
+            if not stale and everything and name.startswith((".tmp-", ".statcache-", "blob-")):
+                with contextlib.suppress(OSError):
+                    stale = os.lstat(path).st_mtime < old
+            if stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed += 1
+    return removed
 
 
 def _abandoned(path: str) -> bool:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from bake.content import oci
+from bake.content.store import CorruptContent
 from bake.errors import BakeError
 from bake.registry.reference import parse_reference
 from bake.worker.images import ImageStore
@@ -171,6 +172,16 @@ class ImportedCache:
         manifest = {"layers": [{k: v for k, v in x.items() if k != "diff_id"} for x in chain]}
         image_config: dict[str, object] = {"rootfs": {"type": "layers", "diff_ids": [x["diff_id"] for x in chain]}}
         doc = oci.Document(oci.MANIFEST, manifest, oci.encode(manifest))
-        sid = await anyio.to_thread.run_sync(self.images.unpack, doc, image_config)
+        repaired: set[str] = set()
+        while True:
+            try:
+                sid = await anyio.to_thread.run_sync(self.images.unpack, doc, image_config)
+                break
+            except CorruptContent as err:  # a stored copy went bad: take the source's again
+                if err.digest in repaired:
+                    raise
+                repaired.add(err.digest)
+                self.images.store.drop(err.digest, "a layer of an imported cache")
+                await source.blob(err.digest, self.images)
         self.fetched += 1
         return sid
