@@ -20,6 +20,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
   command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"  # image outputs are checked by independent tools
   command -v umoci >/dev/null 2>&1 || missing="$missing umoci"
+  # the RUN sandbox: a network namespace per build reaching out through slirp4netns, and the
+  # distribution's containers seccomp allowlist (bake adds its own refusals on top)
+  command -v slirp4netns >/dev/null 2>&1 || missing="$missing slirp4netns"
+  [ -f /usr/share/containers/seccomp.json ] || missing="$missing golang-github-containers-common"
   if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

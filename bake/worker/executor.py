@@ -25,7 +25,9 @@ import anyio
 from bake._record import record
 from bake.errors import BakeError
 from bake.worker.inroot import Root, UnsafePathError, opened
+from bake.worker.network import NAMESERVER, BuildNetwork
 from bake.worker.platforms import BINFMT_DIR, emulator
+from bake.worker.seccomp import profile
 from bake.worker.users import resolve_user
 
 CAPABILITIES = (
@@ -95,6 +97,7 @@ class RuncExecutor:
         self.runtime = runtime
         self.binfmt_dir = binfmt_dir
         self.allow = frozenset(allow)  # granted entitlements (buildx's --allow)
+        self.network = BuildNetwork(self.bundles)
         if shutil.which(runtime) is None:
             raise ExecError(f"{runtime} is not installed (apt-get install {runtime})")
 
@@ -120,13 +123,16 @@ class RuncExecutor:
         rootfs = root.path
         bundle = tempfile.mkdtemp(prefix="bundle-", dir=self.bundles)
         try:
-            etc = _etc_files(bundle, process)
+            netns = None
+            if process.network not in ("host", "none"):
+                netns = await anyio.to_thread.run_sync(self.network.path)
+            etc = _etc_files(bundle, process, netns is not None)
             all_mounts = (*mounts, *etc)
             destinations = (*SYSTEM_MOUNTS, *(m.destination for m in all_mounts))
             prefixes = {p for d in destinations for p in _prefixes(d)}
             before = {d for d in prefixes if root.lstat(d) is not None}
             times = _dir_times(root, before)
-            config = runtime_config(rootfs, process, all_mounts, uid, gid, groups)
+            config = runtime_config(rootfs, process, all_mounts, uid, gid, groups, netns)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(config, f)
             cid = "bake-" + uuid.uuid4().hex[:12]
@@ -148,6 +154,10 @@ class RuncExecutor:
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
 
+
+    def close(self) -> None:
+        """Take down what the build's steps shared (its network)."""
+        self.network.close()
 
     def _destroy(self, cid: str) -> None:
         """Kill and delete a container whose ``runc run`` we abandoned (killing runc alone would
@@ -207,15 +217,27 @@ async def _pump(stream: anyio.abc.ByteReceiveStream, output: Output | None) -> N
             output(chunk)
 
 
-def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int, gid: int, groups: tuple[int, ...]) -> dict[str, object]:
+def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int, gid: int, groups: tuple[int, ...],
+                   netns: str | None = None) -> dict[str, object]:
+    """The OCI config of one RUN. ``netns`` is the build's shared namespace (default network);
+    ``network=none`` gets a fresh one with only ``lo``, ``network=host`` the host's."""
     env = list(p.env)
     if not any(e.startswith("PATH=") for e in env):
         env.append(f"PATH={DEFAULT_PATH}")
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     if p.network == "none":
         namespaces.append({"type": "network"})
+    elif p.network != "host":
+        namespaces.append({"type": "network", "path": netns} if netns else {"type": "network"})
     insecure = p.security == "insecure"
     caps = _bounding_caps() if insecure else list(CAPABILITIES)
+    linux: dict[str, object] = {
+        "namespaces": namespaces,
+        "maskedPaths": [] if insecure else list(MASKED),
+        "readonlyPaths": [] if insecure else list(READONLY),
+    }
+    if not insecure:
+        linux["seccomp"] = profile(caps)
     shm = f"size={p.shm_size}" if p.shm_size else "size=65536k"
     return {
         "ociVersion": "1.0.2",
@@ -242,11 +264,7 @@ def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int,
              "options": ["nosuid", "noexec", "nodev", "rw" if insecure else "ro"]},
             *(_mount(m) for m in mounts),
         ],
-        "linux": {
-            "namespaces": namespaces,
-            "maskedPaths": [] if insecure else list(MASKED),
-            "readonlyPaths": [] if insecure else list(READONLY),
-        },
+        "linux": linux,
     }
 
 
@@ -293,7 +311,7 @@ def _mount(m: Mount) -> dict[str, object]:
             "options": ["rbind", "ro" if m.readonly else "rw"]}
 
 
-def _etc_files(bundle: str, p: Process) -> tuple[Mount, ...]:
+def _etc_files(bundle: str, p: Process, slirp: bool) -> tuple[Mount, ...]:
     hosts = os.path.join(bundle, "hosts")
     with open(hosts, "w") as f:
         f.write(f"127.0.0.1\tlocalhost {p.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -301,9 +319,33 @@ def _etc_files(bundle: str, p: Process) -> tuple[Mount, ...]:
             name, _, ip = entry.partition("=")
             f.write(f"{ip}\t{name}\n")
     resolv = os.path.join(bundle, "resolv.conf")
-    try:
-        shutil.copyfile("/etc/resolv.conf", resolv)
-    except OSError:
-        with open(resolv, "w") as f:
-            f.write("nameserver 8.8.8.8\n")
+    with open(resolv, "w") as f:
+        f.write(resolv_conf(_read("/etc/resolv.conf"), slirp))
     return (Mount("/etc/hosts", hosts, readonly=True), Mount("/etc/resolv.conf", resolv, readonly=True))
+
+
+def resolv_conf(host: str, slirp: bool) -> str:
+    """The container's resolv.conf: the host's, where a nameserver the container cannot reach (the
+    host's loopback, from its own namespace) becomes slirp4netns's forwarder, or Google's as Docker does."""
+    lines, servers = [], 0
+    for line in host.splitlines():
+        fields = line.split()
+        if fields[:1] == ["nameserver"] and len(fields) > 1:
+            if fields[1].startswith("127.") or fields[1] == "::1":
+                continue
+            servers += 1
+        lines.append(line)
+    if slirp:  # everything goes through slirp's forwarder, which asks the host's resolvers
+        lines = [line for line in lines if line.split()[:1] != ["nameserver"]]
+        lines.append(f"nameserver {NAMESERVER}")
+    elif not servers:
+        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""

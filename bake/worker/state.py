@@ -66,6 +66,8 @@ class WorkerState:
             self._client = None
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
         self.secrets.close()
         self.ssh.close()
         self.statcache.save()

@@ -25,7 +25,10 @@ def rootfs(busybox_rootfs: Path, tmp_path: Path) -> Path:
 async def run(rootfs: Path, tmp_path: Path, process: Process, mounts: tuple[Mount, ...] = ()) -> tuple[int, str, tuple[str, ...]]:
     out: list[bytes] = []
     executor = RuncExecutor(str(tmp_path), runtime=os.environ.get("BAKE_TEST_RUNTIME", "runc"))
-    result = await executor.run(str(rootfs), process, mounts, out.append)
+    try:
+        result = await executor.run(str(rootfs), process, mounts, out.append)
+    finally:
+        executor.close()
     return result.exit_code, b"".join(out).decode(), result.stubs
 
 
