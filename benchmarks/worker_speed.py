@@ -2,6 +2,8 @@
 
 Goals (issue 4): median overhead of a trivial RUN ≤ 60 ms over 50 runs (baseline printed: the
 same ``/bin/true`` via plain ``subprocess``); layer tar and gzip throughput reported.
+The sandbox's cost (issue 10): the same RUN without the seccomp filter, and with the build's
+shared network namespace (slirp4netns) instead of ``network=none``, plus that namespace's set-up.
 Needs root, runc and busybox-static (scripts/setup.sh installs them).
 
 Run: .venv/bin/python benchmarks/worker_speed.py [--runs N]
@@ -21,8 +23,10 @@ import time
 import anyio
 
 from bake.content.compression import compress
+from bake.worker import executor
 from bake.worker.differ import layer_bytes
 from bake.worker.executor import Process, RuncExecutor
+from bake.worker.network import BuildNetwork
 
 
 def busybox_rootfs(root: str) -> None:
@@ -34,15 +38,46 @@ def busybox_rootfs(root: str) -> None:
         os.symlink("busybox", os.path.join(root, "bin", name))
 
 
-async def run_many(root: str, state: str, runs: int) -> list[float]:
+async def run_many(root: str, state: str, runs: int, network: str = "none") -> list[float]:
     ex = RuncExecutor(state)
     times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = await ex.run(root, Process(("/bin/true",), network="none"))
-        times.append(time.perf_counter() - t0)
-        assert result.exit_code == 0
+    try:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            result = await ex.run(root, Process(("/bin/true",), network=network))
+            times.append(time.perf_counter() - t0)
+            assert result.exit_code == 0
+    finally:
+        ex.close()
     return times
+
+
+def sandbox_costs(root: str, state: str, runs: int, base: list[float]) -> None:
+    """Per-RUN cost of the seccomp filter and of the shared network namespace, and its set-up."""
+    config = executor.runtime_config
+
+    def unfiltered(*args: object, **kw: object) -> dict[str, object]:
+        doc = config(*args, **kw)  # type: ignore[arg-type]
+        doc["linux"].pop("seccomp", None)  # type: ignore[attr-defined]
+        return doc
+
+    executor.runtime_config = unfiltered  # type: ignore[assignment]
+    try:
+        plain = statistics.median(anyio.run(run_many, root, state, runs))
+    finally:
+        executor.runtime_config = config
+    filtered = statistics.median(anyio.run(run_many, root, state, runs))
+    network = BuildNetwork(state)
+    t0 = time.perf_counter()
+    network.path()
+    setup = time.perf_counter() - t0
+    network.close()
+    net = statistics.median(anyio.run(run_many, root, state, runs, "default")[1:])
+    b = statistics.median(base)
+    print(f"sandbox: RUN without seccomp {plain * 1000:.1f} ms, with {filtered * 1000:.1f} ms "
+          f"(+{(filtered - plain) * 1000:.1f} ms, ratio {filtered / plain:.2f}); in the build's network namespace "
+          f"{net * 1000:.1f} ms (ratio {net / filtered:.2f} vs network=none); its set-up once per build "
+          f"{setup * 1000:.0f} ms; plain subprocess {b * 1000:.1f} ms")
 
 
 def main() -> int:
@@ -63,6 +98,7 @@ def main() -> int:
         print(f"RUN overhead (runc, /bin/true, {args.runs} runs): median {med * 1000:.1f} ms, "
               f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:.1f} ms; plain subprocess {b * 1000:.1f} ms "
               f"(ratio {med / b:.0f}x)  goal ≤ 60 ms {'ok' if med <= 0.060 else 'SLOW'}")
+        sandbox_costs(root, d, args.runs, base)
 
         upper = os.path.join(d, "upper")
         os.makedirs(upper)

@@ -76,8 +76,11 @@ async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | No
             with anyio.CancelScope(shield=True):  # cancelled or not, every mount comes off
                 await anyio.to_thread.run_sync(stack.close)
         if result.exit_code != 0:
-            raise StepError(name, f"process {_quote(op.args)} did not complete successfully: exit code: {result.exit_code}",
-                            output=tail.lines(), exit_code=result.exit_code)
+            reason = f"process {_quote(op.args)} did not complete successfully: exit code: {result.exit_code}"
+            full = _full_filesystem(snaps.upper(sid))
+            if full:
+                reason += f"; no space left on device: the filesystem of {full} is full"
+            raise StepError(name, reason, output=tail.lines(), exit_code=result.exit_code)
     except BaseException:
         with contextlib.suppress(Exception):
             snaps.remove(sid)
@@ -131,6 +134,16 @@ def _seed(snaps: Snapshotter, source: str, view: str, selector: str, dest: str) 
         shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
     finally:
         snaps.unmount(view)
+
+
+def _full_filesystem(path: str) -> str:
+    """``path`` when the filesystem holding it has (almost) no room left: the likely reason a step
+    failed, which its own output may not say."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return ""
+    return path if st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files and st.f_favail == 0) else ""
 
 
 def _tempdir(state: WorkerState, stack: contextlib.ExitStack, prefix: str) -> str:

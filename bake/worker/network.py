@@ -17,6 +17,8 @@ import os
 import shutil
 import subprocess
 import threading
+import weakref
+from collections.abc import Callable
 
 from bake.errors import BakeError
 
@@ -29,13 +31,13 @@ class NetworkError(BakeError):
 
 
 class BuildNetwork:
-    """The namespace, made on first use by ``path()``; ``close()`` takes it down."""
+    """The namespace, made on first use by ``path()``; ``close()`` takes it down (so does losing
+    the last reference: a forgotten close never leaves a slirp4netns behind)."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self._path: str | None = None
-        self._slirp: subprocess.Popen[bytes] | None = None
-        self._exit_w: int | None = None
+        self._teardown: Callable[[], object] | None = None
         self._lock = threading.Lock()
 
     def path(self) -> str:
@@ -61,48 +63,48 @@ class BuildNetwork:
         ready_r, ready_w = os.pipe()
         exit_r, exit_w = os.pipe()
         try:
-            self._slirp = subprocess.Popen(
+            slirp_proc = subprocess.Popen(
                 [slirp, "--configure", f"--mtu={_SLIRP_MTU}", "--disable-host-loopback", "--netns-type=path",
                  f"--ready-fd={ready_w}", f"--exit-fd={exit_r}", path, "tap0"],
                 pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-            os.close(ready_w)
-            os.close(exit_r)
-            ready_w = exit_r = -1
-            with os.fdopen(ready_r, "rb") as ready:
-                ok = ready.read(1) == b"1"
-            if not ok:
-                with open(log_path, errors="replace") as f:
-                    err = f.read().strip()
-                raise NetworkError(f"slirp4netns could not configure the build's network: {err}")
-        except BaseException:
-            for fd in (ready_w, exit_r, exit_w, log):
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self._exit_w = None
-            self._stop(path)
-            raise
-        os.close(log)
-        self._exit_w = exit_w
+        except OSError as e:
+            os.close(ready_r)
+            os.close(exit_w)
+            _unmount(path)
+            raise NetworkError(f"cannot start slirp4netns: {e}") from e
+        finally:
+            for fd in (ready_w, exit_r, log):
+                os.close(fd)
+        teardown = weakref.finalize(self, _stop, slirp_proc, exit_w, path)
+        with os.fdopen(ready_r, "rb") as ready:
+            ok = ready.read(1) == b"1"  # slirp4netns writes "1" once configured; EOF if it died
+        if not ok:
+            teardown()
+            with open(log_path, errors="replace") as f:
+                err = f.read().strip()
+            raise NetworkError(f"slirp4netns could not configure the build's network: {err}")
+        self._teardown = teardown
         return path
 
     def close(self) -> None:
         with self._lock:
-            if self._path is not None:
-                self._stop(self._path)
-                self._path = None
+            if self._teardown is not None:
+                self._teardown()
+                self._teardown = None
+            self._path = None
 
-    def _stop(self, path: str) -> None:
-        if self._exit_w is not None:
-            os.close(self._exit_w)  # slirp4netns exits when its exit fd closes
-            self._exit_w = None
-        if self._slirp is not None:
-            try:
-                self._slirp.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._slirp.kill()
-                self._slirp.wait()
-            self._slirp = None
-        subprocess.run(["umount", path], capture_output=True)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+
+def _stop(slirp: subprocess.Popen[bytes], exit_w: int, path: str) -> None:
+    os.close(exit_w)  # slirp4netns exits when its exit fd closes
+    try:
+        slirp.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        slirp.kill()
+        slirp.wait()
+    _unmount(path)
+
+
+def _unmount(path: str) -> None:
+    subprocess.run(["umount", path], capture_output=True)
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -118,3 +119,18 @@ FROM base
 COPY ctx/ /app/
 """, {"base.tar": base, "ctx/conf/victim": b"overwritten"})
     assert intact(canary)
+
+
+def test_a_run_that_fills_the_disk_says_so(busybox_image: str, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(root)], check=True)
+    try:
+        with pytest.raises(StepError, match=r"no space left on device: the filesystem of .* is full") as info:
+            build_project(tmp_path, f"""
+FROM {busybox_image}
+RUN dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null
+""")
+        assert str(root) in info.value.reason and info.value.exit_code == 1
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=True)
