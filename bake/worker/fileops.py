@@ -230,7 +230,9 @@ def _all_paths(root: Root) -> list[str]:
     out: list[str] = []
 
     def walk(fd: int, rel: str) -> None:
-        for entry in sorted(os.scandir(fd), key=lambda e: e.name):
+        with os.scandir(fd) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
             path = f"{rel}/{entry.name}" if rel else entry.name
             out.append(path)
             if entry.is_dir(follow_symlinks=False):

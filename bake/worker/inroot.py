@@ -294,7 +294,9 @@ def remove_at(dirfd: int, name: str) -> bool:
 def _rmtree_at(dirfd: int, name: str) -> None:
     fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
     try:
-        for entry in list(os.scandir(fd)):
+        with os.scandir(fd) as it:
+            entries = list(it)
+        for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 _rmtree_at(fd, entry.name)
             else:

@@ -242,3 +242,20 @@ def test_resolution_rules(root: Path) -> None:
         assert r.real("up") == str(root / "real")
         with pytest.raises(inroot.UnsafePathError, match="too many levels"):
             r.canonical("loop/x")
+
+
+def test_the_local_exporter_replaces_links_an_earlier_export_left(tmp_path: Path, canary: Canary) -> None:
+    from bake.exporter.local import export_local
+
+    first, second, dest = tmp_path / "first", tmp_path / "second", tmp_path / "out"
+    first.mkdir()
+    os.symlink(canary.dir, first / "sub")  # a hostile build exports a link…
+    os.symlink(canary.dir / "victim", first / "file")
+    (second / "sub").mkdir(parents=True)  # …and the next export writes through the same names
+    (second / "sub" / "victim").write_text("overwritten")
+    (second / "file").write_text("overwritten")
+    export_local([("", str(first))], str(dest))
+    export_local([("", str(second))], str(dest))
+    assert canary.intact()
+    assert (dest / "sub" / "victim").read_text() == "overwritten" and not (dest / "sub").is_symlink()
+    assert not (dest / "file").is_symlink()
