@@ -92,7 +92,7 @@ def _mkfile(root: Root, m: Mkfile) -> None:
         fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=dirfd)
         with opened(fd):
-            os.write(fd, m.data) if len(m.data) < (1 << 20) else _write_all(fd, m.data)
+            _write_all(fd, m.data)
         set_attrs(dirfd, parts[-1], Attrs(mode=m.mode, owner=_owner(root, m.chown)))
 
 
