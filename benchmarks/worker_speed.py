@@ -38,8 +38,11 @@ def busybox_rootfs(root: str) -> None:
         os.symlink("busybox", os.path.join(root, "bin", name))
 
 
+RUNTIME = "runc"
+
+
 async def run_many(root: str, state: str, runs: int, network: str = "none") -> list[float]:
-    ex = RuncExecutor(state)
+    ex = RuncExecutor(state, runtime=RUNTIME)
     times = []
     try:
         for _ in range(runs):
@@ -53,7 +56,8 @@ async def run_many(root: str, state: str, runs: int, network: str = "none") -> l
 
 
 def sandbox_costs(root: str, state: str, runs: int, base: list[float]) -> None:
-    """Per-RUN cost of the seccomp filter and of the shared network namespace, and its set-up."""
+    """Per-RUN cost of the seccomp filter and of the shared network namespace (runs interleaved,
+    so load elsewhere on the machine hits every variant alike), and the namespace's set-up."""
     config = executor.runtime_config
 
     def unfiltered(*args: object, **kw: object) -> dict[str, object]:
@@ -61,30 +65,43 @@ def sandbox_costs(root: str, state: str, runs: int, base: list[float]) -> None:
         doc["linux"].pop("seccomp", None)  # type: ignore[attr-defined]
         return doc
 
-    executor.runtime_config = unfiltered  # type: ignore[assignment]
-    try:
-        plain = statistics.median(anyio.run(run_many, root, state, runs))
-    finally:
-        executor.runtime_config = config
-    filtered = statistics.median(anyio.run(run_many, root, state, runs))
+    async def measure() -> dict[str, list[float]]:
+        ex = RuncExecutor(state, runtime=RUNTIME)
+        times: dict[str, list[float]] = {"no seccomp": [], "seccomp": [], "seccomp, shared namespace": []}
+        try:
+            await ex.run(root, Process(("/bin/true",)))  # the namespace exists before timing
+            for _ in range(runs):
+                for name in times:
+                    executor.runtime_config = unfiltered if name == "no seccomp" else config
+                    t0 = time.perf_counter()
+                    await ex.run(root, Process(("/bin/true",), network="default" if "shared" in name else "none"))
+                    times[name].append(time.perf_counter() - t0)
+        finally:
+            executor.runtime_config = config
+            ex.close()
+        return times
+
+    med = {k: statistics.median(v) for k, v in anyio.run(measure).items()}
     network = BuildNetwork(state)
     t0 = time.perf_counter()
     network.path()
     setup = time.perf_counter() - t0
     network.close()
-    net = statistics.median(anyio.run(run_many, root, state, runs, "default")[1:])
-    b = statistics.median(base)
-    print(f"sandbox: RUN without seccomp {plain * 1000:.1f} ms, with {filtered * 1000:.1f} ms "
-          f"(+{(filtered - plain) * 1000:.1f} ms, ratio {filtered / plain:.2f}); in the build's network namespace "
-          f"{net * 1000:.1f} ms (ratio {net / filtered:.2f} vs network=none); its set-up once per build "
-          f"{setup * 1000:.0f} ms; plain subprocess {b * 1000:.1f} ms")
+    plain, filtered, shared = med["no seccomp"], med["seccomp"], med["seccomp, shared namespace"]
+    print(f"sandbox ({RUNTIME}, network=none): RUN without seccomp {plain * 1000:.1f} ms, with {filtered * 1000:.1f} ms "
+          f"(+{(filtered - plain) * 1000:.1f} ms, ratio {filtered / plain:.2f}); in the build's shared network namespace "
+          f"{shared * 1000:.1f} ms (ratio {shared / filtered:.2f}); its set-up once per build {setup * 1000:.0f} ms; "
+          f"plain subprocess {statistics.median(base) * 1000:.1f} ms")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--layer-mb", type=int, default=100)
+    ap.add_argument("--runtime", default="runc", help="runc or crun")
     args = ap.parse_args()
+    global RUNTIME
+    RUNTIME = args.runtime
     with tempfile.TemporaryDirectory() as d:
         root = os.path.join(d, "rootfs")
         busybox_rootfs(root)
@@ -95,7 +112,7 @@ def main() -> int:
             base.append(time.perf_counter() - t0)
         times = anyio.run(run_many, root, d, args.runs)
         med, b = statistics.median(times), statistics.median(base)
-        print(f"RUN overhead (runc, /bin/true, {args.runs} runs): median {med * 1000:.1f} ms, "
+        print(f"RUN overhead ({RUNTIME}, /bin/true, {args.runs} runs): median {med * 1000:.1f} ms, "
               f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:.1f} ms; plain subprocess {b * 1000:.1f} ms "
               f"(ratio {med / b:.0f}x)  goal ≤ 60 ms {'ok' if med <= 0.060 else 'SLOW'}")
         sandbox_costs(root, d, args.runs, base)
