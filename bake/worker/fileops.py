@@ -19,6 +19,7 @@ import re
 import stat
 import tarfile
 
+from bake.content.atomic import FULL, NoSpaceError
 from bake.errors import BakeError
 from bake.graph.ops import Copy, FileAction, Mkdir, Mkfile, Rm
 from bake.worker.dockerignore import Matcher
@@ -48,6 +49,8 @@ def apply_actions(root: str, actions: tuple[FileAction, ...], sources: list[str]
         except UnsafePathError as e:
             raise FileOpError(str(e)) from e
         except OSError as e:
+            if e.errno in FULL:
+                raise NoSpaceError(root, f"the files of {_describe(action)}") from e
             raise FileOpError(f"{_describe(action)}: {e.strerror or e}") from e
 
 

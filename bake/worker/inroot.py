@@ -57,11 +57,14 @@ def _openat2(dirfd: int, path: str, flags: int, mode: int) -> int:
 def openat2_available() -> bool:
     global _openat2_works
     if _openat2_works is None:
+        root = os.open("/", os.O_PATH | os.O_CLOEXEC)
         try:
-            os.close(_openat2(os.open("/", os.O_PATH), ".", os.O_PATH, 0))
+            os.close(_openat2(root, ".", os.O_PATH, 0))
             _openat2_works = True
         except OSError:  # ENOSYS on old kernels, EPERM under some seccomp filters
             _openat2_works = False
+        finally:
+            os.close(root)
     return _openat2_works
 
 

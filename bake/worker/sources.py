@@ -18,6 +18,7 @@ from collections.abc import Callable
 import anyio
 
 from bake.content import oci
+from bake.content.atomic import disk_full_is_an_error
 from bake.graph.ops import SourceOp
 from bake.registry.reference import parse_reference
 from bake.worker import keys
@@ -63,7 +64,8 @@ async def materialize(state: WorkerState, op: SourceOp, platform: str | None,
     dest = snapshots.upper(sid)
     try:
         if k == "local":
-            await anyio.to_thread.run_sync(_copy_context, keys.context_dir(state.cwd, op), keys.excludes(op), dest)
+            with disk_full_is_an_error(dest, "the copy of the build context"):
+                await anyio.to_thread.run_sync(_copy_context, keys.context_dir(state.cwd, op), keys.excludes(op), dest)
         elif k == "git":
             remote, ref, subdir = _git(op)
             keep = dict(op.attrs).get("keep-git-dir") == "true"

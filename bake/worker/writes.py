@@ -17,6 +17,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 
+from bake.content.atomic import FULL, NoSpaceError
 from bake.errors import BakeError
 from bake.worker.inroot import Root, chmod_fd, opened, remove_at
 
@@ -25,7 +26,8 @@ OPAQUE_MARKER = ".wh..wh..opq"
 
 
 class UnsafeArchiveError(BakeError):
-    """An archive or layer entry tried to escape the root or is not allowed here."""
+    """An archive or layer entry cannot be applied: it would escape the root, is not allowed
+    here, or conflicts with what is there (a file where a directory is needed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,15 @@ def extract(tar: tarfile.TarFile, root: Root, layer: bool = False) -> list[str]:
         if layer and base.startswith(WHITEOUT_PREFIX):
             root.remove(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
             continue
-        dirfd, entry = root.parent(name, create=True)
-        with opened(dirfd):
-            _entry(tar, member, root, dirfd, entry, is_root)
-            _metadata(dirfd, entry, member, is_root)
+        try:
+            dirfd, entry = root.parent(name, create=True)
+            with opened(dirfd):
+                _entry(tar, member, root, dirfd, entry, is_root)
+                _metadata(dirfd, entry, member, is_root)
+        except OSError as e:
+            if e.errno in FULL:
+                raise NoSpaceError(root.path, f"{member.name} (extracting an archive)") from e
+            raise UnsafeArchiveError(f"cannot extract {member.name}: {e.strerror or e}") from e
         created.add(name)
         written.append(name)
     return written

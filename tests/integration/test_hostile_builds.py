@@ -14,6 +14,7 @@ import pytest
 
 from bake.app import Request
 from bake.app.build import BuildOptions, build
+from bake.content.atomic import NoSpaceError
 from bake.errors import StepError
 
 HCL = 'target "default" {\n  output = ["type=local,dest=out"]\n}\n'
@@ -132,5 +133,19 @@ FROM {busybox_image}
 RUN dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null
 """)
         assert str(root) in info.value.reason and info.value.exit_code == 1
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=True)
+
+
+@pytest.mark.parametrize(("size", "where"), [(40, "the copy of the build context"), (10, "the files of copy big to /b")])
+def test_a_copy_that_fills_the_disk_says_so(busybox_image: str, tmp_path: Path, size: int, where: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(root)], check=True)
+    try:
+        with pytest.raises(StepError, match=f"no space left on device while writing {where} \\({root}") as info:
+            build_project(tmp_path, f"FROM {busybox_image}\nCOPY big /a\nCOPY big /b\nCOPY big /c\n",
+                          {"big": os.urandom(size << 20)})
+        assert isinstance(info.value.__cause__, NoSpaceError)
     finally:
         subprocess.run(["umount", "-l", str(root)], check=True)

@@ -259,3 +259,8 @@ def test_the_local_exporter_replaces_links_an_earlier_export_left(tmp_path: Path
     assert canary.intact()
     assert (dest / "sub" / "victim").read_text() == "overwritten" and not (dest / "sub").is_symlink()
     assert not (dest / "file").is_symlink()
+
+
+def test_an_entry_below_a_file_is_a_clear_error(root: Path) -> None:
+    with pytest.raises(UnsafeArchiveError, match="cannot extract a/b: Not a directory"):
+        apply_layer(io.BytesIO(tar_of(("file", "a", "x"), ("file", "a/b", "y"))), str(root))
