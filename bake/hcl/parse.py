@@ -27,10 +27,11 @@ def parse(text: str, file: str) -> ast.Body:
     if cache is not None:
         try:
             with open(cache, "rb") as f:
-                body: ast.Body = pickle.load(f)
-            return body
-        except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
-            pass  # missing or unreadable entry: parse again and rewrite it
+                body: object = pickle.load(f)
+            if isinstance(body, ast.Body):
+                return body
+        except Exception:  # a damaged pickle can raise anything: parse again and rewrite it
+            pass
     body = _parse_uncached(text, file)
     if cache is not None:
         _store(cache, body)
