@@ -245,3 +245,26 @@ def test_no_traceback_when_an_export_cannot_be_repaired(copy: tuple[Path, Path, 
     with pytest.raises(BakeError, match="is corrupt"):
         run(d, root)
     assert not (d / "out/app.tar").exists()
+
+
+def test_pushes_and_cache_exports_never_send_a_damaged_blob(copy: tuple[Path, Path, dict[str, object]],
+                                                             registry: str) -> None:
+    d, root, good = copy
+    tag = f"{registry}/corrupt/app:1"
+    (d / "docker-bake.hcl").write_text(
+        f'target "default" {{\n  tags = ["{tag}"]\n  output = ["type=registry"]\n'
+        '  cache-to = ["type=local,dest=cache,mode=max"]\n}\n')
+    garble(blob(root, layers(good)[-1]))
+    halve(blob(root, layers(good)[1]))
+    events: list[Event] = []
+    run(d, root, events=events)
+    assert len(warnings(events)) == 2
+    pulled = d / "pulled"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{tag}", f"oci:{pulled}:x"],
+                   check=True, capture_output=True)  # skopeo verifies every blob's digest as it copies
+    for layout in (pulled, d / "cache"):
+        for p in (layout / "blobs/sha256").iterdir():
+            assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name, f"{p} is corrupt"
+    manifest = json.loads((pulled / "blobs/sha256" / json.loads((pulled / "index.json").read_text())
+                           ["manifests"][0]["digest"].partition(":")[2]).read_text())
+    assert [x["digest"] for x in manifest["layers"]] == layers(good)
