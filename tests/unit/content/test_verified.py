@@ -48,20 +48,18 @@ def test_a_damaged_blob_fails_the_stream(damage: str, tmp_path: Path) -> None:
     else:
         data += b"x"
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptContent, match="is corrupt") as info:
-        with store.open(DIGEST, len(DATA)) as blob:
-            shutil.copyfileobj(blob, io.BytesIO(), 1 << 16)
-            blob.finish()
+    with pytest.raises(CorruptContent, match="is corrupt") as info, store.open(DIGEST, len(DATA)) as blob:
+        shutil.copyfileobj(blob, io.BytesIO(), 1 << 16)
+        blob.finish()
     assert info.value.digest == DIGEST and info.value.path == str(path)
 
 
 def test_a_blob_truncated_while_it_is_read_fails(tmp_path: Path) -> None:
     store = stored(tmp_path)
-    with pytest.raises(CorruptContent, match="truncated"):
-        with store.open(DIGEST) as blob:
-            blob.read(1000)
-            os.truncate(store.path(DIGEST), 2000)
-            blob.finish()
+    with pytest.raises(CorruptContent, match="truncated"), store.open(DIGEST) as blob:
+        blob.read(1000)
+        os.truncate(store.path(DIGEST), 2000)
+        blob.finish()
 
 
 def test_a_tar_of_a_damaged_blob_is_never_completed(tmp_path: Path) -> None:
@@ -70,12 +68,12 @@ def test_a_tar_of_a_damaged_blob_is_never_completed(tmp_path: Path) -> None:
     raw = bytearray(Path(store.path(DIGEST)).read_bytes())
     raw[5] ^= 0xFF
     Path(store.path(DIGEST)).write_bytes(bytes(raw))
-    with pytest.raises(CorruptContent):
-        with tarfile.open(fileobj=io.BytesIO(), mode="w|") as tar, store.open(DIGEST, len(DATA)) as blob:
-            info = tarfile.TarInfo("blob")
-            info.size = blob.size
-            tar.addfile(info, blob)  # type: ignore[arg-type]
-            blob.finish()
+    with (pytest.raises(CorruptContent), tarfile.open(fileobj=io.BytesIO(), mode="w|") as tar,
+          store.open(DIGEST, len(DATA)) as blob):
+        info = tarfile.TarInfo("blob")
+        info.size = blob.size
+        tar.addfile(info, blob)  # type: ignore[arg-type]
+        blob.finish()
 
 
 def test_an_empty_blob_is_checked_too(tmp_path: Path) -> None:
@@ -128,10 +126,10 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path: Path) -> None:
         def write(self, data: bytes) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(NoSpaceError, match=f"no space left on device while writing {target}"):
-        with atomic_file(str(target)) as f:
-            f.write(b"x")
-            Full().write(b"y")
+    with (pytest.raises(NoSpaceError, match=f"no space left on device while writing {target}"),
+          atomic_file(str(target)) as f):
+        f.write(b"x")
+        Full().write(b"y")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(NoSpaceError, match=r"the cache \(/x\)"), disk_full_is_an_error("/x", "the cache"):
         raise OSError(errno.EDQUOT, "quota")

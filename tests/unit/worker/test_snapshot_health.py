@@ -50,7 +50,7 @@ def test_damage_sets_the_snapshot_and_what_rests_on_it_aside(damage: str, tmp_pa
 
 
 def test_a_garbled_parent_never_loops(tmp_path: Path) -> None:
-    snaps, (a, b, c) = chain(tmp_path)
+    snaps, (a, _b, c) = chain(tmp_path)
     (Path(snaps.dir) / a / "parent").write_text(c)
     with pytest.raises(SnapshotError, match="damaged parent"):
         Snapshotter(str(tmp_path)).chain(c)
