@@ -158,9 +158,11 @@ class _TargetConverter:
 
 
 def _read(path: str) -> str:
+    from bake.dockerfile.parser import decode
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open(path, "rb") as f:
+            return decode(f.read(), os.path.normpath(path))
     except OSError as err:
         raise UsageError(f"failed to read dockerfile: open {path}: {err.strerror}") from None
 

@@ -52,6 +52,10 @@ def copy(
             continue
         src = expand(raw)
         source = _source(src, inst, frm, source_of)
+        if source.vertex is None:
+            # A scratch stage has no vertex to copy from; BuildKit copies from an empty mount,
+            # so "/" copies nothing and a named file is "not found" when the step runs.
+            source = scratch(source.platform).file((), name="scratch")
         path = "/" if (inst.add and (is_url(src) or is_git(src))) else src
         unpack = bool(inst.add and inst.unpack is not False and not is_url(src) and src.endswith(_ARCHIVES))
         actions.append((Copy(0, path, dest, chown=chown, chmod=chmod, exclude=inst.exclude, parents=inst.parents,

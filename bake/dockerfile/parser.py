@@ -73,6 +73,19 @@ class Document:
     comments: dict[int, str] | None = None  # instruction line → the comment just above it
 
 
+def decode(data: bytes, file: str = "Dockerfile") -> str:
+    """A Dockerfile's text; bytes that are not UTF-8 are a ``DockerfileError`` at their line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        text = data.decode("utf-8", "replace").split("\n")[line - 1]
+        raise DockerfileError(f"invalid UTF-8: byte 0x{data[err.start]:02x} is not valid UTF-8 text; "
+                              "Dockerfiles must be UTF-8 encoded", file, line, col, text) from None
+
+
 def parse(text: str, file: str = "Dockerfile") -> Document:
     """Parse Dockerfile ``text``; a mistake raises ``DockerfileError`` at its line."""
     if text.startswith("\ufeff"):
@@ -188,7 +201,7 @@ def _node(text: str, start: int, end: int, file: str, escape: str) -> Node:
     if keyword in JSON_INSTRUCTIONS and rest.startswith("["):
         try:
             value = json.loads(rest)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON (or nested beyond reason): shell form
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return Node(keyword, tuple(flags), tuple(value), True, text, start, end)

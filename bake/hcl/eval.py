@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -15,6 +16,7 @@ from bake.hcl.values import (
     equal,
     is_number,
     normalize_number,
+    remainder,
     to_bool,
     to_number,
     to_string,
@@ -262,17 +264,23 @@ class Evaluator:
             return dx <= dy
         if op == ">=":
             return dx >= dy
-        if op == "+":
-            return normalize_number(CTX.add(dx, dy))
-        if op == "-":
-            return normalize_number(CTX.subtract(dx, dy))
-        if op == "*":
-            return normalize_number(CTX.multiply(dx, dy))
-        if dy == 0:
+        if dy == 0 and op in ("/", "%"):
             raise _err("Operation failed", "Error during operation: can't divide by zero.", e.rng)
-        if op == "/":
-            return normalize_number(CTX.divide(dx, dy))
-        return normalize_number(CTX.remainder(dx, dy))
+        try:
+            if op == "+":
+                return normalize_number(CTX.add(dx, dy))
+            if op == "-":
+                return normalize_number(CTX.subtract(dx, dy))
+            if op == "*":
+                return normalize_number(CTX.multiply(dx, dy))
+            if op == "/":
+                return normalize_number(CTX.divide(dx, dy))
+            return remainder(dx, dy)
+        except decimal.Overflow:
+            raise _err("Operation failed", "Error during operation: the result is too large to represent "
+                       f"(numbers range up to {CTX.Emax} decimal digits).", e.rng) from None
+        except decimal.DecimalException:
+            raise _err("Operation failed", "Error during operation: the result is not a number.", e.rng) from None
 
     def _conditional(self, e: ast.Conditional, scope: Scope) -> object:
         c = self.eval(e.cond, scope)
@@ -348,4 +356,6 @@ class Evaluator:
         except FunctionError as err:
             rng = e.args[err.arg].rng if err.arg is not None and err.arg < len(e.args) else e.rng
             raise _err(err.summary or "Error in function call", str(err), rng) from None
+        except (ArithmeticError, ValueError) as err:  # a numeric edge a function did not foresee
+            raise _err("Error in function call", f'Call to function "{e.name}" failed: {err}.', e.rng) from None
 

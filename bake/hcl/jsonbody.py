@@ -19,6 +19,12 @@ BLOCK_TYPES = ("variable", "target", "group", "function")
 
 
 def parse_json(text: str, file: str) -> ast.Body:
+    from bake.hcl.grammar import too_deep
+    from bake.hcl.parse import too_deep_error
+
+    deep = too_deep(text)
+    if deep is not None:
+        raise too_deep_error(file, *deep)
     try:
         doc = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as err:

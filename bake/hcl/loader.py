@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 
 from bake._record import record
-from bake.errors import DefinitionError, UsageError
+from bake.errors import DefinitionError, SourceRange, UsageError
 from bake.hcl import ast
 from bake.hcl.buildflags import parse_policy
 from bake.hcl.definition import Definition, SourceBody
@@ -41,7 +41,7 @@ def find_files(files: list[str] | None, cwd: str, env: Mapping[str, str], stdin:
     out = []
     for f in files:
         if f == "-":
-            out.append(File("-", stdin if stdin is not None else sys.stdin.read()))
+            out.append(File("-", stdin if stdin is not None else decode_source(sys.stdin.buffer.read(), "-")))
             continue
         f = f.removeprefix("cwd://")
         out.append(File(f, _read(os.path.join(cwd, f), f)))
@@ -50,12 +50,31 @@ def find_files(files: list[str] | None, cwd: str, env: Mapping[str, str], stdin:
 
 def _read(path: str, name: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except FileNotFoundError:
         raise UsageError(f"open {name}: no such file or directory") from None
     except OSError as err:
         raise UsageError(f"open {name}: {err.strerror}") from None
+    return decode_source(data, name)
+
+
+def decode_source(data: bytes, name: str) -> str:
+    """A bake file's text; bytes that are not UTF-8 are an error at their line and column (as in HCL)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        text = data.decode("utf-8", "replace").split("\n")
+        lo = max(line - 2, 1)
+        raise DefinitionError(
+            "Invalid character encoding",
+            f"All input files must be UTF-8 encoded; byte 0x{data[err.start]:02x} is not. "
+            "Ensure that UTF-8 encoding is selected in your editor.",
+            SourceRange(name, line, col, line, col + 1), tuple(text[lo - 1 : line + 2]), lo,
+        ) from None
 
 
 def parse_file(f: File, compose_env: Mapping[str, str]) -> tuple[ast.Body, bool]:

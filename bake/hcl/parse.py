@@ -1,4 +1,4 @@
-"""HCL native syntax → ``ast.Body``, through python-hcl2's typed rule tree (``hcl2.parses``).
+"""HCL native syntax → ``ast.Body``, through python-hcl2's typed rule tree (``grammar.parse_tree``).
 
 python-hcl2 and lark take ~0.3 s to import and ~0.1 s to load their grammar, which is more than
 a whole small ``bake --print`` may take. Parsed bodies are therefore cached by content digest
@@ -7,6 +7,7 @@ a whole small ``bake --print`` may take. Parsed bodies are therefore cached by c
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import os
 import pickle
@@ -15,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast
+from bake.hcl import ast, grammar
 from bake.hcl.template import Piece, assemble, scan
+from bake.hcl.values import CTX, normalize_number
 
-_CACHE_FORMAT = b"bake-hcl-ast-4"
+_CACHE_FORMAT = b"bake-hcl-ast-5"
 
 
 def parse(text: str, file: str) -> ast.Body:
@@ -51,7 +53,7 @@ def _code_version() -> bytes:
     """Identifies the code that produced a cached tree: any edit of the parser invalidates the cache."""
     here = os.path.dirname(__file__)
     stamps = []
-    for name in ("parse.py", "template.py", "ast.py"):
+    for name in ("parse.py", "template.py", "ast.py", "grammar.py"):
         st = os.stat(os.path.join(here, name))
         stamps.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
     return ";".join(stamps).encode()
@@ -87,7 +89,6 @@ def _store(path: str, body: ast.Body) -> None:
 
 
 def _parse_uncached(text: str, file: str) -> ast.Body:
-    import hcl2
     from lark.exceptions import (
         UnexpectedCharacters,
         UnexpectedEOF,
@@ -96,9 +97,17 @@ def _parse_uncached(text: str, file: str) -> ast.Body:
         VisitError,
     )
 
+    deep = grammar.too_deep(text)
+    if deep is not None:
+        raise too_deep_error(file, *deep)
     try:
-        tree = hcl2.parses(text)
+        tree = grammar.parse_tree(text, _cache_dir())
+        return _Converter(file, 0, 0, text.split("\n")).body(tree.body)
+    except RecursionError:
+        raise _chain_error(text, file) from None
     except VisitError as e:  # python-hcl2's transformer rejects e.g. an unterminated %{ if }
+        if isinstance(e.orig_exc, RecursionError):
+            raise _chain_error(text, file) from None
         meta = getattr(e.obj, "meta", None)
         line, col = (meta.line, meta.column) if meta is not None and not getattr(meta, "empty", True) else (1, 1)
         raise DefinitionError("Invalid template", str(e.orig_exc), SourceRange(file, line, col, line, col + 1)) from None
@@ -117,16 +126,30 @@ def _parse_uncached(text: str, file: str) -> ast.Body:
         else:
             summary, detail = "Invalid syntax", str(e).splitlines()[0]
         raise DefinitionError(summary, detail, SourceRange(file, line, col, line, col + 1)) from None
-    return _Converter(file, 0, 0, text.split("\n")).body(tree.body)
+
+
+def _chain_error(text: str, file: str) -> DefinitionError:
+    """Not brackets (those were counted) but a chain: ``a + b + c + …`` or ``a.b.c.…`` thousands long,
+    most likely on the file's longest line."""
+    lines = text.split("\n")
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+    return DefinitionError("Expression too complex", "An expression chains too many operators, attributes or "
+                           "indexes to be evaluated; split it into several variables.",
+                           SourceRange(file, longest + 1, 1, longest + 1, len(lines[longest]) + 1))
+
+
+def too_deep_error(file: str, line: int, col: int) -> DefinitionError:
+    return DefinitionError(
+        "Too deeply nested", f"Brackets, braces, parentheses and interpolations may nest at most "
+        f"{grammar.MAX_NESTING} levels deep.", SourceRange(file, line, col, line, col + 1))
 
 
 def parse_expression(text: str, file: str, line: int, col: int) -> ast.Expr:
     """Parse one expression whose source starts at ``line``:``col`` of ``file``."""
-    import hcl2
     from lark.exceptions import UnexpectedInput
 
     try:
-        tree = hcl2.parses(f"x = {text}\n")
+        tree = grammar.parse_tree(f"x = {text}\n", _cache_dir())
     except UnexpectedInput as e:
         ln = (getattr(e, "line", 1) or 1) + line - 1
         cl = (getattr(e, "column", 1) or 1) + (col - 5 if getattr(e, "line", 1) == 1 else 0)
@@ -265,11 +288,14 @@ class _Converter:
         return self.expr(inner[0])
 
     def x_IntLitRule(self, n: Any) -> ast.Expr:
-        return ast.Literal(int(str(n.children[0].value)), self.rng(n))
+        return self.x_FloatLitRule(n)
 
     def x_FloatLitRule(self, n: Any) -> ast.Expr:
-        d = Decimal(str(n.children[0].value))
-        return ast.Literal(int(d) if d == d.to_integral_value() else d, self.rng(n))
+        try:
+            d = CTX.create_decimal(str(n.children[0].value))
+        except decimal.Overflow:
+            raise DefinitionError("Invalid number", f"Numbers range up to {CTX.Emax} decimal digits.", self.rng(n)) from None
+        return ast.Literal(normalize_number(d), self.rng(n))
 
     def x_LiteralValueRule(self, n: Any) -> ast.Expr:
         return ast.Literal({"true": True, "false": False, "null": None}[str(n.children[0].value)], self.rng(n))

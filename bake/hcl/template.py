@@ -8,6 +8,8 @@ keeps as one opaque token) into the same pieces.
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Callable
 
 from bake.errors import DefinitionError, SourceRange
@@ -103,6 +105,9 @@ def _merge_literals(parts: list[ast.TemplatePart]) -> list[ast.TemplatePart]:
 
 # --- heredoc scanning -------------------------------------------------------------------------
 
+_NEWLINE = re.compile("\n")
+_TEMPLATE_START = re.compile("[$%]")
+
 ParseExpr = Callable[[str, int, int], ast.Expr]
 """Parses expression source text that starts at (line, col) of the enclosing file."""
 
@@ -116,11 +121,11 @@ def scan(text: str, file: str, line: int, col: int, parse_expr: ParseExpr) -> li
     buf: list[str] = []
     i = 0
     ln, cl = line, col
+    newlines = [m.start() for m in _NEWLINE.finditer(text)]
 
     def pos_at(j: int) -> tuple[int, int]:
-        seg = text[:j]
-        nl = seg.count("\n")
-        return (line + nl, (j - seg.rfind("\n")) if nl else col + j)
+        nl = bisect.bisect_left(newlines, j)  # newlines before j
+        return (line + nl, (j - newlines[nl - 1]) if nl else col + j)
 
     def flush(j: int) -> None:
         if buf:
@@ -131,6 +136,12 @@ def scan(text: str, file: str, line: int, col: int, parse_expr: ParseExpr) -> li
             buf.clear()
 
     while i < len(text):
+        m = _TEMPLATE_START.search(text, i)
+        j = len(text) if m is None else m.start()
+        if j > i:  # a run of plain text
+            buf.append(text[i:j])
+            i = j
+            continue
         if text.startswith("$${", i) or text.startswith("%%{", i):
             buf.append(text[i + 1 : i + 3])
             i += 3

@@ -32,13 +32,34 @@ def is_number(v: object) -> bool:
 
 
 def normalize_number(v: int | Decimal) -> int | Decimal:
+    """An ``int`` when ``v`` is integral and within the precision, else a normalized Decimal.
+
+    Integers beyond the precision stay Decimals: ``int(Decimal("1e999999"))`` would take seconds
+    and its ``str`` is refused by Python (``sys.int_max_str_digits``)."""
     if isinstance(v, Decimal):
         if not v.is_finite():
             return v
         if v == v.to_integral_value():
-            return int(v)
+            return int(v) if v.adjusted() < CTX.prec else v.normalize(CTX)
         return v.normalize(CTX)
+    if abs(v) >= _MAX_INT:
+        return CTX.plus(Decimal(v)).normalize(CTX)
     return v
+
+
+_MAX_INT = 10**CTX.prec
+
+
+def remainder(x: Decimal, y: Decimal) -> int | Decimal:
+    """``x % y`` as go-cty computes it: ``x - y * trunc(x / y)``, rounded to the precision.
+
+    Exact when the quotient fits the precision; otherwise (``1 % 1e-308``) as close as cty's
+    512-bit floats get, where ``Decimal.remainder`` would refuse (DivisionImpossible)."""
+    try:
+        return normalize_number(CTX.remainder(x, y))
+    except decimal.InvalidOperation:  # the C implementation raises it for DivisionImpossible
+        q = CTX.divide(x, y).to_integral_value(rounding=decimal.ROUND_DOWN)
+        return normalize_number(CTX.subtract(x, CTX.multiply(q, y)))
 
 
 def format_number(v: int | Decimal) -> str:
@@ -85,7 +106,7 @@ def to_string(v: object) -> str:
 def parse_number(s: str) -> int | Decimal:
     s2 = s.strip()
     try:
-        if s2 and all(c.isdigit() for c in s2.lstrip("+-")) and s2.lstrip("+-"):
+        if s2 and all(c.isdigit() for c in s2.lstrip("+-")) and len(s2.lstrip("+-")) <= CTX.prec:
             return int(s2)
         d = Decimal(s2)
     except (decimal.InvalidOperation, ValueError):

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from bake.hcl.eval import FunctionError
 from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, BOOL, CTX, NUMBER, STRING, equal, normalize_number
+from bake.hcl.values import ANY, BOOL, CTX, NUMBER, STRING, equal, normalize_number, remainder
 
 lib = Library()
 Num = int | Decimal
@@ -43,7 +43,7 @@ def divide(a: Num, b: Num) -> Num:
 def modulo(a: Num, b: Num) -> Num:
     if b == 0:
         raise FunctionError("can't use modulo 0")
-    return normalize_number(CTX.remainder(_d(a), _d(b)))
+    return remainder(_d(a), _d(b))
 
 
 @lib.define("negate", p("num", NUMBER))
@@ -62,18 +62,18 @@ def signum(a: Num) -> int:
 
 
 @lib.define("ceil", p("num", NUMBER))
-def ceil(a: Num) -> int:
-    return int(_d(a).to_integral_value(rounding="ROUND_CEILING"))
+def ceil(a: Num) -> Num:
+    return normalize_number(_d(a).to_integral_value(rounding="ROUND_CEILING"))
 
 
 @lib.define("floor", p("num", NUMBER))
-def floor(a: Num) -> int:
-    return int(_d(a).to_integral_value(rounding="ROUND_FLOOR"))
+def floor(a: Num) -> Num:
+    return normalize_number(_d(a).to_integral_value(rounding="ROUND_FLOOR"))
 
 
 @lib.define("int", p("num", NUMBER))
-def int_(a: Num) -> int:
-    return int(_d(a).to_integral_value(rounding="ROUND_DOWN"))
+def int_(a: Num) -> Num:
+    return normalize_number(_d(a).to_integral_value(rounding="ROUND_DOWN"))
 
 
 @lib.define("log", p("num", NUMBER), p("base", NUMBER))
@@ -86,9 +86,14 @@ def log(a: Num, base: Num) -> Num:
 
 @lib.define("pow", p("num", NUMBER), p("power", NUMBER))
 def pow_(a: Num, b: Num) -> Num:
-    if isinstance(a, int) and isinstance(b, int) and b >= 0:
-        return int(a**b)
-    return normalize_number(Decimal(repr(math.pow(float(a), float(b)))))
+    if isinstance(a, int) and isinstance(b, int) and b >= 0 and (abs(a) <= 1 or b * abs(a).bit_length() <= 1024):
+        return normalize_number(a**b)
+    try:
+        return normalize_number(Decimal(repr(math.pow(float(a), float(b)))))
+    except OverflowError:
+        raise FunctionError("the result is too large to represent") from None
+    except ValueError:
+        raise FunctionError("the result is not a real number") from None
 
 
 @lib.define("max", variadic=p("numbers", NUMBER))
@@ -106,7 +111,7 @@ def min_(*nums: Num) -> Num:
 
 
 @lib.define("parseint", p("number", ANY), p("base", NUMBER))
-def parseint(s: object, base: Num) -> int:
+def parseint(s: object, base: Num) -> Num:
     if not isinstance(s, str):
         raise FunctionError("first argument must be a string, not number", arg=0)
     b = int(base)
@@ -122,7 +127,7 @@ def parseint(s: object, base: Num) -> int:
         if d < 0 or d >= b:
             raise FunctionError(f'cannot parse "{s}" as a base {b} integer', arg=0)
         val = val * b + d
-    return -val if s.startswith("-") else val
+    return normalize_number(-val if s.startswith("-") else val)
 
 
 @lib.define("range", variadic=p("params", NUMBER))

@@ -240,3 +240,11 @@ def test_proxy_args_and_source_date_epoch_reach_run_undeclared() -> None:
     (run,) = execs(c)
     assert "HTTP_PROXY=http://proxy:3128" in run.env and "SOURCE_DATE_EPOCH=0" in run.env
     assert not any(e.startswith("OTHER=") for e in run.env)
+
+
+def test_copy_from_a_scratch_stage_copies_from_an_empty_tree() -> None:
+    c = conv("FROM scratch AS empty\nFROM busybox\nCOPY --from=empty / /x\n")
+    copy_op = c.state.vertex.op  # type: ignore[union-attr]
+    assert isinstance(copy_op, FileOp) and isinstance(copy_op.actions[0], Copy)
+    source = c.state.vertex.inputs[copy_op.actions[0].source]  # type: ignore[union-attr]
+    assert source.op == FileOp(None, ()) and source.inputs == ()

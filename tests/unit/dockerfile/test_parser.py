@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bake.dockerfile.parser import parse
+from bake.dockerfile.parser import decode, parse
 from bake.errors import DockerfileError
 
 
@@ -83,3 +83,16 @@ def test_errors_name_the_line(text: str, line: int, message: str) -> None:
     with pytest.raises(DockerfileError, match=message) as info:
         parse(text, "Dockerfile.dev")
     assert (info.value.file, info.value.line) == ("Dockerfile.dev", line)
+
+
+def test_bytes_that_are_not_utf8_are_an_error_at_their_line_and_column() -> None:
+    with pytest.raises(DockerfileError) as info:
+        decode(b"FROM busybox\nRUN echo \xff\n", "Dockerfile")
+    assert (info.value.line, info.value.col) == (2, 10)
+    assert info.value.text == "RUN echo \ufffd"
+    assert decode("FROM é\n".encode()) == "FROM é\n"
+
+
+def test_json_nested_beyond_reason_is_shell_form() -> None:
+    (node,) = parse("CMD " + "[" * 5000 + "]" * 5000 + "\n").nodes
+    assert not node.json and node.args == ("[" * 5000 + "]" * 5000,)

@@ -39,7 +39,7 @@ def test_second_parse_is_a_cache_hit(counted: list[str]) -> None:
 
 def test_corrupt_cache_entries_are_ignored(counted: list[str], tmp_path: Path) -> None:
     parse_mod.parse(TEXT, "docker-bake.hcl")
-    (entry,) = (tmp_path / "parse").iterdir()
+    (entry,) = (p for p in (tmp_path / "parse").iterdir() if not p.name.startswith("lark-"))  # not the grammar
     entry.write_bytes(b"not a pickle")
     assert parse_mod.parse(TEXT, "docker-bake.hcl").blocks[1].labels == ("app",)
     assert len(counted) == 2
