@@ -8,6 +8,7 @@ cycles; each value is computed once.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections import ChainMap
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from bake.hcl.values import ConversionError, Type, convert, type_label
 from bake.model import Group, Target
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+MAX_MATRIX = 10_000
+"""How many targets one ``matrix`` may make (the product of its value lists' lengths)."""
 RESERVED = frozenset({"BAKE_CMD_CONTEXT", "BAKE_LOCAL_PLATFORM", "target", "group"})
 
 
@@ -246,6 +249,11 @@ class Definition:
         for k in keys:
             if not isinstance(matrix[k], list):
                 raise DefinitionError("matrix values must be a list", rng=matrix_attr.rng)
+        count = math.prod(len(matrix[k]) for k in keys)
+        if count > MAX_MATRIX:
+            sizes = " × ".join(f"{k} ({len(matrix[k])})" for k in keys)
+            raise DefinitionError("Matrix too large", f"{sizes} make {count} targets; a matrix may make at most "
+                                  f"{MAX_MATRIX} (bake's limit).", matrix_attr.rng)
         combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(matrix[k] for k in keys))]
         out: list[Instance] = []
         seen: set[str] = set()

@@ -12,6 +12,7 @@ from bake.errors import DefinitionError, SourceRange
 from bake.hcl import ast
 from bake.hcl.values import (
     CTX,
+    MAX_STRING_LENGTH,
     ConversionError,
     equal,
     is_number,
@@ -20,6 +21,7 @@ from bake.hcl.values import (
     to_bool,
     to_number,
     to_string,
+    too_large,
     type_name,
 )
 
@@ -190,6 +192,10 @@ class Evaluator:
             return parts[0]
         buf: list[str] = []
         self._render(parts, scope, buf)
+        size = sum(map(len, buf))
+        if size > MAX_STRING_LENGTH:  # counted before joining: "${x}${x}" doubles per step
+            raise _err("Value too large", f"This template makes {size} characters; a string may hold at most "
+                       f"{MAX_STRING_LENGTH} (bake's limit on one value).", e.rng)
         return "".join(buf)
 
     def _render(self, parts: tuple[ast.TemplatePart, ...], scope: Scope, buf: list[str]) -> None:
@@ -352,10 +358,14 @@ class Evaluator:
                 raise _err("Invalid expanding argument value", "The expanding argument (indicated by ...) must be of a tuple, list, or set type.", e.args[-1].rng)
             args.extend(last)
         try:
-            return fn(self, args, e.rng)
+            result = fn(self, args, e.rng)
         except FunctionError as err:
             rng = e.args[err.arg].rng if err.arg is not None and err.arg < len(e.args) else e.rng
             raise _err(err.summary or "Error in function call", str(err), rng) from None
         except (ArithmeticError, ValueError) as err:  # a numeric edge a function did not foresee
             raise _err("Error in function call", f'Call to function "{e.name}" failed: {err}.', e.rng) from None
+        why = too_large(result)
+        if why is not None:
+            raise _err("Value too large", f'The result of "{e.name}" has {why}.', e.rng)
+        return result
 

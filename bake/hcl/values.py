@@ -19,6 +19,22 @@ NUMBER: Type = ("number",)
 BOOL: Type = ("bool",)
 ANY: Type = ("any",)
 
+# Limits on what one bake file may make bake compute (each refused with an error naming it):
+# MAX_STRING_LENGTH characters in one string, MAX_COLLECTION_LENGTH items in one list or map,
+# grammar.MAX_NESTING levels of brackets, definition.MAX_MATRIX targets from one matrix.
+MAX_STRING_LENGTH = 64 * 1024 * 1024
+MAX_COLLECTION_LENGTH = 1_000_000
+
+
+def too_large(v: object) -> str | None:
+    """Why ``v`` exceeds a value limit ("67108865 characters, more than …"), else None."""
+    if isinstance(v, str) and len(v) > MAX_STRING_LENGTH:
+        return f"{len(v)} characters; a string may hold at most {MAX_STRING_LENGTH} (bake's limit on one value)"
+    if isinstance(v, (list, dict)) and len(v) > MAX_COLLECTION_LENGTH:
+        return f"{len(v)} items; a collection may hold at most {MAX_COLLECTION_LENGTH} (bake's limit on one value)"
+    return None
+
+
 # go-cty numbers are 512-bit big.Floats; ~155 significant decimal digits matches their output.
 CTX = decimal.Context(prec=155, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999)
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import math
 from decimal import Decimal
 
 from bake.errors import DefinitionError
 from bake.hcl import ast
 from bake.hcl.eval import Evaluator, FunctionError, Scope
 from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, NUMBER, STRING, ConversionError, convert, dedupe, equal, sort_key, to_string
+from bake.hcl.values import (
+    ANY,
+    MAX_COLLECTION_LENGTH,
+    NUMBER,
+    STRING,
+    ConversionError,
+    convert,
+    dedupe,
+    equal,
+    sort_key,
+    to_string,
+)
 
 lib = Library()
 LIST = ("list", ANY)
@@ -261,7 +273,12 @@ def setsymmetricdifference(*sets: object) -> list[object]:
 def setproduct(*sets: object) -> list[list[object]]:
     if len(sets) < 2:
         raise FunctionError("at least two arguments are required")
-    return [list(t) for t in itertools.product(*[_seq(s, "set", i) for i, s in enumerate(sets)])]
+    seqs = [_seq(s, "set", i) for i, s in enumerate(sets)]
+    count = math.prod(len(q) for q in seqs)
+    if count > MAX_COLLECTION_LENGTH:
+        raise FunctionError(f"the product would have {count} elements; a collection may hold at most "
+                            f"{MAX_COLLECTION_LENGTH} (bake's limit on one value)")
+    return [list(t) for t in itertools.product(*seqs)]
 
 
 # --- functions that see expressions -----------------------------------------------------------------

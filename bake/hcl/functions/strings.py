@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from bake.hcl.eval import FunctionError
 from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, NUMBER, STRING, format_number, is_number, to_string
+from bake.hcl.values import ANY, MAX_STRING_LENGTH, NUMBER, STRING, format_number, is_number, to_string
 
 lib = Library()
 LIST_STR = ("list", STRING)
@@ -72,7 +72,15 @@ def chomp(s: str) -> str:
 
 @lib.define("indent", p("spaces", NUMBER), p("str", STRING))
 def indent(n: int, s: str) -> str:
+    _fits(len(s) + max(n, 0) * s.count("\n"))
     return s.replace("\n", "\n" + " " * int(n))
+
+
+def _fits(size: int | Decimal) -> None:
+    """Refuse before building a string of ``size`` characters that would break the value limit."""
+    if size > MAX_STRING_LENGTH:
+        raise FunctionError(f"the result would have {size} characters; a string may hold at most "
+                            f"{MAX_STRING_LENGTH} (bake's limit on one value)")
 
 
 @lib.define("trim", p("str", STRING), p("cutset", STRING))
@@ -109,11 +117,14 @@ def join(sep: str, *lists: list[str]) -> str:
     items = [x for lst in lists for x in lst]
     if any(x is None for x in items):
         raise FunctionError("element is null; cannot concatenate null values")
+    _fits(sum(map(len, items)) + len(sep) * max(len(items) - 1, 0))
     return sep.join(items)
 
 
 @lib.define("replace", p("str", STRING), p("substr", STRING), p("replace", STRING))
 def replace(s: str, old: str, new: str) -> str:
+    count = s.count(old) if old else len(s) + 1
+    _fits(len(s) + count * (len(new) - len(old)))
     return s.replace(old, new)
 
 
@@ -223,6 +234,11 @@ def _format(fmt: str, args: list[object]) -> str:
 
 def _format_one(v: object, flags: str, width: str | None, prec: str | None, verb: str) -> str:
     from bake.hcl.functions.encoding import json_encode
+
+    for what, n in (("width", width), ("precision", prec)):
+        if n is not None and n.isdigit() and int(n) > MAX_STRING_LENGTH:
+            raise FunctionError(f"a {what} of {n} would make a string longer than {MAX_STRING_LENGTH} "
+                                "characters (bake's limit on one value)")
 
     if verb == "v":
         s = json_encode(v) if "#" in flags else ("null" if v is None else (to_string(v) if not isinstance(v, (list, dict)) else json_encode(v)))
