@@ -19,7 +19,10 @@ from bake.errors import BakeError
 from bake.progress.events import Event, Noted
 from tests.integration.test_build import executed, project, run
 
-HCL = 'target "default" {\n  output = ["type=oci,dest=out/app.tar"]\n}\n'
+# SOURCE_DATE_EPOCH: the config's bytes stay the same from build to build, so a damaged stored copy
+# would be reused if nothing checked it; type=tar mounts the result snapshot's whole chain.
+HCL = ('target "default" {\n  args = { SOURCE_DATE_EPOCH = "0" }\n'
+       '  output = ["type=oci,dest=out/app.tar", "type=tar,dest=out/fs.tar"]\n}\n')
 DOCKERFILE = "FROM {base}\nCOPY greeting.txt /greeting.txt\nRUN echo built > /built.txt\n"
 
 
@@ -69,7 +72,7 @@ def copy(primed: tuple[Path, Path, dict[str, object]], tmp_path: Path) -> tuple[
     d, root, good = primed
     subprocess.run(["cp", "-a", str(d), str(tmp_path / "project")], check=True)
     subprocess.run(["cp", "-a", str(root), str(tmp_path / "root")], check=True)
-    (tmp_path / "project/out/app.tar").unlink()
+    shutil.rmtree(tmp_path / "project/out")
     return tmp_path / "project", tmp_path / "root", good
 
 
@@ -155,6 +158,10 @@ def test_the_next_builds_are_correct_after(case: str, copy: tuple[Path, Path, di
         run(d, root, events=events)
         got = check_layout(d / "out/app.tar")
         assert got["files"] == good["files"], case
+        with tarfile.open(d / "out/fs.tar") as fs:
+            assert fs.extractfile("built.txt").read() == b"built\n"  # type: ignore[union-attr]
+            assert fs.extractfile("greeting.txt").read() == b"hello\n"  # type: ignore[union-attr]
+            assert "bin/busybox" in fs.getnames()
         assert len(got["files"]) == 3  # type: ignore[arg-type]
         if attempt == 1:
             assert warnings(events) == [], case  # healed for good: nothing to report any more
@@ -252,7 +259,7 @@ def test_pushes_and_cache_exports_never_send_a_damaged_blob(copy: tuple[Path, Pa
     d, root, good = copy
     tag = f"{registry}/corrupt/app:1"
     (d / "docker-bake.hcl").write_text(
-        f'target "default" {{\n  tags = ["{tag}"]\n  output = ["type=registry"]\n'
+        f'target "default" {{\n  args = {{ SOURCE_DATE_EPOCH = "0" }}\n  tags = ["{tag}"]\n  output = ["type=registry"]\n'
         '  cache-to = ["type=local,dest=cache,mode=max"]\n}\n')
     garble(blob(root, layers(good)[-1]))
     halve(blob(root, layers(good)[1]))
