@@ -125,10 +125,13 @@ class _Stage:
         body: list[ins.Instruction] = [*triggers, *self.stage.instructions]
         config = replace(config, onbuild=())
         total = len(body)
+        # Collected here and set once: adding to the config's tuple per step copied it every time.
+        history = list(config.history)
         for n, inst in enumerate(body, start=1):
             label = f"[{self.stage.name or 'stage-' + str(self.stage.index)} {n}/{total}]"
-            state, config = self.dispatch(inst, state, config, label)
-        return state, config
+            state, config, step = self.dispatch(inst, state, config, label)
+            history.append(step)
+        return state, replace(config, history=tuple(history))
 
     # --- instructions ------------------------------------------------------------------------
 
@@ -154,7 +157,10 @@ class _Stage:
         except ExpansionError as err:
             raise DockerfileError(err.message, loc.file, loc.start_line) from None
 
-    def dispatch(self, inst: ins.Instruction, state: State, config: ImageConfig, label: str) -> tuple[State, ImageConfig]:
+    def dispatch(
+        self, inst: ins.Instruction, state: State, config: ImageConfig, label: str
+    ) -> tuple[State, ImageConfig, History]:
+        """One instruction applied: the new state and config, and the history entry it adds."""
         loc = inst.loc
         created = f"{type(inst).__name__.upper()}"
         empty = True
@@ -201,8 +207,7 @@ class _Stage:
         if not empty and state.vertex is not None:  # the step's own, new vertex: where it was written
             lines = f"{loc.start_line}" if loc.end_line == loc.start_line else f"{loc.start_line}-{loc.end_line}"
             state = replace(state, vertex=replace(state.vertex, location=f"{loc.file}:{lines}"))
-        history = History(f"{created} # buildkit" if not empty else created, empty)
-        return state, replace(config, history=(*config.history, history))
+        return state, config, History(f"{created} # buildkit" if not empty else created, empty)
 
     def run_step(self, inst: ins.Run, state: State, config: ImageConfig, label: str) -> State:
         args = command(inst, config.shell)

@@ -50,8 +50,9 @@ def check(doc: Document, instrs: list[ins.Instruction]) -> Report:
             casing = "uppercase" if majority_upper else "lowercase"
             found.append(Warning("ConsistentInstructionCasing",
                                  f"Command '{word}' should match the case of the command majority ({casing})", node.start_line))
+    originals = {n.start_line: n.original for n in reversed(doc.nodes)}  # the first node on a line wins
     for inst in instrs:
-        found.extend(_rules(inst, doc))
+        found.extend(_rules(inst, originals.get(inst.loc.start_line, "")))
     found.extend(_undefined_vars(instrs))
     if "all" in skip:
         return Report((), error)
@@ -72,10 +73,10 @@ def _directive(doc: Document) -> tuple[frozenset[str], bool]:
     return frozenset(skip), error
 
 
-def _rules(inst: ins.Instruction, doc: Document) -> list[Warning]:
+def _rules(inst: ins.Instruction, original: str) -> list[Warning]:
+    """The rules that look at one instruction; ``original`` is its source text."""
     out: list[Warning] = []
     line = inst.loc.start_line
-    original = next((n.original for n in doc.nodes if n.start_line == line), "")
     if isinstance(inst, ins.From):
         if inst.name is not None:
             raw_name = original.split()[-1]

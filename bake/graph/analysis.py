@@ -54,32 +54,52 @@ def analyze(roots: Sequence[Root]) -> Analysis:
                     _critical_path(vertices))
 
 
-def _walk(v: Vertex, vertices: dict[str, Vertex], seen: set[str], order: list[str]) -> None:
-    d = digest(v)
+def _walk(root: Vertex, vertices: dict[str, Vertex], seen: set[str], order: list[str]) -> None:
+    """Depth-first, inputs before the vertex, with a stack: a graph may be deeper than Python recursion."""
+    d = digest(root)
     if d in seen:
         return
     seen.add(d)
-    for i in v.inputs:
-        _walk(i, vertices, seen, order)
-    vertices.setdefault(d, v)
-    order.append(d)
+    stack = [(root, d, iter(root.inputs))]
+    while stack:
+        v, dv, inputs = stack[-1]
+        for i in inputs:
+            di = digest(i)
+            if di not in seen:
+                seen.add(di)
+                stack.append((i, di, iter(i.inputs)))
+                break
+        else:
+            stack.pop()
+            vertices.setdefault(dv, v)
+            order.append(dv)
 
 
 def _critical_path(vertices: dict[str, Vertex]) -> tuple[str, ...]:
-    """The longest chain of dependent vertices (ties broken by digest, for determinism)."""
-    best: dict[str, tuple[int, tuple[str, ...]]] = {}
+    """The longest chain of dependent vertices (ties broken by the smaller chain of digests, from its
+    source, for determinism). ``vertices`` lists inputs before their users. Each vertex keeps only
+    its length and predecessor; chains are spelled out only to break a tie, so a long chain costs
+    linear time and memory."""
+    best: dict[str, tuple[int, str | None]] = {}
 
-    def longest(d: str) -> tuple[int, tuple[str, ...]]:
-        if d not in best:
-            v = vertices[d]
-            chains = sorted((longest(digest(i)) for i in v.inputs), key=lambda c: (-c[0], c[1]))
-            head = chains[0] if chains else (0, ())
-            best[d] = (head[0] + 1, (*head[1], d))
-        return best[d]
+    def chain(d: str | None) -> tuple[str, ...]:
+        out: list[str] = []
+        while d is not None:
+            out.append(d)
+            d = best[d][1]
+        return tuple(reversed(out))
 
-    if not vertices:
-        return ()
-    return min((longest(d) for d in sorted(vertices)), key=lambda c: (-c[0], c[1]))[1]
+    def pick(candidates: list[str]) -> str | None:
+        if not candidates:
+            return None
+        top = max(best[c][0] for c in candidates)
+        tied = [c for c in candidates if best[c][0] == top]
+        return tied[0] if len(tied) == 1 else min(tied, key=chain)
+
+    for d, v in vertices.items():
+        head = pick([digest(i) for i in v.inputs])
+        best[d] = ((best[head][0] if head is not None else 0) + 1, head)
+    return chain(pick(list(vertices)))
 
 
 def kind(v: Vertex) -> str:

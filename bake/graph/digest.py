@@ -36,13 +36,28 @@ def digest(vertex: Vertex) -> str:
     cached = vertex.__dict__.get("_digest")
     if cached is not None:
         return str(cached)
+    # Inputs first, with a stack rather than recursion: a long Dockerfile is a chain of as many
+    # vertices as it has instructions, deeper than Python's recursion limit.
+    stack = [vertex]
+    while stack:
+        v = stack[-1]
+        pending = [i for i in v.inputs if "_digest" not in i.__dict__]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if "_digest" not in v.__dict__:
+            v.__dict__["_digest"] = _digest_of(v)  # records are frozen; the memo is not a field
+    return str(vertex.__dict__["_digest"])
+
+
+def _digest_of(vertex: Vertex) -> str:
+    """The digest of a vertex whose inputs' digests are memoised already."""
     doc = {
         "v": ENCODING_VERSION,
         "op": encode_op(vertex.op),
-        "inputs": [digest(i) for i in vertex.inputs],
+        "inputs": [i.__dict__["_digest"] for i in vertex.inputs],
         "platform": vertex.platform,
     }
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    value = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    vertex.__dict__["_digest"] = value  # records are frozen; the memo is not a field
-    return value
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
