@@ -154,15 +154,19 @@ class ImportedCache:
                 continue
             try:
                 return await self._restore(source, config, key)
-            except (BakeError, OSError, KeyError, IndexError, ValueError) as err:
-                self.failures.append(f"cache-from #{n + 1}: {err}")
+            except (BakeError, OSError, KeyError, IndexError, ValueError, TypeError, AttributeError) as err:
+                self.failures.append(f"cache-from #{n + 1}: {err}")  # a document of the wrong shape too
         return None
 
     async def _config(self, source: Source) -> dict[str, Any] | None:
         try:
-            return await source.config(self.images)
-        except (BakeError, OSError, ValueError) as err:
-            self.failures.append(f"cache-from: {err}")
+            config = await source.config(self.images)
+            if config is not None and not (isinstance(config, dict) and isinstance(config.get("keys"), dict)
+                                           and isinstance(config.get("layers"), list)):
+                raise ValueError("its cache config is not a bake cache config")
+            return config
+        except (BakeError, OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            self.failures.append(f"cache-from: {err}")  # unreadable, or JSON of the wrong shape
             return None
 
     async def _restore(self, source: Source, config: dict[str, Any], key: str) -> str:
