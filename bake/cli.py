@@ -208,7 +208,9 @@ def run(argv: Sequence[str]) -> int:
     remote = [t for t in args.targets if _is_remote(t)]
     if remote:
         raise UsageError(f"remote bake definitions are not supported yet: {remote[0]}")
-    stdin = sys.stdin.read() if "-" in args.files else None
+    from bake.hcl.loader import decode_source
+
+    stdin = decode_source(sys.stdin.buffer.read(), "-") if "-" in args.files else None
     req = Request(tuple(args.files), tuple(args.targets), tuple(args.overrides) + tuple(_flag_overrides(args)),
                   _parse_vars(args.vars), ".", None, stdin)
     project = open_project(req)
