@@ -82,11 +82,13 @@ def build(
     A failed build raises ``StepError`` (or ``BuildFailed`` for several with ``keep_going``)."""
     from bake.app.build import BuildOptions
     from bake.app.build import build as run
+    from bake.errors import ungrouped
     from bake.progress.events import discard
 
     req = _request(files, targets, overrides, variables, cwd, env)
     opts = BuildOptions(root=root, keep_going=keep_going, parallelism=parallelism, allow=tuple(allow))
-    return run(req, opts, progress or discard)
+    with ungrouped():
+        return run(req, opts, progress or discard)
 
 
 def _request(files: Sequence[str], targets: Sequence[str], overrides: Sequence[str],

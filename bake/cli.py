@@ -357,7 +357,7 @@ def _source_excerpt(source: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bake.errors import BakeError
+    from bake.errors import BakeError, ungrouped
 
     # Deep but legitimate chains of variables and functions recurse; Python 3.11 frames are cheap.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
@@ -368,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # scratch directory removed (SIGINT's handler is asyncio's own while a build runs).
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        with ungrouped():
+            return run(sys.argv[1:] if argv is None else argv)
     except BakeError as err:
         sys.stdout.flush()
         sys.stderr.write(render_error(err))

@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from bake._record import record
 
 
@@ -118,3 +121,28 @@ class BuildFailed(BakeError):
         self.failures = failures
         names = ", ".join(name for name, _ in failures)
         super().__init__(f"{len(failures)} target{'s' if len(failures) != 1 else ''} failed: {names}")
+
+
+def leaves(err: BaseException) -> list[BaseException]:
+    """The exceptions an exception group holds, however deeply nested, in order."""
+    if isinstance(err, BaseExceptionGroup):
+        return [leaf for inner in err.exceptions for leaf in leaves(inner)]
+    return [err]
+
+
+@contextlib.contextmanager
+def ungrouped() -> Iterator[None]:
+    """Task groups wrap what fails inside them in ``ExceptionGroup``s; at the API and CLI boundary
+    the group becomes the error it stands for: its first ``BakeError`` (a build step's error before
+    others), else its only exception. Anything else (a bug) keeps the group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        found = leaves(group)
+        ours = [e for e in found if isinstance(e, BakeError)]
+        chosen = next((e for e in ours if isinstance(e, StepError)), ours[0] if ours else None)
+        if chosen is None and len(found) == 1 and isinstance(found[0], Exception):
+            chosen = found[0]
+        if chosen is None:
+            raise
+        raise chosen from chosen.__cause__

@@ -65,8 +65,12 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     _check_outputs(plan)
     allow = _entitlements(plan, opts.allow)
     root = os.path.abspath(opts.root or state_root(env))
-    os.makedirs(root, exist_ok=True)
-    snapshots = open_snapshotter(root)
+    try:
+        os.makedirs(root, exist_ok=True)
+        snapshots = open_snapshotter(root)
+    except OSError as err:
+        raise UsageError(f"cannot use {root} as bake's state root (--root, BAKE_ROOT): "
+                         f"{err.strerror or err}") from err
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
     scratch = claim(os.path.join(root, "run"))
     images.scratch = images.layers.scratch = scratch.path  # temporary mounts live where recovery looks

@@ -252,3 +252,32 @@ def test_a_target_s_call_attribute_runs_that_method(tmp_path: Path) -> None:
     r = bake(tmp_path, "--root", str(tmp_path / "root"))
     assert r.returncode == 0 and "StageNameCasing" in r.stdout
     assert not (tmp_path / "root").exists()  # checked, not built
+
+
+UNREACHABLE = 'target "default" {}\n', "FROM 127.0.0.1:1/nope/base:1\nRUN true\n"  # nothing listens on port 1
+
+
+def test_an_unreachable_base_image_is_one_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text(UNREACHABLE[0])
+    (tmp_path / "Dockerfile").write_text(UNREACHABLE[1])
+    r = bake(tmp_path, "--progress=quiet")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "ExceptionGroup" not in r.stderr
+    assert r.stderr.startswith("ERROR: ") and "127.0.0.1:1" in r.stderr and len(r.stderr.splitlines()) <= 3
+
+
+def test_the_api_raises_the_bake_error_itself(tmp_path: Path) -> None:
+    import bake as api
+    from bake.registry.client import RegistryError
+
+    (tmp_path / "docker-bake.hcl").write_text(UNREACHABLE[0])
+    (tmp_path / "Dockerfile").write_text(UNREACHABLE[1])
+    with pytest.raises(RegistryError, match=r"127\.0\.0\.1:1"):
+        api.build(cwd=str(tmp_path), root=str(tmp_path / "root"))
+
+
+def test_a_state_root_that_cannot_be_made_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    r = bake(tmp_path, "--progress=quiet", "--root", "/proc/no/such/root")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cannot use /proc/no/such/root as bake's state root" in r.stderr
