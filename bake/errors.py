@@ -140,7 +140,7 @@ def ungrouped() -> Iterator[None]:
     except BaseExceptionGroup as group:
         found = leaves(group)
         ours = [e for e in found if isinstance(e, BakeError)]
-        chosen = next((e for e in ours if isinstance(e, StepError)), ours[0] if ours else None)
+        chosen: BaseException | None = next((e for e in ours if isinstance(e, StepError)), ours[0] if ours else None)
         if chosen is None and len(found) == 1 and isinstance(found[0], Exception):
             chosen = found[0]
         if chosen is None:
