@@ -143,8 +143,9 @@ def _list_kind(spec: str) -> tuple[str, bool]:
 def _maintenance(argv: list[str]) -> int:
     """``bake du`` and ``bake prune``: the cache under the bake root (commands, not targets: build a
     target named like them with ``bake -f FILE prune``)."""
+    from bake.app import rootless
     from bake.app.build import state_root
-    from bake.app.prune import parse_duration, parse_size, prune, usage
+    from bake.app.prune import parse_duration, parse_size
 
     p = argparse.ArgumentParser(prog=f"bake {argv[0]}")
     p.add_argument("--root", metavar="DIR", help="bake's state directory (default: $BAKE_ROOT or $XDG_CACHE_HOME/bake)")
@@ -157,7 +158,7 @@ def _maintenance(argv: list[str]) -> int:
     a = p.parse_args(argv[1:])
     root = os.path.abspath(a.root or state_root(os.environ))
     if argv[0] == "du":
-        u = usage(root)
+        u = rootless.run("prune:usage", (root,))  # snapshots hold files of other ids: read them as the build does
         rows = [("cache entries", str(u.entries)), ("snapshots", f"{u.snapshots} ({_bytes(u.snapshot_bytes)})"),
                 ("reclaimable", _bytes(u.reclaimable_bytes)), ("image blobs", _bytes(u.content_bytes)),
                 ("stored images", str(u.images)),
@@ -172,7 +173,7 @@ def _maintenance(argv: list[str]) -> int:
         until = parse_duration(value)
     if a.all:
         until = -1.0
-    done = prune(root, until, parse_size(a.keep_storage) if a.keep_storage else None)
+    done = rootless.run("prune:prune", (root, until, parse_size(a.keep_storage) if a.keep_storage else None))
     sys.stdout.write(f"Removed {done.entries} cache entries and {done.snapshots} snapshots\n"
                      f"Total:\t{_bytes(done.bytes)}\n")
     return 0

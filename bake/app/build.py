@@ -54,6 +54,11 @@ def state_root(env: Mapping[str, str]) -> str:
 def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[TargetResult]:
     """Build every requested target; raises the failing step's error (or ``BuildFailed`` for
     several with ``keep_going``) after writing the outputs of the targets that succeeded."""
+    from bake.app import rootless
+
+    if rootless.needed():
+        results: list[TargetResult] = rootless.call("build:build", (req, opts), sink)
+        return results
     from bake.content.store import ContentStore
     from bake.worker.copysnapshot import open_snapshotter
     from bake.worker.images import ImageStore

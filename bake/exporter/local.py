@@ -21,9 +21,10 @@ class ExportError(BakeError):
     """An output could not be written."""
 
 
-def export_local(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
+def export_local(trees: Sequence[tuple[str, str | None]], dest: str, keep_owners: bool = True) -> None:
     """Write each (subdirectory, tree) to ``dest/subdirectory`` ("" for ``dest`` itself); a None
-    tree is an empty filesystem."""
+    tree is an empty filesystem. Without ``keep_owners`` the files belong to whoever runs bake
+    (a rootless build: the ids inside the image mean nothing to the user's own files)."""
     os.makedirs(dest, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".bake-export-", dir=os.path.dirname(os.path.abspath(dest)))
     try:
@@ -31,7 +32,8 @@ def export_local(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
             target = os.path.join(staging, sub)
             os.makedirs(target, exist_ok=True)
             if tree is not None:
-                proc = subprocess.run(["cp", "-a", "--", tree + "/.", target], capture_output=True, text=True)
+                flags = [] if keep_owners else ["--no-preserve=ownership"]
+                proc = subprocess.run(["cp", "-a", *flags, "--", tree + "/.", target], capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise ExportError(f"local output {dest}: {proc.stderr.strip()}")
         _move_into(staging, dest)

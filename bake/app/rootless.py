@@ -1,0 +1,163 @@
+"""Building as an ordinary user: the work runs in a child process that is root in a user namespace.
+
+``bake`` as root builds in its own process. Otherwise ``build`` and ``prune`` start this module as
+a child (``python -m bake.app.rootless``); the child unshares a user and a mount namespace, the
+parent writes its id maps (``worker.userns``), and the child — now root there — runs the very
+same code. Progress events, the result and a ``BakeError`` come back over a pipe as pickles, so
+the caller sees what it would have seen in-process. Ctrl-C reaches the child too (same process
+group); the parent waits for it to take its containers and mounts down.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from bake.errors import BakeError
+from bake.worker import userns
+
+
+def needed() -> bool:
+    """Whether this process must hand the work to a user-namespace child."""
+    return os.geteuid() != 0
+
+
+def run(function: str, args: tuple[Any, ...]) -> Any:
+    """``function`` (``module:name`` under ``bake.app``) here when root, else in a user-namespace child."""
+    if needed():
+        return call(function, args)
+    import importlib
+
+    module, _, name = function.partition(":")
+    return getattr(importlib.import_module(f"bake.app.{module}"), name)(*args)
+
+
+def call(function: str, args: tuple[Any, ...], sink: Callable[[Any], None] | None = None) -> Any:
+    """``function`` (``module:name`` under ``bake.app``) called with ``args`` in the child; its
+    ``sink`` argument, if ``sink`` is given, relays progress events back to ``sink``."""
+    maps = userns.plan_maps()
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    child = subprocess.Popen([sys.executable, "-m", "bake.app.rootless", str(to_child_r), str(from_child_w)],
+                             pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
+    os.close(to_child_r)
+    os.close(from_child_w)
+    with os.fdopen(to_child_w, "wb") as out, os.fdopen(from_child_r, "rb") as inp:
+        try:
+            _send(out, ("maps", maps))
+            if _receive(inp) != ("unshared",):
+                raise userns.RootlessError("the build's child process did not start")
+            userns.map_ids(child.pid, maps)
+            _send(out, ("call", function, args, sink is not None))
+            while True:
+                message = _receive(inp)
+                if message is None:
+                    raise userns.RootlessError(f"the build's child process ended unexpectedly (status {child.wait()})")
+                kind = message[0]
+                if kind == "event" and sink is not None:
+                    sink(message[1])
+                elif kind == "result":
+                    return message[1]
+                elif kind == "error":
+                    raise _rebuild(message[1], message[2])
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            raise
+        finally:
+            child.wait()
+
+
+def _send(stream: BinaryIO, message: object) -> None:
+    data = pickle.dumps(message)
+    stream.write(struct.pack("!Q", len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO) -> Any:
+    head = stream.read(8)
+    if len(head) < 8:
+        return None
+    (size,) = struct.unpack("!Q", head)
+    return pickle.loads(stream.read(size))
+
+
+def _flatten(err: BakeError) -> tuple[type[BakeError], dict[str, Any]]:
+    """An error as its class and fields (BakeErrors take varied arguments: not picklable as is)."""
+    fields = {k: v for k, v in vars(err).items() if not k.startswith("__")}
+    if "failures" in fields:  # BuildFailed: its errors flattened too
+        fields["failures"] = tuple((name, _flatten(e)) for name, e in fields["failures"])
+    return type(err), fields
+
+
+def _rebuild(cls: type[BakeError], fields: dict[str, Any]) -> BakeError:
+    err = cls.__new__(cls)
+    if "failures" in fields:
+        fields = {**fields, "failures": tuple((name, _rebuild(*e)) for name, e in fields["failures"])}
+    err.__dict__.update(fields)
+    Exception.__init__(err, fields.get("message", ""))
+    return err
+
+
+def _unmapped_id(err: BaseException) -> bool:
+    """Whether ``err`` came from giving a file an owner the id map lacks (EINVAL from chown)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == 22:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _child(inp: BinaryIO, out: BinaryIO) -> int:
+    import importlib
+
+    _, maps = _receive(inp)
+    userns.unshare()
+    _send(out, ("unshared",))
+    _, function, args, relay = _receive(inp)
+    userns.become_root(maps)
+    module, _, name = function.partition(":")
+    target = getattr(importlib.import_module(f"bake.app.{module}"), name)
+    if relay:
+        args = (*args, lambda event: _send(out, ("event", event)))
+    try:
+        from bake.errors import ungrouped
+
+        with ungrouped():
+            result = target(*args)
+    except BakeError as err:
+        if not maps.full and _unmapped_id(err):
+            err.message += "; " + userns.missing_range_hint(maps)
+            err.args = (err.message,)
+        _send(out, ("error", *_flatten(err)))
+        return 1
+    _send(out, ("result", result))
+    return 0
+
+
+def execute(command: list[str]) -> int:
+    """Run ``command`` (in the child: as root in the user namespace); its exit status."""
+    return subprocess.run(command).returncode
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--"]:
+    # python -m bake.app.rootless -- CMD...: CMD as root in a user namespace, as builds run
+    # (tests of the worker run this way for the rootless pass of CI)
+    try:
+        sys.exit(run("rootless:execute", (sys.argv[2:],)))
+    except BakeError as _err:
+        sys.stderr.write(f"ERROR: {_err}\n")
+        sys.exit(1)
+elif __name__ == "__main__":
+    with os.fdopen(int(sys.argv[1]), "rb") as _inp, os.fdopen(int(sys.argv[2]), "wb") as _out:
+        try:
+            sys.exit(_child(_inp, _out))
+        except BakeError as _err:
+            _send(_out, ("error", *_flatten(_err)))
+            sys.exit(1)
