@@ -97,6 +97,9 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
                                      req.cwd, sink, failed):
                 sink(Noted(line, time.time()))
     finally:
+        from bake.app.outputs import report_repairs
+
+        report_repairs(images, sink)  # also when the build failed before its outputs
         scratch.release()
     if opts.metadata_file:
         _write_metadata(opts.metadata_file, results)
@@ -275,4 +278,8 @@ def _write_metadata(path: str, results: list[TargetResult]) -> None:
         if r.error is None:
             doc[r.target] = {"buildx.build.ref": f"bake/{r.target}/" + ",".join(x or "scratch" for x in r.results),
                              **(r.metadata or {})}
-    write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())
+    except OSError as err:
+        raise UsageError(f"--metadata-file {path}: {err.strerror or err}") from err

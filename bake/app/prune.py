@@ -75,6 +75,9 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
         if dead and shutil.which(runtime):
             recover(run_dir, runtime, dead)
     sweep(root, everything=True)
+    from bake.solver.locks import FileLocks
+
+    FileLocks(root).clean()  # lock files of killed holders (a holder removes its own)
     snaps = open_snapshotter(root)
     cache = DirCache(root)
     entries = sorted(cache.entries(), key=lambda e: e.last_used)

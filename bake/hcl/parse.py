@@ -72,11 +72,12 @@ def _cache_path(text: str, file: str) -> str | None:
 
 def _store(path: str, body: ast.Body) -> None:
     """Write atomically (temp file, rename) so a concurrent reader never sees half a tree."""
-    import tempfile
+    from bake.content.atomic import temp_name
 
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        tmp = temp_name(path)  # names its writer: the next build sweeps it if this one is killed
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as f:
                 pickle.dump(body, f, protocol=pickle.HIGHEST_PROTOCOL)

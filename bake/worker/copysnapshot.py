@@ -38,6 +38,12 @@ class CopySnapshotter(Snapshotter):
         if readonly or self.committed(sid):
             self._run(["mount", "-o", "remount,bind,ro", os.path.abspath(target)])
 
+    def _damage(self, sid: str, below: list[str]) -> str:
+        damage = super()._damage(sid, below)
+        if not damage and not os.path.isdir(self._full(sid)):
+            return "has lost its full directory"  # what this snapshotter mounts
+        return damage
+
     def _full(self, sid: str) -> str:
         return os.path.join(self.dir, sid, "full")
 
