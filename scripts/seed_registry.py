@@ -47,13 +47,25 @@ def rootfs(busybox: str, dest: str) -> None:
         f.write("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
     with open(os.path.join(dest, "etc", "group"), "w") as f:
         f.write("root:x:0:\napp:x:1000:\nwheel:x:10:app\n")
-    os.chown(os.path.join(dest, "home/app"), 1000, 1000)
+
+
+def owned(tar: bytes) -> bytes:
+    """The layer with the image's owners (root, and app for /home/app), whoever runs this script."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as src, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src:
+            m.uid, m.gid = (1000, 1000) if m.name == "home/app" else (0, 0)
+            dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+    return out.getvalue()
 
 
 def image(busybox: str, arch: str, variant: str = "", env: tuple[str, ...] = ()) -> tuple[oci.Document, dict[str, bytes]]:
     with tempfile.TemporaryDirectory() as d:
         rootfs(busybox, d)
-        tar = layer_bytes(d, source_date_epoch=0)
+        tar = owned(layer_bytes(d, source_date_epoch=0))
     layer = gzip.compress(tar, mtime=0)
     diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
     body: dict[str, object] = {"architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",

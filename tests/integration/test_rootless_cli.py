@@ -1,0 +1,59 @@
+"""`bake` as an ordinary user, through the command line: the build runs in a user-namespace child
+and everything comes back as from a root build. Root's test pass skips these; CI's rootless pass
+(scripts/test-rootless.sh) runs them as the unprivileged user it creates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(os.geteuid() == 0, reason="runs as an ordinary user (CI's rootless pass)")
+
+
+def bake(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bake", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "BAKE_ROOT": str(cwd.parent / "root")})
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "project").mkdir()
+    return tmp_path / "project"
+
+
+def test_an_ordinary_user_builds_runs_and_prunes(busybox_image: str, project: Path) -> None:
+    tmp_path = project
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=local,dest=out"]\n}\n')
+    (tmp_path / "Dockerfile").write_text(f"""
+FROM {busybox_image}
+COPY --chown=app:app hello /home/app/hello
+RUN id -u > /uid && stat -c %u:%g /home/app/hello > /owner && touch /made
+RUN --network=none ls /sys/class/net > /nets
+""")
+    (tmp_path / "hello").write_text("hi\n")
+    r = bake(tmp_path, "--progress=plain")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    assert (out / "uid").read_text() == "0\n" and (out / "owner").read_text() == "1000:1000\n"
+    assert (out / "nets").read_text().split() == ["lo"]
+    assert {p.stat().st_uid for p in out.rglob("*")} == {os.getuid()}  # the user's own files, whatever the image says
+    again = bake(tmp_path, "--progress=plain")
+    assert again.returncode == 0 and "CACHED" in again.stderr
+    du = bake(tmp_path, "du")
+    assert du.returncode == 0 and "snapshots:" in du.stdout
+    pruned = bake(tmp_path, "prune", "-a")
+    assert pruned.returncode == 0, pruned.stderr
+    assert not [p for p in (tmp_path.parent / "root" / "snapshots").iterdir() if p.name.isdigit()]
+
+
+def test_a_failing_step_is_reported_as_from_a_root_build(busybox_image: str, project: Path) -> None:
+    tmp_path = project
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo it broke; exit 3\n")
+    r = bake(tmp_path, "--progress=plain")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "exit code: 3" in r.stderr and "it broke" in r.stderr and "Dockerfile:2" in r.stderr
