@@ -52,6 +52,10 @@ class BuildNetwork:
         if slirp is None:
             raise NetworkError("RUN steps get a network of their own through slirp4netns, which is not installed "
                                "(apt-get install slirp4netns); or build with network=none")
+        if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+            raise NetworkError("RUN steps get a network of their own through slirp4netns, which needs /dev/net/tun: "
+                               "it is missing or not usable by this user (as root: chmod 0666 /dev/net/tun, "
+                               "Debian's default); or build with network=none")
         path = os.path.join(self.directory, "netns")
         open(path, "w").close()
         proc = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, text=True)
