@@ -28,6 +28,7 @@ from bake.worker.inroot import Root, UnsafePathError, opened
 from bake.worker.network import NAMESERVER, BuildNetwork
 from bake.worker.platforms import BINFMT_DIR, emulator
 from bake.worker.seccomp import profile
+from bake.worker.userns import in_user_namespace
 from bake.worker.users import resolve_user
 
 CAPABILITIES = (
@@ -260,12 +261,21 @@ def runtime_config(rootfs: str, p: Process, mounts: tuple[Mount, ...], uid: int,
              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "rw" if insecure else "ro"]},
+            _sysfs(insecure, p.network == "host" and in_user_namespace()),
             *(_mount(m) for m in mounts),
         ],
         "linux": linux,
     }
+
+
+def _sysfs(insecure: bool, host_network_in_userns: bool) -> dict[str, object]:
+    """/sys: a sysfs of the container's own network namespace; in a user namespace sharing the
+    host's network, sysfs may not be mounted (the host owns that namespace), so the host's is
+    bound read-only instead, as rootless runtimes do."""
+    if host_network_in_userns:
+        return {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+    return {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "rw" if insecure else "ro"]}
 
 
 def _bounding_caps() -> list[str]:
