@@ -24,6 +24,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # distribution's containers seccomp allowlist (bake adds its own refusals on top)
   command -v slirp4netns >/dev/null 2>&1 || missing="$missing slirp4netns"
   [ -f /usr/share/containers/seccomp.json ] || missing="$missing golang-github-containers-common"
+  command -v newuidmap >/dev/null 2>&1 || missing="$missing uidmap"  # rootless builds map subordinate ids
   if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

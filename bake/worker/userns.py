@@ -92,7 +92,10 @@ def missing_range_hint(maps: IdMaps) -> str:
     """What to do when an image needs ids the mapping lacks (empty when ranges are mapped)."""
     if maps.full:
         return ""
-    user = pwd.getpwuid(os.getuid()).pw_name if os.getuid() >= 0 else "USER"
+    try:
+        user = pwd.getpwuid(maps.uids[0][1]).pw_name  # the id outside: whoever started bake
+    except KeyError:
+        user = str(maps.uids[0][1])
     how = "" if shutil.which("newuidmap") else "apt-get install uidmap; "
     return (f"building as {user} maps only your own id; files owned by other users need a range of ids: "
             f"{how}usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user} (as root)")
