@@ -15,3 +15,21 @@ def test_errors_cross_the_pipe_with_their_fields() -> None:
     both = _rebuild(*_flatten(BuildFailed((("app", step), ("web", step)))))
     assert isinstance(both, BuildFailed) and str(both) == "2 targets failed: app, web"
     assert [type(e) for _, e in both.failures] == [StepError, StepError]  # type: ignore[attr-defined]
+
+
+def test_an_id_outside_a_single_mapping_gets_the_fix_named() -> None:
+    from bake.app.rootless import _unmapped_id
+    from bake.worker.userns import IdMaps, missing_range_hint
+    from bake.worker.writes import UnsafeArchiveError
+
+    try:
+        try:
+            raise OSError(22, "Invalid argument")
+        except OSError as e:
+            raise UnsafeArchiveError("cannot extract home/app: Invalid argument") from e
+    except UnsafeArchiveError as err:
+        assert _unmapped_id(err)
+    assert not _unmapped_id(StepError("step", "exit code: 1"))
+    hint = missing_range_hint(IdMaps(((0, 0, 1),), ((0, 0, 1),), False))
+    assert "usermod --add-subuids" in hint and "root" in hint
+    assert missing_range_hint(IdMaps(((0, 0, 1), (1, 100000, 65536)), ((0, 0, 1),), True)) == ""
