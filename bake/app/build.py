@@ -247,6 +247,34 @@ def _check_outputs(plan: Plan) -> None:
             if out.type == "docker" and not out.dest:
                 raise UsageError(f"target {name}: loading into a Docker daemon (--load, type=docker without dest=) is "
                                  "not supported yet; write a docker-load tarball with type=docker,dest=image.tar")
+            _check_attrs(f"target {name}: output type={out.type}", dict(out.attrs))
+        for entry in t.cache_to or ():
+            attrs = dict(entry.attrs)
+            where = f"target {name}: cache-to type={entry.type}"
+            if attrs.get("mode", "min") not in ("min", "max"):
+                raise UsageError(f"{where}: mode={attrs['mode']} (expected min or max)")
+            _check_attrs(where, attrs)
+
+
+_COMPRESSION_LEVELS = {"gzip": range(0, 10), "zstd": range(0, 23), "uncompressed": range(0, 1)}
+_BOOLEANS = ("force-compression", "oci-mediatypes", "rewrite-timestamp", "push", "tar", "name-canonical",
+             "registry.insecure", "ignore-error", "multi-target", "unpack")
+
+
+def _check_attrs(where: str, attrs: dict[str, str]) -> None:
+    """Attribute values an exporter would only reject after the build, refused before it starts."""
+    compression = attrs.get("compression", "gzip")
+    if compression not in _COMPRESSION_LEVELS:
+        raise UsageError(f"{where}: compression={compression} is not supported "
+                         f"(supported: {', '.join(_COMPRESSION_LEVELS)})")
+    level = attrs.get("compression-level")
+    if level is not None and not (level.lstrip("-").isdigit() and int(level) in _COMPRESSION_LEVELS[compression]):
+        levels = _COMPRESSION_LEVELS[compression]
+        raise UsageError(f"{where}: compression-level={level} (expected a whole number from {levels.start} to "
+                         f"{levels.stop - 1} for {compression})")
+    for key in _BOOLEANS:
+        if key in attrs and attrs[key] not in ("true", "false"):
+            raise UsageError(f"{where}: {key}={attrs[key]} (expected true or false)")
 
 
 def _entitlements(plan: Plan, allow: Sequence[str]) -> tuple[str, ...]:

@@ -281,3 +281,18 @@ def test_a_state_root_that_cannot_be_made_is_a_usage_error(tmp_path: Path) -> No
     r = bake(tmp_path, "--progress=quiet", "--root", "/proc/no/such/root")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "cannot use /proc/no/such/root as bake's state root" in r.stderr
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("*.output=type=oci,dest=x.tar,compression-level=fast",
+     "output type=oci: compression-level=fast (expected a whole number from 0 to 9 for gzip)"),
+    ("*.output=type=oci,dest=x.tar,compression=lz4", "compression=lz4 is not supported"),
+    ("*.output=type=docker,dest=x.tar,oci-mediatypes=yes", "oci-mediatypes=yes (expected true or false)"),
+    ("*.cache-to=type=local,dest=c,mode=all", "cache-to type=local: mode=all (expected min or max)"),
+])
+def test_output_and_cache_attributes_are_checked_before_building(tmp_path: Path, setting: str, message: str) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
+    r = bake(tmp_path, "--progress=plain", "--set", setting)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+    assert "#1" not in r.stderr  # refused before any step ran
