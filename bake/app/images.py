@@ -14,9 +14,11 @@ image, with a warning — never exported as it is. Writing an output fails as on
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -167,8 +169,16 @@ def output_errors(what: str) -> Iterator[None]:
     except NoSpaceError as err:
         raise NoSpaceError(err.path, what) from err
     except OSError as err:
-        where = f" ({err.filename})" if err.filename else ""
+        path = _TEMP_SUFFIX.sub("", str(err.filename)) if err.filename else ""  # the temp file stands for its target
+        if err.errno == errno.EISDIR:
+            raise ExportError(f"{what}: {path or 'dest'} is a directory; this output writes a file there") from err
+        if err.errno in (errno.EEXIST, errno.ENOTDIR) and path and not os.path.isdir(path):
+            raise ExportError(f"{what}: {path} is a file, so nothing can be written below it") from err
+        where = f" ({path})" if path else ""
         raise ExportError(f"{what}: {err.strerror or err}{where}") from err
+
+
+_TEMP_SUFFIX = re.compile(r"\.\d+\.\d+\.\d+\.tmp$")
 
 
 def _export(publisher: Publisher, layers: Layers, t: Target, out: ExportEntry, built: Sequence[Built],

@@ -65,3 +65,16 @@ def test_a_full_disk_under_the_root_is_an_error_too(busybox_image: str, tmp_path
         run(d, tiny / "root")
     assert "no space left on device" in str(info.value) and str(tiny) in str(info.value)
     assert not (d / "x.tar").exists()
+
+
+@pytest.mark.parametrize("kind", ["oci", "tar"])
+def test_a_destination_that_cannot_be_a_file_is_named(kind: str, tmp_path: Path) -> None:
+    d = project(tmp_path, f'target "default" {{\n  output = ["type={kind},dest=sub"]\n}}\n', "FROM scratch\nCOPY Dockerfile /\n")
+    (d / "sub").mkdir()
+    with pytest.raises(BakeError, match=r"dest=sub: .*sub is a directory; this output writes a file there"):
+        run(d, tmp_path / "root")
+    (tmp_path / "2").mkdir()
+    d2 = project(tmp_path / "2", f'target "default" {{\n  output = ["type={kind},dest=Dockerfile/x.tar"]\n}}\n',
+                 "FROM scratch\nCOPY Dockerfile /\n")
+    with pytest.raises(BakeError, match=r"Dockerfile is a file, so nothing can be written below it"):
+        run(d2, tmp_path / "root")
