@@ -68,6 +68,9 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     with located_errors(project.files):
         plan = project.plan(list(req.targets))
     _check_outputs(plan)
+    from bake.registry.config import load as load_config
+
+    load_config()  # a malformed bake.toml is an error now, not when (or if) a registry is first asked
     allow = _entitlements(plan, opts.allow)
     root = os.path.abspath(opts.root or state_root(env))
     try:

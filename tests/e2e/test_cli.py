@@ -296,3 +296,11 @@ def test_output_and_cache_attributes_are_checked_before_building(tmp_path: Path,
     r = bake(tmp_path, "--progress=plain", "--set", setting)
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
     assert "#1" not in r.stderr  # refused before any step ran
+
+
+def test_a_malformed_config_file_is_refused_before_building(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\n')
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
+    (tmp_path / "bad.toml").write_text("this is = = not toml [\n")
+    r = bake(tmp_path, "--progress=plain", env={"BAKE_CONFIG": str(tmp_path / "bad.toml")})
+    assert r.returncode == 1 and "bad.toml" in r.stderr and "Traceback" not in r.stderr and "#1" not in r.stderr
