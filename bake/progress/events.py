@@ -17,17 +17,21 @@ class Step:
     digest: str
     name: str
     targets: tuple[str, ...] = ()
+    location: str = ""  # "Dockerfile:12" or "Dockerfile:12-14": the instruction it came from; "" unknown
+    key: str = ""  # the cache key its result is stored under; "" unknown
 
 
 @record
 class Planned:
     """A solve begins: the targets (labels) it builds, how many distinct steps they need in all,
-    and how many each needs (``sizes``, in target order; shared steps count for each)."""
+    and how many each needs (``sizes``, in target order; shared steps count for each). ``limits``
+    are the steps that may run at once per resource (``(("exec", 16), ("fetch", 4))``); empty: unknown."""
 
     targets: tuple[str, ...]
     steps: int
     at: float
     sizes: tuple[int, ...] = ()
+    limits: tuple[tuple[str, int], ...] = ()
 
 
 @record
@@ -38,8 +42,12 @@ class Started:
 
 @record
 class Cached:
+    """A step's result came from the cache; ``took`` is how long the step ran when it was stored
+    (seconds; None when unknown)."""
+
     step: Step
     at: float
+    took: float | None = None
 
 
 @record

@@ -28,15 +28,26 @@ def encode(event: Event) -> dict[str, object]:
     if isinstance(event, Noted):
         return {"event": "noted", "at": event.at, "level": event.level, "text": event.text}
     if isinstance(event, Planned):
-        return {"event": "planned", "at": event.at, "targets": list(event.targets), "steps": event.steps,
-                "sizes": list(event.sizes)}
+        planned: dict[str, object] = {"event": "planned", "at": event.at, "targets": list(event.targets),
+                                      "steps": event.steps, "sizes": list(event.sizes)}
+        if event.limits:
+            planned["limits"] = dict(event.limits)
+        return planned
     if isinstance(event, Built):
         return {"event": "built", "at": event.at, "target": event.target, "error": event.error}
-    step = {"digest": event.step.digest, "name": event.step.name, "targets": list(event.step.targets)}
+    step: dict[str, object] = {"digest": event.step.digest, "name": event.step.name,
+                               "targets": list(event.step.targets)}
+    if event.step.location:
+        step["location"] = event.step.location
+    if event.step.key:
+        step["key"] = event.step.key
     if isinstance(event, Started):
         return {"event": "started", "at": event.at, "step": step}
     if isinstance(event, Cached):
-        return {"event": "cached", "at": event.at, "step": step}
+        cached = {"event": "cached", "at": event.at, "step": step}
+        if event.took is not None:
+            cached["took"] = event.took
+        return cached
     if isinstance(event, Logged):
         return {"event": "logged", "at": event.at, "step": step, "data": base64.b64encode(event.data).decode()}
     assert isinstance(event, Completed)

@@ -106,3 +106,21 @@ def test_tty_prints_nothing_when_nothing_happened() -> None:
     out = io.StringIO()
     TTYProgress(out).close()  # e.g. the bake file had an error before anything was built
     assert out.getvalue() == ""
+
+
+def test_rawjson_writes_the_optional_fields_only_when_known() -> None:
+    out = io.StringIO()
+    render = RawJSONProgress(out)
+    located = Step(API.digest, API.name, API.targets, "Dockerfile:3-4", "sha256:" + "d" * 64)
+    for e in (Planned(("api",), 1, 0.0, (1,), (("exec", 8), ("fetch", 4))), Cached(located, 0.5, 1.25),
+              Cached(API, 0.5), Started(located, 1.0)):
+        render(e)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    schema = json.loads((Path(__file__).parents[3] / "schemas" / "progress-event.schema.json").read_text())
+    for line in lines:
+        jsonschema.validate(line, schema)
+    assert lines[0]["limits"] == {"exec": 8, "fetch": 4}
+    assert lines[1]["took"] == 1.25 and lines[1]["step"]["location"] == "Dockerfile:3-4"
+    assert lines[1]["step"]["key"] == "sha256:" + "d" * 64
+    assert "took" not in lines[2] and set(lines[2]["step"]) == {"digest", "name", "targets"}
+    assert lines[3]["step"]["location"] == "Dockerfile:3-4"
