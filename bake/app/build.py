@@ -7,7 +7,6 @@ nothing. State lives under the bake root (``--root``, ``$BAKE_ROOT``, ``$XDG_CAC
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -19,18 +18,15 @@ from bake.app import Request, _TargetConverter, located_errors, open_project
 from bake.app.outputs import Outputs, Root, TargetResult
 from bake.content.atomic import write_atomic
 from bake.errors import BakeError, BuildFailed, StepError, UsageError
-from bake.hcl.loader import local_platform
-from bake.model import Plan, SecretEntry, SSHEntry
+from bake.model import Plan, SecretEntry, SSHEntry, local_platform
 from bake.progress.events import Noted, Sink, discard
-from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
-from bake.worker.recovery import abandoned, claim, recover
-from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
+    from bake.graph.ops import Vertex
     from bake.registry.client import RegistryClient
-    from bake.worker.images import ImageStore
-    from bake.worker.state import WorkerState
+    from bake.solver.keyplan import KeyPlan
+    from bake.worker.worker import Worker
 
 SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly", "oci", "docker", "image", "registry")
 
@@ -59,10 +55,6 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     if rootless.needed():
         results: list[TargetResult] = rootless.call("build:build", (req, opts), sink)
         return results
-    from bake.content.store import ContentStore
-    from bake.worker.copysnapshot import open_snapshotter
-    from bake.worker.images import ImageStore
-
     env = dict(os.environ if req.env is None else req.env)
     project = open_project(req)
     with located_errors(project.files):
@@ -73,37 +65,41 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     load_config()  # a malformed bake.toml is an error now, not when (or if) a registry is first asked
     allow = _entitlements(plan, opts.allow)
     root = os.path.abspath(opts.root or state_root(env))
+    from bake.worker.worker import Worker
+
     try:
-        os.makedirs(root, exist_ok=True)
-        snapshots = open_snapshotter(root)
+        worker = Worker.open(root)
     except OSError as err:
         raise UsageError(f"cannot use {root} as bake's state root (--root, BAKE_ROOT): "
                          f"{err.strerror or err}") from err
-    images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
-    scratch = claim(os.path.join(root, "run"))
-    images.scratch = images.layers.scratch = scratch.path  # temporary mounts live where recovery looks
-    try:
-        with located_errors(project.files):
-            done = _all_cached(req, plan, root, snapshots, images, sink)
-            if done is None:
-                import anyio
+    with worker.claimed() as scratch:
+        try:
+            with located_errors(project.files):
+                from bake.graph.digest import digest
+                from bake.solver.keyplan import KeyPlan
 
-                done = anyio.run(_run, req, opts, env, plan, root, scratch.path, snapshots, images, allow, sink)
-        roots, outcomes, keys = done
-        results = Outputs(plan, roots, outcomes, images, cwd=req.cwd, env=env, root=root, scratch=scratch.path,
-                          sink=sink, publish_after_all=opts.publish == "after-all", keys=keys).write()
-        if any(t.cache_to for t in plan.targets.values()):
-            from bake.app import cache
+                key_plan: KeyPlan[Vertex] = KeyPlan(digest)  # one key plan: the all-cached check, then the solver
+                cached = _all_cached(req, plan, worker, key_plan, sink)
+                if isinstance(cached, tuple):
+                    done = cached
+                else:
+                    import anyio
 
-            failed = {r.target for r in results if r.error is not None}
-            for line in cache.export(plan, [(r.target, r.vertex) for r in roots], keys, DirCache(root), images,
-                                     req.cwd, sink, failed):
-                sink(Noted(line, time.time()))
-    finally:
-        from bake.app.outputs import report_repairs
+                    done = anyio.run(_run, req, opts, env, plan, worker, key_plan, cached, allow, sink)
+            roots, outcomes, keys = done
+            results = Outputs(plan, roots, outcomes, worker.images, cwd=req.cwd, env=env, root=root, scratch=scratch,
+                              sink=sink, publish_after_all=opts.publish == "after-all", keys=keys).write()
+            if any(t.cache_to for t in plan.targets.values()):
+                from bake.app import cache
 
-        report_repairs(images, sink)  # also when the build failed before its outputs
-        scratch.release()
+                failed = {r.target for r in results if r.error is not None}
+                for line in cache.export(plan, [(r.target, r.vertex) for r in roots], keys, worker.cache,
+                                         worker.images, req.cwd, sink, failed):
+                    sink(Noted(line, time.time()))
+        finally:
+            from bake.app.outputs import report_repairs
+
+            report_repairs(worker.images, sink)  # also when the build failed before its outputs
     if opts.metadata_file:
         _write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
@@ -115,6 +111,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
 
 Roots = list[Root]
+Done = tuple[Roots, list[Outcome], dict[str, str]]
 
 
 def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
@@ -126,32 +123,26 @@ def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
     return out
 
 
-def _all_cached(req: Request, plan: Plan, root: str, snapshots: Snapshotter, images: ImageStore,
-                sink: Sink) -> tuple[Roots, list[Outcome], dict[str, str]] | None:
+def _all_cached(req: Request, plan: Plan, worker: Worker, keys: KeyPlan[Vertex], sink: Sink) -> Done | Roots | None:
     """The build's results when every target is already in the cache — recognised from records
-    alone, with no event loop, runtime or registry client — else None."""
-    from bake.graph.digest import digest
+    alone, with no event loop, runtime or registry client. Else the roots, when they could be
+    converted offline (and ``keys`` holds what was learnt), or None."""
     from bake.solver.cached import all_cached
-    from bake.worker.context import StatCache
-    from bake.worker.imageconfigs import NotRecorded, RegistryConfigs
-    from bake.worker.keys import Salts
+    from bake.worker.worker import NotRecorded
 
-    pull = any(t.pull for t in plan.targets.values())
-    if pull or any(t.no_cache for t in plan.targets.values()):
+    if any(t.pull or t.no_cache for t in plan.targets.values()):
         return None
     host = local_platform()
-    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client, offline=True))
+    converter = _TargetConverter(plan, req.cwd, host, worker.configs())
     try:
         roots = _roots(plan, converter, host)
     except NotRecorded:
         return None
-    statcache = StatCache(os.path.join(root, "statcache.json"))
-    salts = Salts(images, statcache, os.path.abspath(req.cwd), host, pull)
-    keys: dict[str, str] = {}
-    outcomes = all_cached(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)), digest, salts.salt,
-                          DirCache(root), lambda r: r.isdigit() and snapshots.committed(r), sink, keys)
-    statcache.save()
-    return (roots, outcomes, keys) if outcomes is not None else None
+    salts = worker.salts(req.cwd, host, pull=False)
+    outcomes = all_cached(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)), keys, salts.salt,
+                          worker.cache, worker.usable, sink)
+    worker.statcache.save()
+    return (roots, outcomes, keys.bases) if outcomes is not None else roots
 
 
 def _labels(roots: Roots) -> list[str]:
@@ -160,32 +151,13 @@ def _labels(roots: Roots) -> list[str]:
     return [f"{r.target} ({r.platform})" if r.target in multi else r.target for r in roots]
 
 
-async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, root: str, scratch: str,
-               snapshots: Snapshotter, images: ImageStore, allow: tuple[str, ...],
-               sink: Sink) -> tuple[Roots, list[Outcome], dict[str, str]]:
+async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, worker: Worker,
+               keys: KeyPlan[Vertex], converted: Roots | None, allow: tuple[str, ...], sink: Sink) -> Done:
     """Convert every target (in a worker thread, asking registries through this loop's one client),
-    then solve them as one graph."""
+    unless that was done offline already, then solve them as one graph."""
     import anyio
 
-    from bake.solver.locks import FileLocks
     from bake.solver.scheduler import Solver
-    from bake.worker.backend import GraphBackend
-    from bake.worker.cachemounts import CacheMounts
-    from bake.worker.context import StatCache
-    from bake.worker.executor import RuncExecutor
-    from bake.worker.imageconfigs import RegistryConfigs
-    from bake.worker.runtimes import select_runtime
-    from bake.worker.secrets import Secrets
-    from bake.worker.sshagents import SSHAgents
-    from bake.worker.state import WorkerState
-
-    run_dir = os.path.join(root, "run")
-    dead = abandoned(run_dir)
-    if dead:  # containers and mounts of builds that were killed
-        recover(run_dir, await select_runtime(run_dir, opts.runtime), dead)
-
-    async def executor() -> RuncExecutor:
-        return RuncExecutor(run_dir, await select_runtime(run_dir, opts.runtime), allow=allow, bundles=scratch)
 
     secrets: list[SecretEntry] = []
     ssh: list[SSHEntry] = []
@@ -194,43 +166,27 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
         ssh.extend(s for s in t.ssh or () if s.id not in {x.id for x in ssh})
     pull = any(t.pull for t in plan.targets.values())
     host = local_platform()
-    state = WorkerState(
-        cwd=os.path.abspath(req.cwd), host_platform=host, snapshots=snapshots, images=images,
-        client=_registry_client, executor=executor,
-        cachemounts=CacheMounts(root), secrets=Secrets(secrets, env, req.cwd), ssh=SSHAgents(ssh, env, req.cwd),
-        statcache=StatCache(os.path.join(root, "statcache.json")), scratch=scratch, pull=pull)
-    converter = _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, state.client, refresh=pull, shared=True))
+    async with worker.session(salts=worker.salts(req.cwd, host, pull), env=env, secrets=secrets, ssh=ssh,
+                              allow=allow, runtime=opts.runtime, client=_registry_client) as session:
+        converter = _TargetConverter(plan, req.cwd, host, worker.configs(session.client, refresh=pull))
 
-    def convert() -> Roots:
-        return _roots(plan, converter, host)
+        def convert() -> Roots:
+            return converted if converted is not None else _roots(plan, converter, host)
 
-    cores = os.cpu_count() or 1
-    limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
-    from bake.app import cache
-    from bake.worker.remotecache import ImportedCache
+        cores = os.cpu_count() or 1
+        limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
+        from bake.app import cache
 
-    imported = cache.sources(plan, req.cwd, state.client, sink)
-    remote = ImportedCache(images, imported) if imported else None
-    solver = Solver(GraphBackend(state), DirCache(root), sink, limits, opts.keep_going, remote=remote,
-                    locks=FileLocks(root))
-    try:
+        remote = worker.imported(cache.sources(plan, req.cwd, session.client, sink))
+        solver = Solver(session.backend, worker.cache, sink, limits, opts.keep_going, remote=remote,
+                        locks=worker.locks(), keys=keys)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_prefetch, state)  # the runtime probe overlaps conversion and pulls
+            tg.start_soon(session.prefetch)  # the runtime probe overlaps conversion and pulls
             roots = await anyio.to_thread.run_sync(convert)
             outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
         for failure in remote.failures if remote is not None else ():
             sink(Noted(f"{failure} (built without it)", time.time(), "warning"))
         return roots, outcomes, solver.keys_of
-    finally:
-        with anyio.CancelScope(shield=True):
-            await state.aclose()
-        state.close()
-
-
-async def _prefetch(state: WorkerState) -> None:
-    """Choose the runtime early; a failure here is reported by the first step that needs it."""
-    with contextlib.suppress(BakeError, OSError):
-        await state.executor()
 
 
 def _registry_client() -> RegistryClient:

@@ -1,8 +1,8 @@
 """Solve many roots as one graph: each vertex once, concurrently, through the cache.
 
-For a vertex the solver first computes its cache key (salt + the inputs' keys; nothing runs), then
-asks the cache. On a hit the inputs are never needed, so a fully cached build runs nothing and
-fetches nothing. On a miss it solves the inputs concurrently, waits for capacity of the vertex's
+For a vertex the solver first computes its cache key (salt + the inputs' keys; nothing runs; the
+``KeyPlan`` it is given may know it already), then asks the cache. On a hit the inputs are never
+needed, so a fully cached build runs nothing and fetches nothing. On a miss it solves the inputs concurrently, waits for capacity of the vertex's
 resource, runs it and records the result under the key. Keys, results and executions are memoised
 per vertex identity through singleflight, so a vertex shared by several targets runs once.
 
@@ -39,8 +39,9 @@ from bake.progress.events import (
     Step,
     discard,
 )
-from bake.solver.cachekey import cache_key, executed_key
+from bake.solver.cachekey import executed_key
 from bake.solver.flight import Cancelled, Flight
+from bake.solver.keyplan import KeyPlan
 from bake.solver.locks import NoLocks
 from bake.solver.outcome import CancelledError, Outcome
 from bake.solver.protocols import Backend, Cache, Locks, RemoteCache, V
@@ -52,12 +53,12 @@ class Solver(Generic[V]):
     def __init__(self, backend: Backend[V], cache: Cache, sink: Sink = discard,
                  limits: Mapping[str, int] | None = None, keep_going: bool = False,
                  clock: Callable[[], float] = time.time, remote: RemoteCache | None = None,
-                 locks: Locks | None = None) -> None:
+                 locks: Locks | None = None, keys: KeyPlan[V] | None = None) -> None:
         self.backend = backend
+        self.plan: KeyPlan[V] = keys if keys is not None else KeyPlan(backend.identity)
         self.cache = cache
         self.locks: Locks = locks or NoLocks()
         self.remote = remote
-        self.keys_of: dict[str, str] = {}  # identity → base key, of every vertex whose key was computed
         self.sink = sink
         self.keep_going = keep_going
         self.clock = clock
@@ -123,13 +124,21 @@ class Solver(Generic[V]):
         return await self.bases.do(self.backend.identity(v), lambda: self._base_key(v))
 
     async def _base_key(self, v: V) -> str:
-        salt = await self._guard(v, self.backend.salt(v))
+        known = self.plan.base(v)
+        if known is not None:
+            return known
+        salt = self.plan.salt(v)
+        if salt is None:
+            salt = await self._guard(v, self.backend.salt(v))
         inputs: list[V] = list(v.inputs)  # type: ignore[arg-type]
         keys = await _gather([(lambda i=i: self.key(i)) if n not in salt.replaces else _none  # type: ignore[misc]
                               for n, i in enumerate(inputs)])
-        key = cache_key(self.backend.identity(v), salt, keys)
-        self.keys_of[self.backend.identity(v)] = key
-        return key
+        return self.plan.add(v, salt, keys)
+
+    @property
+    def keys_of(self) -> dict[str, str]:
+        """identity → base key, of every vertex whose key was computed."""
+        return self.plan.bases
 
     async def key(self, v: V) -> str:
         """The key dependents build theirs from: the base key, or for a vertex that must run

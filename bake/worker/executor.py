@@ -18,12 +18,14 @@ import stat
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable
 
 import anyio
 
-from bake._record import record
-from bake.errors import BakeError
+from bake.worker.execution import ExecError as ExecError  # the contract's types, beside their runtime
+from bake.worker.execution import Mount as Mount
+from bake.worker.execution import Output
+from bake.worker.execution import Process as Process
+from bake.worker.execution import Result as Result
 from bake.worker.inroot import Root, UnsafePathError, opened
 from bake.worker.network import NAMESERVER, BuildNetwork
 from bake.worker.platforms import BINFMT_DIR, emulator
@@ -51,45 +53,9 @@ SYSTEM_MOUNTS = ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class ExecError(BakeError):
-    """The runtime could not start the process (not: the process failed)."""
-
-
-@record
-class Process:
-    args: tuple[str, ...]
-    env: tuple[str, ...] = ()
-    cwd: str = "/"
-    user: str = ""
-    network: str = "default"  # default | host | none
-    hostname: str = "buildkitsandbox"
-    extra_hosts: tuple[str, ...] = ()  # "name=ip"
-    platform: str = ""  # os/arch[/variant]; empty: the host's
-    security: str = "sandbox"  # sandbox | insecure (needs the security.insecure entitlement)
-    shm_size: int | None = None  # bytes of /dev/shm (default 64 MiB)
-    ulimits: tuple[str, ...] = ()  # buildx's "nofile=1024:2048"; -1 is unlimited
-
-
-@record
-class Mount:
-    destination: str
-    source: str = ""
-    type: str = "bind"  # bind | tmpfs
-    readonly: bool = False
-    size: int | None = None
-
-
-@record
-class Result:
-    exit_code: int
-    stubs: tuple[str, ...]  # rootfs paths the runtime created as mount points
-
-
-Output = Callable[[bytes], None]
-
-
 class RuncExecutor:
-    """Runs processes with ``runc`` (or a compatible runtime) and a throwaway bundle per run."""
+    """Runs processes with ``runc`` (or a compatible runtime) and a throwaway bundle per run: the
+    ``Executor`` of real builds."""
 
     def __init__(self, state_dir: str, runtime: str = "runc", binfmt_dir: str = BINFMT_DIR,
                  allow: tuple[str, ...] = (), bundles: str | None = None) -> None:

@@ -15,7 +15,8 @@ import shutil
 import tempfile
 
 from bake.content.atomic import write_atomic
-from bake.worker.executor import ExecError, Mount, Process, RuncExecutor
+from bake.worker.execution import ExecError, Mount, Process
+from bake.worker.executor import RuncExecutor
 
 PREFERENCE = ("crun", "runc")
 _HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")

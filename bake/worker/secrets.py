@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from bake.errors import BakeError
 from bake.graph.ops import Mount as GraphMount
 from bake.model import SecretEntry
-from bake.worker.executor import Mount
+from bake.worker.execution import Mount
 
 
 class SecretError(BakeError):

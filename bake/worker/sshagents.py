@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from bake.errors import BakeError
 from bake.graph.ops import Mount as GraphMount
 from bake.model import SSHEntry
-from bake.worker.executor import Mount
+from bake.worker.execution import Mount
 
 
 class SSHError(BakeError):

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bake.registry.client import RegistryClient
     from bake.worker.cachemounts import CacheMounts
     from bake.worker.context import StatCache
-    from bake.worker.executor import RuncExecutor
+    from bake.worker.execution import Executor
     from bake.worker.images import ImageStore
     from bake.worker.secrets import Secrets
     from bake.worker.snapshot import Snapshotter
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class WorkerState:
     def __init__(self, *, cwd: str, host_platform: str, snapshots: Snapshotter, images: ImageStore,
-                 client: Callable[[], RegistryClient], executor: Callable[[], Awaitable[RuncExecutor]],
+                 client: Callable[[], RegistryClient], executor: Callable[[], Awaitable[Executor]],
                  cachemounts: CacheMounts,
                  secrets: Secrets, ssh: SSHAgents, statcache: StatCache, scratch: str, pull: bool = False) -> None:
         self.cwd = cwd
@@ -32,7 +32,7 @@ class WorkerState:
         self._make_client = client
         self._client: RegistryClient | None = None
         self._make_executor = executor
-        self._executor: RuncExecutor | None = None
+        self._executor: Executor | None = None
         self.cachemounts = cachemounts
         self.secrets = secrets
         self.ssh = ssh
@@ -47,7 +47,7 @@ class WorkerState:
             self._client = self._make_client()
         return self._client
 
-    async def executor(self) -> RuncExecutor:
+    async def executor(self) -> Executor:
         """The executor, made when the first container runs (a cached build probes no runtime)."""
         async with self.lock("executor"):
             if self._executor is None:

@@ -9,17 +9,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 
 import anyio
 
 from bake.errors import StepError
-from bake.graph.ops import ExecOp
+from bake.graph.ops import ExecOp, Vertex
 from bake.graph.ops import Mount as GraphMount
 from bake.solver.protocols import Log
-from bake.worker.executor import ExecError, Mount, Process
+from bake.worker.execution import ExecError, Mount, Process
 from bake.worker.inroot import Root
+from bake.worker.ops.mounting import tempdir
 from bake.worker.snapshot import Snapshotter
 from bake.worker.state import WorkerState
 
@@ -40,9 +40,11 @@ class Tail:
         return tuple(self.data.decode(errors="replace").rstrip("\n").split("\n")[-self.keep:]) if self.data else ()
 
 
-async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | None, inputs: Sequence[str], log: Log) -> str:
+async def run(state: WorkerState, v: Vertex, inputs: Sequence[str], log: Log) -> str:
     """Mounts, unmounts and commits run in worker threads: each is a subprocess or disk work, and
     several steps set up and tear down at once without holding up each other's output."""
+    op, name, platform = v.op, v.name, v.platform
+    assert isinstance(op, ExecOp)
     snaps = state.snapshots
     root = next(m for m in op.mounts if m.output)
     sid = await anyio.to_thread.run_sync(snaps.prepare, inputs[root.input] if root.input is not None else None)
@@ -50,7 +52,7 @@ async def run_exec(state: WorkerState, name: str, op: ExecOp, platform: str | No
     stack = contextlib.ExitStack()
     try:
         try:
-            rootfs = _tempdir(state, stack, "rootfs-")
+            rootfs = tempdir(state, stack, "rootfs-")
             await anyio.to_thread.run_sync(snaps.mount, sid, rootfs)
             stack.callback(snaps.unmount, rootfs)
             mounts: list[Mount] = []
@@ -94,8 +96,8 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
     snaps = state.snapshots
     if m.type == "bind":
         if m.input is None:
-            return Mount(m.target, _tempdir(state, stack, "empty-"), readonly=m.readonly), {}
-        view = _tempdir(state, stack, "bind-")
+            return Mount(m.target, tempdir(state, stack, "empty-"), readonly=m.readonly), {}
+        view = tempdir(state, stack, "bind-")
         source = inputs[m.input]
         if m.readonly:
             await anyio.to_thread.run_sync(lambda: snaps.mount(source, view, readonly=True))
@@ -114,7 +116,7 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
                                               m.uid or 0, m.gid or 0))
         stack.callback(lease.release)
         if m.input is not None and not os.listdir(lease.path):  # from=: the cache starts as that directory
-            view = _tempdir(state, stack, "cache-from-")
+            view = tempdir(state, stack, "cache-from-")
             await anyio.to_thread.run_sync(_seed, snaps, inputs[m.input], view, m.selector, lease.path)
         return Mount(m.target, lease.path, readonly=m.readonly), {}
     if m.type == "tmpfs":
@@ -144,23 +146,6 @@ def _full_filesystem(path: str) -> str:
     except OSError:
         return ""
     return path if st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files and st.f_favail == 0) else ""
-
-
-def _tempdir(state: WorkerState, stack: contextlib.ExitStack, prefix: str) -> str:
-    """A directory removed at the end; only if empty, so a mount that failed to come off is never
-    emptied through (that would delete a snapshot's files)."""
-    path = tempfile.mkdtemp(prefix=prefix, dir=state.scratch)
-    if prefix == "empty-":  # never a mount point on the host: what the process wrote goes too
-        stack.callback(shutil.rmtree, path, True)
-    else:
-        stack.callback(rmdir_if_empty, path)
-    return path
-
-
-def rmdir_if_empty(path: str) -> None:
-    """Remove a mount point left empty; anything else (a mount still on) stays untouched."""
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
 
 
 def _quote(args: tuple[str, ...]) -> str:

@@ -13,14 +13,15 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 
 from bake.content import oci
 from bake.content.atomic import disk_full_is_an_error
-from bake.graph.ops import SourceOp
+from bake.graph.ops import SourceOp, Vertex
 from bake.registry.reference import parse_reference
+from bake.solver.protocols import Log
 from bake.worker import keys
 from bake.worker.context import files
 from bake.worker.keys import UnsupportedSource
@@ -49,6 +50,11 @@ def _file_digest(path: str) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
+
+
+async def run(state: WorkerState, v: Vertex, inputs: Sequence[str], log: Log) -> str:
+    assert isinstance(v.op, SourceOp)
+    return await materialize(state, v.op, v.platform, log)
 
 
 async def materialize(state: WorkerState, op: SourceOp, platform: str | None,

@@ -9,6 +9,7 @@ import anyio
 from bake.progress.events import Built, Cached, Event, Planned
 from bake.solver.cache import DirCache
 from bake.solver.cached import all_cached
+from bake.solver.keyplan import KeyPlan
 from bake.solver.protocols import Salt
 from bake.solver.scheduler import Solver
 from tests.unit.solver.test_scheduler import BASE, SHARED, FakeBackend, V
@@ -19,7 +20,7 @@ def check(backend: FakeBackend, roots: list[tuple[str, V | None]], cache: DirCac
     def salt(v: V) -> Salt | None:
         return anyio.run(backend.salt, v)
 
-    return all_cached(roots, backend.identity, salt, cache, backend.usable,
+    return all_cached(roots, KeyPlan(backend.identity), salt, cache, backend.usable,
                       events.append if events is not None else (lambda e: None))
 
 
