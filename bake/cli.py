@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _flag_overrides(a: argparse.Namespace) -> list[str]:
     """CLI shorthands become ``--set`` overrides appended after the user's, as in buildx."""
-    from bake.hcl.buildflags import canonical_attest
+    from bake.hcl.bakefile.buildflags import canonical_attest
 
     out: list[str] = []
     if a.load:
@@ -89,7 +89,7 @@ def _flag_overrides(a: argparse.Namespace) -> list[str]:
 def _policy_disabled(specs: list[str]) -> bool:
     """Whether ``--policy disabled=true`` was given; checks the flag values as buildx does."""
     from bake.errors import UsageError
-    from bake.hcl.buildflags import FlagError, parse_policy
+    from bake.hcl.bakefile.buildflags import FlagError, parse_policy
 
     for spec in specs:
         try:
@@ -209,7 +209,7 @@ def run(argv: Sequence[str]) -> int:
     remote = [t for t in args.targets if _is_remote(t)]
     if remote:
         raise UsageError(f"remote bake definitions are not supported yet: {remote[0]}")
-    from bake.hcl.loader import decode_source
+    from bake.hcl.bakefile.loader import decode_source
 
     stdin = decode_source(sys.stdin.buffer.read(), "-") if "-" in args.files else None
     req = Request(tuple(args.files), tuple(args.targets), tuple(args.overrides) + tuple(_flag_overrides(args)),
@@ -217,7 +217,7 @@ def run(argv: Sequence[str]) -> int:
     project = open_project(req)
     with located_errors(project.files):
         if args.list:
-            from bake.hcl.printer import list_targets, list_variables
+            from bake.hcl.bakefile.printer import list_targets, list_variables
 
             kind, as_json = _list_kind(args.list)
             if kind == "targets":
@@ -236,7 +236,7 @@ def run(argv: Sequence[str]) -> int:
             return 0
         plan = project.plan(list(args.targets), disable_policy=_policy_disabled(args.policy))
         if args.print:
-            from bake.hcl.printer import render_plan
+            from bake.hcl.bakefile.printer import render_plan
 
             sys.stdout.write(render_plan(plan))
             return 0

@@ -6,9 +6,14 @@ files, ``--set``) is right-biased per field and only set fields override.
 
 from __future__ import annotations
 
+import os
+import posixpath
+import re
+import sys
 from typing import Any
 
 from bake._record import record, replace
+from bake.errors import DefinitionError
 
 Attrs = tuple[tuple[str, str], ...]
 
@@ -109,3 +114,36 @@ class Plan:
 
     groups: dict[str, Group]
     targets: dict[str, Target]
+
+
+# --- what target fields mean (read by the definition and by the build alike) --------------------
+
+
+def clean_context(path: str) -> str:
+    """``context`` as buildx prints it: local paths ``path.Clean``ed, URLs and ``cwd://`` handled."""
+    if path.startswith("cwd://"):
+        path = path[len("cwd://"):] or "."
+    if "://" in path or path.startswith(("git@", "target:")) or path == "-":
+        return path
+    return posixpath.normpath(path) if path else "."
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+
+
+def ram_in_bytes(s: str) -> int:
+    """go-units ``RAMInBytes``: ``128m``, ``1.5GiB``, ``512`` → bytes (binary multiples)."""
+    m = _SIZE.match(s.strip())
+    if not m:
+        raise DefinitionError(f"invalid size: '{s}'")
+    return int(float(m.group(1)) * 1024 ** "bkmgtp".index((m.group(2) or "b").lower()))
+
+
+def local_platform() -> str:
+    """The platform of this machine (``linux/amd64``): ``BAKE_LOCAL_PLATFORM``, and what a target
+    without ``platforms`` builds for."""
+    machine = os.uname().machine.lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
+            "armv6l": "arm/v6", "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x",
+            "riscv64": "riscv64"}.get(machine, machine)
+    return f"{sys.platform if sys.platform != 'linux' else 'linux'}/{arch}"

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from bake.app import Request, open_project
-from bake.hcl.printer import plan_json
+from bake.hcl.bakefile.printer import plan_json
 
 
 @pytest.fixture(autouse=True)

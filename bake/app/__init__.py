@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING
 
 from bake._record import record
 from bake.errors import DefinitionError, UsageError
-from bake.hcl.loader import File, Project, attach_snippet, find_files, local_platform
-from bake.hcl.resolve import clean_context
-from bake.hcl.validate import ram_in_bytes
-from bake.model import Plan, Target
+from bake.hcl.bakefile.loader import File, Project, attach_snippet, find_files
+from bake.model import Plan, Target, clean_context, local_platform, ram_in_bytes
 
 if TYPE_CHECKING:
     from bake.dockerfile.config import ImageConfigResolver

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bake.errors import BakeError
-from bake.hcl.loader import File, Project
-from bake.hcl.printer import render_plan
+from bake.hcl.bakefile.loader import File, Project
+from bake.hcl.bakefile.printer import render_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 HCL_SEEDS = [p.read_text() for p in sorted(ROOT.glob("examples/*/docker-bake.hcl"))] + [
@@ -153,7 +153,7 @@ STRINGS = ['""', '"a"', '"a,b"', '"%s"', '"%d %v"', '"%05.2f"', '"%%"', '"${1/0}
            '"%[2]s"', '"%*d"', '"x"']
 # Functions whose legitimate cost grows with their arguments are called with bounded ones; the
 # bounds on values are tested on their own (tests/unit/hcl/test_limits.py).
-FUNCTIONS = sorted(set(__import__("bake.hcl.functions", fromlist=["STDLIB"]).STDLIB) - {"bcrypt", "rsadecrypt"})
+FUNCTIONS = sorted(set(__import__("bake.hcl.engine.functions", fromlist=["STDLIB"]).STDLIB) - {"bcrypt", "rsadecrypt"})
 
 
 def expressions() -> st.SearchStrategy[str]:

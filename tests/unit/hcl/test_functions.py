@@ -59,7 +59,7 @@ def test_function_errors(bake_print: PrintFn, expr: str, message: str) -> None:
 
 
 def test_every_buildx_function_is_registered() -> None:
-    from bake.hcl.functions import STDLIB
+    from bake.hcl.engine.functions import STDLIB
 
     buildx = ["absolute", "add", "and", "base64decode", "base64encode", "basename", "bcrypt", "byteslen", "bytesslice", "can", "ceil", "chomp", "chunklist", "cidrhost", "cidrnetmask", "cidrsubnet", "cidrsubnets", "coalesce", "coalescelist", "compact", "concat", "contains", "convert", "csvdecode", "dirname", "distinct", "divide", "element", "equal", "flatten", "floor", "format", "formatdate", "formatlist", "formattimestamp", "greaterthan", "greaterthanorequalto", "hasindex", "homedir", "indent", "index", "indexof", "int", "join", "jsondecode", "jsonencode", "keys", "length", "lessthan", "lessthanorequalto", "log", "lookup", "lower", "max", "md5", "merge", "min", "modulo", "multiply", "negate", "not", "notequal", "or", "parseint", "pow", "range", "regex", "regex_replace", "regexall", "replace", "reverse", "reverselist", "rsadecrypt", "sanitize", "semvercmp", "sethaselement", "setintersection", "setproduct", "setsubtract", "setsymmetricdifference", "setunion", "sha1", "sha256", "sha512", "signum", "slice", "sort", "split", "strlen", "substr", "subtract", "timeadd", "timestamp", "title", "trim", "trimprefix", "trimspace", "trimsuffix", "try", "unixtimestampparse", "upper", "urlencode", "uuidv4", "uuidv5", "values", "zipmap"]
     assert set(buildx) <= set(STDLIB)
@@ -68,12 +68,12 @@ def test_every_buildx_function_is_registered() -> None:
 def test_lazy_index_matches_the_modules() -> None:
     import importlib
 
-    from bake.hcl.functions import INDEX
+    from bake.hcl.engine.functions import INDEX
 
     for name, module in INDEX.items():
-        assert name in importlib.import_module(f"bake.hcl.functions.{module}").lib.table
+        assert name in importlib.import_module(f"bake.hcl.engine.functions.{module}").lib.table
     for module in set(INDEX.values()):
-        table = importlib.import_module(f"bake.hcl.functions.{module}").lib.table
+        table = importlib.import_module(f"bake.hcl.engine.functions.{module}").lib.table
         assert {n for n, m in INDEX.items() if m == module} == set(table)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bake.hcl import parse as parse_mod
+from bake.hcl.engine import parse as parse_mod
 
 TEXT = 'variable "V" { default = "1" }\ntarget "app" { tags = ["a:${V}"] }\n'
 

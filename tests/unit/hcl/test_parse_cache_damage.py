@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bake.hcl import ast
-from bake.hcl import parse as parse_mod
+from bake.hcl.engine import ast
+from bake.hcl.engine import parse as parse_mod
 
 TEXT = 'target "app" {\n  tags = ["a:1"]\n}\n'
 
 
 @pytest.mark.parametrize("payload", [
     pickle.dumps({"not": "a body"}),  # unpickles fine, then every use would raise AttributeError
-    b"cbake.hcl.ast\nNoSuchNode\n.",  # a class that is gone (AttributeError while unpickling)
+    b"cbake.hcl.engine.ast\nNoSuchNode\n.",  # a class that is gone (AttributeError while unpickling)
     b"\x80\x05\x95garbage",
     pickle.dumps(("Body", 1))[:-3],
 ])

@@ -11,7 +11,7 @@ import pytest
 
 from bake import app
 from bake.errors import BakeError, DefinitionError
-from bake.hcl.loader import File, Project
+from bake.hcl.bakefile.loader import File, Project
 from tests.conftest import PrintFn
 
 ROOT = Path(__file__).resolve().parents[3]

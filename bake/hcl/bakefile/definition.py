@@ -15,14 +15,14 @@ from collections.abc import Mapping
 
 from bake._record import record
 from bake.errors import DefinitionError, SourceRange, ValidationError
-from bake.hcl import ast
-from bake.hcl.decode import decode_target
-from bake.hcl.eval import Evaluator, MapScope, Scope
-from bake.hcl.functions import STDLIB
-from bake.hcl.references import GroupsObject, TargetsObject
-from bake.hcl.types import from_override, parse_type
-from bake.hcl.userfunc import UserFunction
-from bake.hcl.values import ConversionError, Type, convert, type_label
+from bake.hcl.bakefile.decode import decode_target
+from bake.hcl.bakefile.references import GroupsObject, TargetsObject
+from bake.hcl.engine import ast
+from bake.hcl.engine.eval import Evaluator, MapScope, Scope
+from bake.hcl.engine.functions import STDLIB
+from bake.hcl.engine.types import from_override, parse_type
+from bake.hcl.engine.userfunc import UserFunction
+from bake.hcl.engine.values import ConversionError, Type, convert, type_label
 from bake.model import Group, Target
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")

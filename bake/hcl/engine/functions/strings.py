@@ -6,9 +6,9 @@ import re
 import unicodedata
 from decimal import Decimal
 
-from bake.hcl.eval import FunctionError
-from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, MAX_STRING_LENGTH, NUMBER, STRING, format_number, is_number, to_string
+from bake.hcl.engine.eval import FunctionError
+from bake.hcl.engine.functions.registry import Library, p
+from bake.hcl.engine.values import ANY, MAX_STRING_LENGTH, NUMBER, STRING, format_number, is_number, to_string
 
 lib = Library()
 LIST_STR = ("list", STRING)
@@ -233,7 +233,7 @@ def _format(fmt: str, args: list[object]) -> str:
 
 
 def _format_one(v: object, flags: str, width: str | None, prec: str | None, verb: str) -> str:
-    from bake.hcl.functions.encoding import json_encode
+    from bake.hcl.engine.functions.encoding import json_encode
 
     for what, n in (("width", width), ("precision", prec)):
         if n is not None and n.isdigit() and int(n) > MAX_STRING_LENGTH:
@@ -253,7 +253,7 @@ def _format_one(v: object, flags: str, width: str | None, prec: str | None, verb
     elif verb in "dboxXeEfgG":
         if not is_number(v):
             try:
-                from bake.hcl.values import to_number
+                from bake.hcl.engine.values import to_number
                 v = to_number(v)
             except Exception:
                 raise FunctionError(f'unsupported value for "%{verb}": number required') from None

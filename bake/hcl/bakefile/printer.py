@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bake.hcl.decode import RESOURCE_KEYS
-from bake.hcl.resolve import clean_context
-from bake.hcl.values import escape_html
-from bake.model import AttestEntry, CacheEntry, ExportEntry, Group, Plan, SecretEntry, SSHEntry, Target
+from bake.hcl.bakefile.decode import RESOURCE_KEYS
+from bake.hcl.engine.values import escape_html
+from bake.model import (
+    AttestEntry,
+    CacheEntry,
+    ExportEntry,
+    Group,
+    Plan,
+    SecretEntry,
+    SSHEntry,
+    Target,
+    clean_context,
+)
 
 ESCAPED_FIELDS = ("args", "labels", "annotations", "dockerfile_inline", "extra_hosts")
 

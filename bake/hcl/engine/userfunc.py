@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast
-from bake.hcl.eval import Evaluator, FunctionError, MapScope
+from bake.hcl.engine import ast
+from bake.hcl.engine.eval import Evaluator, FunctionError, MapScope
 
 if TYPE_CHECKING:
-    from bake.hcl.definition import Definition
+    from bake.hcl.bakefile.definition import Definition
 
 
 class UserFunction:

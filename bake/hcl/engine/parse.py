@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast, grammar
-from bake.hcl.template import Piece, assemble, scan
-from bake.hcl.values import CTX, normalize_number
+from bake.hcl.engine import ast, grammar
+from bake.hcl.engine.template import Piece, assemble, scan
+from bake.hcl.engine.values import CTX, normalize_number
 
 _CACHE_FORMAT = b"bake-hcl-ast-5"
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl.buildflags import (
+from bake.hcl.bakefile.buildflags import (
     FlagError,
     parse_attest,
     parse_cache,
@@ -15,7 +15,7 @@ from bake.hcl.buildflags import (
     parse_secret,
     parse_ssh,
 )
-from bake.hcl.values import ConversionError, to_bool, to_string
+from bake.hcl.engine.values import ConversionError, to_bool, to_string
 from bake.model import TARGET_FIELDS, Target
 
 # HCL attribute name → decoder kind. Unknown attributes are ignored, as in buildx.

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast
+from bake.hcl.engine import ast
 
 
 class Piece:

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast
-from bake.hcl.values import (
+from bake.hcl.engine import ast
+from bake.hcl.engine.values import (
     CTX,
     MAX_STRING_LENGTH,
     ConversionError,

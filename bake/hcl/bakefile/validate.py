@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from bake.errors import DefinitionError
-from bake.model import Target
+from bake.model import Target, ram_in_bytes
 
 KNOWN_OS = frozenset({
     "aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd", "openbsd",
@@ -27,7 +27,6 @@ ULIMITS = frozenset({
     "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
     "rttime", "sigpending", "stack",
 })
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -86,14 +85,6 @@ def _check(t: Target, cwd: str, env: Mapping[str, str]) -> None:
                 check_size(value)
         elif key in ("cpu-shares", "cpu-period", "cpu-quota") and not re.fullmatch(r"-?\d+", value):
             raise DefinitionError(f"invalid {key}: {value}")
-
-
-def ram_in_bytes(s: str) -> int:
-    """go-units ``RAMInBytes``: ``128m``, ``1.5GiB``, ``512`` → bytes (binary multiples)."""
-    m = _SIZE.match(s.strip())
-    if not m:
-        raise DefinitionError(f"invalid size: '{s}'")
-    return int(float(m.group(1)) * 1024 ** "bkmgtp".index((m.group(2) or "b").lower()))
 
 
 def check_size(s: str) -> None:

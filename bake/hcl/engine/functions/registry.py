@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from bake._record import record
 from bake.errors import SourceRange
-from bake.hcl.eval import Evaluator, FunctionError
-from bake.hcl.values import ConversionError, Type, convert
+from bake.hcl.engine.eval import Evaluator, FunctionError
+from bake.hcl.engine.values import ConversionError, Type, convert
 
 Body = Callable[..., object]
 F = TypeVar("F", bound=Body)

@@ -8,7 +8,7 @@ from typing import Any
 
 from bake._record import record
 from bake.errors import UsageError
-from bake.hcl.buildflags import (
+from bake.hcl.bakefile.buildflags import (
     FlagError,
     parse_attest,
     parse_cache,
@@ -18,7 +18,7 @@ from bake.hcl.buildflags import (
     parse_secret,
     parse_ssh,
 )
-from bake.hcl.decode import RESOURCE_KEYS
+from bake.hcl.bakefile.decode import RESOURCE_KEYS
 from bake.model import ExportEntry, Target
 
 MAP_KEYS = {"args": "args", "labels": "labels", "contexts": "contexts", "extra-hosts": "extra_hosts", "resources": "resources"}

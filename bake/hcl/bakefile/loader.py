@@ -10,13 +10,13 @@ from collections.abc import Mapping
 
 from bake._record import record
 from bake.errors import DefinitionError, SourceRange, UsageError
-from bake.hcl import ast
-from bake.hcl.buildflags import parse_policy
-from bake.hcl.definition import Definition, SourceBody
-from bake.hcl.overrides import parse_overrides
-from bake.hcl.resolve import Resolver
-from bake.hcl.values import format_number, is_number, type_label
-from bake.model import Plan, Target
+from bake.hcl.bakefile.buildflags import parse_policy
+from bake.hcl.bakefile.definition import Definition, SourceBody
+from bake.hcl.bakefile.overrides import parse_overrides
+from bake.hcl.bakefile.resolve import Resolver
+from bake.hcl.engine import ast
+from bake.hcl.engine.values import format_number, is_number, type_label
+from bake.model import Plan, Target, local_platform
 
 DEFAULT_FILES = (
     "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml",
@@ -79,9 +79,9 @@ def decode_source(data: bytes, name: str) -> str:
 
 def parse_file(f: File, compose_env: Mapping[str, str]) -> tuple[ast.Body, bool]:
     """(body, is_compose) by extension; unknown extensions try compose, then HCL, then JSON."""
-    from bake.hcl.compose import parse_compose
-    from bake.hcl.jsonbody import parse_json
-    from bake.hcl.parse import parse
+    from bake.hcl.bakefile.compose import parse_compose
+    from bake.hcl.engine.jsonbody import parse_json
+    from bake.hcl.engine.parse import parse
 
     lower = f.name.lower()
     if lower.endswith((".yml", ".yaml")):
@@ -101,14 +101,6 @@ def parse_file(f: File, compose_env: Mapping[str, str]) -> tuple[ast.Body, bool]
     raise errors[1]
 
 
-def local_platform() -> str:
-    machine = os.uname().machine.lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
-            "armv6l": "arm/v6", "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x",
-            "riscv64": "riscv64"}.get(machine, machine)
-    return f"{sys.platform if sys.platform != 'linux' else 'linux'}/{arch}"
-
-
 class Project:
     """The files of one invocation, merged and evaluated; answers ``--print`` and ``--list``."""
 
@@ -126,7 +118,7 @@ class Project:
         sources: list[SourceBody] = []
         compose: list[SourceBody] = []
         env_lookup = self.env.get("BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP", "") not in ("1", "true")
-        from bake.hcl.compose import compose_env
+        from bake.hcl.bakefile.compose import compose_env
 
         cenv = compose_env(self.env if env_lookup else {}, variables or {}, cwd)
         for f in files:
@@ -153,7 +145,7 @@ class Project:
 
         ``disable_policy`` is ``--policy disabled=true``: every target's policy list is replaced.
         """
-        from bake.hcl.validate import check_target
+        from bake.hcl.bakefile.validate import check_target
 
         plan = self.resolver.plan(targets or ["default"])
         sde = self.env.get("SOURCE_DATE_EPOCH")
@@ -188,7 +180,7 @@ class Project:
             value = d.variable(name)
             if value is not None:
                 if isinstance(value, (list, dict)):
-                    from bake.hcl.functions.encoding import json_encode
+                    from bake.hcl.engine.functions.encoding import json_encode
 
                     row["value"] = json_encode(value)
                 elif isinstance(value, bool):

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast
-from bake.hcl.buildflags import canonical_attest
-from bake.hcl.merge import dedupe
-from bake.hcl.validate import ram_in_bytes
+from bake.hcl.bakefile.buildflags import canonical_attest
+from bake.hcl.bakefile.merge import dedupe
+from bake.hcl.engine import ast
+from bake.model import ram_in_bytes
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -35,7 +35,7 @@ def parse_compose(text: str, file: str, env: Mapping[str, str]) -> ast.Body:
         col = (mark.column + 1) if mark else 1
         raise DefinitionError("Invalid compose file", str(getattr(err, "problem", err)), SourceRange(file, line, col, line, col + 1)) from None
     except RecursionError:
-        from bake.hcl.grammar import too_deep
+        from bake.hcl.engine.grammar import too_deep
 
         line, col = too_deep(text) or (1, 1)
         raise DefinitionError("Invalid compose file", "the document is nested too deeply",

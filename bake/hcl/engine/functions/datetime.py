@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from bake.hcl.eval import FunctionError
-from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, NUMBER, STRING, is_number
+from bake.hcl.engine.eval import FunctionError
+from bake.hcl.engine.functions.registry import Library, p
+from bake.hcl.engine.values import ANY, NUMBER, STRING, is_number
 
 lib = Library()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bake.hcl.eval import FunctionError
+from bake.hcl.engine.eval import FunctionError
 
 _VERSION = re.compile(
     r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"

@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 
-from bake.hcl.eval import FunctionError
+from bake.hcl.engine.eval import FunctionError
 
 
 def decrypt(ciphertext_b64: str, pem: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 
-from bake.hcl.eval import Function
+from bake.hcl.engine.eval import Function
 
 _INDEX_TEXT = {
     "collections": """
@@ -50,7 +50,7 @@ class _Library(Mapping[str, Function]):
     def __getitem__(self, name: str) -> Function:
         fn = self._loaded.get(name)
         if fn is None:
-            module = importlib.import_module(f"bake.hcl.functions.{INDEX[name]}")
+            module = importlib.import_module(f"bake.hcl.engine.functions.{INDEX[name]}")
             table: dict[str, Function] = module.lib.table
             self._loaded.update(table)
             fn = table[name]

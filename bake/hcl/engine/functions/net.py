@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from bake.hcl.eval import FunctionError
-from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import NUMBER, STRING
+from bake.hcl.engine.eval import FunctionError
+from bake.hcl.engine.functions.registry import Library, p
+from bake.hcl.engine.values import NUMBER, STRING
 
 lib = Library()
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

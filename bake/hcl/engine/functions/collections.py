@@ -7,10 +7,10 @@ import math
 from decimal import Decimal
 
 from bake.errors import DefinitionError
-from bake.hcl import ast
-from bake.hcl.eval import Evaluator, FunctionError, Scope
-from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import (
+from bake.hcl.engine import ast
+from bake.hcl.engine.eval import Evaluator, FunctionError, Scope
+from bake.hcl.engine.functions.registry import Library, p
+from bake.hcl.engine.values import (
     ANY,
     MAX_COLLECTION_LENGTH,
     NUMBER,
@@ -43,7 +43,7 @@ def _map(v: object, arg: int = 0) -> dict[str, object]:
 @lib.define("length", p("value", ANY))
 def length(v: object) -> int:
     if isinstance(v, str):
-        from bake.hcl.functions.strings import strlen
+        from bake.hcl.engine.functions.strings import strlen
 
         return strlen(v)
     if isinstance(v, (list, dict)):
@@ -315,7 +315,7 @@ def can(ctx: Evaluator, call: ast.Call, scope: Scope) -> object:
 
 @lib.lazy("convert")
 def convert_(ctx: Evaluator, call: ast.Call, scope: Scope) -> object:
-    from bake.hcl.types import parse_type
+    from bake.hcl.engine.types import parse_type
 
     if len(call.args) != 2:
         raise DefinitionError("Invalid function argument", 'Function "convert" expects 2 argument(s).', call.rng)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from bake.hcl.eval import FunctionError
-from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, BOOL, CTX, NUMBER, STRING, equal, normalize_number, remainder
+from bake.hcl.engine.eval import FunctionError
+from bake.hcl.engine.functions.registry import Library, p
+from bake.hcl.engine.values import ANY, BOOL, CTX, NUMBER, STRING, equal, normalize_number, remainder
 
 lib = Library()
 Num = int | Decimal
@@ -207,6 +207,6 @@ def lessthanorequalto(a: Num, b: Num) -> bool:
 
 @lib.define("semvercmp", p("version", STRING), p("constraint", STRING))
 def semvercmp(version: str, constraint: str) -> bool:
-    from bake.hcl.functions.semver import satisfies
+    from bake.hcl.engine.functions.semver import satisfies
 
     return satisfies(version, constraint)

@@ -14,9 +14,9 @@ import urllib.parse
 import uuid
 from decimal import Decimal
 
-from bake.hcl.eval import FunctionError
-from bake.hcl.functions.registry import Library, p
-from bake.hcl.values import ANY, NUMBER, STRING, escape_html, format_number, normalize_number
+from bake.hcl.engine.eval import FunctionError
+from bake.hcl.engine.functions.registry import Library, p
+from bake.hcl.engine.values import ANY, NUMBER, STRING, escape_html, format_number, normalize_number
 
 lib = Library()
 
@@ -160,7 +160,7 @@ def bcrypt(s: str, *cost: int) -> str:
 
 @lib.define("rsadecrypt", p("ciphertext", STRING), p("privatekey", STRING))
 def rsadecrypt(ciphertext: str, key: str) -> str:
-    from bake.hcl.functions.rsa import decrypt
+    from bake.hcl.engine.functions.rsa import decrypt
 
     return decrypt(ciphertext, key)
 

@@ -11,16 +11,16 @@ from decimal import Decimal
 from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl import ast
-from bake.hcl.template import assemble, scan
-from bake.hcl.values import normalize_number
+from bake.hcl.engine import ast
+from bake.hcl.engine.template import assemble, scan
+from bake.hcl.engine.values import normalize_number
 
 BLOCK_TYPES = ("variable", "target", "group", "function")
 
 
 def parse_json(text: str, file: str) -> ast.Body:
-    from bake.hcl.grammar import too_deep
-    from bake.hcl.parse import too_deep_error
+    from bake.hcl.engine.grammar import too_deep
+    from bake.hcl.engine.parse import too_deep_error
 
     deep = too_deep(text)
     if deep is not None:
@@ -56,7 +56,7 @@ class _JsonConverter:
                 names = value if isinstance(value, list) else [value]
                 attrs.append(ast.Attribute(key, ast.TupleExpr(tuple(ast.Var(str(n), self.rng) for n in names), self.rng), self.rng))
             elif block_type == "variable" and key == "type" and isinstance(value, str):
-                from bake.hcl.parse import parse_expression
+                from bake.hcl.engine.parse import parse_expression
 
                 attrs.append(ast.Attribute(key, parse_expression(value, self.file, 1, 1), self.rng))
             else:
@@ -79,7 +79,7 @@ class _JsonConverter:
         if isinstance(v, str):
             if "${" not in v and "%{" not in v:
                 return ast.Literal(v, self.rng)
-            from bake.hcl.parse import parse_expression
+            from bake.hcl.engine.parse import parse_expression
 
             pieces = scan(v, self.file, 1, 1, lambda t, ln, cl: parse_expression(t, self.file, ln, cl))
             return assemble(pieces, self.rng)

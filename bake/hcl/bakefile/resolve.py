@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import posixpath
-
 from bake.errors import DefinitionError, UsageError
-from bake.hcl.definition import Definition
-from bake.hcl.merge import dedupe, merge, normalize
-from bake.hcl.overrides import Override, apply, check_patterns, glob_regex, is_glob
+from bake.hcl.bakefile.definition import Definition
+from bake.hcl.bakefile.merge import dedupe, merge, normalize
+from bake.hcl.bakefile.overrides import Override, apply, check_patterns, glob_regex, is_glob
 from bake.model import ExportEntry, Group, Plan, Target
 
 
@@ -153,11 +151,3 @@ class Resolver:
 def _go_list(items: tuple[str, ...]) -> str:
     return "[" + " ".join(items) + "]"
 
-
-def clean_context(path: str) -> str:
-    """``context`` as buildx prints it: local paths ``path.Clean``ed, URLs and ``cwd://`` handled."""
-    if path.startswith("cwd://"):
-        path = path[len("cwd://"):] or "."
-    if "://" in path or path.startswith(("git@", "target:")) or path == "-":
-        return path
-    return posixpath.normpath(path) if path else "."

@@ -6,9 +6,9 @@ import json
 from decimal import Decimal
 
 from bake.errors import DefinitionError
-from bake.hcl import ast
-from bake.hcl.buildflags import FlagError, csv_fields, parse_go_bool
-from bake.hcl.values import ANY, ConversionError, Type, convert, parse_number, type_label
+from bake.hcl.bakefile.buildflags import FlagError, csv_fields, parse_go_bool
+from bake.hcl.engine import ast
+from bake.hcl.engine.values import ANY, ConversionError, Type, convert, parse_number, type_label
 
 
 def parse_type(e: ast.Expr) -> Type:
@@ -59,7 +59,7 @@ def from_override(name: str, text: str, t: Type | None, has_default: bool, defau
 
 
 def _from_json(v: object) -> object:
-    from bake.hcl.functions.encoding import from_json
+    from bake.hcl.engine.functions.encoding import from_json
 
     return from_json(v)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bake.errors import DefinitionError, SourceRange
-from bake.hcl.decode import decode_target
-from bake.hcl.eval import LazyObject
+from bake.hcl.bakefile.decode import decode_target
+from bake.hcl.engine.eval import LazyObject
 from bake.model import Group
 
 if TYPE_CHECKING:
-    from bake.hcl.definition import Definition, Instance
+    from bake.hcl.bakefile.definition import Definition, Instance
 
 
 class TargetsObject(LazyObject):
@@ -61,7 +61,7 @@ def _reference_form(name: str, value: object, rng: SourceRange) -> object:
     """Composite attributes are seen through references as lists of objects, as buildx does."""
     if name not in ("output", "cache-from", "cache-to", "secret", "ssh", "attest") or not isinstance(value, list):
         return value
-    from bake.hcl.printer import entry_json
+    from bake.hcl.bakefile.printer import entry_json
 
     t = decode_target("ref", {name: (value, rng)}, None)
     return [entry_json(e) for e in getattr(t, name.replace("-", "_")) or ()]
