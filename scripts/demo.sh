@@ -3,6 +3,8 @@
 # image made from Debian's busybox-static (amd64, plus arm64 and arm/v7 when Debian's packages for
 # them can be fetched), points bake's docker.io mirror at it, and builds every example for real:
 # concurrently, each shared step once, then again to show a fully cached rebuild.
+# Outputs land in .cache/demo/out (replaced on every run); the registry, bake's state roots and
+# everything else temporary are removed when the demo ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,6 +12,8 @@ BAKE=$PWD/.venv/bin/bake
 PY=$PWD/.venv/bin/python
 work=$(mktemp -d /tmp/bake-demo.XXXXXX)
 export BAKE_ROOT=${BAKE_ROOT:-$work/root}
+out=$PWD/.cache/demo/out
+rm -rf "$out" && mkdir -p "$out"
 
 # --- a registry on a free loopback port, serving busybox as docker.io/library/busybox -----------
 port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -25,7 +29,7 @@ http:
 EOF
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null || true; rm -rf "$work/registry"' EXIT
+trap 'kill $registry_pid 2>/dev/null || true; wait $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 $PY - "$port" <<'EOF'
 import sys, time, urllib.request
 for _ in range(100):
@@ -37,13 +41,19 @@ for _ in range(100):
 EOF
 
 foreign=()
-debs=.cache/demo-debs
-if [ "$(id -u)" = 0 ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
+debs=$PWD/.cache/demo-debs
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
   if [ ! -x "$debs/arm64/bin/busybox" ] || [ ! -x "$debs/armhf/bin/busybox" ]; then
-    echo "== fetching Debian's busybox-static for arm64 and armhf (the demo's foreign base images)"
-    dpkg --add-architecture arm64 && dpkg --add-architecture armhf
-    apt-get update -qq >/dev/null 2>&1 || true  # an unrelated unreachable index must not stop the demo
-    if mkdir -p "$debs" && (cd "$debs" && apt-get download -qq busybox-static:arm64 busybox-static:armhf 2>/dev/null); then
+    # A private apt index (under .cache/demo-apt) that knows arm64 and armhf: the system's package
+    # configuration (dpkg's architectures, apt's lists) is left as it is.
+    echo "== fetching Debian's busybox-static for arm64 and armhf into .cache/demo-debs (a private apt index; the system's apt and dpkg settings are untouched)"
+    apt=$PWD/.cache/demo-apt
+    mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$debs"
+    aptopts=(-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache::Archives=$apt/archives" -o "Dir::Cache::pkgcache=" \
+             -o "Dir::Cache::srcpkgcache=" -o "APT::Architectures::=amd64" -o "APT::Architectures::=arm64" \
+             -o "APT::Architectures::=armhf" -o "Debug::NoLocking=1")
+    apt-get "${aptopts[@]}" update -qq >/dev/null 2>&1 || true  # an unrelated unreachable index must not stop the demo
+    if (cd "$debs" && apt-get "${aptopts[@]}" download -qq busybox-static:arm64 busybox-static:armhf >/dev/null 2>&1); then
       for a in arm64 armhf; do dpkg-deb -x "$debs"/busybox-static_*_"$a".deb "$debs/$a"; done
     else
       echo "   (not reachable: the demo builds for the host's platform only)"
@@ -72,7 +82,6 @@ echo "== bake --plan (examples/node-monorepo): one deduplicated graph for every 
 host_only=()
 [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || host_only=(--set "*.platform=linux/amd64")
 if [ ${#foreign[@]} -eq 0 ]; then cross=(--set "*.platform=linux/amd64"); else cross=(); fi
-out=$work/out
 hello=127.0.0.1:$port/bake-demo/hello:0.1.0
 echo "== examples/go-cross: cross-compiled on the build platform, shipped for every platform and pushed"
 (cd examples/go-cross && $BAKE --progress=plain "${cross[@]}" --set "binaries.output=type=local,dest=$out/go-cross" \
@@ -92,10 +101,13 @@ if command -v skopeo >/dev/null; then
   echo "-- node-production.oci.tar:"
   skopeo inspect "oci-archive:$out/node-production.oci.tar" | $PY -c 'import json, sys; d = json.load(sys.stdin); print("  ", d["Digest"][:19], len(d["Layers"]), "layers", d["Labels"])'
 fi
-(cd "$out" && find . -maxdepth 2 | sort)
-for f in "$out"/go-cross/*/usr/local/bin/hello "$out"/go-cross/usr/local/bin/hello; do
-  [ -x "$f" ] && echo "$f: $(head -c 200 "$f" | tr '\n' ' ')" | sed "s|$work/||"
-done 2>/dev/null || true
+echo "-- in $out:"
+find "$out" -maxdepth 2 | sort | sed "s|^|   |"
+found=0
+for f in "$out"/go-cross/*/hello "$out"/go-cross/hello; do
+  if [ -x "$f" ]; then echo "-- $f says: $("$f" 2>/dev/null || head -c 200 "$f" | tr '\n' ' ')"; found=1; fi
+done
+[ "$found" = 1 ] || { echo "the go-cross binaries were not written to $out/go-cross" >&2; exit 1; }
 
 echo "== the same builds again: everything is cached"
 start=$($PY -c 'import time; print(time.time())')
