@@ -162,7 +162,7 @@ def _read(path: str) -> str:
         with open(path, "rb") as f:
             return decode(f.read(), os.path.normpath(path))
     except OSError as err:
-        raise UsageError(f"failed to read dockerfile: open {path}: {err.strerror}") from None
+        raise UsageError(f"failed to read dockerfile: open {os.path.normpath(path)}: {err.strerror}") from None
 
 
 def _dockerignore(context_dir: str, dockerfile: str) -> tuple[str, ...]:

@@ -185,7 +185,11 @@ def _node(text: str, start: int, end: int, file: str, escape: str) -> Node:
     word, _, rest = text.partition(" ") if " " in text.split("\t")[0] else text.partition("\t")
     keyword = word.lower()
     if keyword not in INSTRUCTIONS:
-        raise DockerfileError(f"unknown instruction: {word}", file, start, 1, text)
+        import difflib
+
+        near = difflib.get_close_matches(keyword, sorted(INSTRUCTIONS), n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else ""  # BuildKit names the instruction in lower case
+        raise DockerfileError(f"unknown instruction: {word}{hint}", file, start, 1, text)
     rest = rest.strip(" \t")
     flags: list[str] = []
     if keyword != "onbuild":

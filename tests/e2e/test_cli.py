@@ -304,3 +304,9 @@ def test_a_malformed_config_file_is_refused_before_building(tmp_path: Path) -> N
     (tmp_path / "bad.toml").write_text("this is = = not toml [\n")
     r = bake(tmp_path, "--progress=plain", env={"BAKE_CONFIG": str(tmp_path / "bad.toml")})
     assert r.returncode == 1 and "bad.toml" in r.stderr and "Traceback" not in r.stderr and "#1" not in r.stderr
+
+
+def test_a_missing_dockerfile_is_named_by_its_clean_path(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  dockerfile = "Dockerfil"\n}\n')
+    r = bake(tmp_path, "--progress=quiet")
+    assert r.returncode == 1 and r.stderr.strip() == "ERROR: failed to read dockerfile: open Dockerfil: No such file or directory"
