@@ -22,7 +22,7 @@ from bake._record import record
 from bake.dockerfile.config import ImageConfig
 from bake.errors import BakeError
 from bake.graph.ops import Vertex
-from bake.model import Plan, Target
+from bake.model import ExportEntry, Plan, Target
 from bake.progress.events import Completed, Noted, Sink, Started, Step
 from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
@@ -144,9 +144,20 @@ class Outputs:
             from bake.app.cache import inline_keys
 
             inline = inline_keys([r.vertex for r, _ in mine], self.keys, DirCache(self.root), self.images.snapshots)
-        with reported(self.sink, "exporting to image", name):
+        with reported(self.sink, "exporting to " + ", ".join(_describe(o) for o in image_outputs(t)), name):
             return export_images(self.publisher, self.images.layers, t, built, self.env, self.cwd,
                                  publish=self.publish, inline=inline)
+
+
+def _describe(out: ExportEntry) -> str:
+    """An image output as the progress names it (BuildKit's words, and where it goes)."""
+    attrs = dict(out.attrs)
+    if out.type in ("oci", "docker"):
+        kind = "tarball" if attrs.get("tar", "true") == "true" else "layout directory"
+        return f"{out.type} image format {kind} {out.dest}" if out.dest else f"{out.type} image format"
+    pushing = out.type == "registry" or attrs.get("push") == "true"
+    names = attrs.get("name", "")
+    return f"image {names}{' (push)' if pushing else ''}".rstrip() if names else "image" + (" (push)" if pushing else "")
 
 
 def report_repairs(images: ImageStore, sink: Sink) -> None:

@@ -221,3 +221,14 @@ def test_registry_insecure_pushes_over_plain_http(registry: str, tmp_path: Path)
                 '  output = ["type=registry,registry.insecure=true"]\n}\n', dockerfile)
     run(d, tmp_path / "root")
     assert skopeo("inspect", "--tls-verify=false", f"docker://{registry}/insecure/app:1")["Layers"]
+
+
+def test_image_exports_name_where_they_go(busybox_image: str, tmp_path: Path) -> None:
+    from bake.progress.events import Started
+
+    d = project(tmp_path, 'target "default" {\n  output = ["type=oci,dest=out/x.tar", "type=docker,dest=out/d,tar=false"]\n}\n',
+                f"FROM {busybox_image}\nRUN echo hi > /hi\n")
+    events: list[Event] = []
+    run(d, tmp_path / "root", events=events)
+    names = [e.step.name for e in events if isinstance(e, Started) and e.step.name.startswith("exporting")]
+    assert names == ["exporting to oci image format tarball out/x.tar, docker image format layout directory out/d"]
