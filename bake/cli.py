@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help='shorthand for "--call=check"')
     p.add_argument("--progress", default="auto", help="set type of progress output (auto, plain, tty, rawjson, quiet)")
     p.add_argument("--metadata-file", metavar="FILE", help="write build result metadata to a file")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="write an HTML report of the build (timeline, cache, critical path) to FILE, also when it fails")
     p.add_argument("--allow", action="append", default=[], metavar="ENTITLEMENT", help="allow build to access specified resources")
     p.add_argument("--publish", choices=("each", "after-all"), default="each",
                    help="after-all: write and push image outputs only if every target built (with --keep-going)")
@@ -193,9 +195,25 @@ def _bytes(n: int) -> str:
     return f"{n}B"
 
 
+def _report(argv: list[str]) -> int:
+    """``bake report EVENTS.jsonl -o FILE.html``: the HTML report of a ``--progress=rawjson`` log."""
+    from bake.report import convert
+
+    p = argparse.ArgumentParser(prog="bake report", description="Write the HTML report of a build from its "
+                                "--progress=rawjson log (the page bake --report writes).")
+    p.add_argument("events", metavar="EVENTS.jsonl", help="a log written by --progress=rawjson")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="where to write the page")
+    a = p.parse_args(argv[1:])
+    run = convert(a.events, a.output)
+    sys.stderr.write(f"wrote {a.output}: {len(run.steps)} steps, {len(run.lanes)} targets\n")
+    return 0
+
+
 def run(argv: Sequence[str]) -> int:
     if argv and argv[0] in ("prune", "du"):
         return _maintenance(list(argv))
+    if argv and argv[0] == "report":
+        return _report(list(argv))
     args = _parser().parse_args(list(argv))
     from bake.app import Request, located_errors, open_project
     from bake.errors import UsageError
@@ -262,6 +280,10 @@ def _build(req: object, args: argparse.Namespace) -> int:
 
     assert isinstance(req, Request)
     sink = _progress(args.progress)
+    if args.report:
+        from bake.report import Report
+
+        sink = Report(args.report, sink)
     opts = BuildOptions(root=args.root, keep_going=args.keep_going, parallelism=args.max_parallelism,
                         allow=tuple(a for spec in args.allow for a in spec.split(",") if a),
                         metadata_file=args.metadata_file, runtime=args.runtime, publish=args.publish)
