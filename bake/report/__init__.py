@@ -29,6 +29,11 @@ class Report:
     """A sink that collects the run and writes ``path`` on ``close`` (after closing ``inner``)."""
 
     def __init__(self, path: str | os.PathLike[str], inner: _Renderer | None = None) -> None:
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            # checked before the build, so a long build is not lost to a typo in the path
+            why = "is a directory" if os.path.isdir(path) else f"{folder} is not a writable directory"
+            raise ReportError(f"cannot write the report {os.fspath(path)}: {why}")
         self.path = path
         self.inner = inner
         self.fold = Fold()

@@ -61,6 +61,7 @@ class TargetRun:
     cached: int
     outputs: tuple[StepRun, ...]
     failures: tuple[StepRun, ...]  # its failed steps, with their output tails
+    pushed: tuple[str, ...] = ()  # refs a "pushed …" note names that one of its outputs named
 
 
 @record
@@ -185,7 +186,7 @@ class Fold:
         limits: dict[str, int] = {}
         for p in self.planned:
             limits.update(p.limits)
-        return Run(start, max(end, start), lanes, tuple(steps), _targets(lanes, self.built, steps),
+        return Run(start, max(end, start), lanes, tuple(steps), _targets(lanes, self.built, steps, self.notes),
                    _totals(self.planned, steps), tuple(limits.items()), tuple(self.notes), critical)
 
 
@@ -209,7 +210,9 @@ def lanes_of(label: str, lanes: dict[str, None] | tuple[str, ...]) -> list[str]:
     return [lane for lane in lanes if lane.startswith(prefix)][:1]
 
 
-def _targets(lanes: tuple[str, ...], built: dict[str, Built], steps: list[StepRun]) -> tuple[TargetRun, ...]:
+def _targets(lanes: tuple[str, ...], built: dict[str, Built], steps: list[StepRun],
+             notes: list[tuple[str, str]]) -> tuple[TargetRun, ...]:
+    pushed = [ref for _, text in notes if text.startswith("pushed ") for ref in text[7:].split(", ")]
     out = []
     for label in lanes:
         mine = [s for s in steps if any(label in lanes_of(t, lanes) for t in s.targets)]
@@ -219,9 +222,11 @@ def _targets(lanes: tuple[str, ...], built: dict[str, Built], steps: list[StepRu
         else:
             status = "failed" if b.error else "built"
         graph = [s for s in mine if not s.output]
+        outputs = tuple(s for s in mine if s.output)
         out.append(TargetRun(label, status, b.error if b else "", b.at if b else None,
                              sum(s.status == "executed" for s in graph), sum(s.status == "cached" for s in graph),
-                             tuple(s for s in mine if s.output), tuple(s for s in mine if s.status == "failed")))
+                             outputs, tuple(s for s in mine if s.status == "failed"),
+                             tuple(r for r in pushed if any(r in o.name for o in outputs))))
     return tuple(out)
 
 
