@@ -91,7 +91,8 @@ def _flag_overrides(a: argparse.Namespace) -> list[str]:
 def _policy_disabled(specs: list[str]) -> bool:
     """Whether ``--policy disabled=true`` was given; checks the flag values as buildx does."""
     from bake.errors import UsageError
-    from bake.hcl.bakefile.buildflags import FlagError, parse_policy
+    from bake.hcl.bakefile.buildflags import parse_policy
+    from bake.hcl.engine.strconv import FlagError
 
     for spec in specs:
         try:

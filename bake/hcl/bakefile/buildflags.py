@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
+from bake.hcl.engine.strconv import FlagError, csv_fields, parse_go_bool
 from bake.model import AttestEntry, Attrs, CacheEntry, ExportEntry, SecretEntry, SSHEntry
-
-
-class FlagError(ValueError):
-    """A malformed flag value; the message matches buildx's."""
-
-
-def csv_fields(s: str) -> list[str]:
-    try:
-        rows = list(csv.reader([s], skipinitialspace=False, strict=True))
-    except csv.Error as err:
-        raise FlagError(f"failed to parse csv: {err}") from None
-    return rows[0] if rows else []
 
 
 def _attrs(d: dict[str, str]) -> Attrs:
@@ -107,18 +95,6 @@ def parse_ssh(s: str | dict[str, object]) -> SSHEntry:
         return SSHEntry(str(s.get("id", "")), tuple(str(p) for p in paths) if isinstance(paths, list) else (str(paths),))
     sid, sep, rest = s.partition("=")
     return SSHEntry(sid, tuple(p for p in rest.split(",") if p) if sep else ())
-
-
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
-
-
-def parse_go_bool(s: str) -> bool:
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
-        return False
-    raise FlagError(f'strconv.ParseBool: parsing "{s}": invalid syntax')
 
 
 def parse_attest(s: str | dict[str, object]) -> AttestEntry:

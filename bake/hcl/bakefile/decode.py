@@ -7,7 +7,6 @@ from typing import Any
 
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl.bakefile.buildflags import (
-    FlagError,
     parse_attest,
     parse_cache,
     parse_export,
@@ -15,6 +14,7 @@ from bake.hcl.bakefile.buildflags import (
     parse_secret,
     parse_ssh,
 )
+from bake.hcl.engine.strconv import FlagError
 from bake.hcl.engine.values import ConversionError, to_bool, to_string
 from bake.model import TARGET_FIELDS, Target
 

@@ -18,6 +18,9 @@ from bake.hcl.engine import ast
 from bake.hcl.engine.values import format_number, is_number, type_label
 from bake.model import Plan, Target, local_platform
 
+BLOCK_TYPES = ("variable", "target", "group", "function")
+"""The block types of a bake file (HCL-JSON needs them to tell blocks from attributes)."""
+
 DEFAULT_FILES = (
     "compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml",
     "docker-bake.json", "docker-bake.hcl", "docker-bake.override.json", "docker-bake.override.hcl",
@@ -87,7 +90,7 @@ def parse_file(f: File, compose_env: Mapping[str, str]) -> tuple[ast.Body, bool]
     if lower.endswith((".yml", ".yaml")):
         return parse_compose(f.text, f.name, compose_env), True
     if lower.endswith(".json"):
-        return parse_json(f.text, f.name), False
+        return parse_json(f.text, f.name, BLOCK_TYPES), False
     if lower.endswith(".hcl"):
         return parse(f.text, f.name), False
     errors: list[DefinitionError] = []
@@ -95,7 +98,7 @@ def parse_file(f: File, compose_env: Mapping[str, str]) -> tuple[ast.Body, bool]
         try:
             if kind == "compose":
                 return parse_compose(f.text, f.name, compose_env), True
-            return (parse(f.text, f.name) if kind == "hcl" else parse_json(f.text, f.name)), False
+            return (parse(f.text, f.name) if kind == "hcl" else parse_json(f.text, f.name, BLOCK_TYPES)), False
         except DefinitionError as err:
             errors.append(err)
     raise errors[1]
@@ -164,7 +167,7 @@ class Project:
     def variables(self) -> list[dict[str, str]]:
         import json
 
-        d = self.definition
+        d = self.definition.namespace
         rows = []
         for name in sorted(d.variables):
             block = d.variables[name]

@@ -9,16 +9,15 @@ from typing import Any
 from bake._record import record
 from bake.errors import UsageError
 from bake.hcl.bakefile.buildflags import (
-    FlagError,
     parse_attest,
     parse_cache,
     parse_export,
-    parse_go_bool,
     parse_policy,
     parse_secret,
     parse_ssh,
 )
 from bake.hcl.bakefile.decode import RESOURCE_KEYS
+from bake.hcl.engine.strconv import FlagError, parse_go_bool
 from bake.model import ExportEntry, Target
 
 MAP_KEYS = {"args": "args", "labels": "labels", "contexts": "contexts", "extra-hosts": "extra_hosts", "resources": "resources"}

@@ -1,49 +1,63 @@
-"""``target.NAME.ATTR`` and ``group.NAME.ATTR``: lazy objects the root scope hands out."""
+"""``target.NAME.ATTR`` and ``group.NAME.ATTR``: the lazy objects bake adds to the engine's root scope.
+
+They read the definition through ``Blocks``, so they never import it (the definition makes them).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import Protocol
 
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl.bakefile.decode import decode_target
+from bake.hcl.bakefile.matrix import Instance
+from bake.hcl.engine import ast
 from bake.hcl.engine.eval import LazyObject
 from bake.model import Group
 
-if TYPE_CHECKING:
-    from bake.hcl.bakefile.definition import Definition, Instance
+
+class Blocks(Protocol):
+    """The bake definition as references see it: target instances with their own attributes
+    (evaluated once each), and groups (evaluated once each, a cycle being an error at ``rng``)."""
+
+    def instances(self) -> dict[str, list[Instance]]: ...
+
+    def attribute(self, inst: Instance, attr: ast.Attribute) -> object: ...
+
+    def group_names(self) -> Collection[str]: ...
+
+    def group_once(self, name: str, rng: SourceRange) -> Group: ...
 
 
 class TargetsObject(LazyObject):
-    def __init__(self, defn: Definition) -> None:
-        self.defn = defn
+    def __init__(self, blocks: Blocks) -> None:
+        self.blocks = blocks
 
     def attr(self, name: str, rng: SourceRange) -> object:
-        insts = self.defn.instances().get(name)
+        insts = self.blocks.instances().get(name)
         if not insts:
             raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
-        return _TargetRef(self.defn, insts)
+        return _TargetRef(self.blocks, insts)
 
 
 class GroupsObject(LazyObject):
     """``group.NAME.targets`` / ``group.NAME.description``."""
 
-    def __init__(self, defn: Definition) -> None:
-        self.defn = defn
+    def __init__(self, blocks: Blocks) -> None:
+        self.blocks = blocks
 
     def attr(self, name: str, rng: SourceRange) -> object:
-        if name not in self.defn.group_blocks:
+        if name not in self.blocks.group_names():
             raise DefinitionError("Unsupported attribute", f'This object does not have an attribute named "{name}".', rng)
-        g = self.defn._memo(("group", name), lambda: self.defn.group(name), rng,
-                            f"reference cycle not allowed for group.{name}")
-        assert isinstance(g, Group)
+        g = self.blocks.group_once(name, rng)
         return {"name": g.name, "targets": list(g.targets), "description": g.description}
 
 
 class _TargetRef(LazyObject):
     """``target.NAME``: the target's own attributes (no inheritance, no overrides)."""
 
-    def __init__(self, defn: Definition, insts: list[Instance]) -> None:
-        self.defn = defn
+    def __init__(self, blocks: Blocks, insts: list[Instance]) -> None:
+        self.blocks = blocks
         self.insts = insts
 
     def attr(self, name: str, rng: SourceRange) -> object:
@@ -52,7 +66,7 @@ class _TargetRef(LazyObject):
         for inst in reversed(self.insts):
             a = inst.block.body.attribute(name)
             if a is not None:
-                value = self.defn.attribute(inst, a)
+                value = self.blocks.attribute(inst, a)
                 return _reference_form(name, value, a.rng)
         return None
 

@@ -7,6 +7,7 @@ templates (``"${VAR}"``); other JSON values are literals.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +16,13 @@ from bake.hcl.engine import ast
 from bake.hcl.engine.template import assemble, scan
 from bake.hcl.engine.values import normalize_number
 
-BLOCK_TYPES = ("variable", "target", "group", "function")
+BLOCK_TYPES = ("variable", "function")
+"""The engine's own block types; a host adds its own (bake: ``target``, ``group``)."""
 
 
-def parse_json(text: str, file: str) -> ast.Body:
+def parse_json(text: str, file: str, block_types: Collection[str] = BLOCK_TYPES) -> ast.Body:
+    """An HCL-JSON body: top-level keys named in ``block_types`` are blocks, the rest attributes
+    (JSON has no block syntax, so the schema decides, as in HCL)."""
     from bake.hcl.engine.grammar import too_deep
     from bake.hcl.engine.parse import too_deep_error
 
@@ -31,7 +35,7 @@ def parse_json(text: str, file: str) -> ast.Body:
         raise DefinitionError("Invalid JSON", err.msg, SourceRange(file, err.lineno, err.colno, err.lineno, err.colno + 1)) from None
     if not isinstance(doc, dict):
         raise DefinitionError("Invalid JSON", "the root of a bake file must be an object", _rng(file))
-    return _JsonConverter(file).body(doc, block_type=None)
+    return _JsonConverter(file, block_types).body(doc, block_type=None)
 
 
 def _rng(file: str) -> SourceRange:
@@ -39,15 +43,16 @@ def _rng(file: str) -> SourceRange:
 
 
 class _JsonConverter:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, block_types: Collection[str]) -> None:
         self.file = file
+        self.block_types = block_types
         self.rng = _rng(file)
 
     def body(self, obj: dict[str, Any], block_type: str | None) -> ast.Body:
         attrs: list[ast.Attribute] = []
         blocks: list[ast.Block] = []
         for key, value in obj.items():
-            if block_type is None and key in BLOCK_TYPES:
+            if block_type is None and key in self.block_types:
                 blocks.extend(self.blocks(key, value))
             elif block_type == "variable" and key == "validation":
                 for v in value if isinstance(value, list) else [value]:

@@ -6,9 +6,9 @@ import json
 from decimal import Decimal
 
 from bake.errors import DefinitionError
-from bake.hcl.bakefile.buildflags import FlagError, csv_fields, parse_go_bool
 from bake.hcl.engine import ast
-from bake.hcl.engine.values import ANY, ConversionError, Type, convert, parse_number, type_label
+from bake.hcl.engine.strconv import FlagError, csv_fields, parse_go_bool
+from bake.hcl.engine.values import ANY, ConversionError, Type, convert, from_json, parse_number, type_label
 
 
 def parse_type(e: ast.Expr) -> Type:
@@ -38,7 +38,7 @@ def from_override(name: str, text: str, t: Type | None, has_default: bool, defau
     """Convert an environment / ``--var`` string to the variable's type, case by case as buildx does."""
     if t is not None and is_json:
         try:
-            return convert(_from_json(json.loads(text)), t)
+            return convert(from_json(json.loads(text)), t)
         except (ValueError, ConversionError) as err:
             raise DefinitionError(f"failed to convert variable {name} from JSON", str(err)) from None
     if t is not None and t[0] in ("list", "set", "tuple", "map"):
@@ -56,12 +56,6 @@ def from_override(name: str, text: str, t: Type | None, has_default: bool, defau
         return _primitive(name, text, ("number",))
     kind = "tuple" if isinstance(default, list) else "object"
     raise DefinitionError(f"unsupported type {kind} for variable {name}")
-
-
-def _from_json(v: object) -> object:
-    from bake.hcl.engine.functions.encoding import from_json
-
-    return from_json(v)
 
 
 def _primitive(name: str, text: str, t: Type) -> object:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bake.errors import DefinitionError, SourceRange
 from bake.hcl.engine import ast
-from bake.hcl.engine.eval import Evaluator, FunctionError, MapScope
-
-if TYPE_CHECKING:
-    from bake.hcl.bakefile.definition import Definition
+from bake.hcl.engine.cycles import InProgress
+from bake.hcl.engine.eval import Evaluator, FunctionError, MapScope, Scope
 
 
 class UserFunction:
-    """A ``function`` block: params (+ variadic) bound over the root scope, ``result`` evaluated."""
+    """A ``function`` block: params (+ variadic) bound over ``root`` (the top-level scope),
+    ``result`` evaluated; a function that calls itself, directly or not, is a cycle."""
 
-    def __init__(self, defn: Definition, name: str, block: ast.Block) -> None:
-        self.defn = defn
+    def __init__(self, name: str, block: ast.Block, root: Scope, in_progress: InProgress) -> None:
+        self.root = root
+        self.in_progress = in_progress
         self.name = name
         self.block = block
         self._signature: tuple[list[str], list[str]] | None = None
@@ -60,10 +58,8 @@ class UserFunction:
         result = self.block.body.attribute("result")
         assert result is not None
         key = ("func", self.name)
-        if key in self.defn._in_progress:
-            raise DefinitionError(f"function cycle not allowed for {self.name}", rng=self.block.rng)
-        self.defn._in_progress.add(key)
+        self.in_progress.enter(key, f"function cycle not allowed for {self.name}", self.block.rng)
         try:
-            return ctx.eval(result.expr, MapScope(bound, self.defn.scope))
+            return ctx.eval(result.expr, MapScope(bound, self.root))
         finally:
-            self.defn._in_progress.discard(key)
+            self.in_progress.leave(key)

@@ -156,6 +156,17 @@ def to_bool(v: object) -> bool:
     raise ConversionError(f"bool required, but have {type_name(v)}")
 
 
+def from_json(v: object) -> object:
+    """A value ``json.loads`` made (``parse_float=Decimal`` or not) as an HCL value."""
+    if isinstance(v, float):
+        return normalize_number(Decimal(repr(v)))
+    if isinstance(v, list):
+        return [from_json(x) for x in v]
+    if isinstance(v, dict):
+        return {k: from_json(x) for k, x in v.items()}
+    return v
+
+
 def convert(v: object, t: Type) -> object:
     """go-cty ``convert.Convert``: null converts to anything; collections convert element-wise."""
     kind = t[0]

@@ -8,7 +8,7 @@ import resource
 import pytest
 
 from bake.errors import DefinitionError
-from bake.hcl.bakefile.definition import MAX_MATRIX
+from bake.hcl.bakefile.matrix import MAX_MATRIX
 from bake.hcl.engine.values import MAX_COLLECTION_LENGTH, MAX_STRING_LENGTH
 from tests.conftest import PrintFn
 

@@ -16,7 +16,14 @@ from decimal import Decimal
 
 from bake.hcl.engine.eval import FunctionError
 from bake.hcl.engine.functions.registry import Library, p
-from bake.hcl.engine.values import ANY, NUMBER, STRING, escape_html, format_number, normalize_number
+from bake.hcl.engine.values import (
+    ANY,
+    NUMBER,
+    STRING,
+    escape_html,
+    format_number,
+    from_json,
+)
 
 lib = Library()
 
@@ -45,16 +52,6 @@ def _jsonable(v: object) -> object:
         return [_jsonable(x) for x in v]
     if isinstance(v, dict):
         return {k: _jsonable(x) for k, x in v.items()}
-    return v
-
-
-def from_json(v: object) -> object:
-    if isinstance(v, float):
-        return normalize_number(Decimal(repr(v)))
-    if isinstance(v, list):
-        return [from_json(x) for x in v]
-    if isinstance(v, dict):
-        return {k: from_json(x) for k, x in v.items()}
     return v
 
 
