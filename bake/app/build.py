@@ -17,6 +17,7 @@ from bake._record import record
 from bake.app import Request, _TargetConverter, located_errors, open_project
 from bake.app.outputs import Outputs, Root, TargetResult
 from bake.content.atomic import write_atomic
+from bake.content.stateroot import StateRoot
 from bake.errors import BakeError, BuildFailed, StepError, UsageError
 from bake.model import Plan, SecretEntry, SSHEntry, local_platform
 from bake.progress.events import Noted, Sink, discard
@@ -43,8 +44,7 @@ class BuildOptions:
 
 
 def state_root(env: Mapping[str, str]) -> str:
-    cache = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return env.get("BAKE_ROOT") or os.path.join(cache, "bake")
+    return StateRoot.locate(env).path
 
 
 def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[TargetResult]:
@@ -64,7 +64,7 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
 
     load_config()  # a malformed bake.toml is an error now, not when (or if) a registry is first asked
     allow = _entitlements(plan, opts.allow)
-    root = os.path.abspath(opts.root or state_root(env))
+    root = StateRoot.locate(env, opts.root).path
     from bake.worker.worker import Worker
 
     try:

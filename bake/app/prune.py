@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from bake._record import record
 from bake.content.jsonstate import is_descriptor, load_map, save_map
+from bake.content.stateroot import StateRoot
 from bake.content.store import ContentStore
 from bake.errors import UsageError
 from bake.solver.cache import DirCache, Entry
@@ -59,9 +60,9 @@ def usage(root: str) -> Usage:
     entries = list(DirCache(root).entries())
     sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
     live = _alive(snaps, [e.result for e in entries], _image_tops(root))
-    stored = len(load_map(os.path.join(root, "images.json"), lambda _k, v: is_descriptor(v))[0])
+    stored = len(load_map(StateRoot(root).images, lambda _k, v: is_descriptor(v))[0])
     return Usage(len(entries), len(sizes), sum(sizes.values()), sum(v for k, v in sizes.items() if k not in live),
-                 _size(os.path.join(root, "content")), _size(os.path.join(root, "cachemounts")), stored)
+                 _size(StateRoot(root).content), _size(StateRoot(root).cachemounts), stored)
 
 
 def prune(root: str, until: float | None = None, keep_storage: int | None = None, now: float | None = None) -> Pruned:
@@ -69,7 +70,7 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
     snapshots take at most ``keep_storage`` bytes, then everything no entry keeps alive."""
     if any(not _dead(p) for p in _scratch_dirs(root)):
         raise UsageError("a build is running with this root; prune when it has finished")
-    run_dir = os.path.join(root, "run")
+    run_dir = StateRoot(root).run
     dead = abandoned(run_dir)
     for runtime in ("runc", "crun"):  # a killed build's containers and mounts go before its snapshots
         if dead and shutil.which(runtime):
@@ -111,7 +112,7 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
         gone.add(os.path.basename(path).partition(".")[0])
     _forget_images(root, live)
     if gone:
-        Layers(root, ContentStore(os.path.join(root, "content")), snaps).forget(gone)
+        Layers(root, ContentStore(StateRoot(root).content), snaps).forget(gone)
     return Pruned(len(drop) + len(dangling), removed, freed)
 
 
@@ -150,11 +151,11 @@ def _image_tops(root: str) -> list[str]:
 
 def _chains(root: str) -> dict[str, str]:
     """``layers.json``: image layer chain → its top snapshot (entries of another shape left out)."""
-    return load_map(os.path.join(root, "layers.json"), lambda _k, v: isinstance(v, str) and v.isdigit())[0]
+    return load_map(StateRoot(root).layers, lambda _k, v: isinstance(v, str) and v.isdigit())[0]
 
 
 def _forget_images(root: str, live: set[str]) -> None:
-    path = os.path.join(root, "layers.json")
+    path = StateRoot(root).layers
     if os.path.exists(path):
         save_map(path, {k: v for k, v in _chains(root).items() if v in live})
 
@@ -164,7 +165,7 @@ def _remove(snaps: Snapshotter, sid: str) -> None:
 
 
 def _scratch_dirs(root: str) -> list[str]:
-    run = os.path.join(root, "run")
+    run = StateRoot(root).run
     return [os.path.join(run, n) for n in os.listdir(run) if n.startswith(PREFIX)] if os.path.isdir(run) else []
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from bake._record import record
 from bake.content.atomic import write_atomic
+from bake.content.stateroot import StateRoot
 
 
 @record
@@ -25,7 +26,7 @@ class Entry:
 
 class DirCache:
     def __init__(self, root: str) -> None:
-        self.dir = os.path.join(root, "cache")
+        self.dir = StateRoot(root).cache
 
     def _path(self, key: str) -> str:
         hexpart = key.partition(":")[2]

@@ -22,10 +22,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 
+from bake.content.stateroot import StateRoot
+
 
 class FileLocks:
     def __init__(self, root: str, poll: float = 0.02, longest: float = 0.25) -> None:
-        self.dir = os.path.join(root, "locks")
+        self.dir = StateRoot(root).locks
         self.poll = poll
         self.longest = longest  # a long step is waited for with at most this latency
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 
 from bake._record import record
+from bake.content.stateroot import StateRoot
 
 
 @record
@@ -27,7 +28,7 @@ class Lease:
 
 class CacheMounts:
     def __init__(self, root: str) -> None:
-        self.root = os.path.join(root, "cachemounts")
+        self.root = StateRoot(root).cachemounts
 
     def acquire(self, cache_id: str, sharing: str = "shared", mode: int = 0o755, uid: int = 0, gid: int = 0) -> Lease:
         """The directory for ``cache_id``; call ``release()`` when the step is done (``locked`` blocks until free)."""

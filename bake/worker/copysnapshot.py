@@ -15,6 +15,7 @@ import stat
 import subprocess
 import tempfile
 
+from bake.content.stateroot import StateRoot
 from bake.worker.snapshot import Snapshotter
 
 
@@ -140,5 +141,4 @@ def overlay_supported(directory: str) -> bool:
 
 def open_snapshotter(root: str) -> Snapshotter:
     """Overlayfs snapshots where the root's filesystem supports them, else copy-based ones."""
-    snapshots = os.path.join(root, "snapshots")
-    return Snapshotter(root) if overlay_supported(snapshots) else CopySnapshotter(root)
+    return Snapshotter(root) if overlay_supported(StateRoot(root).snapshots) else CopySnapshotter(root)

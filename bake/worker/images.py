@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tempfile
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 from bake.content import oci
 from bake.content.compression import decompress
 from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
+from bake.content.stateroot import StateRoot
 from bake.content.store import ContentError, ContentStore, CorruptContent
 from bake.errors import BakeError
 from bake.registry.reference import Reference
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 class ImageStore:
     def __init__(self, root: str, store: ContentStore, snapshots: Snapshotter) -> None:
-        self.index_path = os.path.join(root, "layers.json")  # chain id → committed snapshot id
-        self.resolved_path = os.path.join(root, "resolved.json")  # "ref platform" → manifest digest
+        self.index_path = StateRoot(root).layers  # chain id → committed snapshot id
+        self.resolved_path = StateRoot(root).resolved  # "ref platform" → manifest digest
+        self.images_path = StateRoot(root).images  # bake's own image store (type=image outputs)
         self.store = store
         self.snapshots = snapshots
         self.layers = Layers(root, store, snapshots)  # an unpacked layer keeps its blob for image outputs
@@ -82,7 +83,7 @@ class ImageStore:
 
     def built(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
         """The platform's manifest of an image in bake's own image store, if there is one."""
-        images, _ = load_map(os.path.join(os.path.dirname(self.resolved_path), "images.json"),
+        images, _ = load_map(self.images_path,
                              lambda _k, v: is_descriptor(v), self.store.repaired)
         entry = images.get(str(ref))
         doc = self._document(entry["digest"], str(ref)) if entry else None

@@ -23,6 +23,7 @@ from bake._record import record
 from bake.content import oci
 from bake.content.compression import compress
 from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
+from bake.content.stateroot import StateRoot
 from bake.content.store import ContentStore
 from bake.worker.differ import write_layer
 from bake.worker.snapshot import Snapshotter
@@ -38,7 +39,7 @@ class Layer:
 
 class Layers:
     def __init__(self, root: str, store: ContentStore, snapshots: Snapshotter) -> None:
-        self.path = os.path.join(root, "layerblobs.json")
+        self.path = StateRoot(root).layerblobs
         self.store = store
         self.snapshots = snapshots
         self.lock = threading.Lock()

@@ -21,6 +21,7 @@ import time
 
 from bake._record import record
 from bake.content.atomic import stale_temporary
+from bake.content.stateroot import StateRoot
 
 PREFIX = "build-"
 
@@ -72,10 +73,10 @@ def sweep(root: str, everything: bool = False) -> int:
     names: the parse cache's, and older versions' ingest and stat cache files) once an hour old."""
     removed = 0
     old = time.time() - 3600
+    layout = StateRoot(root)
     for base, dirs, names in os.walk(root):
-        rel = os.path.relpath(base, root)
-        top = rel.split(os.sep)[0]
-        if top == "run" or top == "cachemounts" or (top == "snapshots" and rel.count(os.sep) >= 2):
+        in_snapshot = os.path.dirname(base).startswith(layout.snapshots + os.sep)
+        if in_snapshot or _under(base, layout.run, layout.cachemounts):
             dirs[:] = []  # build scratch, cache mount contents, snapshot trees: not the root's own files
             continue
         for name in names:
@@ -89,6 +90,11 @@ def sweep(root: str, everything: bool = False) -> int:
                     os.unlink(path)
                     removed += 1
     return removed
+
+
+def _under(path: str, *dirs: str) -> bool:
+    """Whether ``path`` is one of ``dirs`` or lies below one."""
+    return any(path == d or path.startswith(d + os.sep) for d in dirs)
 
 
 def _abandoned(path: str) -> bool:

@@ -26,6 +26,7 @@ import subprocess
 from collections.abc import Iterator
 
 from bake.content.atomic import temp_name, write_atomic
+from bake.content.stateroot import StateRoot
 from bake.errors import BakeError
 
 MAX_OPTIONS = 4000
@@ -42,7 +43,7 @@ BROKEN = ".broken"
 
 class Snapshotter:
     def __init__(self, root: str) -> None:
-        self.dir = os.path.abspath(os.path.join(root, "snapshots"))
+        self.dir = os.path.abspath(StateRoot(root).snapshots)
         os.makedirs(self.dir, exist_ok=True)
         self.repaired: list[str] = []  # damaged snapshots moved aside: the app reports them as warnings
         self._whole: set[str] = set()  # committed snapshots found whole (they never change after)

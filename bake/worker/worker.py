@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from bake.content.stateroot import StateRoot
 from bake.content.store import ContentStore
 from bake.errors import BakeError
 from bake.model import SecretEntry, SSHEntry
@@ -41,7 +42,7 @@ class Worker:
     def __init__(self, root: str, snapshots: Snapshotter) -> None:
         self.root = root
         self.snapshots = snapshots
-        self.images = ImageStore(root, ContentStore(os.path.join(root, "content")), snapshots)
+        self.images = ImageStore(root, ContentStore(StateRoot(root).content), snapshots)
         self.cache = DirCache(root)
         self.scratch = ""  # the build's own directory under run/, while claimed
         self._statcache: StatCache | None = None
@@ -64,7 +65,7 @@ class Worker:
 
     @property
     def _run_dir(self) -> str:
-        return os.path.join(self.root, "run")
+        return StateRoot(self.root).run
 
     def locks(self) -> FileLocks:
         from bake.solver.locks import FileLocks
@@ -85,7 +86,7 @@ class Worker:
     @property
     def statcache(self) -> StatCache:
         if self._statcache is None:
-            self._statcache = StatCache(os.path.join(self.root, "statcache.json"))
+            self._statcache = StatCache(StateRoot(self.root).statcache)
         return self._statcache
 
     def usable(self, result: str) -> bool:
