@@ -25,6 +25,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v slirp4netns >/dev/null 2>&1 || missing="$missing slirp4netns"
   [ -f /usr/share/containers/seccomp.json ] || missing="$missing golang-github-containers-common"
   command -v newuidmap >/dev/null 2>&1 || missing="$missing uidmap"  # rootless builds map subordinate ids
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"  # the HTML report is checked in a headless browser
   if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
