@@ -265,10 +265,9 @@ def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Bui
         platform = oci.Platform.parse(b.platform)
         chain = list(reversed(layers.snapshots.chain(b.result))) if b.result is not None else []
         blobs = [layers.layer(s, compression, level, layer_epoch, force) for s in chain]
-        pulled = sum(1 for s in chain if layers.pulled(s))
         cache = {k: range(n) for k, n in inline(b.result).items()} if inline and b.result else None
         config = config_document(align_history(b.config, len(blobs)), platform, [x.diff_id for x in blobs], created,
-                                 labels, base_layers=pulled, docker=docker, inline_cache=cache)
+                                 labels, docker=docker, inline_cache=cache)
         store.write(config.raw)
         try:
             manifest = manifest_document(config, [x.descriptor for x in blobs], annotations, docker=docker)

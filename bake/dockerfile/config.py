@@ -10,9 +10,14 @@ from bake._record import record
 
 @record
 class History:
+    """One history entry. ``created`` None: this build's own (stamped when exported); a base
+    image's entries keep theirs ("" when they had none), as BuildKit copies them."""
+
     created_by: str
     empty_layer: bool
     comment: str = "buildkit.dockerfile.v0"
+    created: str | None = None
+    author: str = ""
 
 
 @record

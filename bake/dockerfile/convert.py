@@ -68,11 +68,13 @@ def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file:
     context_state = local(inputs.context, exclude=inputs.dockerignore, name="[internal] load build context")
     names = {s.name: s.index for s in plan.stages if s.name is not None}
     done: dict[int, tuple[State, ImageConfig]] = {}
+    args_of: dict[int, dict[str, str | None]] = {}  # each stage's ARGs: a child stage inherits its base's
     for index in plan.needed:
         stage = plan.stages[index]
         d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names,
-                   doc.escape)
+                   doc.escape, args_of)
         done[index] = d.run()
+        args_of[index] = d.args
     state, config = done[plan.target]
     return Converted(state, config, {i: s for i, (s, _) in done.items()})
 
@@ -82,7 +84,7 @@ class _Stage:
         self, stage: Stage, global_args: Mapping[str, str | None], build_args: Mapping[str, str],
         auto: Mapping[str, str], inputs: BuildInputs, resolver: ImageConfigResolver,
         done: Mapping[int, tuple[State, ImageConfig]], contexts: Mapping[str, State], context_state: State,
-        names: Mapping[str, int], escape: str,
+        names: Mapping[str, int], escape: str, args_of: Mapping[int, dict[str, str | None]],
     ) -> None:
         self.stage = stage
         self.names = names
@@ -96,7 +98,8 @@ class _Stage:
         self.contexts = contexts
         self.context_state = context_state
         self.platform = stage.platform or inputs.platform
-        self.args: dict[str, str] = {}
+        self.args_of = args_of
+        self.args: dict[str, str | None] = {}  # declared ARGs in order; None: declared without a value
         self.ignore_cache = inputs.no_cache or (stage.name is not None and stage.name in inputs.no_cache_filter)
 
     # --- the base ----------------------------------------------------------------------------
@@ -105,11 +108,13 @@ class _Stage:
         ref = self.stage.base
         if ref.kind == "stage":
             state, config = self.done[int(ref.value)]
+            self.args = dict(self.args_of.get(int(ref.value), {}))  # BuildKit: a stage inherits its base's ARGs
             return replace(state, platform=self.platform), config
         if ref.kind == "context":
             return replace(self.contexts[ref.value], platform=self.platform), ImageConfig()
-        if ref.kind == "scratch":
-            return scratch(self.platform), ImageConfig()
+        if ref.kind == "scratch":  # BuildKit's empty image: the default PATH, WorkingDir /
+            return scratch(self.platform).with_env("PATH", DEFAULT_PATH), ImageConfig(env=(f"PATH={DEFAULT_PATH}",),
+                                                                                      workdir="/")
         name = normalize_ref(ref.value)
         config = self.resolver.resolve(name, self.platform)
         state = image(name, self.platform)
@@ -136,8 +141,8 @@ class _Stage:
     # --- instructions ------------------------------------------------------------------------
 
     def env(self, config: ImageConfig) -> dict[str, str]:
-        """What words expand with: declared ARGs, overridden by ENV."""
-        return {**self.args, **config.env_map()}
+        """What words expand with: declared ARGs, overridden by ENV (in either order, as BuildKit)."""
+        return {**{k: v for k, v in self.args.items() if v is not None}, **config.env_map()}
 
     def expand(self, word: str, config: ImageConfig, loc: ins.Location) -> str:
         try:
@@ -172,15 +177,16 @@ class _Stage:
                     value = self.expand(default, config, loc)
                 else:
                     value = self.auto.get(name, self.global_args.get(name))
-                if value is not None:
-                    self.args[name] = value
-            created = "ARG " + " ".join(f"{k}={v}" if v is not None else k for k, v in inst.pairs)
+                self.args[name] = value if value is not None else self.args.get(name)
+            created = "ARG " + " ".join(k if self.args[k] is None else f"{k}={self.args[k]}" for k, _ in inst.pairs)
         elif isinstance(inst, ins.Env):
+            done = []
             for name, raw in inst.pairs:
                 value = self.expand(raw, config, loc)
-                config = replace(config, env=(*(e for e in config.env if e.partition("=")[0] != name), f"{name}={value}"))
+                config = replace(config, env=_set_env(config.env, name, value))
                 state = state.with_env(name, value)
-            created = "ENV " + " ".join(f"{k}={v}" for k, v in inst.pairs)
+                done.append(f"{name}={value}")
+            created = "ENV " + " ".join(done)
         elif isinstance(inst, ins.Workdir):
             path = self.expand(inst.path, config, loc)
             path = posixpath.normpath(posixpath.join(config.workdir or "/", path))
@@ -195,7 +201,7 @@ class _Stage:
             created = f"USER {user}"
         elif isinstance(inst, ins.Run):
             state = self.run_step(inst, state, config, label)
-            created, empty = "RUN " + " ".join(command(inst, config.shell)), False
+            created, empty = "RUN " + self.with_build_args(command(inst, config.shell), config), False
         elif isinstance(inst, ins.Copy):
             frm = f"--from={inst.from_} " if inst.from_ else ""
             state = copy(state, inst, lambda w: self.expand(w, config, loc), self.source_of, config.workdir,
@@ -215,7 +221,7 @@ class _Stage:
         # ARGs reach RUN as environment, under ENV of the same name; the proxy ARGs and
         # SOURCE_DATE_EPOCH do so without being declared, as in BuildKit.
         implicit = {k: v for k, v in self.build_args.items() if k in IMPLICIT_ARGS}
-        for k, v in {**implicit, **self.args}.items():
+        for k, v in {**implicit, **{k: v for k, v in self.args.items() if v is not None}}.items():
             if k not in config.env_map():
                 env_state = env_state.with_env(k, v)
         extra = mounts(inst.mounts, lambda w: self.expand(w, config, inst.loc),
@@ -226,6 +232,12 @@ class _Stage:
                             ignore_cache=self.ignore_cache, extra_hosts=self.inputs.extra_hosts,
                             shm_size=self.inputs.shm_size, ulimits=self.inputs.ulimits)
         return replace(run, env=state.env)  # ARG values are not kept for later steps' config
+
+    def with_build_args(self, args: tuple[str, ...], config: ImageConfig) -> str:
+        """RUN's history text as BuildKit writes it: ``|N K=v …`` (the stage's ARGs, ENV winning) first."""
+        env = config.env_map()
+        pairs = [f"{k}={env.get(k, v or '')}" for k, v in self.args.items()]
+        return " ".join([f"|{len(pairs)}", *pairs, *args] if pairs else args)
 
     def source_of(self, frm: str | None) -> State:
         """The state a ``--from`` (or the build context, for None) refers to."""
@@ -241,9 +253,12 @@ class _Stage:
     def config_only(self, inst: ins.Instruction, config: ImageConfig, loc: ins.Location) -> tuple[ImageConfig, str]:
         if isinstance(inst, ins.Label):
             labels = dict(config.labels)
+            written = []
             for k, v in inst.pairs:
-                labels[self.expand(k, config, loc)] = self.expand(v, config, loc)
-            return replace(config, labels=tuple(labels.items())), "LABEL " + " ".join(f"{k}={v}" for k, v in inst.pairs)
+                key, value = self.expand(k, config, loc), self.expand(v, config, loc)
+                labels[key] = value
+                written.append(f"{key}={value}")
+            return replace(config, labels=tuple(labels.items())), "LABEL " + " ".join(written)
         if isinstance(inst, ins.Cmd):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
             return replace(config, cmd=args), f"CMD {list(args)}"
@@ -266,14 +281,36 @@ class _Stage:
         if isinstance(inst, ins.Onbuild):
             return replace(config, onbuild=(*config.onbuild, inst.expression)), f"ONBUILD {inst.expression}"
         if isinstance(inst, ins.Healthcheck):
-            if inst.command is None:
-                return replace(config, healthcheck=(("Test", ("NONE",)),)), "HEALTHCHECK NONE"
-            test = ("CMD-SHELL", *inst.command.args) if inst.command.shell else ("CMD", *inst.command.args)
-            hc = tuple((k, v) for k, v in (("Test", test), ("Interval", inst.interval), ("Timeout", inst.timeout),
-                                            ("StartPeriod", inst.start_period), ("StartInterval", inst.start_interval),
-                                            ("Retries", inst.retries)) if v is not None)
-            return replace(config, healthcheck=hc), f"HEALTHCHECK {list(test)}"
+            return _healthcheck(inst, config)
         raise DockerfileError(f"{type(inst).__name__.upper()} cannot appear here", loc.file, loc.start_line)
+
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _set_env(env: tuple[str, ...], name: str, value: str) -> tuple[str, ...]:
+    """``name=value`` in place of an earlier value (BuildKit keeps its position), else at the end."""
+    item = f"{name}={value}"
+    if any(e.partition("=")[0] == name for e in env):
+        return tuple(item if e.partition("=")[0] == name else e for e in env)
+    return (*env, item)
+
+
+def _healthcheck(inst: ins.Healthcheck, config: ImageConfig) -> tuple[ImageConfig, str]:
+    """The config's Healthcheck (durations in nanoseconds, zero values left out, as Docker's JSON)
+    and BuildKit's history text (Go's ``%+v`` of the health config)."""
+    from bake.dockerfile.durations import format_ns, parse
+
+    test = ("NONE",) if inst.command is None else (
+        ("CMD-SHELL", *inst.command.args) if inst.command.shell else ("CMD", *inst.command.args))
+    times = {k: parse(v) if v else 0 for k, v in (("Interval", inst.interval), ("Timeout", inst.timeout),
+                                                  ("StartPeriod", inst.start_period),
+                                                  ("StartInterval", inst.start_interval))}
+    retries = inst.retries or 0
+    hc = (("Test", test), *((k, v) for k, v in times.items() if v), *((("Retries", retries),) if retries else ()))
+    text = (f"HEALTHCHECK {{Test:[{' '.join(test)}] " + " ".join(f"{k}:{format_ns(v)}" for k, v in times.items())
+            + f" Retries:{retries}}}")
+    return replace(config, healthcheck=hc), text
 
 
 def normalize_ref(ref: str) -> str:

@@ -60,8 +60,10 @@ class OCILayoutConfigs:
 def from_oci(doc: dict[str, Any]) -> ImageConfig:
     """An OCI image config document → the fields a Dockerfile stage inherits."""
     c: dict[str, Any] = doc.get("config") or {}
-    history = tuple(History(h.get("created_by", ""), bool(h.get("empty_layer", False)), h.get("comment", ""))
-                    for h in doc.get("history") or [])
+    history = tuple(History(str(h.get("created_by", "")), bool(h.get("empty_layer", False)), str(h.get("comment", "")),
+                            str(h.get("created", "")), str(h.get("author", "")))
+                    for h in doc.get("history") or [] if isinstance(h, dict))
+    health = c.get("Healthcheck")
     return ImageConfig(
         env=tuple(c.get("Env") or ()), workdir=c.get("WorkingDir") or "", user=c.get("User") or "",
         labels=tuple(sorted((c.get("Labels") or {}).items())), exposed_ports=tuple(sorted(c.get("ExposedPorts") or {})),
@@ -69,6 +71,8 @@ def from_oci(doc: dict[str, Any]) -> ImageConfig:
         entrypoint=tuple(c["Entrypoint"]) if c.get("Entrypoint") is not None else None,
         cmd=tuple(c["Cmd"]) if c.get("Cmd") is not None else None, stop_signal=c.get("StopSignal") or "",
         shell=tuple(c.get("Shell") or ()), onbuild=tuple(c.get("OnBuild") or ()), history=history,
+        healthcheck=tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in health.items())
+        if isinstance(health, dict) else None,
     )
 
 

@@ -21,10 +21,10 @@ def timestamp(epoch: float) -> str:
 
 
 def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Sequence[str], created: float,
-                    labels: Mapping[str, str] | None = None, base_layers: int = 0,
+                    labels: Mapping[str, str] | None = None,
                     docker: bool = False, inline_cache: Mapping[str, Sequence[int]] | None = None) -> oci.Document:
-    """The image config. ``labels`` (the target's) are added over the Dockerfile's; ``base_layers``
-    counts the layers that came with the base image, whose history entries keep no timestamp."""
+    """The image config. ``labels`` (the target's) are added over the Dockerfile's; the base image's
+    history entries keep their own timestamps, this build's get ``created``."""
     when = timestamp(created)
     c: dict[str, Any] = {}
     if config.user:
@@ -51,20 +51,21 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
     if config.shell:
         c["Shell"] = list(config.shell)
     if config.healthcheck is not None:
-        c["Healthcheck"] = dict(config.healthcheck)
+        c["Healthcheck"] = {k: list(v) if isinstance(v, tuple) else v for k, v in config.healthcheck}
     history: list[dict[str, Any]] = []
-    layers_seen = 0
     for h in config.history:
         entry: dict[str, Any] = {}
-        if layers_seen >= base_layers or h.empty_layer:
-            entry["created"] = when
-        entry["created_by"] = h.created_by
+        stamp = when if h.created is None else h.created  # a base image's entries keep their own
+        if stamp:
+            entry["created"] = stamp
+        if h.author:
+            entry["author"] = h.author
+        if h.created_by:
+            entry["created_by"] = h.created_by
         if h.comment:
             entry["comment"] = h.comment
         if h.empty_layer:
             entry["empty_layer"] = True
-        else:
-            layers_seen += 1
         history.append(entry)
     body: dict[str, Any] = {"architecture": platform.architecture, "os": platform.os}
     if platform.variant:
@@ -106,13 +107,13 @@ def align_history(config: ImageConfig, layer_count: int) -> ImageConfig:
     history = list(config.history)
     non_empty = sum(1 for h in history if not h.empty_layer)
     if non_empty < layer_count:
-        history = [History("", False, "") for _ in range(layer_count - non_empty)] + history
+        history = [History("", False, "", created="") for _ in range(layer_count - non_empty)] + history
     elif non_empty > layer_count:
         extra = non_empty - layer_count
         fixed = []
         for h in reversed(history):
             if extra and not h.empty_layer:
-                h = History(h.created_by, True, h.comment)
+                h = History(h.created_by, True, h.comment, h.created, h.author)
                 extra -= 1
             fixed.append(h)
         history = list(reversed(fixed))
