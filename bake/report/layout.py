@@ -98,12 +98,12 @@ def timeline(run: Run) -> Timeline:
             x0 = x(s.start)
             w = max(_MIN_W, x(s.end) - x0)
             for r, right in enumerate(rows):
-                if right <= x0:
-                    rows[r] = x0 + w + 1
+                if right <= x0 + 1:  # a step that began as the last one ended goes on in its row
+                    rows[r] = x0 + w
                     break
             else:
                 r = len(rows)
-                rows.append(x0 + w + 1)
+                rows.append(x0 + w)
             bars.append(Bar(x0, top + r * ROW_H, w, BAR_H, _cls(s), s))
         h = top + max(1, len(rows)) * ROW_H + LANE_PAD - y
         lanes.append(Lane(label, y, h))

@@ -76,6 +76,11 @@ class Totals:
     saved_by_cache: float  # seconds the cached steps ran when they were stored (where known)
     cache_times_known: int  # of the cached steps, how many recorded their time
 
+    @property
+    def skipped(self) -> int:
+        """Steps never needed: the inputs of cached steps (a cache hit needs nothing below it)."""
+        return max(0, self.unique - self.cached - self.executed - self.failed - self.cancelled)
+
 
 @record
 class Run:

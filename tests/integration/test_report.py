@@ -75,8 +75,6 @@ def test_the_same_page_comes_from_the_rawjson_log(built: tuple[Path, Path, str],
 
 
 CHROMIUM = shutil.which("chromium")
-browser = pytest.mark.skipif(CHROMIUM is None and not Path("/.ci").exists(),
-                             reason="chromium is installed by scripts/setup.sh")
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess[str]:
@@ -90,7 +88,6 @@ def console(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
-@browser
 def test_chromium_draws_the_timeline_in_both_colour_schemes(built: tuple[Path, Path, str], tmp_path: Path) -> None:
     page, _, _ = built
     for scheme, background in (("light", (255, 255, 255)), ("dark", (0x15, 0x19, 0x1E))):
@@ -109,7 +106,6 @@ def test_chromium_draws_the_timeline_in_both_colour_schemes(built: tuple[Path, P
             assert colours.get(rgb, 0) > 300, f"{scheme}: no {name} bar drawn"
 
 
-@browser
 def test_clicking_a_bar_shows_its_step(built: tuple[Path, Path, str], tmp_path: Path) -> None:
     page, _, _ = built
     probe = tmp_path / "probe.html"
