@@ -64,14 +64,30 @@ def _describe(action: FileAction) -> str:
 def _owner(root: Root, spec: str) -> tuple[int, int] | None:
     if not spec or os.geteuid() != 0:
         return None
-    uid, gid, _ = resolve_user(root.path, spec)
+    uid, gid, _ = resolve_user(root.path, spec, chown=True)
     return uid, gid
+
+
+def _made(root: Root, path: str, mode: int, owner: tuple[int, int] | None) -> int:
+    """``mkdir -p path`` whose new directories get ``mode`` and ``owner``, as BuildKit gives the
+    directories a COPY (or WORKDIR) creates its ``--chmod`` and ``--chown``; an fd of ``path``."""
+    fd, created = root.makedirs(path, mode)
+    for rel in created:
+        dirfd, name = root.parent(rel)
+        with opened(dirfd):
+            set_attrs(dirfd, name, Attrs(mode=mode, owner=owner))
+    return fd
+
+
+def _dir_mode(chmod_spec: str) -> int:
+    """The mode of the parent directories a COPY creates: an octal ``--chmod``'s, else 0755."""
+    return int(chmod_spec, 8) if re.fullmatch(r"[0-7]{1,4}", chmod_spec or "") else 0o755
 
 
 def _mkdir(root: Root, m: Mkdir) -> None:
     parts = root.canonical(m.path)
     if m.make_parents:
-        fd, _ = root.makedirs("/".join(parts), m.mode)
+        fd = _made(root, "/".join(parts), m.mode, _owner(root, m.chown))
     else:
         with opened(root.open("/".join(parts[:-1]), os.O_PATH | os.O_DIRECTORY)) as parent:
             if parts and not _is_dir_at(parent, parts[-1]):
@@ -88,7 +104,7 @@ def _mkfile(root: Root, m: Mkfile) -> None:
     parts = root.canonical(m.path)  # a link in the last place is followed inside the root, as BuildKit does
     if not parts:
         raise FileOpError(f"cannot write file {m.path}: it is the root directory")
-    dirfd, _ = root.makedirs("/".join(parts[:-1]))
+    dirfd = _made(root, "/".join(parts[:-1]), 0o755, _owner(root, m.chown))
     with opened(dirfd):
         if _is_dir_at(dirfd, parts[-1]):
             raise FileOpError(f"cannot write file {m.path}: it is a directory")
@@ -135,15 +151,16 @@ def _copy(dest: Root, src: Root, c: Copy) -> None:
     dest_is_dir = c.dest.endswith("/") or len(found) > 1 or any(_is_dir(src, parts) for _, parts in found)
     owner = _owner(dest, c.chown)
     exclude = Matcher(c.exclude) if c.exclude else None
+    pivot = _pivot(c.src) if c.parents else ""
     for rel, parts in found:
         if c.parents:
-            suffix = rel
+            suffix = rel[len(pivot):].lstrip("/") if pivot and rel.startswith(pivot + "/") else rel
         elif dest_is_dir and not (_is_dir(src, parts) and c.dir_contents_only):
             suffix = posixpath.basename(rel.rstrip("/")) or "."
         else:
             suffix = ""
         if c.unpack and _is_archive(src, parts):
-            with opened(dest.makedirs(c.dest)[0]) as into, \
+            with opened(_made(dest, c.dest, _dir_mode(c.chmod), owner)) as into, \
                     opened(src.open("/".join(parts), os.O_RDONLY)) as archive, \
                     open(archive, "rb", closefd=False) as f, tarfile.open(fileobj=f) as tar, \
                     dest.sub(into) as directory:
@@ -155,7 +172,8 @@ def _copy(dest: Root, src: Root, c: Copy) -> None:
         else:
             target_parts = [*dest.canonical(posixpath.join(c.dest, posixpath.dirname(suffix))),
                             posixpath.basename(suffix)]
-        with opened(dest.makedirs("/".join(target_parts[:-1]))[0] if target_parts else os.dup(dest.fd)) as dst_dir, \
+        parent = "/".join(target_parts[:-1])
+        with opened(_made(dest, parent, _dir_mode(c.chmod), owner) if target_parts else os.dup(dest.fd)) as dst_dir, \
                 opened(src.parent("/".join(parts))[0] if parts else os.dup(src.fd)) as src_dir:
             name = target_parts[-1] if target_parts else "."
             src_name = parts[-1] if parts else "."
@@ -213,6 +231,16 @@ def _attrs(dirfd: int, name: str, st: os.stat_result, c: Copy, owner: tuple[int,
         owner = (0, 0)  # COPY without --chown gives root ownership, as Docker does
     mtime = c.timestamp if c.timestamp is not None else st.st_mtime
     set_attrs(dirfd, name, Attrs(mode=mode, owner=owner, mtime=mtime))
+
+
+def _pivot(src: str) -> str:
+    """``--parents``: the part of ``src`` before a ``/./``, which the destination leaves out
+    (``./src/nested/./deep/f`` keeps ``deep/f``), normalized; "" when there is none."""
+    while src.startswith("./"):
+        src = src[2:]
+    if "/./" not in src:
+        return ""
+    return posixpath.normpath("/" + src.split("/./", 1)[0]).lstrip("/")
 
 
 def _sources(src: Root, c: Copy) -> list[str]:

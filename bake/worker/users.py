@@ -14,10 +14,14 @@ class UserError(BakeError):
     """A user or group name that the image's passwd/group files do not know."""
 
 
-def resolve_user(rootfs: str, user: str) -> tuple[int, int, tuple[int, ...]]:
-    """``name``, ``uid``, ``name:group`` or ``uid:gid`` → (uid, gid, supplementary gids)."""
+def resolve_user(rootfs: str, user: str, chown: bool = False) -> tuple[int, int, tuple[int, ...]]:
+    """``name``, ``uid``, ``name:group`` or ``uid:gid`` → (uid, gid, the process's group list).
+
+    As BuildKit: a user without a group gets its passwd entry's primary group; an id that passwd
+    does not know gets group 0 for a process but its own id as group for ``--chown`` (``chown``).
+    The group list is the primary group, then the groups /etc/group lists the user in."""
     if not user:
-        return 0, 0, ()
+        user = "0"
     name, _, group = user.partition(":")
     with Root(rootfs) as root:
         passwd = _table(root, "etc/passwd")
@@ -39,10 +43,10 @@ def resolve_user(rootfs: str, user: str) -> tuple[int, int, tuple[int, ...]]:
                 raise UserError(f"unable to find group {group}: no matching entries in group file")
             gid = int(g[2])
     else:
-        gid = int(entry[3]) if entry is not None else 0
-    extra = () if group else tuple(sorted({int(e[2]) for e in groups
-                                           if entry is not None and entry[0] in e[3].split(",") and int(e[2]) != gid}))
-    return uid, gid, extra
+        gid = int(entry[3]) if entry is not None else (uid if chown else 0)
+    members = () if group or entry is None else sorted(
+        {int(e[2]) for e in groups if entry[0] in e[3].split(",") and int(e[2]) != gid})
+    return uid, gid, (gid, *members)
 
 
 def _table(root: Root, path: str) -> list[list[str]]:

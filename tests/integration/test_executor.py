@@ -40,8 +40,10 @@ async def test_output_env_cwd_and_hostname(rootfs: Path, tmp_path: Path) -> None
 
 
 async def test_users_resolve_through_the_image(rootfs: Path, tmp_path: Path) -> None:
-    assert resolve_user(str(rootfs), "app") == (1000, 1000, (10,))
-    assert resolve_user(str(rootfs), "1000:10") == (1000, 10, ())
+    assert resolve_user(str(rootfs), "app") == (1000, 1000, (1000, 10))  # the primary group, then memberships
+    assert resolve_user(str(rootfs), "1000:10") == (1000, 10, (10,))
+    assert resolve_user(str(rootfs), "4321") == (4321, 0, (0,))  # unknown to passwd: group 0 for a process…
+    assert resolve_user(str(rootfs), "4321", chown=True) == (4321, 4321, (4321,))  # …its own id for --chown
     with pytest.raises(UserError, match="unable to find user nobody"):
         resolve_user(str(rootfs), "nobody")
     code, out, _ = await run(rootfs, tmp_path, Process(("/bin/sh", "-c", "id -u; id -g; id -G"), user="app"))
