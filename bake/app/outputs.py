@@ -112,7 +112,6 @@ class Outputs:
         from bake.app.images import output_errors
         from bake.exporter.local import export_local
         from bake.exporter.tar import export_tar
-        from bake.worker.userns import in_user_namespace
 
         wanted = [o for o in t.output or () if o.type in ("local", "tar")]
         if not wanted or not self.publish:
@@ -126,10 +125,7 @@ class Outputs:
                 kind = "directory" if out.type == "local" else "tarball"
                 with reported(self.sink, f"exporting to {kind} {out.dest}", name), \
                         output_errors(f"target {name}: output type={out.type},dest={out.dest}"):
-                    if out.type == "local":
-                        export_local(pairs, dest, keep_owners=not in_user_namespace())
-                    else:
-                        export_tar(pairs, dest)
+                    (export_local if out.type == "local" else export_tar)(pairs, dest)
                 written.append(f"type={out.type},dest={out.dest}")
         return written
 

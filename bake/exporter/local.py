@@ -1,6 +1,6 @@
 """``type=local,dest=DIR``: the built filesystem written into a directory.
 
-Each tree is first copied (``cp -a``: modes, owners, times, links, xattrs) into a temporary
+Each tree is first copied (``cp -a``: modes, times, links, xattrs; not owners) into a temporary
 directory beside the destination, then moved in entry by entry, so an interrupted export never
 leaves a half-copied file under ``dest``. Entries already in ``dest`` that the build does not
 produce stay, as with buildx.
@@ -21,10 +21,10 @@ class ExportError(BakeError):
     """An output could not be written."""
 
 
-def export_local(trees: Sequence[tuple[str, str | None]], dest: str, keep_owners: bool = True) -> None:
+def export_local(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
     """Write each (subdirectory, tree) to ``dest/subdirectory`` ("" for ``dest`` itself); a None
-    tree is an empty filesystem. Without ``keep_owners`` the files belong to whoever runs bake
-    (a rootless build: the ids inside the image mean nothing to the user's own files)."""
+    tree is an empty filesystem. The files belong to whoever runs bake, as BuildKit's local
+    exporter writes them (the ids inside an image mean nothing on the host)."""
     os.makedirs(dest, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".bake-export-", dir=os.path.dirname(os.path.abspath(dest)))
     try:
@@ -32,8 +32,8 @@ def export_local(trees: Sequence[tuple[str, str | None]], dest: str, keep_owners
             target = os.path.join(staging, sub)
             os.makedirs(target, exist_ok=True)
             if tree is not None:
-                flags = [] if keep_owners else ["--no-preserve=ownership"]
-                proc = subprocess.run(["cp", "-a", *flags, "--", tree + "/.", target], capture_output=True, text=True)
+                proc = subprocess.run(["cp", "-a", "--no-preserve=ownership", "--", tree + "/.", target],
+                                      capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise ExportError(f"local output {dest}: {proc.stderr.strip()}")
         _move_into(staging, dest)

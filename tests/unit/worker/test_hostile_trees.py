@@ -264,3 +264,17 @@ def test_the_local_exporter_replaces_links_an_earlier_export_left(tmp_path: Path
 def test_an_entry_below_a_file_is_a_clear_error(root: Path) -> None:
     with pytest.raises(UnsafeArchiveError, match="cannot extract a/b: Not a directory"):
         apply_layer(io.BytesIO(tar_of(("file", "a", "x"), ("file", "a/b", "y"))), str(root))
+
+
+def test_the_local_exporter_writes_files_as_whoever_runs_bake(tmp_path: Path) -> None:
+    from bake.exporter.local import export_local
+
+    tree = tmp_path / "tree"
+    (tree / "home" / "app").mkdir(parents=True)
+    (tree / "x").write_text("x")
+    if os.geteuid() == 0:
+        os.chown(tree / "home" / "app", 1000, 1000)
+        os.chown(tree / "x", 1234, 99)
+    export_local([("", str(tree))], str(tmp_path / "out"))
+    owners = {(p.stat().st_uid, p.stat().st_gid) for p in (tmp_path / "out").rglob("*")}
+    assert owners == {(os.geteuid(), os.getegid())}  # as BuildKit's local exporter: the image's ids stay inside
