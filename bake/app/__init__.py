@@ -13,7 +13,7 @@ from bake.hcl.bakefile.loader import File, Project, attach_snippet, find_files
 from bake.model import Plan, Target, clean_context, local_platform, ram_in_bytes
 
 if TYPE_CHECKING:
-    from bake.dockerfile.config import ImageConfigResolver
+    from bake.dockerfile.config import ImageConfig, ImageConfigResolver
     from bake.dockerfile.convert import Converted
     from bake.graph.analysis import Root
     from bake.graph.state import State
@@ -131,15 +131,27 @@ class _TargetConverter:
         context = clean_context(t.context or ".")
         path, text = _dockerfile(t, self.cwd)
         contexts = {k: self._context(v, platform) for k, v in (t.contexts or {}).items()}
+        configs = {k: c for k, v in (t.contexts or {}).items() if (c := self._config(v, platform)) is not None}
         inputs = BuildInputs(
             platform=platform, build_platform=self.build_platform, target=t.target,
             build_args={k: v for k, v in (t.args or {}).items() if v is not None}, context=context,
             dockerignore=_dockerignore(os.path.join(self.cwd, context), path), named_contexts=contexts,
+            named_configs=configs,
             network=t.network, no_cache=bool(t.no_cache), no_cache_filter=t.no_cache_filter or (),
             extra_hosts=tuple(f"{h}={ip}" for h, ip in sorted((t.extra_hosts or {}).items())),
             shm_size=ram_in_bytes(t.shm_size) if t.shm_size else None, ulimits=t.ulimits or (),
         )
         return convert(text, inputs, self.resolver, os.path.relpath(path, self.cwd))
+
+    def _config(self, value: str, platform: str) -> ImageConfig | None:
+        """The image config a context brings (a target's result, an image's); None for files."""
+        from bake.dockerfile.convert import normalize_ref
+
+        if value.startswith("target:"):
+            return self.converted(value[len("target:"):], platform).config
+        if value.startswith("docker-image://"):
+            return self.resolver.resolve(normalize_ref(value[len("docker-image://"):]), platform)
+        return None
 
     def _context(self, value: str, platform: str) -> State:
         from bake.dockerfile.convert import normalize_ref
@@ -149,7 +161,13 @@ class _TargetConverter:
         if value.startswith("target:"):
             return self.state(value[len("target:"):], platform)
         if value.startswith("docker-image://"):
-            return image(normalize_ref(value[len("docker-image://"):]), platform)
+            ref = normalize_ref(value[len("docker-image://"):])
+            state = image(ref, platform)
+            config = self.resolver.resolve(ref, platform)
+            for item in config.env:  # as a FROM of that image: its ENV, WORKDIR and USER apply
+                k, _, v = item.partition("=")
+                state = state.with_env(k, v)
+            return state.with_cwd(config.workdir or "/").with_user(config.user)
         if "://" in value or value.startswith("git@"):
             return State(Vertex(SourceOp(value), (), None, value))
         return local(clean_context(value))

@@ -40,6 +40,7 @@ class BuildInputs:
     context: str = "context"
     dockerignore: tuple[str, ...] = ()
     named_contexts: Mapping[str, State] | None = None
+    named_configs: Mapping[str, ImageConfig] | None = None  # image configs of target:/docker-image:// contexts
     network: str | None = None
     no_cache: bool = False
     no_cache_filter: tuple[str, ...] = ()
@@ -111,7 +112,10 @@ class _Stage:
             self.args = dict(self.args_of.get(int(ref.value), {}))  # BuildKit: a stage inherits its base's ARGs
             return replace(state, platform=self.platform), config
         if ref.kind == "context":
-            return replace(self.contexts[ref.value], platform=self.platform), ImageConfig()
+            # a target: or docker-image:// context is an image: its config (ENV, WORKDIR, labels,
+            # history…) comes with it, as BuildKit gives it to the stage built on it
+            config = (self.inputs.named_configs or {}).get(ref.value, ImageConfig())
+            return replace(self.contexts[ref.value], platform=self.platform), config
         if ref.kind == "scratch":  # BuildKit's empty image: the default PATH, WorkingDir /
             return scratch(self.platform).with_env("PATH", DEFAULT_PATH), ImageConfig(env=(f"PATH={DEFAULT_PATH}",),
                                                                                       workdir="/")
@@ -213,7 +217,9 @@ class _Stage:
         if not empty and state.vertex is not None:  # the step's own, new vertex: where it was written
             lines = f"{loc.start_line}" if loc.end_line == loc.start_line else f"{loc.start_line}-{loc.end_line}"
             state = replace(state, vertex=replace(state.vertex, location=f"{loc.file}:{lines}"))
-        return state, config, History(f"{created} # buildkit" if not empty else created, empty)
+        # BuildKit marks the commands that ran (RUN) or copied (COPY/ADD) with "# buildkit", not WORKDIR
+        marked = not empty and isinstance(inst, (ins.Run, ins.Copy))
+        return state, config, History(f"{created} # buildkit" if marked else created, empty)
 
     def run_step(self, inst: ins.Run, state: State, config: ImageConfig, label: str) -> State:
         args = command(inst, config.shell)
