@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+from bake._record import record
 from bake.dockerfile import instructions as ins
-from bake.dockerfile.lint import check
+from bake.dockerfile.lint import Warning, check
 from bake.dockerfile.parser import Document, parse
 from bake.dockerfile.stages import platform_args, split_stages
+from bake.errors import DockerfileError
 
 
 def call_check(text: str, file: str) -> tuple[str, int]:
@@ -90,3 +94,26 @@ def _description(doc: Document, line: int) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) + 3 for i in range(len(header) - 1)]
     return [("".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + r[-1]).rstrip() for r in [header, *rows]]
+
+
+@record
+class LintAnswer:
+    """What ``--call=check`` finds: the warnings, and the error that stops the check (or None)."""
+
+    warnings: tuple[Warning, ...]
+    error: str | None
+
+
+def lint_answer(text: str, base_env: Callable[[str], Mapping[str, str] | None] | None = None) -> LintAnswer:
+    try:
+        doc = parse(text, "Dockerfile")
+        return LintAnswer(check(doc, ins.instructions(doc)).warnings, None)
+    except DockerfileError as err:
+        return LintAnswer((), err.detail)
+
+
+def targets_answer(text: str) -> tuple[str | None, str | None]:
+    try:
+        return call_targets(text, "Dockerfile", None), None
+    except DockerfileError as err:
+        return None, err.detail
