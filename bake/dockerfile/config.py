@@ -37,6 +37,7 @@ class ImageConfig:
     shell: tuple[str, ...] = ()
     onbuild: tuple[str, ...] = ()
     history: tuple[History, ...] = ()
+    args_escaped: bool = False  # BuildKit sets it with every CMD (Docker's Windows-era flag)
 
     def env_map(self) -> dict[str, str]:
         out: dict[str, str] = {}

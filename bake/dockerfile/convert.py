@@ -139,7 +139,8 @@ class _Stage:
         for n, inst in enumerate(body, start=1):
             label = f"[{self.stage.name or 'stage-' + str(self.stage.index)} {n}/{total}]"
             state, config, step = self.dispatch(inst, state, config, label)
-            history.append(step)
+            if not isinstance(inst, ins.Onbuild):  # BuildKit records no history for ONBUILD
+                history.append(step)
         return state, replace(config, history=tuple(history))
 
     # --- instructions ------------------------------------------------------------------------
@@ -267,18 +268,19 @@ class _Stage:
             return replace(config, labels=tuple(labels.items())), "LABEL " + " ".join(written)
         if isinstance(inst, ins.Cmd):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
-            return replace(config, cmd=args), f"CMD {list(args)}"
+            return replace(config, cmd=args, args_escaped=True), f"CMD {_go_quoted(args)}"
         if isinstance(inst, ins.Entrypoint):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
-            return replace(config, entrypoint=args, cmd=None), f"ENTRYPOINT {list(args)}"
+            return replace(config, entrypoint=args, cmd=None), f"ENTRYPOINT {_go_quoted(args)}"
         if isinstance(inst, ins.Shell):
-            return replace(config, shell=inst.args), f"SHELL {list(inst.args)}"
+            return replace(config, shell=inst.args), f"SHELL [{' '.join(inst.args)}]"
         if isinstance(inst, ins.Expose):
             ports = [p if "/" in p else f"{p}/tcp" for w in inst.ports for p in self.words(w, config, loc)]
-            return replace(config, exposed_ports=tuple(dict.fromkeys((*config.exposed_ports, *ports)))), "EXPOSE " + " ".join(ports)
+            return (replace(config, exposed_ports=tuple(dict.fromkeys((*config.exposed_ports, *ports)))),
+                    f"EXPOSE [{' '.join(sorted(dict.fromkeys(ports)))}]")
         if isinstance(inst, ins.Volume):
             paths = [self.expand(p, config, loc) for p in inst.paths]
-            return replace(config, volumes=tuple(dict.fromkeys((*config.volumes, *paths)))), f"VOLUME {paths}"
+            return replace(config, volumes=tuple(dict.fromkeys((*config.volumes, *paths)))), f"VOLUME [{' '.join(paths)}]"
         if isinstance(inst, ins.StopSignal):
             sig = self.expand(inst.signal, config, loc)
             return replace(config, stop_signal=sig), f"STOPSIGNAL {sig}"
@@ -292,6 +294,20 @@ class _Stage:
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+_GO_ESCAPES = {"\\": "\\\\", '"': '\\"', "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+               "\t": "\\t", "\v": "\\v"}
+
+
+def _go_quoted(args: tuple[str, ...]) -> str:
+    """``["a" "b c"]``: Go's ``%q`` of a string list, as BuildKit writes CMD and ENTRYPOINT history."""
+    def quote(text: str) -> str:
+        out = "".join(_GO_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
+                      for ch in text)
+        return f'"{out}"'
+
+    return "[" + " ".join(quote(a) for a in args) + "]"
 
 
 def _set_env(env: tuple[str, ...], name: str, value: str) -> tuple[str, ...]:

@@ -73,6 +73,7 @@ def from_oci(doc: dict[str, Any]) -> ImageConfig:
         shell=tuple(c.get("Shell") or ()), onbuild=tuple(c.get("OnBuild") or ()), history=history,
         healthcheck=tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in health.items())
         if isinstance(health, dict) else None,
+        args_escaped=bool(c.get("ArgsEscaped")),
     )
 
 

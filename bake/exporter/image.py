@@ -26,32 +26,35 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
     """The image config. ``labels`` (the target's) are added over the Dockerfile's; the base image's
     history entries keep their own timestamps, this build's get ``created``."""
     when = timestamp(created)
+    # Keys in the order Go writes the config struct (OCI ImageConfig, then Docker's additions) and
+    # map keys sorted, as BuildKit's JSON has them: the same config is the same bytes, the same digest.
     c: dict[str, Any] = {}
     if config.user:
         c["User"] = config.user
     if config.exposed_ports:
-        c["ExposedPorts"] = {p: {} for p in config.exposed_ports}
-    env = list(config.env) or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    c["Env"] = env
+        c["ExposedPorts"] = {p: {} for p in sorted(config.exposed_ports)}
+    c["Env"] = list(config.env) or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     if config.entrypoint is not None:
         c["Entrypoint"] = list(config.entrypoint)
     if config.cmd is not None:
         c["Cmd"] = list(config.cmd)
     if config.volumes:
-        c["Volumes"] = {v: {} for v in config.volumes}
+        c["Volumes"] = {v: {} for v in sorted(config.volumes)}
     if config.workdir:
         c["WorkingDir"] = config.workdir
     all_labels = {**dict(config.labels), **dict(labels or {})}
     if all_labels:
         c["Labels"] = dict(sorted(all_labels.items()))
-    if config.onbuild:
-        c["OnBuild"] = list(config.onbuild)
     if config.stop_signal:
         c["StopSignal"] = config.stop_signal
-    if config.shell:
-        c["Shell"] = list(config.shell)
+    if config.args_escaped:
+        c["ArgsEscaped"] = True
     if config.healthcheck is not None:
         c["Healthcheck"] = {k: list(v) if isinstance(v, tuple) else v for k, v in config.healthcheck}
+    if config.onbuild:
+        c["OnBuild"] = list(config.onbuild)
+    if config.shell:
+        c["Shell"] = list(config.shell)
     history: list[dict[str, Any]] = []
     for h in config.history:
         entry: dict[str, Any] = {}
