@@ -215,7 +215,9 @@ def run(argv: Sequence[str]) -> int:
         return _maintenance(list(argv))
     if argv and argv[0] == "report":
         return _report(list(argv))
-    args = _parser().parse_args(list(argv))
+    # --plan takes its format only as --plan=FORMAT (as buildx's value-optional flags): a bare --plan
+    # followed by a target must not read the target as the format
+    args = _parser().parse_args(["--plan=text" if a == "--plan" else a for a in argv])
     from bake.app import Request, located_errors, open_project
     from bake.errors import UsageError
 

@@ -310,3 +310,12 @@ def test_a_missing_dockerfile_is_named_by_its_clean_path(tmp_path: Path) -> None
     (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  dockerfile = "Dockerfil"\n}\n')
     r = bake(tmp_path, "--progress=quiet")
     assert r.returncode == 1 and r.stderr.strip() == "ERROR: failed to read dockerfile: open Dockerfil: No such file or directory"
+
+
+def test_a_target_after_a_bare_plan_flag_is_a_target(tmp_path: Path) -> None:
+    (tmp_path / "docker-bake.hcl").write_text('target "default" {}\ntarget "production" {}\n')
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
+    r = bake(tmp_path, "--plan", "production")
+    assert r.returncode == 0, r.stderr
+    assert "production" in r.stdout and "invalid choice" not in r.stderr
+    assert bake(tmp_path, "--plan=json", "production").stdout.lstrip().startswith("{")
