@@ -25,6 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bake",
         description="Build from a file: docker-bake.hcl, docker-bake.json or compose.yaml, as `docker buildx bake` does.",
+        epilog="other commands:\n"
+               "  bake du [--root DIR]                      what the cache under the bake root holds\n"
+               "  bake prune [-a] [--filter until=24h] [--keep-storage SIZE]   remove cache entries\n"
+               "  bake report EVENTS.jsonl -o FILE.html     a build report from a --progress=rawjson log\n"
+               "(each has its own --help)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("targets", nargs="*", metavar="TARGET", help="targets or groups to build (default: \"default\")")
     p.add_argument("-f", "--file", action="append", default=[], dest="files", metavar="FILE",

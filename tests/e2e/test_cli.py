@@ -319,3 +319,8 @@ def test_a_target_after_a_bare_plan_flag_is_a_target(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "production" in r.stdout and "invalid choice" not in r.stderr
     assert bake(tmp_path, "--plan=json", "production").stdout.lstrip().startswith("{")
+
+
+def test_help_names_every_command(tmp_path: Path) -> None:
+    r = bake(tmp_path, "--help")
+    assert r.returncode == 0 and all(f"bake {c}" in r.stdout for c in ("du", "prune", "report"))
