@@ -32,13 +32,20 @@ class Resolver:
     def target_names(self) -> list[str]:
         return sorted(self.blocks)
 
+    def _unknown(self, name: str) -> UsageError:
+        """buildx's message, and the near name when there is one (bake's addition)."""
+        import difflib
+
+        near = difflib.get_close_matches(name, [*self.blocks, *self.groups], n=1, cutoff=0.75)
+        return UsageError(f"failed to find target {name}" + (f" (did you mean {near[0]}?)" if near else ""))
+
     def resolve(self, name: str) -> Target | None:
         if name in self._resolved:
             return self._resolved[name]  # None while in progress: inherits cycles are ignored
         self._resolved[name] = None
         block = self.blocks.get(name)
         if block is None:
-            raise UsageError(f"failed to find target {name}")
+            raise self._unknown(name)
         acc: Target | None = None
         for parent in block.inherits or ():
             r = self.resolve(parent)
@@ -85,7 +92,7 @@ class Resolver:
         if group is not None:
             return
         if name not in self.blocks:
-            raise UsageError(f"failed to find target {name}")
+            raise self._unknown(name)
         if name not in out:
             out.append(name)
 
