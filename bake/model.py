@@ -147,3 +147,9 @@ def local_platform() -> str:
             "armv6l": "arm/v6", "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x",
             "riscv64": "riscv64"}.get(machine, machine)
     return f"{sys.platform if sys.platform != 'linux' else 'linux'}/{arch}"
+
+
+def build_platforms(platforms: tuple[str, ...] | None, host: str) -> tuple[str, ...]:
+    """The platforms a target builds for: ``host`` when it names none, and ``local`` (buildx's
+    name for the client's platform) as ``host``; each once, in order."""
+    return tuple(dict.fromkeys(host if p == "local" else p for p in platforms)) if platforms else (host,)

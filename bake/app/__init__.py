@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from bake._record import record
 from bake.errors import DefinitionError, UsageError
 from bake.hcl.bakefile.loader import File, Project, attach_snippet, find_files
-from bake.model import Plan, Target, clean_context, local_platform, ram_in_bytes
+from bake.model import Plan, Target, build_platforms, clean_context, local_platform, ram_in_bytes
 
 if TYPE_CHECKING:
     from bake.dockerfile.config import ImageConfig, ImageConfigResolver
@@ -72,7 +72,7 @@ def graph_roots(req: Request) -> list[Root]:
     converter = _TargetConverter(plan, req.cwd, local_platform(), _recorded_configs(req))
     roots: list[Root] = []
     for name, target in plan.targets.items():
-        for platform in target.platforms or (local_platform(),):
+        for platform in build_platforms(target.platforms, local_platform()):
             roots.append(Root(name, platform, converter.state(name, platform).vertex))
     return roots
 

@@ -19,7 +19,7 @@ from bake.app.outputs import Outputs, Root, TargetResult
 from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
 from bake.errors import BakeError, BuildFailed, StepError, UsageError
-from bake.model import Plan, SecretEntry, SSHEntry, local_platform
+from bake.model import Plan, SecretEntry, SSHEntry, build_platforms, local_platform
 from bake.progress.events import Noted, Sink, discard
 from bake.solver.outcome import Outcome
 
@@ -117,7 +117,7 @@ Done = tuple[Roots, list[Outcome], dict[str, str]]
 def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
     out = []
     for name, t in plan.targets.items():
-        for platform in t.platforms or (host,):
+        for platform in build_platforms(t.platforms, host):
             c = converter.converted(name, platform)
             out.append(Root(name, platform, c.state.vertex, c.config))
     return out

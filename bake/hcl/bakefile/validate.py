@@ -93,7 +93,10 @@ def check_size(s: str) -> None:
 
 @functools.lru_cache(maxsize=256)
 def check_platform(p: str) -> None:
-    """containerd's ``platforms.Parse`` rules: ``os[/arch[/variant]]``, or a lone known os or arch."""
+    """containerd's ``platforms.Parse`` rules: ``os[/arch[/variant]]``, or a lone known os or arch;
+    ``local`` (the client's platform, as buildx reads it) too."""
+    if p == "local":
+        return
     parts = p.split("/")
     bad = DefinitionError(f'"{p}": unknown operating system or architecture', "invalid argument")
     if not 1 <= len(parts) <= 3 or not all(_PART.match(x) for x in parts):

@@ -257,3 +257,12 @@ target "app" {
         ("memory", "2g"), ("memory-swap", "4g"), ("cpu-shares", 1024), ("cpu-quota", 50000), ("cpuset-cpus", "0-3"),
     ]
     assert "memory-swap" not in out["base"]["resources"]  # the child's fields never leak into the parent
+
+
+def test_local_platform_is_the_clients(bake_print: PrintFn) -> None:
+    from bake.model import build_platforms
+
+    out = bake_print('target "a" {\n  platforms = ["local", "linux/arm64"]\n}\n', ["a"])
+    assert out["target"]["a"]["platforms"] == ["local", "linux/arm64"]  # printed as written, as buildx does
+    assert build_platforms(("local", "linux/arm64", "linux/amd64"), "linux/amd64") == ("linux/amd64", "linux/arm64")
+    assert build_platforms(None, "linux/amd64") == ("linux/amd64",)
