@@ -135,7 +135,7 @@ target "app" { contexts = { base = "target:base" } }
 def test_self_link_and_unknown_target(bake_print: PrintFn) -> None:
     with pytest.raises(DefinitionError, match="cannot link to itself"):
         bake_print('target "a" {\n  contexts = { x = "target:a" }\n}\n', ["a"])
-    with pytest.raises(UsageError, match="failed to find target nope$"):
+    with pytest.raises(UsageError, match=r"failed to find target nope$"):
         bake_print('target "a" {}', ["nope"])
     with pytest.raises(UsageError, match=r"failed to find target prodution \(did you mean production\?\)"):
         bake_print('target "production" {}', ["prodution"])
