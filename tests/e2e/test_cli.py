@@ -181,6 +181,9 @@ def test_bake_file_list_from_environment(tmp_path: Path) -> None:
     ('target "a" {\n  x == 1\n}\n', "docker-bake.hcl:2,5-6: Argument or block definition required"),
     ('x = "abc\n', "Unterminated template string"),
     ('target "a" {\n', "Missing closing brace; Expected a closing brace, but found the end of the file."),
+    # recorded from buildx v0.36.1: an argument beside the brace needs the block closed on that line
+    ('target "n" { inherits = ["m"] \n  args = { A = "1" } }\n',
+     "docker-bake.hcl:1,31-2,1: Invalid single-argument block definition; An argument definition on the same line"),
 ])
 def test_syntax_errors_read_like_hcl(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "docker-bake.hcl").write_text(text)

@@ -251,8 +251,25 @@ class _Converter:
                 parts = [c for c in child.children if _is_rule(c) and type(c).__name__ != "BodyRule"]
                 names = [self.label_of(p) for p in parts]
                 inner = next(c for c in child.children if type(c).__name__ == "BodyRule")
+                self.check_single_line(child, inner)
                 blocks.append(ast.Block(names[0], tuple(names[1:]), self.body(inner), self.rng(child)))
         return ast.Body(tuple(attrs), tuple(blocks))
+
+    def check_single_line(self, block: Any, inner: Any) -> None:
+        """``name { a = 1`` with the ``}`` on a later line: HCL allows an argument beside the brace
+        only in a block closed on that same line."""
+        items = [c for c in inner.children if type(c).__name__ in ("AttributeRule", "BlockRule")]
+        if not items or self.lines is None:
+            return
+        outer, first = self.rng(block), self.rng(items[0])
+        if type(items[0]).__name__ == "AttributeRule" and first.line == outer.line and outer.end_line != outer.line:
+            col = len(self.lines[first.line - 1]) + 1 if first.line <= len(self.lines) else first.end_col
+            raise DefinitionError(
+                "Invalid single-argument block definition",
+                "An argument definition on the same line as its containing block creates a single-line block "
+                "definition, which must also be closed on the same line. Place the block's closing brace "
+                "immediately after the argument definition.",
+                SourceRange(first.file, first.line, col, first.line + 1, 1))
 
     def check_starts_line(self, node: Any) -> None:
         """python-hcl2 accepts ``a = 1 b = 2`` on one line; HCL requires a newline between items."""
