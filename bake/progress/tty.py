@@ -147,8 +147,9 @@ class TTYProgress:
             for line in row.lines():
                 table.add_row(Text(f"{indent}    {line}", style="dim"), Text(""))
         elif row.error:
-            took = "CANCELED" if row.error == "cancelled" else f"{row.ended - row.started:.1f}s"
-            table.add_row(Text(f"{indent} => ERROR {name}", style="red"), Text(took, style="red"))
+            took = f"{row.ended - row.started:.1f}s"
+            word = "CANCELED" if row.error == "cancelled" else "ERROR"  # buildx's words for the two endings
+            table.add_row(Text(f"{indent} => {word} {name}", style="red"), Text(took, style="red"))
             if row.error != "cancelled":
                 for line in (*row.lines(), row.error):
                     table.add_row(Text(f"{indent}    {line}", style="red"), Text(""))
