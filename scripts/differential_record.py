@@ -95,7 +95,7 @@ def record_one(data: bytes, base: str) -> dict[str, Any]:
 def _check_answer(p: subprocess.CompletedProcess[str], syntax: bool) -> dict[str, Any]:
     if syntax:  # buildctl: the text form, warnings only
         warnings = [{"rule": m.group(1), "line": int(m.group(3)), "detail": m.group(2)} for m in _WARNING.finditer(p.stdout)]
-        error = {"message": _error_line(p.stderr), "line": None} if p.returncode else None
+        error: dict[str, Any] | None = {"message": _error_line(p.stderr), "line": None} if p.returncode else None
         return {"exit": 1 if warnings or error else 0, "warnings": warnings, "error": error, "via": "buildctl-text"}
     if not p.stdout.strip().startswith("{"):
         return {"exit": p.returncode, "warnings": [], "error": {"message": _error_line(p.stderr), "line": None},

@@ -1,9 +1,13 @@
-"""``--call=check``: BuildKit's Dockerfile lint rules, with the same names, messages and links.
+"""``--call=check``: BuildKit's Dockerfile lint rules, with the same names, messages, lines and links.
 
-Rules: StageNameCasing, FromAsCasing, JSONArgsRecommended, MaintainerDeprecated,
-ConsistentInstructionCasing, NoEmptyContinuation, LegacyKeyValueFormat, WorkdirRelativePath,
-UndefinedVar (where the stage's variables are knowable: its base is scratch or another stage).
-DuplicateStageName is an error in the parser. ``# check=skip=A,B;error=true`` is honoured.
+The rules that read the text alone live here: NoEmptyContinuation, ConsistentInstructionCasing,
+StageNameCasing, FromAsCasing, MaintainerDeprecated, DuplicateStageName, ReservedStageName. The ones
+that need the stages' state (variables, platforms, base images) are in ``lint_dispatch.py``.
+``# check=skip=A,B|all;error=true`` is honoured as BuildKit reads it.
+
+Base images are described by an :data:`ImageLookup` (their config's env, shell and platform); where
+it is absent or answers None, the rules that depend on a base image stay silent for that stage
+rather than guess (BuildKit would fetch the config from the registry).
 """
 
 from __future__ import annotations
@@ -12,144 +16,131 @@ import re
 
 from bake._record import record
 from bake.dockerfile import instructions as ins
+from bake.dockerfile.lint_types import ImageInfo, ImageLookup, Warning
 from bake.dockerfile.parser import Document
+from bake.errors import DockerfileError
 
-URL = "https://docs.docker.com/go/dockerfile/rule/{}/"
-_VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
-_ALWAYS_DEFINED = frozenset({"PATH", "HOME", "HOSTNAME", "TERM", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
-                             "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"})
+__all__ = ["ImageInfo", "ImageLookup", "Report", "Warning", "check"]
 
-
-@record
-class Warning:
-    rule: str
-    message: str
-    line: int
-
-    @property
-    def url(self) -> str:
-        return URL.format(re.sub(r"(?<!^)(?=[A-Z])", "-", self.rule).lower().replace("j-s-o-n", "json"))
+_RESERVED_STAGE_NAMES = frozenset({"context", "scratch"})
 
 
 @record
 class Report:
+    """The warnings in line order; ``error`` is `# check=error=true` (warnings fail the build);
+    ``failure`` the error that stopped the check (BuildKit reports the warnings found before it)."""
+
     warnings: tuple[Warning, ...]
-    error: bool  # `# check=error=true`: warnings fail the build
+    error: bool
+    failure: DockerfileError | None = None
 
 
-def check(doc: Document, instrs: list[ins.Instruction]) -> Report:
-    skip, error = _directive(doc)
+def check(doc: Document, instrs: list[ins.Instruction], images: ImageLookup | None = None,
+          platform: str = "linux/amd64") -> Report:
+    """Lint ``doc``; ``images`` describes base images (``None``: unknown), ``platform`` is the target."""
+    from bake.dockerfile.lint_dispatch import dispatch_rules
+
+    skip, skip_all, error = _directive(doc)
     found: list[Warning] = []
-    for text in doc.warnings:
-        line = int(text.split(":")[1]) if text.count(":") >= 2 else 1
-        found.append(Warning("NoEmptyContinuation", "Empty continuation line", line))
-    majority_upper = sum(1 for n in doc.nodes if n.original.split()[0].isupper()) * 2 >= len(doc.nodes)
+    nodes = {n.start_line: n for n in doc.nodes}
+    for text in doc.warnings:  # the parser's empty-continuation notes; BuildKit points at the end line
+        start = int(text.split(":")[1]) if text.count(":") >= 2 else 1
+        end = nodes[start].end_line if start in nodes else start
+        found.append(Warning("NoEmptyContinuation", "Empty continuation line", end))
+    found.extend(_casing(doc))
+    found.extend(_from_rules(doc))
     for node in doc.nodes:
-        word = node.original.split()[0]
-        if (word.isupper() != majority_upper) and word.upper() != word.lower():
-            casing = "uppercase" if majority_upper else "lowercase"
-            found.append(Warning("ConsistentInstructionCasing",
-                                 f"Command '{word}' should match the case of the command majority ({casing})", node.start_line))
-    originals = {n.start_line: n.original for n in reversed(doc.nodes)}  # the first node on a line wins
-    for inst in instrs:
-        found.extend(_rules(inst, originals.get(inst.loc.start_line, "")))
-    found.extend(_undefined_vars(instrs))
-    if "all" in skip:
-        return Report((), error)
-    kept = tuple(sorted((w for w in found if w.rule not in skip), key=lambda w: (w.line, w.rule)))
-    return Report(kept, error)
+        if node.keyword == "maintainer":
+            found.append(Warning("MaintainerDeprecated", "Maintainer instruction is deprecated in favor of using label",
+                                 node.start_line))
+        elif node.keyword in ("env", "label") and legacy_key_value(node.original):
+            kw = node.keyword.upper()
+            found.append(Warning("LegacyKeyValueFormat",
+                                 f'"{kw} key=value" should be used instead of legacy "{kw} key value" format',
+                                 node.start_line))
+    failure: DockerfileError | None = None
+    try:
+        dispatch_rules(doc, instrs, images, platform, found)
+    except DockerfileError as err:
+        failure = err
+    if skip_all:
+        return Report((), error, failure)
+    kept = sorted((w for w in found if w.rule not in skip), key=lambda w: w.line)  # stable, as BuildKit sorts
+    if error and kept and failure is None:  # `error=true`: BuildKit fails the check, naming the rules
+        rules = ", ".join(dict.fromkeys(w.rule for w in kept))
+        failure = DockerfileError(f"lint violation found for rules: {rules}", doc.file, kept[0].line)
+    return Report(tuple(kept), error, failure)
 
 
-def _directive(doc: Document) -> tuple[frozenset[str], bool]:
+def _directive(doc: Document) -> tuple[frozenset[str], bool, bool]:
     value = doc.directives.get("check", ("", 0))[0]
     skip: set[str] = set()
-    error = False
-    for part in value.split(";"):
-        key, _, val = part.strip().partition("=")
+    skip_all = error = False
+    for part in value.split(";", 2):
+        key, _, val = part.partition("=")
+        key, val = key.strip(), val.strip()
         if key == "skip":
-            skip.update(v.strip() for v in val.split(",") if v.strip())
-        elif key == "error":
-            error = val.strip().lower() == "true"
-    return frozenset(skip), error
-
-
-def _rules(inst: ins.Instruction, original: str) -> list[Warning]:
-    """The rules that look at one instruction; ``original`` is its source text."""
-    out: list[Warning] = []
-    line = inst.loc.start_line
-    if isinstance(inst, ins.From):
-        if inst.name is not None:
-            raw_name = original.split()[-1]
-            if raw_name != raw_name.lower():
-                out.append(Warning("StageNameCasing", f"Stage name '{raw_name}' should be lowercase", line))
-            words = original.split()
-            as_word = words[-2] if len(words) >= 4 else ""
-            if as_word and words[0].isupper() != as_word.isupper():
-                out.append(Warning("FromAsCasing", "'as' and 'FROM' keywords' casing do not match", line))
-    elif isinstance(inst, ins.Cmd | ins.Entrypoint) and inst.command.shell:
-        kw = "CMD" if isinstance(inst, ins.Cmd) else "ENTRYPOINT"
-        out.append(Warning("JSONArgsRecommended",
-                           f"JSON arguments recommended for {kw} to prevent unintended behavior related to OS signals", line))
-    elif isinstance(inst, ins.Maintainer):
-        out.append(Warning("MaintainerDeprecated", "Maintainer instruction is deprecated in favor of using label", line))
-    elif isinstance(inst, ins.Env | ins.Label):
-        words = original.split(None, 1)
-        if len(words) == 2 and "=" not in words[1].split()[0]:
-            kw = words[0].upper()
-            out.append(Warning("LegacyKeyValueFormat",
-                               f'"{kw} key=value" should be used instead of legacy "{kw} key value" format', line))
-    elif isinstance(inst, ins.Workdir) and not inst.path.startswith(("/", "$")) and not re.match(r"^[A-Za-z]:", inst.path):
-        out.append(Warning("WorkdirRelativePath",
-                           f"Relative workdir '{inst.path}' can have unexpected results if the base image changes", line))
-    return out
-
-
-def _undefined_vars(instrs: list[ins.Instruction]) -> list[Warning]:
-    out: list[Warning] = []
-    stage_vars: dict[str, set[str]] = {}
-    known: set[str] | None = None
-    current: str | None = None
-    for inst in instrs:
-        if isinstance(inst, ins.From):
-            base = inst.image.lower()
-            if base == "scratch":
-                known = set()
-            elif base in stage_vars:
-                known = set(stage_vars[base])
+            if val == "all":
+                skip_all = True
             else:
-                known = None  # an image: its environment is not known offline
-            if inst.name:
-                stage_vars[inst.name] = known if known is not None else set()
-            current = inst.name
+                skip.update(v.strip() for v in val.split(","))
+        elif key == "error":
+            error = val.lower() in ("1", "t", "true")
+    return frozenset(skip), skip_all, error
+
+
+def _consistent(word: str) -> bool:
+    return word in (word.lower(), word.upper())
+
+
+def _casing(doc: Document) -> list[Warning]:
+    """ConsistentInstructionCasing: global ARGs (before the first FROM) are not counted or checked."""
+    first = next((i for i, n in enumerate(doc.nodes) if n.keyword == "from"), len(doc.nodes))
+    words = [(n.original.split()[0], n.start_line) for n in doc.nodes[first:]]
+    lower = sum(1 for w, _ in words if _consistent(w) and w == w.lower())
+    upper = sum(1 for w, _ in words if _consistent(w) and w != w.lower())
+    majority_lower = lower > upper
+    out = []
+    for word, line in words:
+        if majority_lower and word != word.lower():
+            casing = "lowercase"
+        elif not majority_lower and word != word.upper():
+            casing = "uppercase"
+        else:
             continue
-        if known is None:
-            continue
-        for word in _expanded_words(inst):
-            for m in _VAR_REF.finditer(word):
-                name = m.group(1) or m.group(2)
-                if name not in known and name not in _ALWAYS_DEFINED:
-                    out.append(Warning("UndefinedVar", f"Usage of undefined variable '${name}'", inst.loc.start_line))
-        if isinstance(inst, ins.Arg | ins.Env):
-            known.update(name for name, _ in inst.pairs)
-            if current:
-                stage_vars[current] = known
+        out.append(Warning("ConsistentInstructionCasing",
+                           f"Command '{word}' should match the case of the command majority ({casing})", line))
     return out
 
 
-def _expanded_words(inst: ins.Instruction) -> list[str]:
-    """The words BuildKit expands for an instruction (RUN/CMD/ENTRYPOINT are left to the shell)."""
-    if isinstance(inst, ins.Env | ins.Label):
-        return [v for _, v in inst.pairs if not v.startswith("'")]
-    if isinstance(inst, ins.Arg):
-        return [v for _, v in inst.pairs if v]
-    if isinstance(inst, ins.Workdir):
-        return [inst.path]
-    if isinstance(inst, ins.User):
-        return [inst.user]
-    if isinstance(inst, ins.Copy):
-        return [*inst.sources, inst.dest]
-    if isinstance(inst, ins.Expose):
-        return list(inst.ports)
-    if isinstance(inst, ins.Volume):
-        return list(inst.paths)
-    return []
+def _from_rules(doc: Document) -> list[Warning]:
+    out: list[Warning] = []
+    seen: set[str] = set()
+    for node in doc.nodes:
+        if node.keyword != "from" or not node.args:
+            continue
+        command = node.original.split()[0]
+        args = node.args[0].split()
+        line = node.start_line
+        if len(args) == 3:
+            if args[2] != args[2].lower():
+                out.append(Warning("StageNameCasing", f"Stage name '{args[2]}' should be lowercase", line))
+            if (command == command.lower() and args[1] != args[1].lower()) or \
+                    (command == command.upper() and command != command.lower() and args[1] != args[1].upper()):
+                out.append(Warning("FromAsCasing", f"'{args[1]}' and '{command}' keywords' casing do not match", line))
+            name = args[2].lower()
+            if name in _RESERVED_STAGE_NAMES:
+                out.append(Warning("ReservedStageName",
+                                   f'Stage name should not use the same name as reserved stage "{name}"', line))
+            if name in seen:
+                out.append(Warning("DuplicateStageName",
+                                   f'Duplicate stage name "{name}", stage names should be unique', line))
+            seen.add(name)
+    return out
+
+
+def legacy_key_value(original: str) -> bool:
+    """``ENV key value`` / ``LABEL key value``: the first word (quotes respected) has no ``=``."""
+    rest = original.split(None, 1)[1] if len(original.split(None, 1)) == 2 else ""
+    word = re.match(r"""(?:"(?:\\.|[^"])*"|'[^']*'|\\.|[^\s"'\\])*""", rest)
+    return word is not None and "=" not in word.group(0)

@@ -41,34 +41,47 @@ def test_check_directive_skips_rules_and_sets_error() -> None:
 
 
 def test_check_report_text() -> None:
-    text, count = call_check(NOISY, "Dockerfile")
-    assert count == 7
+    text, count, failed = call_check(NOISY, "Dockerfile")
+    assert (count, failed) == (7, True)  # buildx exits 1 when a check finds warnings
     assert text.startswith("Check complete, 7 warnings have been found!")
     assert "WARNING: JSONArgsRecommended - https://docs.docker.com/go/dockerfile/rule/json-args-recommended/" in text
     assert "   7 | >>> CMD echo hi" in text
-    assert call_check('FROM a\nCMD ["x"]\n', "Dockerfile") == ("Check complete, no warnings found.\n", 0)
+    assert call_check('FROM a\nCMD ["x"]\n', "Dockerfile") == ("Check complete, no warnings found.\n", 0, False)
+
+
+def test_check_errors_fail_with_the_warnings_found_before() -> None:
+    text, count, failed = call_check("FROM a\nENV A b\nRUN <<EOF\necho\n", "Dockerfile")
+    assert (count, failed) == (0, True) and "ERROR: unterminated heredoc" in text
+    assert call_check("", "Dockerfile")[0].startswith("ERROR: the Dockerfile cannot be empty")
+    text, count, failed = call_check("# check=error=true\nFROM a\nENV A b\n", "Dockerfile")
+    assert (count, failed) == (1, True) and "ERROR: lint violation found for rules: LegacyKeyValueFormat" in text
 
 
 DESCRIBED = """\
-# global version
+# BASE the image to start from
 ARG BASE=alpine
-# the base stage
+# base is the shared stage
 FROM ${BASE} AS base
-# sets the version
+# VERSION sets the version
 ARG VERSION=1.0
 RUN --mount=type=secret,id=aws,required --mount=type=ssh true
+# not a description: it does not start with the stage's name
 FROM base AS release
 FROM scratch AS other
 """
 
 
 def test_targets_and_outline() -> None:
-    assert call_targets(DESCRIBED, "Dockerfile", "release").splitlines() == [
-        "TARGET              DESCRIPTION", "base                the base stage", "release (default)", "other",
-    ]
+    # BuildKit lists every stage and marks the last one the default, whatever the target
+    assert call_targets(DESCRIBED, "Dockerfile", "release") == (
+        "TARGET          DESCRIPTION\n"
+        "base            is the shared stage\n"
+        "release         \n"
+        "other (default) \n"
+    )
     assert call_outline(DESCRIBED, "Dockerfile", "release", {"VERSION": "2"}).splitlines() == [
         "TARGET:      release", "",
-        "BUILD ARG   VALUE    DESCRIPTION", "BASE        alpine   global version", "VERSION     2        sets the version", "",
+        "BUILD ARG   VALUE    DESCRIPTION", "BASE        alpine   the image to start from", "VERSION     2        sets the version", "",
         "SECRET   REQUIRED", "aws      true", "",
         "SSH       REQUIRED", "default   false",
     ]

@@ -1,0 +1,7 @@
+arg X=1
+FROM busybox
+RUN true
+run true
+Run true
+copy . .
+from busybox

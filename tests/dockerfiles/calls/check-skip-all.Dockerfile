@@ -1,0 +1,3 @@
+# check=skip=all
+FROM busybox AS Build
+CMD echo hi

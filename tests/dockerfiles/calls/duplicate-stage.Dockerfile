@@ -1,0 +1,3 @@
+FROM busybox AS dup
+FROM busybox AS dup
+FROM busybox AS context

@@ -1,0 +1,10 @@
+ARG ALT=linux/arm64
+FROM --platform=linux/amd64 busybox AS build
+FROM --platform=linux/amd64 busybox AS amd64-build
+FROM --platform=linux/arm64 busybox AS builder-arm64
+FROM --platform=linux/arm64 busybox AS other
+FROM --platform=$BUILDPLATFORM busybox AS cross
+FROM --platform=$TARGETPLATFORM busybox AS redundant
+FROM --platform=${TARGETPLATFORM} busybox AS redundant2
+FROM --platform=$ALT busybox AS fromarg
+FROM --platform=$UNDECLARED_PLAT busybox AS undeclared

@@ -1,0 +1,2 @@
+FROM busybox
+MAINTAINER someone <a@b.c>

@@ -1,0 +1,3 @@
+FROM busybox
+ENV A=$1 B=${2} C=$@
+COPY ${BUILDKIT_SBOM_SCAN_STAGE} /x

@@ -1,0 +1,11 @@
+FROM busybox AS base
+ARG VERSION=1.4.2
+ARG NOVALUE
+ENV PREFIX=/opt
+FROM base AS child
+LABEL v=${VERSION} n=${NOVALUE} p=${PREFIX}
+WORKDIR rel
+FROM base AS other
+WORKDIR /abs
+FROM other
+WORKDIR rel2

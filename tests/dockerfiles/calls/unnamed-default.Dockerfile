@@ -1,0 +1,4 @@
+FROM busybox AS base
+FROM base
+# trailing unnamed stage is the default
+FROM base
