@@ -197,10 +197,8 @@ def _dockerignore(context_dir: str, dockerfile: str) -> tuple[str, ...]:
 def call(req: Request, method: str) -> tuple[str, bool]:
     """``--call=check|outline|targets`` for every requested target: (text, failed).
 
-    A check fails only where the Dockerfile asks for it (``# check=error=true``), as in BuildKit."""
+    A check that finds warnings (or an error) fails, as ``docker buildx`` exits 1 then."""
     from bake.dockerfile.calls import call_check, call_outline, call_targets
-    from bake.dockerfile.lint import check
-    from bake.dockerfile.parser import parse
 
     project = open_project(req)
     with located_errors(project.files):
@@ -212,10 +210,9 @@ def call(req: Request, method: str) -> tuple[str, bool]:
         shown = os.path.relpath(path, req.cwd) if t.dockerfile_inline is None else "Dockerfile"
         if len(plan.targets) > 1:
             parts.append(f"target {name}\n")
-        if method == "check":
-            out, count = call_check(text, shown)
-            doc = parse(text, shown)
-            failed = failed or (count > 0 and check(doc, []).error)
+        if method == "check":  # buildx exits 1 when the check finds warnings or fails
+            out, _, found = call_check(text, shown)
+            failed = failed or found
         elif method == "outline":
             out = call_outline(text, shown, t.target, {k: v for k, v in (t.args or {}).items() if v is not None})
         elif method == "targets":
