@@ -77,6 +77,7 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
                  "history": history})
     if inline_cache:  # cache-to type=inline: which cache keys this image's layers rebuild (prefixes)
         body[oci.INLINE_CACHE] = {"keys": {k: list(v) for k, v in sorted(inline_cache.items())}}
+    body = dict(sorted(body.items()))  # BuildKit writes the top level in key order (a Go map)
     return oci.Document(oci.DOCKER_CONFIG if docker else oci.CONFIG, body, oci.encode(body))
 
 

@@ -13,8 +13,8 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Collection
-from typing import BinaryIO
+from collections.abc import Callable, Collection
+from typing import BinaryIO, cast
 
 from bake.worker.inroot import Root, opened
 from bake.worker.writes import OPAQUE_MARKER, WHITEOUT_PREFIX
@@ -33,7 +33,9 @@ def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source
     entries = [rel for rel in _walk(upper) if rel not in exclude]
     skip = _copied_up(upper, lower, entries) if lower is not None else set()
     links: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    sink = _Unpadded(out)
+    with tarfile.open(fileobj=cast(BinaryIO, sink), mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        setattr(tar.fileobj, "close", _end(tar, sink, tar.fileobj.close))  # noqa: B010 (a method, replaced)
         for rel in entries:
             if rel in skip:
                 continue
@@ -60,6 +62,45 @@ def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source
                 tar.addfile(info)
             if stat.S_ISDIR(st.st_mode) and _is_opaque(full):
                 tar.addfile(_marker(os.path.join(rel, OPAQUE_MARKER), st, source_date_epoch))
+
+
+class _GoTarInfo(tarfile.TarInfo):
+    """A header as Go's archive/tar (BuildKit's differ) writes it: device number fields hold
+    zeros for every entry, where Python leaves them empty — so equal trees give equal diff ids."""
+
+    @staticmethod
+    def _create_header(info: dict[str, object], format: int, encoding: str, errors: str) -> bytes:
+        buf = tarfile.TarInfo._create_header(info, format, encoding, errors)  # type: ignore[attr-defined]
+        if buf[329:345] != b"\0" * 16:
+            return buf  # type: ignore[no-any-return]
+        buf = buf[:329] + b"0000000\0" * 2 + buf[345:]
+        checksum = 256 + sum(buf[:148]) + sum(buf[156:512])  # the checksum field counts as spaces
+        return buf[:148] + b"%06o\0 " % checksum + buf[156:]  # type: ignore[no-any-return]
+
+
+class _Unpadded:
+    """Passes writes through until ``limit``: Python pads a tar to a 10 KiB record, Go (BuildKit)
+    ends it right after the two zero blocks; the same files must make the same bytes (diff ids)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.written = 0
+        self.limit: int | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.limit is not None:
+            data = data[: max(0, self.limit - self.written)]
+        self.out.write(data)
+        self.written += len(data)
+        return len(data)
+
+
+def _end(tar: tarfile.TarFile, sink: _Unpadded, close: Callable[[], object]) -> Callable[[], None]:
+    def closing() -> None:
+        sink.limit = tar.offset  # by now the end-of-archive blocks are counted, the record padding not
+        close()
+
+    return closing
 
 
 def layer_bytes(upper: str, exclude: Collection[str] = (), source_date_epoch: int | None = None,
@@ -112,7 +153,7 @@ def _walk(root: str) -> list[str]:
 
 
 def _info(rel: str, full: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(rel)
+    info = _GoTarInfo(rel)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
     info.uname = info.gname = ""
@@ -139,7 +180,7 @@ def _info(rel: str, full: str, st: os.stat_result, sde: int | None) -> tarfile.T
 
 
 def _marker(rel: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(rel)
+    info = _GoTarInfo(rel)
     info.mode = 0
     info.uname = info.gname = ""
     info.mtime = min(int(st.st_mtime), sde) if sde is not None else int(st.st_mtime)

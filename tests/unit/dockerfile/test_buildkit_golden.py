@@ -58,3 +58,30 @@ def test_a_stage_on_a_target_context_inherits_that_targets_config(tmp_path: Path
         layers = sum(1 for h in want["history"] if not h.get("empty_layer"))
         doc = config_document(align_history(got.config, layers), oci.Platform("linux", "amd64"), [], 1.7e9)
         assert ours(doc.body, doc.body["created"]) == want, target
+
+
+def test_a_reproducible_build_has_buildkits_layer_and_config_bytes(tmp_path: Path) -> None:
+    """With SOURCE_DATE_EPOCH=0 BuildKit's COPY layer and image config are deterministic: bake's
+    uncompressed layer (its diff id) and config are the same bytes, so the same digests."""
+    import hashlib
+    import os
+
+    from bake.worker.differ import layer_bytes
+
+    recorded = json.loads((FIXTURES[0].parent / "reproducible-copy.json").read_text())
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "a").write_text(recorded["files"]["a"])
+    os.chmod(upper / "a", 0o644)
+    if os.geteuid() != 0:
+        pytest.skip("the layer records the file's owner: only root can give it 0:0")
+    os.chown(upper / "a", 0, 0)
+    layer = layer_bytes(str(upper), source_date_epoch=0)
+    assert "sha256:" + hashlib.sha256(layer).hexdigest() == recorded["layer_diff_id"]
+    base = recorded["base_image"]
+    got = convert(recorded["dockerfile"], BuildInputs("linux/amd64", "linux/amd64", None, {"SOURCE_DATE_EPOCH": "0"}),
+                  StaticConfigs({base["ref"]: from_oci(base["config"])}))
+    diff_ids = [*base["config"]["rootfs"]["diff_ids"], recorded["layer_diff_id"]]
+    doc = config_document(align_history(got.config, len(diff_ids)), oci.Platform("linux", "amd64"), diff_ids, 0)
+    assert doc.raw.decode() == recorded["config"]
+    assert doc.digest == recorded["config_digest"]
