@@ -41,7 +41,7 @@ def all_cached(roots: Sequence[tuple[str, V | None]], plan: KeyPlan[V], salt: Ca
             owners.setdefault(identity(v), []).append(label)
     for ident, labels in owners.items():
         v = next(v for _, v in roots if v is not None and identity(v) == ident)
-        sink(Cached(Step(ident, v.name, tuple(labels)), now))
+        sink(Cached(Step(ident, v.name, tuple(labels), v.location, plan.bases.get(ident, "")), now))
     for label, _ in roots:
         sink(Built(label, now))
     return [Outcome(label, r, None, 0, int(r is not None)) for (label, _), r in zip(roots, hits, strict=True)]

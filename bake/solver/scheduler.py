@@ -75,7 +75,9 @@ class Solver(Generic[V]):
             for i in ids:
                 owners.setdefault(i, []).append(label)
         self.owners = {k: tuple(v) for k, v in owners.items()}
-        self.sink(Planned(tuple(label for label, _ in roots), len(owners), self.clock(), tuple(len(n) for n in needs)))
+        limits = tuple((name, int(lim.total_tokens)) for name, lim in self.limiters.items())
+        self.sink(Planned(tuple(label for label, _ in roots), len(owners), self.clock(), tuple(len(n) for n in needs),
+                          limits))
         done: dict[int, Outcome] = {}
         async with anyio.create_task_group() as tg:
             self.bases: Flight[str] = Flight(tg)
@@ -227,10 +229,13 @@ class Solver(Generic[V]):
             raise StepError(v.name, reason, self._step(v).targets, source=v.location) from err
 
     def _step(self, v: V) -> Step:
+        """The progress step of ``v``, with its source location and (once known) its cache key."""
         ident = self.backend.identity(v)
         step = self.steps.get(ident)
         if step is None:
-            step = self.steps[ident] = Step(ident, v.name, self.owners.get(ident, ()))
+            step = Step(ident, v.name, self.owners.get(ident, ()), v.location, self.plan.bases.get(ident, ""))
+            if step.key:  # a step made before its key is known is made again once it is
+                self.steps[ident] = step
         return step
 
 

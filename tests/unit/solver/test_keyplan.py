@@ -78,3 +78,16 @@ def test_a_deep_chain_needs_no_recursion() -> None:
     plan: KeyPlan[V] = KeyPlan(lambda x: x.name)
     assert plan.offline(v, lambda x: Salt()) is not None
     assert len(plan.bases) == 20_001
+
+
+def test_progress_steps_carry_their_location_key_and_the_limits() -> None:
+    """What a build report shows of a step: where it was written and the key it is stored under."""
+    from bake.progress.events import Event, Planned, Started
+    from tests.unit.solver.test_scheduler import FakeBackend, V, solve
+
+    events: list[Event] = []
+    solve(FakeBackend(), [("t", V("leaf", location="Dockerfile:3"))], events=events, limits={"exec": 3})
+    planned = next(e for e in events if isinstance(e, Planned))
+    started = next(e for e in events if isinstance(e, Started))
+    assert planned.limits == (("exec", 3),)
+    assert started.step.location == "Dockerfile:3" and started.step.key.startswith("sha256:")
