@@ -15,6 +15,7 @@ from bake.model import Plan, Target, build_platforms, clean_context, local_platf
 if TYPE_CHECKING:
     from bake.dockerfile.config import ImageConfig, ImageConfigResolver
     from bake.dockerfile.convert import Converted
+    from bake.dockerfile.lint import ImageLookup
     from bake.graph.analysis import Root
     from bake.graph.state import State
 
@@ -79,18 +80,19 @@ def graph_roots(req: Request) -> list[Root]:
 
 def _recorded_configs(req: Request) -> ImageConfigResolver:
     """Configs recorded under the bake root, empty for the rest (nothing is created or fetched)."""
-    from bake.app.build import state_root
+    from bake.content.stateroot import StateRoot
     from bake.dockerfile.config import EmptyConfigs, ImageConfig
 
-    root = state_root(dict(os.environ if req.env is None else req.env))
-    if not os.path.isdir(os.path.join(root, "snapshots")):
+    layout = StateRoot.locate(dict(os.environ if req.env is None else req.env))
+    root = layout.path
+    if not os.path.isdir(layout.snapshots):
         return EmptyConfigs()
     from bake.content.store import ContentStore
     from bake.worker.imageconfigs import NotRecorded, RegistryConfigs
     from bake.worker.images import ImageStore
     from bake.worker.snapshot import Snapshotter
 
-    images = ImageStore(root, ContentStore(os.path.join(root, "content")), Snapshotter(root))
+    images = ImageStore(root, ContentStore(layout.content), Snapshotter(root))
     from bake.app.build import _registry_client
 
     recorded = RegistryConfigs(images, _registry_client, offline=True)  # offline: the client is never made
@@ -211,7 +213,7 @@ def call(req: Request, method: str) -> tuple[str, bool]:
         if len(plan.targets) > 1:
             parts.append(f"target {name}\n")
         if method == "check":  # buildx exits 1 when the check finds warnings or fails
-            out, _, found = call_check(text, shown)
+            out, _, found = call_check(text, shown, _check_images(req))
             failed = failed or found
         elif method == "outline":
             out = call_outline(text, shown, t.target, {k: v for k, v in (t.args or {}).items() if v is not None})
@@ -221,6 +223,24 @@ def call(req: Request, method: str) -> tuple[str, bool]:
             raise UsageError(f"unknown call method: {method} (expected build, check, outline or targets)")
         parts.append(out)
     return "\n".join(parts), failed
+
+
+def _check_images(req: Request) -> ImageLookup:
+    """Base images for ``--call=check``: the configs earlier builds recorded under the bake root; the
+    rest are unknown (no registry is asked), so the rules that need them stay silent there."""
+    from bake.dockerfile.config import ImageConfig
+    from bake.dockerfile.lint import ImageInfo
+
+    configs = _recorded_configs(req)
+
+    def lookup(ref: str, platform: str) -> ImageInfo | None:
+        config = configs.resolve(ref, platform)
+        if config == ImageConfig():
+            return None
+        os_name, _, arch = platform.partition("/")
+        return ImageInfo(env=config.env, shell=config.shell, os=os_name, architecture=arch.split("/")[0])
+
+    return lookup
 
 
 def _dockerfile(t: Target, cwd: str) -> tuple[str, str]:

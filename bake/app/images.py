@@ -284,7 +284,9 @@ def assemble(store: ContentStore, layers: Layers, t: Target, built: Sequence[Bui
 
 def _remember(root: str, names: Sequence[str], top: oci.Descriptor) -> None:
     """bake's image store: name → descriptor in ``images.json`` (blobs stay in the content store)."""
-    path = os.path.join(root, "images.json")
+    from bake.content.stateroot import StateRoot
+
+    path = StateRoot(root).images
     known, _ = load_map(path, lambda _k, v: is_descriptor(v))
     from bake.registry.reference import parse_reference
 

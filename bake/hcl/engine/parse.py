@@ -43,10 +43,9 @@ def parse(text: str, file: str) -> ast.Body:
 def _cache_dir() -> str | None:
     if os.environ.get("BAKE_NO_PARSE_CACHE"):
         return None
-    root = os.environ.get("BAKE_ROOT") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bake"
-    )
-    return os.path.join(root, "parse")
+    from bake.content.stateroot import StateRoot
+
+    return StateRoot.locate(os.environ).parse
 
 
 def _code_version() -> bytes:
