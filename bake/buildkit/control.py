@@ -1,0 +1,120 @@
+"""A client of BuildKit's control API (``moby.buildkit.v1.Control``) over gRPC: Solve, Status,
+Session, ListWorkers and Info, on a ``unix://`` socket or a plain ``tcp://`` address.
+
+Methods are called by path with our own message classes (``proto/control.proto``); no service
+stubs are generated. Every failure reaching the caller is a ``BuilderError`` naming the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from bake._record import record
+from bake.buildkit import BuilderError
+from bake.buildkit.proto import control_pb2 as api
+
+_SERVICE = "/moby.buildkit.v1.Control/"
+_MAX = 64 << 20  # definitions with inline files and big status batches exceed gRPC's 4 MiB default
+_OPTIONS = [("grpc.max_receive_message_length", _MAX), ("grpc.max_send_message_length", _MAX)]
+
+
+@record
+class DaemonInfo:
+    version: str  # "v0.32.2"
+    platforms: tuple[str, ...]  # every worker's, in the daemon's order
+
+
+def grpc_target(endpoint: str) -> str:
+    """``unix:///run/buildkit.sock`` stays; ``tcp://host:port`` becomes ``host:port``."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme == "unix":
+        return endpoint
+    if scheme == "tcp":
+        return rest
+    raise ValueError(f"unsupported endpoint {endpoint!r}")
+
+
+class Control:
+    """One connection to a daemon; use as ``async with Control(endpoint, builder, node) as c``."""
+
+    def __init__(self, endpoint: str, builder: str = "", node: str = "") -> None:
+        self.endpoint = endpoint
+        self.builder = builder
+        self.node = node
+        self.channel = grpc.aio.insecure_channel(grpc_target(endpoint), options=_OPTIONS)
+
+    async def __aenter__(self) -> Control:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.channel.close()
+
+    def error(self, what: str, err: grpc.RpcError) -> BuilderError:
+        """A gRPC failure as the user should read it, with the builder and node."""
+        code = err.code() if isinstance(err, grpc.aio.AioRpcError) else None
+        detail = err.details() if isinstance(err, grpc.aio.AioRpcError) else str(err)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return BuilderError(f"cannot reach buildkitd at {self.endpoint}: {detail}", self.builder, self.node)
+        return BuilderError(f"{what}: {detail}", self.builder, self.node)
+
+    def _unary(self, method: str, response: Any) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
+        return self.channel.unary_unary(_SERVICE + method, request_serializer=_serialize,
+                                        response_deserializer=response.FromString)
+
+    async def info(self, timeout: float = 10.0) -> DaemonInfo:
+        """The daemon's version and platforms: the reachability check made before a build."""
+        try:
+            info = await self._unary("Info", api.InfoResponse)(api.InfoRequest(), timeout=timeout,
+                                                               wait_for_ready=False)
+            workers = await self._unary("ListWorkers", api.ListWorkersResponse)(api.ListWorkersRequest(),
+                                                                                timeout=timeout)
+        except grpc.aio.AioRpcError as err:
+            raise self.error("asking for the daemon's version", err) from None
+        platforms: list[str] = []
+        for w in workers.record:
+            for p in w.platforms:
+                spec = "/".join(x for x in (p.OS, p.Architecture, p.Variant) if x)
+                if spec not in platforms:
+                    platforms.append(spec)
+        return DaemonInfo(info.buildkitVersion.version, tuple(platforms))
+
+    async def solve(self, request: api.SolveRequest) -> api.SolveResponse:
+        try:
+            response: api.SolveResponse = await self._unary("Solve", api.SolveResponse)(request)
+        except grpc.aio.AioRpcError as err:
+            raise SolveFailed(err.details() or str(err.code()), self.builder, self.node) from None
+        return response
+
+    async def status(self, ref: str) -> AsyncIterator[api.StatusResponse]:
+        """Progress of solve ``ref`` until it ends (may start before the solve does)."""
+        call = self.channel.unary_stream(_SERVICE + "Status", request_serializer=_serialize,
+                                         response_deserializer=api.StatusResponse.FromString)
+        try:
+            async for update in call(api.StatusRequest(Ref=ref)):
+                yield update
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                raise self.error("reading progress", err) from None
+
+    def session(self, metadata: Sequence[tuple[str, str]]) -> grpc.aio.StreamStreamCall[Any, Any]:
+        """Open the session stream: frames of an HTTP/2 connection on which the daemon is the client."""
+        call = self.channel.stream_stream(_SERVICE + "Session", request_serializer=_serialize,
+                                          response_deserializer=api.BytesMessage.FromString)
+        return call(metadata=tuple(metadata))
+
+
+class SolveFailed(BuilderError):
+    """The daemon refused or failed a solve; ``reason`` is its message (the failing step's error)."""
+
+    def __init__(self, reason: str, builder: str = "", node: str = "") -> None:
+        self.reason = reason
+        super().__init__(reason, builder, node)
+
+
+def _serialize(message: Any) -> bytes:
+    data: bytes = message.SerializeToString(deterministic=True)
+    return data
