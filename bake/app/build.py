@@ -41,6 +41,7 @@ class BuildOptions:
     metadata_file: str | None = None
     runtime: str | None = None  # runc | crun; None: the first that works here
     publish: str = "each"  # each: push/export images as targets succeed; after-all: only if every target did
+    builder: str | None = None  # --builder; None: $BUILDX_BUILDER, else the embedded worker
 
 
 def state_root(env: Mapping[str, str]) -> str:
@@ -50,8 +51,11 @@ def state_root(env: Mapping[str, str]) -> str:
 def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[TargetResult]:
     """Build every requested target; raises the failing step's error (or ``BuildFailed`` for
     several with ``keep_going``) after writing the outputs of the targets that succeeded."""
-    from bake.app import rootless
+    from bake.app import remote, rootless
 
+    builder = remote.selected(opts.builder, req.env)  # an unknown builder is an error before anything builds
+    if builder is not None:
+        return remote.build(req, opts, builder, sink)
     if rootless.needed():
         results: list[TargetResult] = rootless.call("build:build", (req, opts), sink)
         return results
