@@ -173,7 +173,7 @@ async def _solve_one(control: Control, contexts_id: str, trees: dict[str, Tree],
                 async with anyio.create_task_group() as tg:
                     async def status() -> None:
                         async for update in control.status(ref):
-                            for event in mapper.events(update):  # type: ignore[union-attr]
+                            for event in mapper.events(update):
                                 sink(event)
                     tg.start_soon(status)
                     try:
@@ -203,7 +203,7 @@ def _deliver(kind: str, tarball: str, dest: str) -> None:
         return
     os.makedirs(dest, exist_ok=True)
     with tarfile.open(tarball) as tf:
-        tf.chown = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        tf.chown = lambda *args, **kwargs: None  # type: ignore[method-assign]  # owned by whoever runs bake
         tf.extractall(dest, filter="tar")
 
 

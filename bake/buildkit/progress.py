@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from bake.buildkit.proto import control_pb2 as api
 from bake.graph.digest import digest
 from bake.graph.ops import Vertex
@@ -62,5 +64,5 @@ class StatusMapper:
         return out
 
 
-def _seconds(ts: object) -> float:
-    return float(ts.seconds) + ts.nanos / 1e9  # type: ignore[attr-defined]
+def _seconds(ts: Timestamp) -> float:
+    return float(ts.seconds) + ts.nanos / 1e9

@@ -116,7 +116,7 @@ class _Handlers(grpc.GenericRpcHandler):
         self.methods = methods
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
-        method: str = details.method  # type: ignore[attr-defined]
+        method: str = details.method
         fn = self.methods.get(method)
         if fn is None:
             return None
