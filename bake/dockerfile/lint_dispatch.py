@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from bake.dockerfile import instructions as ins
-from bake.dockerfile.lint_refs import go_quote, levenshtein_suggest, valid_reference
+from bake.dockerfile.lint_refs import go_quote, levenshtein_suggest, reference_error, valid_reference
 from bake.dockerfile.lint_types import ImageInfo, ImageLookup, Warning
 from bake.dockerfile.parser import Document
 from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_word
@@ -190,7 +190,7 @@ def _start(head: ins.From, base: str, platform: str, states: dict[str, _Stage], 
     if base.lower() == "scratch":
         return _Stage({} if os == "windows" else {"PATH": DEFAULT_PATH}, [], (), False, os)
     if not valid_reference(base):
-        raise DockerfileError(f'failed to parse stage name "{base}": invalid reference format', doc.file,
+        raise DockerfileError(f'failed to parse stage name "{base}": {reference_error(base)}', doc.file,
                               head.loc.start_line)
     info: ImageInfo | None = images(base, platform) if images is not None else None
     if info is None:

@@ -25,6 +25,20 @@ def valid_reference(ref: str) -> bool:
     return bool(_REFERENCE.match(ref))
 
 
+def reference_error(ref: str) -> str:
+    """Why ``ref`` is not a valid reference, in the words of Docker's reference parser."""
+    lower = ref.lower()
+    if ref != lower and valid_reference(lower):
+        first, _, rest = ref.partition("/")
+        domain = bool(rest) and ("." in first or ":" in first or first == "localhost")
+        path = (rest if domain else ref).split("@")[0]
+        path = path.rsplit(":", 1)[0] if ":" in path.rsplit("/", 1)[-1] else path
+        if not domain and "/" not in path:
+            path = "library/" + path
+        return f"invalid reference format: repository name ({path}) must be lowercase"
+    return "invalid reference format"
+
+
 def go_quote(text: str) -> str:
     """Go's ``%q`` for the strings the rules quote."""
     body = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")

@@ -240,7 +240,7 @@ def _attach_heredocs(node: Node, it: _Lines, file: str) -> Node:
         while True:
             got = it.next()
             if got is None:
-                raise DockerfileError(f"unterminated heredoc {name}", file, node.start_line, 1, node.original)
+                raise DockerfileError("unterminated heredoc", file, node.start_line, 1, node.original)  # as BuildKit words it
             end, line = got
             if (line.lstrip("\t") if chomp else line) == name:
                 break

@@ -77,7 +77,7 @@ def test_onbuild_wraps_an_instruction() -> None:
     ("FROM a\nFRUM b\n", 2, r"unknown instruction: FRUM \(did you mean from\?\)"),
     ("FROM a\nRUNN b\n", 2, r"unknown instruction: RUNN \(did you mean run\?\)"),
     ("FROM a\nXYZZY b\n", 2, "unknown instruction: XYZZY$"),
-    ("FROM a\nRUN <<EOF\necho\n", 2, "unterminated heredoc EOF"),
+    ("FROM a\nRUN <<EOF\necho\n", 2, "unterminated heredoc"),
     ("FROM a\nONBUILD FROM b\n", 2, "FROM isn't allowed as an ONBUILD trigger"),
     ("# escape=x\nFROM a\n", 1, "invalid escape token"),
 ])
