@@ -19,7 +19,7 @@ import json
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bake.content import oci
 from bake.content.compression import decompress
@@ -46,6 +46,7 @@ class ImageStore:
         self.layers = Layers(root, store, snapshots)  # an unpacked layer keeps its blob for image outputs
         self.scratch = snapshots.dir  # where layers are mounted to unpack: a build sets its own
         self._unpacking = threading.Lock()
+        self._fetching: dict[str, Any] = {}  # blob digest → the lock of the one fetch of it
 
     async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                        refresh: bool = False) -> oci.Document:
@@ -134,10 +135,13 @@ class ImageStore:
         say(f"resolve {ref}@{manifest.digest}\n".encode())
         for layer in manifest.body["layers"]:
             size = f"{int(layer.get('size', 0)) / 1e6:.1f} MB"
-            if self.store.exists(layer["digest"]):
-                say(f"{layer['digest'][:19]} {size} in the store\n".encode())
-                continue
-            await client().fetch_blob(ref, layer["digest"], self.store)
+            # one fetch per blob, whatever names reach it (two tags of one image pull at once)
+            lock = self._fetching.setdefault(layer["digest"], anyio.Lock())
+            async with lock:
+                if self.store.exists(layer["digest"]):
+                    say(f"{layer['digest'][:19]} {size} in the store\n".encode())
+                    continue
+                await client().fetch_blob(ref, layer["digest"], self.store)
             say(f"{layer['digest'][:19]} {size} fetched\n".encode())
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
         repaired: set[str] = set()

@@ -232,3 +232,16 @@ def test_image_exports_name_where_they_go(busybox_image: str, tmp_path: Path) ->
     run(d, tmp_path / "root", events=events)
     names = [e.step.name for e in events if isinstance(e, Started) and e.step.name.startswith("exporting")]
     assert names == ["exporting to oci image format tarball out/x.tar, docker image format layout directory out/d"]
+
+
+def test_one_image_under_two_tags_is_fetched_once(busybox_image: str, registry: str, tmp_path: Path) -> None:
+    other = f"{registry}/library/busybox:twin"
+    subprocess.run(["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                    f"docker://{busybox_image}:latest", f"docker://{other}"], check=True, capture_output=True)
+    d = project(tmp_path, 'target "default" {}\n',
+                f"FROM {busybox_image}:latest AS a\nRUN echo a > /a\nFROM {other}\nCOPY --from=a /a /a\n")
+    events: list[Event] = []
+    run(d, tmp_path / "root", events=events)
+    lines = b"".join(e.data for e in events if isinstance(e, Logged)).decode().splitlines()
+    assert sum(line.endswith(" fetched") for line in lines) == 1  # the one layer: once, the other pull waits
+    assert sum(line.endswith(" in the store") for line in lines) == 1
