@@ -1,0 +1,91 @@
+"""bake's graph → LLB. Golden digests freeze the encoding: a change here changes what BuildKit
+sees (and its cache keys) and must be on purpose. The graph below was solved for real on BuildKit
+v0.32.2 (tests/integration/test_remote_builder.py builds the same shapes)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from bake.buildkit import NotSupportedRemote
+from bake.buildkit.llb import marshal
+from bake.buildkit.proto import llb_pb2 as pb
+from bake.graph.ops import Copy, Mkfile, Mount
+from bake.graph.state import image, local, merge, scratch
+
+BUSYBOX = "127.0.0.1:5000/library/busybox:latest"
+
+
+def _graph():  # type: ignore[no-untyped-def]
+    base = image(BUSYBOX, "linux/amd64", name="busybox")
+    ran = base.run(("sh", "-c", "echo hi > /x"), name="RUN echo",
+                   mounts=((Mount("/cache", "cache", cache_id="c1", sharing="locked"), None),))
+    ctx = local("ctx", exclude=("*.pyc",))
+    copied = ran.file(((Copy(0, "a.txt", "/app/", chown="1000:app", chmod="755"), ctx),
+                       (Mkfile("/app/f", b"data", 0o600), None)), name="COPY")
+    out = scratch("linux/amd64").file(((Copy(0, "/x", "/"), copied),), name="final")
+    return merge((out, scratch("linux/amd64").file(((Mkfile("/y", b"y"), None),), name="layer")))
+
+
+def test_golden_digests() -> None:
+    m = marshal(_graph().vertex, "SESSION")
+    ops = [pb.Op.FromString(b) for b in m.definition.ops]
+    digests = ["sha256:" + hashlib.sha256(b).hexdigest() for b in m.definition.ops]
+    assert [o.WhichOneof("op") for o in ops] == ["file", "source", "source", "exec", "file", "file", "merge", None]
+    assert digests[-1] == GOLDEN_TERMINAL
+    assert digests[:-1] == GOLDEN
+
+
+def test_structure() -> None:
+    m = marshal(_graph().vertex, "SESSION")
+    ops = {("sha256:" + hashlib.sha256(b).hexdigest()): pb.Op.FromString(b) for b in m.definition.ops}
+    terminal = pb.Op.FromString(m.definition.ops[-1])
+    assert terminal.WhichOneof("op") is None and len(terminal.inputs) == 1
+    ex = next(o for o in ops.values() if o.WhichOneof("op") == "exec")
+    assert [(mt.dest, mt.input, mt.output, mt.mountType) for mt in ex.exec.mounts] == [
+        ("/", 0, 0, pb.BIND), ("/cache", -1, -1, pb.CACHE)]
+    assert ex.exec.mounts[1].cacheOpt.sharing == pb.LOCKED
+    assert (ex.platform.OS, ex.platform.Architecture) == ("linux", "amd64")
+    src = [o.source for o in ops.values() if o.WhichOneof("op") == "source"]
+    local_src = next(s for s in src if s.identifier.startswith("local://"))
+    assert local_src.attrs["local.session"] == "SESSION"
+    assert [ld.excludes for ld in m.locals] == [("*.pyc",)]
+    copy_op = next(o for o in ops.values() if o.WhichOneof("op") == "file" and len(o.file.actions) == 2)
+    first, second = copy_op.file.actions
+    assert (first.input, first.secondaryInput, first.output) == (0, 1, -1)
+    assert (second.input, second.secondaryInput, second.output) == (2, -1, 0)  # the first action's result
+    assert first.copy.src == "/a.txt" and first.copy.mode == 0o755
+    assert first.copy.owner.user.byID == 1000 and first.copy.owner.group.byName.name == "app"
+    scratch_copy = next(o for o in ops.values() if o.WhichOneof("op") == "file" and o.file.actions[0].input == -1
+                        and o.file.actions[0].WhichOneof("action") == "copy")
+    assert not scratch_copy.HasField("platform")  # file ops are not platform specific
+    names = {md.description["llb.customname"] for md in m.definition.metadata.values()}
+    assert {"busybox", "RUN echo", "COPY", "final", "layer"} <= names
+
+
+def test_identical_steps_of_two_targets_are_one_llb_vertex() -> None:
+    a = marshal(image(BUSYBOX, "linux/amd64").run(("true",), name="a").vertex)
+    b = marshal(image(BUSYBOX, "linux/amd64").run(("true",), name="b").vertex)
+    assert a.definition.ops == b.definition.ops  # names live in metadata only
+
+
+def test_unsupported_parts_are_refused() -> None:
+    with pytest.raises(NotSupportedRemote, match="not supported yet on the remote builder: RUN --mount=type=secret"):
+        marshal(image(BUSYBOX).run(("true",), mounts=((Mount("/s", "secret", secret_id="s"), None),)).vertex)
+    with pytest.raises(NotSupportedRemote, match="git sources"):
+        from bake.graph.ops import SourceOp, Vertex
+
+        marshal(Vertex(SourceOp("git://example.com/r.git")))
+
+
+GOLDEN = [
+    "sha256:aad370679669eaf5c5914687fe866725cecc3a8bf4a5b537b1ff5bc48de38cd0",
+    "sha256:c50c36d50bf98c261649444f0c097450966497e885872b8b183a99e82c717962",
+    "sha256:481dcb5aa0aaccc84d762bbfe22fae52dcbfd55717567fe21ba50c97991153d7",
+    "sha256:dc3fcb4360dca2385cf3a192259b1408eb67fbb8f7688fedff01c0e4d5b194b6",
+    "sha256:db2806b2e38fc8783fdd2baaf803ecdcf281fbdcbf622658e85d6840811ed6a2",
+    "sha256:93e27792e002aee830e9e646d50c39d9ece13399887bbb913165557e6b520287",
+    "sha256:941e61b22312f00b48a3a0ece10bde34eec58404cbb38c19c72006f592cf5ecb",
+]
+GOLDEN_TERMINAL = "sha256:702c9e334c2e1a224051e8211cbf665b984271f478a32b72d5db0a39d1fd45fc"
