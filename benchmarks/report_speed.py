@@ -81,9 +81,10 @@ _QUIET = """
 import sys, time
 sys.path.insert(0, {root!r})
 t = time.perf_counter()
-import bake.cli
-args = bake.cli._parser().parse_args(["--progress", "plain"{report}])
-sink = bake.cli._progress(args.progress)
+from bake.cli.build import progress_sink
+from bake.cli.commands import parse
+args = parse(["--progress", "plain"{report}]).args[0]  # the build action: run_build(BuildArgs)
+sink = progress_sink(args.progress)
 if args.report:
     from bake.report import Report
     sink = Report(args.report, sink)

@@ -1,0 +1,74 @@
+"""The ``bake`` command line, compatible with ``docker buildx bake``, built with typer.
+
+``commands`` declares the command tree (parsing only: each command returns an action),
+``build`` runs the root command (list, plan, print, call, build), ``maintenance`` the ``du``,
+``prune`` and ``report`` commands, and ``render`` formats every error the user sees: only this
+package prints an error and picks the exit code (1 for a ``BakeError``, 2 for a command line the
+parser refused, 130 after Ctrl-C).
+
+Start-up: a small ``bake --print`` has 0.15 s in all and typer's import is most of the CLI's
+share, so nothing else is imported before the action that needs it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from bake.cli.render import render_error
+
+__all__ = ["entry", "main", "render_error", "run"]
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and do what it asks; errors propagate (``main`` renders them)."""
+    from bake.cli.commands import parse
+
+    action = parse(list(argv))
+    return action if isinstance(action, int) else action()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line's exit code for ``argv`` (default: ``sys.argv[1:]``); never raises for a user's error."""
+    from bake.cli.commands import CommandLineError
+    from bake.cli.render import render_usage_error
+    from bake.errors import BakeError, ungrouped
+
+    # Deep but legitimate chains of variables and functions recurse; Python 3.11 frames are cheap.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    # A short-lived process that builds no reference cycles worth collecting: the cyclic GC
+    # only costs time here (about 10% of a large --print).
+    gc.disable()
+    # SIGTERM stops a build as Ctrl-C does: running containers are killed, mounts taken down, the
+    # scratch directory removed (SIGINT's handler is asyncio's own while a build runs).
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        with ungrouped():
+            return run(sys.argv[1:] if argv is None else argv)
+    except BakeError as err:
+        sys.stdout.flush()
+        sys.stderr.write(render_error(err))
+        return 1
+    except CommandLineError as err:
+        sys.stderr.write(render_usage_error(err.message, err.command_path))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    """The ``bake`` command: ``main``, then an immediate exit. Interpreter teardown (a last garbage
+    collection of a heap built with the collector off, module and thread cleanup) costs 0.1 s and
+    does nothing a finished bake needs: every file it wrote is closed, the build's containers,
+    mounts and scratch directory are gone by now."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -1,0 +1,61 @@
+"""``bake du``, ``bake prune`` and ``bake report``: the commands beside the build."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def du(root: str | None) -> int:
+    """What the cache under the bake root holds."""
+    from bake.app import rootless
+    from bake.app.build import state_root
+
+    root = os.path.abspath(root or state_root(os.environ))
+    u = rootless.run("prune:usage", (root,))  # snapshots hold files of other ids: read them as the build does
+    rows = [("cache entries", str(u.entries)), ("snapshots", f"{u.snapshots} ({_bytes(u.snapshot_bytes)})"),
+            ("reclaimable", _bytes(u.reclaimable_bytes)), ("image blobs", _bytes(u.content_bytes)),
+            ("stored images", str(u.images)),
+            ("cache mounts", _bytes(u.cachemount_bytes))]
+    sys.stdout.write("".join(f"{k + ':':15s}{v}\n" for k, v in rows))
+    return 0
+
+
+def prune(root: str | None, filters: tuple[str, ...], keep_storage: str | None, everything: bool) -> int:
+    """Remove cache entries: unused for ``until=DURATION``, then the least recently used down to
+    ``keep_storage``; ``everything`` removes all."""
+    from bake.app import rootless
+    from bake.app.build import state_root
+    from bake.app.prune import parse_duration, parse_size
+    from bake.errors import UsageError
+
+    root = os.path.abspath(root or state_root(os.environ))
+    until = None
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key != "until":
+            raise UsageError(f"unsupported prune filter {f!r} (supported: until=DURATION)")
+        until = parse_duration(value)
+    if everything:
+        until = -1.0
+    done = rootless.run("prune:prune", (root, until, parse_size(keep_storage) if keep_storage else None))
+    sys.stdout.write(f"Removed {done.entries} cache entries and {done.snapshots} snapshots\n"
+                     f"Total:\t{_bytes(done.bytes)}\n")
+    return 0
+
+
+def report(events: str, output: str) -> int:
+    """The HTML report of a ``--progress=rawjson`` log."""
+    from bake.report import convert
+
+    run = convert(events, output)
+    sys.stderr.write(f"wrote {output}: {len(run.steps)} steps, {len(run.lanes)} targets\n")
+    return 0
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.2f}{unit}"
+        n /= 1000
+    return f"{n}B"
