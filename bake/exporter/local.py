@@ -1,20 +1,28 @@
-"""``type=local,dest=DIR``: the built filesystem written into a directory.
+"""``type=local,dest=DIR``: the built filesystem written into a directory, incrementally.
 
-Each tree is first copied (``cp -a``: modes, times, links, xattrs; not owners) into a temporary
-directory beside the destination, then moved in entry by entry, so an interrupted export never
-leaves a half-copied file under ``dest``. Entries already in ``dest`` that the build does not
-produce stay, as with buildx.
+Each tree is synced into ``dest/subdirectory``: an entry whose type, size, mode and modification
+time already match is left alone (a warm rebuild rewrites nothing), a changed file is written to
+a temporary name beside it and renamed over it (never half-written), and whatever is in the way
+of a directory or file the build produces — a link an earlier export left, a file where a
+directory now is — is replaced, never followed: everything below ``dest`` is reached through
+directory descriptors opened with ``O_NOFOLLOW``. Entries already in ``dest`` that the build does
+not produce stay, as with buildx. Files belong to whoever runs bake, as BuildKit's local exporter
+writes them; modes and times are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import os
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 
 from bake.errors import BakeError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class ExportError(BakeError):
@@ -23,34 +31,145 @@ class ExportError(BakeError):
 
 def export_local(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
     """Write each (subdirectory, tree) to ``dest/subdirectory`` ("" for ``dest`` itself); a None
-    tree is an empty filesystem. The files belong to whoever runs bake, as BuildKit's local
-    exporter writes them (the ids inside an image mean nothing on the host)."""
+    tree is an empty filesystem."""
     os.makedirs(dest, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".bake-export-", dir=os.path.dirname(os.path.abspath(dest)))
-    try:
+    with _opened(os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)) as top:
         for sub, tree in trees:
-            target = os.path.join(staging, sub)
-            os.makedirs(target, exist_ok=True)
-            if tree is not None:
-                proc = subprocess.run(["cp", "-a", "--no-preserve=ownership", "--", tree + "/.", target],
-                                      capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise ExportError(f"local output {dest}: {proc.stderr.strip()}")
-        _move_into(staging, dest)
+            target = _subdir(top, sub)
+            with _opened(target):
+                if tree is not None:
+                    with _opened(os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)) as src:
+                        _sync_dir(src, target)
+
+
+@contextlib.contextmanager
+def _opened(fd: int) -> Iterator[int]:
+    try:
+        yield fd
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)
 
 
-def _move_into(src: str, dest: str) -> None:
-    for name in sorted(os.listdir(src)):
-        s, d = os.path.join(src, name), os.path.join(dest, name)
-        if os.path.isdir(s) and not os.path.islink(s) and os.path.isdir(d) and not os.path.islink(d):
-            _move_into(s, d)
-            shutil.copystat(s, d)
+def _subdir(top: int, sub: str) -> int:
+    fd = os.dup(top)
+    for part in [p for p in sub.split("/") if p]:
+        nxt = _dir_at(fd, part, 0o755)
+        os.close(fd)
+        fd = nxt
+    return fd
+
+
+def _dir_at(parent: int, name: str, mode: int) -> int:
+    """A directory ``name`` in ``parent`` (made, or replacing a non-directory); its fd."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        if err.errno not in (errno.ENOTDIR, errno.ELOOP):  # a file, or a link (never followed), is in the way
+            raise
+        _remove(parent, name)
+    os.mkdir(name, mode, dir_fd=parent)
+    return os.open(name, _DIR_FLAGS, dir_fd=parent)
+
+
+def _remove(parent: int, name: str) -> None:
+    st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        with _opened(os.open(name, _DIR_FLAGS, dir_fd=parent)) as fd:
+            with os.scandir(fd) as it:
+                names = [e.name for e in it]
+            for child in names:
+                _remove(fd, child)
+        os.rmdir(name, dir_fd=parent)
+    else:
+        os.unlink(name, dir_fd=parent)
+
+
+def _sync_dir(src: int, dst: int) -> None:
+    with os.scandir(src) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        st = entry.stat(follow_symlinks=False)
+        name = entry.name
+        if stat.S_ISDIR(st.st_mode):
+            with _opened(_dir_at(dst, name, 0o700)) as d, _opened(os.open(name, _DIR_FLAGS, dir_fd=src)) as s:
+                _sync_dir(s, d)
+            _attrs(dst, name, st)
             continue
-        if os.path.lexists(d):
-            if os.path.isdir(d) and not os.path.islink(d):
-                shutil.rmtree(d)
-            else:
-                os.unlink(d)
-        os.rename(s, d)
+        try:
+            have: os.stat_result | None = os.stat(name, dir_fd=dst, follow_symlinks=False)
+        except FileNotFoundError:
+            have = None
+        if have is not None and _same(src, dst, name, st, have):
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            _replace(dst, name, functools.partial(_link, os.readlink(name, dir_fd=src), dst))
+        elif stat.S_ISREG(st.st_mode):
+            _replace(dst, name, functools.partial(_copy_file, src, name, dst))
+        else:
+            continue  # devices, fifos, sockets: not written to a host directory (BuildKit skips them too)
+        _attrs(dst, name, st)
+
+
+def _same(src: int, dst: int, name: str, st: os.stat_result, have: os.stat_result) -> bool:
+    if stat.S_IFMT(st.st_mode) != stat.S_IFMT(have.st_mode):
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        return os.readlink(name, dir_fd=src) == os.readlink(name, dir_fd=dst)
+    return (st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)) == (
+        have.st_size, have.st_mtime_ns, stat.S_IMODE(have.st_mode))
+
+
+def _replace(dst: int, name: str, make: Callable[[str], None]) -> None:
+    """Make the entry under a temporary name, then rename it over ``name`` (a directory in the way
+    is removed first: a file or link cannot replace it by rename)."""
+    tmp = f".{name[:200]}.bake-{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        _remove(dst, tmp)
+    make(tmp)
+    try:
+        if stat.S_ISDIR(os.stat(name, dir_fd=dst, follow_symlinks=False).st_mode):
+            _remove(dst, name)
+    except FileNotFoundError:
+        pass
+    os.rename(tmp, name, src_dir_fd=dst, dst_dir_fd=dst)
+
+
+def _link(target: str, dst: int, tmp: str) -> None:
+    os.symlink(target, tmp, dir_fd=dst)
+
+
+def _copy_file(src: int, name: str, dst: int, tmp: str) -> None:
+    with _opened(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)) as r, \
+            _opened(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                            dir_fd=dst)) as w:
+        size, done = os.fstat(r).st_size, 0
+        try:
+            while done < size:  # in the kernel (and reflinked where the filesystem can)
+                n = os.copy_file_range(r, w, size - done)
+                if n == 0:
+                    break
+                done += n
+        except OSError:
+            os.lseek(r, done, os.SEEK_SET)
+            os.lseek(w, done, os.SEEK_SET)
+            with open(r, "rb", closefd=False) as fr, open(w, "wb", closefd=False) as fw:
+                shutil.copyfileobj(fr, fw, 1 << 20)
+        for key in _xattrs(r):
+            with contextlib.suppress(OSError):  # a namespace this filesystem or user may not write
+                os.setxattr(w, key, os.getxattr(r, key))
+
+
+def _xattrs(fd: int) -> list[str]:
+    try:
+        return [k for k in os.listxattr(fd) if not k.startswith(("trusted.overlay.", "user.overlay."))]
+    except OSError:
+        return []
+
+
+def _attrs(dst: int, name: str, st: os.stat_result) -> None:
+    if not stat.S_ISLNK(st.st_mode):
+        with _opened(os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)) as fd:
+            os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(st.st_mode))
+    os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)

@@ -278,3 +278,25 @@ def test_the_local_exporter_writes_files_as_whoever_runs_bake(tmp_path: Path) ->
     export_local([("", str(tree))], str(tmp_path / "out"))
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in (tmp_path / "out").rglob("*")}
     assert owners == {(os.geteuid(), os.getegid())}  # as BuildKit's local exporter: the image's ids stay inside
+
+
+def test_a_second_local_export_rewrites_only_what_changed(tmp_path: Path) -> None:
+    from bake.exporter.local import export_local
+
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "same").write_text("same")
+    (tree / "d" / "changes").write_text("v1")
+    os.symlink("same", tree / "link")
+    dest = tmp_path / "out"
+    export_local([("", str(tree))], str(dest))
+    before = {p.name: p.lstat().st_ino for p in dest.rglob("*")}
+    (tree / "d" / "changes").write_text("v2, longer")
+    (tree / "new").write_text("new")
+    (dest / "mine").write_text("the user's own")  # not produced by the build: stays, as with buildx
+    export_local([("", str(tree))], str(dest))
+    after = {p.name: p.lstat().st_ino for p in dest.rglob("*")}
+    assert after["same"] == before["same"] and after["link"] == before["link"]  # untouched
+    assert after["changes"] != before["changes"] and (dest / "d" / "changes").read_text() == "v2, longer"
+    assert (dest / "new").read_text() == "new" and (dest / "mine").read_text() == "the user's own"
+    assert os.readlink(dest / "link") == "same" and not list(dest.rglob("*.tmp"))
