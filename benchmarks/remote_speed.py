@@ -1,0 +1,100 @@
+"""The same small project built on the embedded worker and on a BuildKit builder (remote driver),
+cold (empty caches: a fresh bake root; a new cache-busting value for BuildKit) and warm (again,
+nothing changed). Prints seconds and the remote/embedded ratio.
+
+The project: two targets sharing a base stage on busybox, a RUN in each, a local context with a
+.dockerignore, each exported with type=local.
+
+Run: BAKE_TEST_BUILDKIT_HOST=unix:///work/ref/buildkitd.sock .venv/bin/python benchmarks/remote_speed.py [--runs N]
+(BAKE_TEST_BUILDKIT_BASE names the base image both can pull; default 127.0.0.1:5000/library/busybox:latest)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+
+def project(d: Path, base: str, endpoint: str, salt: str) -> dict[str, str]:
+    inst = d / "docker" / "buildx" / "instances"
+    inst.mkdir(parents=True, exist_ok=True)
+    (inst / "bench").write_text(json.dumps({"Name": "bench", "Driver": "remote", "Nodes": [
+        {"Name": "bench0", "Endpoint": endpoint}], "Dynamic": False}))
+    (d / "ctx").mkdir(exist_ok=True)
+    for i in range(50):
+        (d / "ctx" / f"f{i}.txt").write_text(f"file {i}\n" * 100)
+    (d / "ctx" / ".dockerignore").write_text("*.log\n")
+    (d / "docker-bake.hcl").write_text(f'''
+group "default" {{ targets = ["a", "b"] }}
+target "base" {{
+  context = "ctx"
+  args = {{ SALT = "{salt}" }}
+  dockerfile-inline = <<EOT
+FROM {base} AS shared
+ARG SALT
+RUN echo $SALT > /salt && for i in 1 2 3 4 5; do echo $i >> /n; done
+COPY . /ctx/
+FROM shared AS a
+RUN cat /ctx/f1.txt /n > /a.txt
+FROM shared AS b
+RUN cat /ctx/f2.txt /n > /b.txt
+EOT
+}}
+target "a" {{
+  inherits = ["base"]
+  target = "a"
+  output = ["type=local,dest=out/a"]
+}}
+target "b" {{
+  inherits = ["base"]
+  target = "b"
+  output = ["type=local,dest=out/b"]
+}}
+''')
+    return {**os.environ, "DOCKER_CONFIG": str(d / "docker"), "BAKE_ROOT": str(d / "root")}
+
+
+def timed(d: Path, env: dict[str, str], builder: str) -> float:
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "bake", "--progress=quiet", "--builder", builder], cwd=d, env=env,
+                       capture_output=True, text=True)
+    took = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit(f"bake --builder {builder} failed:\n{r.stderr}")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    endpoint = os.environ.get("BAKE_TEST_BUILDKIT_HOST")
+    if not endpoint:
+        sys.exit("set BAKE_TEST_BUILDKIT_HOST=unix:///…/buildkitd.sock")
+    base = os.environ.get("BAKE_TEST_BUILDKIT_BASE", "127.0.0.1:5000/library/busybox:latest")
+    rows: dict[tuple[str, str], list[float]] = {}
+    for _ in range(a.runs):
+        for builder in ("embedded", "bench"):
+            with tempfile.TemporaryDirectory(prefix="bake-remote-bench-") as tmp:
+                d = Path(tmp)
+                env = project(d, base, endpoint, uuid.uuid4().hex)  # a new salt: BuildKit's cache misses too
+                rows.setdefault((builder, "cold"), []).append(timed(d, env, builder))
+                rows.setdefault((builder, "warm"), []).append(timed(d, env, builder))
+    print(f"{'builder':10s} {'cold s':>8s} {'warm s':>8s}   (median of {a.runs})")
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    for builder in ("embedded", "bench"):
+        print(f"{'remote' if builder == 'bench' else builder:10s} {med[(builder, 'cold')]:8.2f} {med[(builder, 'warm')]:8.2f}")
+    for phase in ("cold", "warm"):
+        print(f"ratio remote/embedded, {phase}: {med[('bench', phase)] / med[('embedded', phase)]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
