@@ -37,8 +37,8 @@ def main() -> int:
 
     import bake
     from bake.app.images import Built, assemble
+    from bake.content.imageconfig import ImageConfig
     from bake.content.store import ContentStore
-    from bake.dockerfile.config import ImageConfig
     from bake.exporter.ocilayout import Named, write_tar
     from bake.exporter.push import push
     from bake.model import Target

@@ -13,7 +13,8 @@ from bake.hcl.bakefile.loader import File, Project, attach_snippet, find_files
 from bake.model import Plan, Target, build_platforms, clean_context, local_platform, ram_in_bytes
 
 if TYPE_CHECKING:
-    from bake.dockerfile.config import ImageConfig, ImageConfigResolver
+    from bake.content.imageconfig import ImageConfig
+    from bake.dockerfile.config import ImageConfigResolver
     from bake.dockerfile.convert import Converted
     from bake.dockerfile.lint import ImageLookup
     from bake.graph.analysis import Root
@@ -80,8 +81,9 @@ def graph_roots(req: Request) -> list[Root]:
 
 def _recorded_configs(req: Request) -> ImageConfigResolver:
     """Configs recorded under the bake root, empty for the rest (nothing is created or fetched)."""
+    from bake.content.imageconfig import ImageConfig
     from bake.content.stateroot import StateRoot
-    from bake.dockerfile.config import EmptyConfigs, ImageConfig
+    from bake.dockerfile.config import EmptyConfigs
 
     layout = StateRoot.locate(dict(os.environ if req.env is None else req.env))
     root = layout.path
@@ -228,7 +230,7 @@ def call(req: Request, method: str) -> tuple[str, bool]:
 def _check_images(req: Request) -> ImageLookup:
     """Base images for ``--call=check``: the configs earlier builds recorded under the bake root; the
     rest are unknown (no registry is asked), so the rules that need them stay silent there."""
-    from bake.dockerfile.config import ImageConfig
+    from bake.content.imageconfig import ImageConfig
     from bake.dockerfile.lint import ImageInfo
 
     configs = _recorded_configs(req)

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from bake._record import record
 from bake.content import oci
 from bake.content.atomic import NoSpaceError
+from bake.content.imageconfig import ImageConfig
 from bake.content.jsonstate import is_descriptor, load_map, save_map
 from bake.content.store import ContentStore, CorruptContent
-from bake.dockerfile.config import ImageConfig
 from bake.errors import UsageError
 from bake.exporter.image import align_history, config_document, manifest_document
 from bake.exporter.local import ExportError

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from bake._record import record
-from bake.dockerfile.config import ImageConfig
+from bake.content.imageconfig import ImageConfig
 from bake.errors import BakeError
 from bake.graph.ops import Vertex
 from bake.model import ExportEntry, Plan, Target

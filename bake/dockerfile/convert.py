@@ -12,8 +12,9 @@ import posixpath
 from collections.abc import Mapping
 
 from bake._record import record, replace
+from bake.content.imageconfig import History, ImageConfig
 from bake.dockerfile import instructions as ins
-from bake.dockerfile.config import History, ImageConfig, ImageConfigResolver
+from bake.dockerfile.config import ImageConfigResolver
 from bake.dockerfile.convert_copy import copy
 from bake.dockerfile.convert_run import command, mounts
 from bake.dockerfile.parser import parse

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bake.content import oci
-from bake.dockerfile.config import ImageConfig
+from bake.content.imageconfig import History, ImageConfig
 
 BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
 
@@ -106,7 +106,6 @@ def align_history(config: ImageConfig, layer_count: int) -> ImageConfig:
     """History with exactly ``layer_count`` non-empty entries, as tools expect: missing entries
     (a base without history) are added in front, extra ones (steps that made no snapshot) become empty."""
     from bake._record import replace
-    from bake.dockerfile.config import History
 
     history = list(config.history)
     non_empty = sum(1 for h in history if not h.empty_layer)

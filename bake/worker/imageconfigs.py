@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bake.content import oci
-from bake.dockerfile.config import ImageConfig
-from bake.dockerfile.ocilayout import from_oci
+from bake.content.imageconfig import ImageConfig, from_oci
 from bake.registry.reference import parse_reference
 from bake.worker.images import ImageStore
 

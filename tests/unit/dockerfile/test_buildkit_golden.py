@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bake.content import oci
+from bake.content.imageconfig import from_oci
 from bake.dockerfile.config import StaticConfigs
 from bake.dockerfile.convert import BuildInputs, convert
-from bake.dockerfile.ocilayout import from_oci
 from bake.exporter.image import align_history, config_document
 
 FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "buildkit").glob("image-config-*.json"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bake.dockerfile.config import ImageConfig, StaticConfigs
+from bake.content.imageconfig import ImageConfig
+from bake.dockerfile.config import StaticConfigs
 from bake.dockerfile.convert import BuildInputs, Converted, convert, normalize_ref
 from bake.graph.digest import digest
 from bake.graph.ops import Copy, ExecOp, FileOp, MergeOp, Mkdir, Mkfile, SourceOp, Vertex

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bake.dockerfile.config import ImageConfig
+from bake.content.imageconfig import ImageConfig
+from bake.content.ocilayout import LayoutError, OCILayoutConfigs
 from bake.dockerfile.convert import BuildInputs, convert
-from bake.dockerfile.ocilayout import LayoutError, OCILayoutConfigs
 
 
 def blob(root: Path, doc: dict[str, object]) -> dict[str, object]:

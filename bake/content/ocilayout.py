@@ -1,8 +1,10 @@
-"""An ``ImageConfigResolver`` over OCI image layouts on disk (``oci-layout`` + ``index.json`` + blobs).
+"""Image configs read from OCI image layouts on disk (``oci-layout`` + ``index.json`` + blobs): an
+``ImageConfigResolver`` for the frontend (``bake.dockerfile.config``'s protocol, met structurally).
 
 Images are found by the ``org.opencontainers.image.ref.name`` annotation in ``index.json`` (either
 the full reference or just its tag); an image index is resolved to the manifest for the platform.
-Digests are verified on read. The registry-backed resolver comes with the worker.
+Digests are verified on read. The registry-backed resolver comes with the worker; layouts are
+written by ``bake.exporter.ocilayout``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import os
 from typing import Any
 
 from bake.content import oci
+from bake.content.imageconfig import ImageConfig, from_oci
 from bake.content.store import ContentError, ContentStore
-from bake.dockerfile.config import History, ImageConfig
 from bake.errors import BakeError
 
 
@@ -55,26 +57,6 @@ class OCILayoutConfigs:
         except oci.OCIError as err:
             raise LayoutError(f"{ref}: {err}") from None
         return from_oci(config)
-
-
-def from_oci(doc: dict[str, Any]) -> ImageConfig:
-    """An OCI image config document → the fields a Dockerfile stage inherits."""
-    c: dict[str, Any] = doc.get("config") or {}
-    history = tuple(History(str(h.get("created_by", "")), bool(h.get("empty_layer", False)), str(h.get("comment", "")),
-                            str(h.get("created", "")), str(h.get("author", "")))
-                    for h in doc.get("history") or [] if isinstance(h, dict))
-    health = c.get("Healthcheck")
-    return ImageConfig(
-        env=tuple(c.get("Env") or ()), workdir=c.get("WorkingDir") or "", user=c.get("User") or "",
-        labels=tuple(sorted((c.get("Labels") or {}).items())), exposed_ports=tuple(sorted(c.get("ExposedPorts") or {})),
-        volumes=tuple(sorted(c.get("Volumes") or {})),
-        entrypoint=tuple(c["Entrypoint"]) if c.get("Entrypoint") is not None else None,
-        cmd=tuple(c["Cmd"]) if c.get("Cmd") is not None else None, stop_signal=c.get("StopSignal") or "",
-        shell=tuple(c.get("Shell") or ()), onbuild=tuple(c.get("OnBuild") or ()), history=history,
-        healthcheck=tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in health.items())
-        if isinstance(health, dict) else None,
-        args_escaped=bool(c.get("ArgsEscaped")),
-    )
 
 
 def _json(path: str) -> dict[str, Any]:
