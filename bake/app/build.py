@@ -24,6 +24,7 @@ from bake.progress.events import Noted, Sink, discard
 from bake.solver.outcome import Outcome
 
 if TYPE_CHECKING:
+    from bake.app.explain import Explanations
     from bake.graph.ops import Vertex
     from bake.registry.client import RegistryClient
     from bake.solver.keyplan import KeyPlan
@@ -42,6 +43,7 @@ class BuildOptions:
     runtime: str | None = None  # runc | crun; None: the first that works here
     publish: str = "each"  # each: push/export images as targets succeed; after-all: only if every target did
     builder: str | None = None  # --builder; None: $BUILDX_BUILDER, else the embedded worker
+    explain: bool = False  # --explain: a note on why each step that runs does (app/explain.py)
 
 
 def state_root(env: Mapping[str, str]) -> str:
@@ -89,7 +91,12 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
                 else:
                     import anyio
 
-                    done = anyio.run(_run, req, opts, env, plan, worker, key_plan, cached, allow, sink)
+                    from bake.app.explain import Explanations
+
+                    why = Explanations(root, key_plan, req.cwd, worker.statcache, sink, opts.explain)
+                    done = anyio.run(_run, req, opts, env, plan, worker, key_plan, cached, allow, why, why)
+                    why.save(list(zip(_labels(done[0]), (r.vertex for r in done[0]), strict=True)),
+                             {o.label for o in done[1] if o.error is not None})
             roots, outcomes, keys = done
             results = Outputs(plan, roots, outcomes, worker.images, cwd=req.cwd, env=env, root=root, scratch=scratch,
                               sink=sink, publish_after_all=opts.publish == "after-all", keys=keys).write()
@@ -156,7 +163,8 @@ def _labels(roots: Roots) -> list[str]:
 
 
 async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, worker: Worker,
-               keys: KeyPlan[Vertex], converted: Roots | None, allow: tuple[str, ...], sink: Sink) -> Done:
+               keys: KeyPlan[Vertex], converted: Roots | None, allow: tuple[str, ...], sink: Sink,
+               why: Explanations | None = None) -> Done:
     """Convert every target (in a worker thread, asking registries through this loop's one client),
     unless that was done offline already, then solve them as one graph."""
     import anyio
@@ -187,6 +195,9 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
         async with anyio.create_task_group() as tg:
             tg.start_soon(session.prefetch)  # the runtime probe overlaps conversion and pulls
             roots = await anyio.to_thread.run_sync(convert)
+            if why is not None:
+                for label, r in zip(_labels(roots), roots, strict=True):
+                    why.add(plan, label, r.target, r.platform, r.vertex)
             outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
         for failure in remote.failures if remote is not None else ():
             sink(Noted(f"{failure} (built without it)", time.time(), "warning"))

@@ -45,6 +45,7 @@ class BuildArgs:
     root: str | None = None
     runtime: str | None = None
     builder: str | None = None
+    explain: bool = False
 
 
 def run_build(args: BuildArgs) -> int:
@@ -115,7 +116,7 @@ def _build(req: Request, args: BuildArgs) -> int:
     opts = BuildOptions(root=args.root, keep_going=args.keep_going, parallelism=args.max_parallelism,
                         allow=tuple(a for spec in args.allow for a in spec.split(",") if a),
                         metadata_file=args.metadata_file, runtime=args.runtime, publish=args.publish,
-                        builder=args.builder)
+                        builder=args.builder, explain=args.explain)
     try:
         build(req, opts, sink)
     finally:

@@ -178,6 +178,8 @@ def _bake(
     builder: Annotated[str | None, typer.Option(
         "--builder", metavar="NAME",
         help="override the configured builder instance (default: $BUILDX_BUILDER, else bake's own worker)")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="say why each step that runs does, against the target's last build on this root")] = False,
     list_targets: Annotated[bool, typer.Option("--list-targets", hidden=True)] = False,
     list_variables: Annotated[bool, typer.Option("--list-variables", hidden=True)] = False,
 ) -> Action | None:
@@ -193,7 +195,7 @@ def _bake(
         no_cache=no_cache, pull=pull, sbom=sbom, provenance=provenance, policy=tuple(policy or ()), call=call,
         check=check, progress=progress, metadata_file=metadata_file, report=report, allow=tuple(allow or ()),
         publish=publish, keep_going=keep_going, max_parallelism=max_parallelism, root=root, runtime=runtime,
-        builder=builder))
+        builder=builder, explain=explain))
 
 
 @app.command("du", cls=_Command, context_settings=_CONTEXT)
@@ -231,3 +233,17 @@ def _report(
     The page bake --report writes, from a log written with --progress=rawjson.
     """
     return functools.partial(maintenance.report, events, output)
+
+
+@app.command("explain", cls=_Command, context_settings=_CONTEXT)
+def _explain(
+    targets: Annotated[list[str] | None, typer.Argument(metavar="[TARGET...]", show_default=False,
+                                                        help="targets to explain (default: every recorded one)")] = None,
+    root: Annotated[str | None, typer.Option("--root", metavar="DIR", help=_ROOT_HELP)] = None,
+) -> Action:
+    """Why the steps of the last build ran.
+
+    For each target's last build on this root: every step that ran, and why (the cause is traced to
+    the step where it began).
+    """
+    return functools.partial(maintenance.explain, root, tuple(targets or ()))

@@ -1,4 +1,4 @@
-"""``bake du``, ``bake prune`` and ``bake report``: the commands beside the build."""
+"""``bake du``, ``bake prune``, ``bake report`` and ``bake explain``: the commands beside the build."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ def report(events: str, output: str) -> int:
 
     run = convert(events, output)
     sys.stderr.write(f"wrote {output}: {len(run.steps)} steps, {len(run.lanes)} targets\n")
+    return 0
+
+
+def explain(root: str | None, targets: tuple[str, ...]) -> int:
+    """The reasons recorded for the last build of each target (``--explain`` shows them as it runs)."""
+    from bake.app.build import state_root
+    from bake.app.explain import last_run
+
+    lines = last_run(os.path.abspath(root or state_root(os.environ)), targets)
+    sys.stdout.write("".join(f"{line}\n" for line in lines) or "no build recorded on this root\n")
     return 0
 
 

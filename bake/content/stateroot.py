@@ -8,6 +8,7 @@ Every file or folder under the root has one owner module, which reaches it throu
     cache/            cache key → result (solver/cache.py)
     locks/            cache-key locks shared by processes (solver/locks.py)
     cachemounts/      RUN --mount=type=cache directories (worker/cachemounts.py)
+    explain/          per target, the last build's step keys and what made them (app/explain.py)
     parse/            parsed HCL trees (hcl)
     images.json       name → descriptor of images built with type=image
     layers.json       layer chain → snapshot id (worker/images.py)
@@ -59,6 +60,10 @@ class StateRoot:
     @property
     def cachemounts(self) -> str:
         return os.path.join(self.path, "cachemounts")
+
+    @property
+    def explain(self) -> str:
+        return os.path.join(self.path, "explain")
 
     @property
     def parse(self) -> str:

@@ -79,11 +79,13 @@ class Built:
 
 @record
 class Noted:
-    """A message for the user that belongs to no step (a warning, an exported output)."""
+    """A message for the user: a warning, an exported output, or with ``step``, a note about that
+    step (``--explain``: why it ran; the text names the step, so a renderer may print it as is)."""
 
     text: str
     at: float
     level: str = "info"  # info | warning
+    step: Step | None = None
 
 
 Event = Planned | Started | Cached | Logged | Completed | Built | Noted

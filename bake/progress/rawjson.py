@@ -9,7 +9,7 @@ import base64
 import json
 from typing import TextIO
 
-from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started
+from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started, Step
 
 
 class RawJSONProgress:
@@ -26,7 +26,10 @@ class RawJSONProgress:
 
 def encode(event: Event) -> dict[str, object]:
     if isinstance(event, Noted):
-        return {"event": "noted", "at": event.at, "level": event.level, "text": event.text}
+        noted: dict[str, object] = {"event": "noted", "at": event.at, "level": event.level, "text": event.text}
+        if event.step is not None:
+            noted["step"] = _step(event.step)
+        return noted
     if isinstance(event, Planned):
         planned: dict[str, object] = {"event": "planned", "at": event.at, "targets": list(event.targets),
                                       "steps": event.steps, "sizes": list(event.sizes)}
@@ -35,12 +38,7 @@ def encode(event: Event) -> dict[str, object]:
         return planned
     if isinstance(event, Built):
         return {"event": "built", "at": event.at, "target": event.target, "error": event.error}
-    step: dict[str, object] = {"digest": event.step.digest, "name": event.step.name,
-                               "targets": list(event.step.targets)}
-    if event.step.location:
-        step["location"] = event.step.location
-    if event.step.key:
-        step["key"] = event.step.key
+    step = _step(event.step)
     if isinstance(event, Started):
         return {"event": "started", "at": event.at, "step": step}
     if isinstance(event, Cached):
@@ -52,3 +50,12 @@ def encode(event: Event) -> dict[str, object]:
         return {"event": "logged", "at": event.at, "step": step, "data": base64.b64encode(event.data).decode()}
     assert isinstance(event, Completed)
     return {"event": "completed", "at": event.at, "step": step, "error": event.error}
+
+
+def _step(s: Step) -> dict[str, object]:
+    step: dict[str, object] = {"digest": s.digest, "name": s.name, "targets": list(s.targets)}
+    if s.location:
+        step["location"] = s.location
+    if s.key:
+        step["key"] = s.key
+    return step
