@@ -10,7 +10,6 @@ command (a ref may be a branch, a tag or a full commit id); ``.git`` is kept onl
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import os
 import posixpath
 import re
@@ -18,54 +17,36 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
-from typing import TYPE_CHECKING
 
 from bake.errors import BakeError
-
-if TYPE_CHECKING:
-    import httpx
 
 
 class SourceError(BakeError):
     """A remote source could not be fetched or did not match its checksum."""
 
 
-async def fetch_url(url: str, dest: str, checksum: str = "", client: httpx.AsyncClient | None = None) -> str:
+async def fetch_url(url: str, dest: str, checksum: str = "") -> str:
     """Download ``url`` into the empty directory ``dest``; returns the file's name."""
-    own = client is None
-    import httpx  # only when a URL is fetched: a warm build never pays for the import
+    from bake.registry.download import DownloadError, download
 
-    http = client or httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=10.0))
     fd, tmp = tempfile.mkstemp(dir=dest, prefix=".download-")
     try:
-        digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as f:
-            async with http.stream("GET", url) as resp:
-                if resp.status_code != 200:
-                    raise SourceError(f"ADD {url}: invalid response status {resp.status_code}")
-                async for chunk in resp.aiter_bytes():
-                    digest.update(chunk)
-                    f.write(chunk)
-                headers = resp.headers
-            f.flush()
-            os.fsync(f.fileno())
-        got = "sha256:" + digest.hexdigest()
-        if checksum and checksum != got:
-            raise SourceError(f"ADD {url}: digest mismatch {got}: expected {checksum}")
-        name = _filename(url, headers.get("Content-Disposition", ""))
+            got = await download(url, f)
+        if checksum and checksum != got.digest:
+            raise SourceError(f"ADD {url}: digest mismatch {got.digest}: expected {checksum}")
+        name = _filename(url, got.disposition)
         os.chmod(tmp, 0o600)
-        if "Last-Modified" in headers:
-            when = email.utils.parsedate_to_datetime(headers["Last-Modified"]).timestamp()
+        if got.last_modified:
+            when = email.utils.parsedate_to_datetime(got.last_modified).timestamp()
             os.utime(tmp, (when, when))
         os.replace(tmp, os.path.join(dest, name))
         return name
-    except httpx.HTTPError as err:
-        raise SourceError(f"ADD {url}: {err}") from None
+    except DownloadError as err:
+        raise SourceError(f"ADD {url}: {err.message}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if own:
-            await http.aclose()
 
 
 def _filename(url: str, disposition: str) -> str:
