@@ -1,0 +1,98 @@
+"""``--explain`` on real builds: after one edit, the note names exactly what changed and the steps
+it invalidated; ``bake explain`` repeats the last run's reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bake.app.explain import last_run
+from bake.progress.events import Event, Noted, Started
+from tests.integration.test_build import project, run
+
+DOCKERFILE = """
+FROM {base}
+ARG GREETING=hello
+WORKDIR /app
+COPY . /app
+RUN cat /app/a.txt > /out
+RUN echo "$GREETING" >> /out
+"""
+HCL = """
+target "app" {
+  args = { GREETING = "%s" }
+  output = ["type=local,dest=out"]
+}
+"""
+
+
+def _explained(events: list[Event]) -> dict[str, str]:
+    """step name → the note on why it ran."""
+    return {e.step.name: e.text for e in events if isinstance(e, Noted) and e.step is not None}
+
+
+def _ran(events: list[Event]) -> set[str]:
+    return {e.step.name for e in events if isinstance(e, Started) and not e.step.name.startswith("exporting")}
+
+
+def test_editing_one_context_file_names_that_file_and_the_steps_it_invalidates(busybox_image: str,
+                                                                              tmp_path: Path) -> None:
+    d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image),
+                {"a.txt": "a\n", "b.txt": "b\n", "sub/c.txt": "c\n"})
+    root = tmp_path / "root"
+    first: list[Event] = []
+    run(d, root, "app", events=first, explain=True)
+    notes = _explained(first)
+    assert notes and all("first build of this target" in t for t in notes.values())
+    assert set(notes) == _ran(first)
+
+    (d / "b.txt").write_text("b changed\n")
+    events: list[Event] = []
+    run(d, root, "app", events=events, explain=True)
+    notes = _explained(events)
+    assert set(notes) == _ran(events)
+    copy = next(n for n in notes if "COPY" in n)
+    assert notes[copy].endswith("context files changed: modified b.txt (1 path)"), notes[copy]
+    runs = [n for n in notes if "RUN" in n]
+    assert len(runs) == 2 and all(f"parent step ran: {copy}" in notes[n] and "modified b.txt (1 path)" in notes[n]
+                                  for n in runs), notes
+    assert not any(n for n in notes if "WORKDIR" in n or "FROM" in n)
+
+    lines = last_run(str(root), ["app"])
+    assert lines[0].startswith("app: built") and "3 steps ran" in lines[0]
+    assert any("modified b.txt" in line for line in lines[1:])
+
+
+def test_changing_one_build_arg_names_the_arg(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image), {"a.txt": "a\n"})
+    root = tmp_path / "root"
+    run(d, root, "app")  # recorded without --explain too
+    (d / "docker-bake.hcl").write_text(HCL % "bonjour")
+    events: list[Event] = []
+    run(d, root, "app", events=events, explain=True)
+    notes = _explained(events)
+    assert set(notes) == _ran(events)
+    assert len(notes) == 1, notes  # only the RUN that reads it: the others come from the cache
+    (text,) = notes.values()
+    assert text.endswith("build arg GREETING changed: hello → bonjour"), text
+
+
+def test_a_changed_instruction_names_its_line_and_old_and_new_text(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image), {"a.txt": "a\n"})
+    root = tmp_path / "root"
+    run(d, root, "app")
+    (d / "Dockerfile").write_text(DOCKERFILE.format(base=busybox_image).replace("cat /app/a.txt", "cat /app/a.txt /app/a.txt"))
+    events: list[Event] = []
+    run(d, root, "app", events=events, explain=True)
+    notes = _explained(events)
+    assert len(notes) == 2, notes
+    changed = next(t for n, t in notes.items() if "a.txt /app/a.txt" in n)
+    assert "instruction changed at Dockerfile:6:" in changed and "cat /app/a.txt > /out →" in changed, changed
+    other = next(t for n, t in notes.items() if "GREETING" in n)
+    assert "parent step ran:" in other and "instruction changed at Dockerfile:6" in other
+
+
+def test_without_explain_no_notes_are_sent(busybox_image: str, tmp_path: Path) -> None:
+    d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image), {"a.txt": "a\n"})
+    events: list[Event] = []
+    run(d, tmp_path / "root", "app", events=events)
+    assert not _explained(events) and _ran(events)
