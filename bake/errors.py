@@ -8,7 +8,12 @@
      ├── DockerfileError      a Dockerfile is wrong: file, line, column, the line's text
      ├── UsageError           the command line is wrong (flags, --set, unknown targets)
      ├── StepError            a build step failed: the step, the targets needing it, its last output
-     └── BuildFailed          several targets failed (keep-going): each one with its error
+     ├── BuildFailed          several targets failed (keep-going): each one with its error
+     └── a layer's own errors, each in one place per layer:
+          WorkerError (bake.worker.errors), BuilderError (bake.buildkit), RegistryError, AuthError,
+          ConfigError, InvalidReference, DownloadError (bake.registry), ContentError, NoSpaceError,
+          LayoutError (bake.content), ExportError (bake.exporter), CancelledError (bake.solver),
+          ExpansionError (bake.dockerfile.shell), ReportError (bake.report)
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from bake.errors import BakeError
 from bake.worker import userns
+from bake.worker.errors import RootlessError
 
 
 def needed() -> bool:
@@ -52,13 +53,13 @@ def call(function: str, args: tuple[Any, ...], sink: Callable[[Any], None] | Non
         try:
             _send(out, ("maps", maps))
             if _receive(inp) != ("unshared",):
-                raise userns.RootlessError("the build's child process did not start")
+                raise RootlessError("the build's child process did not start")
             userns.map_ids(child.pid, maps)
             _send(out, ("call", function, args, sink is not None))
             while True:
                 message = _receive(inp)
                 if message is None:
-                    raise userns.RootlessError(f"the build's child process ended unexpectedly (status {child.wait()})")
+                    raise RootlessError(f"the build's child process ended unexpectedly (status {child.wait()})")
                 kind = message[0]
                 if kind == "event" and sink is not None:
                     sink(message[1])

@@ -13,11 +13,7 @@ import re
 from collections.abc import Iterable
 
 from bake._record import record
-from bake.errors import BakeError
-
-
-class PatternError(BakeError):
-    """A malformed pattern (``[`` without ``]``, a trailing ``\\``)."""
+from bake.worker.errors import PatternError
 
 
 @record

@@ -12,11 +12,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bake._record import record
-from bake.errors import BakeError
-
-
-class ExecError(BakeError):
-    """The runtime could not start the process (not: the process failed)."""
 
 
 @record

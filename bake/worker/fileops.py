@@ -20,16 +20,12 @@ import stat
 import tarfile
 
 from bake.content.atomic import FULL, NoSpaceError
-from bake.errors import BakeError
 from bake.graph.ops import Copy, FileAction, Mkdir, Mkfile, Rm
 from bake.worker.dockerignore import Matcher
-from bake.worker.inroot import Root, UnsafePathError, chmod_fd, opened
+from bake.worker.errors import FileOpError, UnsafePathError
+from bake.worker.inroot import Root, chmod_fd, opened
 from bake.worker.users import resolve_user
 from bake.worker.writes import Attrs, copy_data, extract, set_attrs
-
-
-class FileOpError(BakeError):
-    """A file action cannot be applied (missing source, bad mode, …)."""
 
 
 def apply_actions(root: str, actions: tuple[FileAction, ...], sources: list[str]) -> None:

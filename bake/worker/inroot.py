@@ -20,16 +20,12 @@ import os
 import stat
 from collections.abc import Iterator
 
-from bake.errors import BakeError
+from bake.worker.errors import UnsafePathError
 
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
 _SYS_OPENAT2 = 437  # the same number on every architecture (the generic syscall table)
 _RESOLVE_NO_MAGICLINKS = 0x02
 _RESOLVE_IN_ROOT = 0x10
-
-
-class UnsafePathError(BakeError):
-    """A path inside a build's filesystem cannot be resolved safely (a link loop, …)."""
 
 
 class _OpenHow(ctypes.Structure):

@@ -12,13 +12,12 @@ import os
 import posixpath
 
 from bake.content import oci
-from bake.errors import BakeError
 from bake.graph.ops import Copy, ExecOp, FileOp, SourceOp, Vertex
 from bake.registry.reference import parse_reference
 from bake.solver.protocols import Salt
 from bake.worker.context import StatCache, checksum
+from bake.worker.errors import SourceError, UnsupportedSource
 from bake.worker.images import ImageStore
-from bake.worker.remote import SourceError
 
 _WILDCARDS = frozenset("*?[")
 
@@ -30,10 +29,6 @@ def kind(op: SourceOp) -> str:
 
 def context_dir(cwd: str, op: SourceOp) -> str:
     return os.path.normpath(os.path.join(cwd, op.identifier[len("local://"):]))
-
-
-class UnsupportedSource(BakeError):
-    """A source the worker cannot read yet."""
 
 
 def excludes(op: SourceOp) -> list[str]:

@@ -20,14 +20,10 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from bake.errors import BakeError
+from bake.worker.errors import NetworkError
 
 NAMESERVER = "10.0.2.3"  # slirp4netns's DNS forwarder, which asks the host's resolvers
 _SLIRP_MTU = "65520"
-
-
-class NetworkError(BakeError):
-    """The build's network namespace could not be set up."""
 
 
 class BuildNetwork:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform as _platform
 
-from bake.errors import BakeError
+from bake.worker.errors import PlatformError
 
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 
@@ -23,14 +23,6 @@ QEMU_ARCH = {
 _MACHINE = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
             "s390x": "s390x", "riscv64": "riscv64"}
 _RUNS_ALSO = {"amd64": ("386",), "arm64": ("arm",)}  # what the CPU executes without emulation
-
-
-class PlatformError(BakeError):
-    """A process for ``platform`` cannot run on this host."""
-
-    def __init__(self, message: str, platform: str) -> None:
-        super().__init__(message)
-        self.platform = platform
 
 
 def host_arch() -> str:

@@ -18,11 +18,7 @@ import subprocess
 import tempfile
 import urllib.parse
 
-from bake.errors import BakeError
-
-
-class SourceError(BakeError):
-    """A remote source could not be fetched or did not match its checksum."""
+from bake.worker.errors import SourceError
 
 
 async def fetch_url(url: str, dest: str, checksum: str = "") -> str:

@@ -15,7 +15,8 @@ import shutil
 import tempfile
 
 from bake.content.atomic import write_atomic
-from bake.worker.execution import ExecError, Mount, Process
+from bake.worker.errors import ExecError
+from bake.worker.execution import Mount, Process
 from bake.worker.executor import RuncExecutor
 
 PREFERENCE = ("crun", "runc")

@@ -10,14 +10,10 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 
-from bake.errors import BakeError
 from bake.graph.ops import Mount as GraphMount
 from bake.model import SecretEntry
+from bake.worker.errors import SecretError
 from bake.worker.execution import Mount
-
-
-class SecretError(BakeError):
-    """A required secret is not available."""
 
 
 class Secrets:

@@ -27,15 +27,11 @@ from collections.abc import Iterator
 
 from bake.content.atomic import temp_name, write_atomic
 from bake.content.stateroot import StateRoot
-from bake.errors import BakeError
+from bake.worker.errors import SnapshotError
 
 MAX_OPTIONS = 4000
 MAX_LOWERS = 500
 FLATTEN_STEP = 256  # flatten points sit at fixed depths, so every descendant shares them
-
-
-class SnapshotError(BakeError):
-    """A snapshot operation failed (mount errors carry the kernel's message)."""
 
 
 BROKEN = ".broken"

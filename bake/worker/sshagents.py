@@ -19,14 +19,10 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 
-from bake.errors import BakeError
 from bake.graph.ops import Mount as GraphMount
 from bake.model import SSHEntry
+from bake.worker.errors import SSHError
 from bake.worker.execution import Mount
-
-
-class SSHError(BakeError):
-    """An ssh id the build needs is not available, or its keys cannot be loaded."""
 
 
 class SSHAgents:

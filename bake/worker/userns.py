@@ -21,16 +21,12 @@ import shutil
 import subprocess
 
 from bake._record import record
-from bake.errors import BakeError
+from bake.worker.errors import RootlessError
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNS = 0x00020000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
-
-
-class RootlessError(BakeError):
-    """This host cannot give an ordinary user what building needs; says what is missing and how to fix it."""
 
 
 @record

@@ -6,12 +6,8 @@ Those files are read through the root's resolver: an image whose ``/etc/passwd``
 
 from __future__ import annotations
 
-from bake.errors import BakeError
+from bake.worker.errors import UserError
 from bake.worker.inroot import Root
-
-
-class UserError(BakeError):
-    """A user or group name that the image's passwd/group files do not know."""
 
 
 def resolve_user(rootfs: str, user: str, chown: bool = False) -> tuple[int, int, tuple[int, ...]]:

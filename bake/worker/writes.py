@@ -18,16 +18,11 @@ import tarfile
 from dataclasses import dataclass
 
 from bake.content.atomic import FULL, NoSpaceError
-from bake.errors import BakeError
+from bake.worker.errors import UnsafeArchiveError
 from bake.worker.inroot import Root, chmod_fd, opened, remove_at
 
 WHITEOUT_PREFIX = ".wh."  # the layer format's deletion and opaque-directory markers
 OPAQUE_MARKER = ".wh..wh..opq"
-
-
-class UnsafeArchiveError(BakeError):
-    """An archive or layer entry cannot be applied: it would escape the root, is not allowed
-    here, or conflicts with what is there (a file where a directory is needed)."""
 
 
 @dataclass(frozen=True, slots=True)

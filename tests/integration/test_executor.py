@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bake.worker.executor import ExecError, Mount, Process, RuncExecutor
+from bake.worker.errors import ExecError, UserError
+from bake.worker.executor import Mount, Process, RuncExecutor
 from bake.worker.snapshot import Snapshotter
-from bake.worker.users import UserError, resolve_user
+from bake.worker.users import resolve_user
 
 pytestmark = pytest.mark.anyio
 
@@ -126,7 +127,8 @@ async def test_secrets_reach_the_process_and_never_the_layer(busybox_rootfs: Pat
     from bake.graph.ops import Mount as GraphMount
     from bake.model import SecretEntry
     from bake.worker.differ import layer_bytes
-    from bake.worker.secrets import SecretError, Secrets
+    from bake.worker.errors import SecretError
+    from bake.worker.secrets import Secrets
 
     token = "tok-7f3a9c-very-secret"
     (tmp_path / "aws.txt").write_text("aws-key-123\n")
@@ -167,7 +169,8 @@ async def test_secrets_reach_the_process_and_never_the_layer(busybox_rootfs: Pat
 
 
 async def test_foreign_platform_without_emulation_fails_before_starting(rootfs: Path, tmp_path: Path) -> None:
-    from bake.worker.platforms import PlatformError, host_arch
+    from bake.worker.errors import PlatformError
+    from bake.worker.platforms import host_arch
 
     executor = RuncExecutor(str(tmp_path), binfmt_dir=str(tmp_path / "no-binfmt"))
     foreign = "linux/riscv64" if host_arch() != "riscv64" else "linux/amd64"

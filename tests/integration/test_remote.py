@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bake.worker.remote import SourceError, fetch_git, fetch_url
+from bake.worker.errors import SourceError
+from bake.worker.remote import fetch_git, fetch_url
 
 pytestmark = pytest.mark.anyio
 BODY = b"#!/bin/sh\necho tool\n"

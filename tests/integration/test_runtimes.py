@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bake.worker.executor import ExecError
+from bake.worker.errors import ExecError
 from bake.worker.runtimes import probe, select_runtime
 
 pytestmark = pytest.mark.anyio

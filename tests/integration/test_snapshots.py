@@ -12,7 +12,8 @@ import pytest
 
 from bake.worker.copysnapshot import CopySnapshotter, open_snapshotter
 from bake.worker.differ import layer_bytes
-from bake.worker.snapshot import MAX_LOWERS, SnapshotError, Snapshotter
+from bake.worker.errors import SnapshotError
+from bake.worker.snapshot import MAX_LOWERS, Snapshotter
 
 
 @pytest.fixture
@@ -166,8 +167,8 @@ def test_the_snapshotter_is_chosen_by_probing_overlay(tmp_path: Path, monkeypatc
 def test_a_hostile_layer_leaves_no_snapshot_behind(tmp_path: Path) -> None:
     from bake.content import oci
     from bake.content.store import ContentStore
+    from bake.worker.errors import UnsafeArchiveError
     from bake.worker.images import ImageStore
-    from bake.worker.writes import UnsafeArchiveError
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:

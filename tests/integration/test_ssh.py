@@ -13,8 +13,9 @@ import pytest
 
 from bake.graph.ops import Mount as GraphMount
 from bake.model import SSHEntry
+from bake.worker.errors import SSHError
 from bake.worker.executor import Process, RuncExecutor
-from bake.worker.sshagents import SSHAgents, SSHError
+from bake.worker.sshagents import SSHAgents
 
 pytestmark = pytest.mark.anyio
 

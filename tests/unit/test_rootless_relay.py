@@ -19,8 +19,8 @@ def test_errors_cross_the_pipe_with_their_fields() -> None:
 
 def test_an_id_outside_a_single_mapping_gets_the_fix_named() -> None:
     from bake.app.rootless import _unmapped_id
+    from bake.worker.errors import UnsafeArchiveError
     from bake.worker.userns import IdMaps, missing_range_hint
-    from bake.worker.writes import UnsafeArchiveError
 
     try:
         try:

@@ -17,7 +17,8 @@ from bake.errors import StepError
 from bake.graph.ops import ExecOp, Vertex
 from bake.graph.ops import Mount as GraphMount
 from bake.solver.protocols import Log
-from bake.worker.execution import ExecError, Mount, Process
+from bake.worker.errors import ExecError
+from bake.worker.execution import Mount, Process
 from bake.worker.inroot import Root
 from bake.worker.ops.mounting import tempdir
 from bake.worker.snapshot import Snapshotter

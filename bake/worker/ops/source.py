@@ -24,8 +24,8 @@ from bake.registry.reference import parse_reference
 from bake.solver.protocols import Log
 from bake.worker import keys
 from bake.worker.context import files
-from bake.worker.keys import UnsupportedSource
-from bake.worker.remote import SourceError, fetch_git, fetch_url
+from bake.worker.errors import SourceError, UnsupportedSource
+from bake.worker.remote import fetch_git, fetch_url
 from bake.worker.state import WorkerState
 
 

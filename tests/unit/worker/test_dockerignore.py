@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bake.worker.dockerignore import Matcher, PatternError, parse_dockerignore
+from bake.worker.dockerignore import Matcher, parse_dockerignore
+from bake.worker.errors import PatternError
 
 IGNORE = """
 # comments and blank lines are skipped

@@ -11,8 +11,9 @@ import pytest
 
 from bake.errors import StepError
 from bake.graph.ops import ExecOp, Mount, Vertex
-from bake.worker.execution import ExecError, Process
+from bake.worker.errors import ExecError
 from bake.worker.execution import Mount as RunMount
+from bake.worker.execution import Process
 from bake.worker.ops import exec as execop
 from bake.worker.state import WorkerState
 from tests.unit.worker.fakes import CopySnapshots, FakeExecutor, worker_state

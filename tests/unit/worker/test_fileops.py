@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bake.graph.ops import Copy, Mkdir, Mkfile, Rm
-from bake.worker.fileops import FileOpError, apply_actions, chmod
+from bake.worker.errors import FileOpError
+from bake.worker.fileops import apply_actions, chmod
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 
 from bake.graph.ops import Copy, Mkdir, Mkfile, Rm
 from bake.worker import inroot
-from bake.worker.fileops import FileOpError, apply_actions
+from bake.worker.errors import FileOpError, UnsafeArchiveError, UnsafePathError
+from bake.worker.fileops import apply_actions
 from bake.worker.inroot import Root
 from bake.worker.unpack import apply_layer
-from bake.worker.writes import UnsafeArchiveError
 
 
 @pytest.fixture(params=["openat2", "walk"], autouse=True)
@@ -240,7 +240,7 @@ def test_resolution_rules(root: Path) -> None:
         assert r.canonical("abs/x") == ["real", "x"] and r.canonical("up/../abs/x") == ["real", "x"]
         assert r.canonical("abs", follow=False) == ["abs"]
         assert r.real("up") == str(root / "real")
-        with pytest.raises(inroot.UnsafePathError, match="too many levels"):
+        with pytest.raises(UnsafePathError, match="too many levels"):
             r.canonical("loop/x")
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bake.worker.differ import layer_bytes
+from bake.worker.errors import UnsafeArchiveError
 from bake.worker.unpack import apply_layer
-from bake.worker.writes import UnsafeArchiveError
 
 
 def make_upper(root: Path) -> Path:

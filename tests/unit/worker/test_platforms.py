@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bake.worker.platforms import PlatformError, emulator
+from bake.worker.errors import PlatformError
+from bake.worker.platforms import emulator
 
 QEMU_AARCH64 = """enabled
 interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bake.worker.snapshot import SnapshotError, Snapshotter
+from bake.worker.errors import SnapshotError
+from bake.worker.snapshot import Snapshotter
 
 
 def chain(tmp_path: Path, n: int = 3) -> tuple[Snapshotter, list[str]]:
