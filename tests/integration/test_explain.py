@@ -101,3 +101,30 @@ def test_without_explain_no_notes_are_sent(busybox_image: str, tmp_path: Path) -
     events: list[Event] = []
     run(d, tmp_path / "root", "app", events=events)
     assert not _explained(events) and _ran(events)
+
+
+def test_the_cli_prints_one_line_per_step_that_ran_and_bake_explain_repeats_them(busybox_image: str,
+                                                                                  tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image), {"a.txt": "a\n", **IGNORE})
+    root = str(tmp_path / "root")
+
+    def bake(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bake", *args], cwd=d, capture_output=True, text=True,
+                              check=True, timeout=300)
+
+    bake("--root", root, "app")
+    (d / "a.txt").write_text("A\n")
+    plain = bake("--root", root, "--explain", "--progress=plain", "app").stderr
+    why = [line for line in plain.splitlines() if line.startswith("why ")]
+    assert len(why) == 4 and all("modified a.txt (1 path)" in line for line in why), plain
+    (d / "a.txt").write_text("AA\n")
+    raw = bake("--root", root, "--explain", "--progress=rawjson", "app").stdout
+    noted = [e for e in map(json.loads, raw.splitlines()) if e["event"] == "noted" and "step" in e]
+    assert len(noted) == 4 and all(e["step"]["digest"].startswith("sha256:") for e in noted)
+    shown = bake("explain", "--root", root, "app").stdout.splitlines()
+    assert shown[0].startswith("app: built") and [s.strip() for s in shown[1:]] == [e["text"] for e in noted]
+    assert "other: no build recorded" in bake("explain", "--root", root, "other").stdout
