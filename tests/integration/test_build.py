@@ -3,7 +3,6 @@ and what happens when a step fails or a build is cancelled."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -75,17 +74,39 @@ def test_a_shared_step_runs_once_and_both_targets_see_its_result(busybox_image: 
     assert [r.executed for r in results] == [3, 3]  # each target needed 3 steps (2 of them shared)
 
 
+def wait_for(path: str) -> str:
+    """A shell loop that waits (up to 60 s, then fails the step) until ``path`` exists: steps
+    rendezvous through a shared cache mount instead of assuming how long anything takes."""
+    return f"i=0; until [ -e {path} ]; do i=$((i+1)); [ $i -lt 1200 ] || exit 97; sleep 0.05; done"
+
+
+GATE = "--mount=type=cache,id=gate,target=/gate,sharing=shared"
+
+
+def gate_dir(root: Path) -> Path:
+    """The host side of the ``gate`` cache mount in the state root ``root``."""
+    from bake.worker.cachemounts import CacheMounts
+
+    lease = CacheMounts(str(root)).acquire("gate")
+    lease.release()
+    return Path(lease.path)
+
+
 def test_independent_steps_run_at_the_same_time(busybox_image: str, tmp_path: Path) -> None:
-    dockerfile = f"FROM {busybox_image} AS base\nFROM base AS a\nRUN sleep 1; echo a\nFROM base AS b\nRUN sleep 1; echo b\n"
+    # each step says it started, then waits for the other: they finish only if they overlapped
+    dockerfile = (f"FROM {busybox_image} AS base\n"
+                  f"FROM base AS a\nRUN {GATE} touch /gate/a; {wait_for('/gate/b')}; echo a\n"
+                  f"FROM base AS b\nRUN {GATE} touch /gate/b; {wait_for('/gate/a')}; echo b\n")
     d = project(tmp_path, 'group "default" {\n  targets = ["a", "b"]\n}\ntarget "a" {\n  target = "a"\n}\n'
                 'target "b" {\n  target = "b"\n}\n', dockerfile)
     events: list[Event] = []
     run(d, tmp_path / "root", events=events)
-    order = [(type(e).__name__, e.step.name) for e in events if isinstance(e, Started | Completed) and "sleep" in e.step.name]
+    order = [(type(e).__name__, e.step.name) for e in events if isinstance(e, Started | Completed) and "/gate" in e.step.name]
     assert [kind for kind, _ in order] == ["Started", "Started", "Completed", "Completed"]
 
 
-def test_a_change_invalidates_only_what_reads_it(busybox_image: str, tmp_path: Path) -> None:
+def test_a_change_invalidates_only_what_reads_it(busybox_image: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     dockerfile = (f"FROM {busybox_image}\nARG FLAVOUR=plain\nCOPY app.txt /app.txt\n"
                   "RUN echo \"$FLAVOUR $(cat /app.txt)\" > /result\n")
     hcl = ('variable "FLAVOUR" {\n  default = "plain"\n}\ntarget "default" {\n  args = { FLAVOUR = FLAVOUR }\n'
@@ -99,11 +120,8 @@ def test_a_change_invalidates_only_what_reads_it(busybox_image: str, tmp_path: P
     (d / "app.txt").write_text("two")
     assert executed(run(d, root)) == 3  # the context, the COPY and the RUN
     assert (d / "out/result").read_text() == "plain two\n"
-    os.environ["FLAVOUR"] = "spicy"
-    try:
-        assert executed(run(d, root)) == 1
-    finally:
-        del os.environ["FLAVOUR"]
+    monkeypatch.setenv("FLAVOUR", "spicy")
+    assert executed(run(d, root)) == 1
     assert (d / "out/result").read_text() == "spicy two\n"
 
 
@@ -157,7 +175,9 @@ def test_keep_going_builds_and_exports_what_does_not_need_the_failure(busybox_im
 
 
 def test_without_keep_going_the_first_failure_stops_running_containers(busybox_image: str, tmp_path: Path) -> None:
-    dockerfile = f"FROM {busybox_image} AS bad\nRUN sleep 0.5; exit 1\nFROM {busybox_image} AS good\nRUN sleep 60\n"
+    # bad fails only once good's container runs (no guess at how fast a container starts)
+    dockerfile = (f"FROM {busybox_image} AS bad\nRUN {GATE} {wait_for('/gate/good')}; exit 1\n"
+                  f"FROM {busybox_image} AS good\nRUN {GATE} touch /gate/good; sleep 60\n")
     d = project(tmp_path, KEEP_GOING.format(), dockerfile)
     root = tmp_path / "root"
     events: list[Event] = []
@@ -211,13 +231,23 @@ def test_multi_platform_local_output_has_a_directory_per_platform(tmp_path: Path
 
 
 def test_output_streams_as_the_step_runs(busybox_image: str, tmp_path: Path) -> None:
-    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nRUN echo one; sleep 1; echo two\n")
-    events: list[Event] = []
+    # the step prints "one", then waits until the test has seen "one" in a progress event
+    d = project(tmp_path, 'target "default" {}\n',
+                f"FROM {busybox_image}\nRUN {GATE} echo one; {wait_for('/gate/seen')}; echo two\n")
+    gate = gate_dir(tmp_path / "root")
+
+    class Events(list[Event]):
+        def append(self, e: Event) -> None:
+            if isinstance(e, Logged) and e.data == b"one\n":
+                (gate / "seen").touch()  # the step is still running: it cannot end before this
+            super().append(e)
+
+    events = Events()
     run(d, tmp_path / "root", events=events)
     logs = [e for e in events if isinstance(e, Logged) and "RUN" in e.step.name]
     done = next(e for e in events if isinstance(e, Completed) and "RUN" in e.step.name)
     assert b"".join(e.data for e in logs) == b"one\ntwo\n"
-    assert logs[0].data == b"one\n" and done.at - logs[0].at > 0.5  # shown while the step still ran
+    assert logs[0].data == b"one\n" and logs[0].at <= done.at  # shown while the step still ran (it waited for it)
     pull = b"".join(e.data for e in events if isinstance(e, Logged) and "RUN" not in e.step.name).decode()
     assert pull.startswith(f"resolve {busybox_image}:latest@sha256:") and "fetched" in pull  # what the pull did
     assert pull.endswith("unpacked 1 layer(s)\n")

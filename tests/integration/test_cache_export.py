@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.integration.test_build import executed, project, run
 
 DOCKERFILE = """FROM {base}
@@ -34,20 +36,16 @@ def test_a_fresh_root_reuses_a_registry_cache_and_runs_nothing(busybox_image: st
     assert (d / "out/random").read_text() == random  # the very same bytes, not a rerun
 
 
-def test_mode_max_lets_a_changed_last_step_reuse_the_steps_before_it(busybox_image: str, tmp_path: Path) -> None:
-    import os
-
+def test_mode_max_lets_a_changed_last_step_reuse_the_steps_before_it(busybox_image: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     d = project(tmp_path, hcl("type=local,src=cache", "type=local,dest=cache,mode=max"),
                 DOCKERFILE.format(base=busybox_image))
     run(d, tmp_path / "machine-1")
     random = (d / "out/random").read_text()
     config = _cache_config(d / "cache")
     assert len(config["keys"]) == 3  # every step
-    os.environ["LAST"] = "two"
-    try:
-        again = run(d, tmp_path / "machine-2")
-    finally:
-        del os.environ["LAST"]
+    monkeypatch.setenv("LAST", "two")
+    again = run(d, tmp_path / "machine-2")
     assert executed(again) == 1  # only the changed step ran; the random one came from the cache
     assert (d / "out/random").read_text() == random and (d / "out/last").read_text() == "two\n"
 

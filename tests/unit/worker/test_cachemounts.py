@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from bake.worker.cachemounts import CacheMounts
@@ -27,16 +28,31 @@ def test_shared_and_private(tmp_path: Path) -> None:
 
 
 def test_locked_waits_for_another_process(tmp_path: Path) -> None:
+    # the holder keeps the lock until told to let go (a line on its stdin): no guess at timings
     marker = tmp_path / "released"
     code = (
-        "import time; from pathlib import Path; from bake.worker.cachemounts import CacheMounts\n"
+        "import sys; from pathlib import Path; from bake.worker.cachemounts import CacheMounts\n"
         f"lease = CacheMounts({str(tmp_path)!r}).acquire('apt', 'locked')\n"
-        f"print('held', flush=True); time.sleep(0.5); Path({str(marker)!r}).write_text('x'); lease.release()\n"
+        f"print('held', flush=True); sys.stdin.readline(); Path({str(marker)!r}).write_text('x'); lease.release()\n"
     )
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                           cwd=Path(__file__).resolve().parents[3]) as holder:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        lease = CacheMounts(str(tmp_path)).acquire("apt", "locked")
-        assert marker.exists()  # the lock was only granted after the other process let go
-        lease.release()
+        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        acquired = threading.Event()
+        seen: list[bool] = []
+
+        def acquire() -> None:
+            lease = CacheMounts(str(tmp_path)).acquire("apt", "locked")
+            seen.append(marker.exists())  # the lock was only granted after the other process let go
+            acquired.set()
+            lease.release()
+
+        waiter = threading.Thread(target=acquire)
+        waiter.start()
+        assert not acquired.wait(0.2)  # still blocked (a correct lock never gets here early)
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        waiter.join(timeout=30)
+        assert seen == [True]
         holder.wait(timeout=10)
