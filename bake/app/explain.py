@@ -25,6 +25,7 @@ from bake.progress.events import Event, Noted, Sink, Started
 from bake.solver.explain import Change, Explainer, Facts, Reason, Record, decode, encode
 
 if TYPE_CHECKING:
+    from bake.app import Request
     from bake.graph.ops import Vertex
     from bake.model import Plan
     from bake.solver.keyplan import KeyPlan
@@ -207,3 +208,66 @@ def last_run(root: str, targets: Sequence[str]) -> list[str]:
     lines.extend(f"{t}: no build recorded on this root" for t in missing)
     return lines
 
+
+
+def planned(req: Request, root_override: str | None = None) -> list[str]:
+    """``bake --plan --explain``: before building, which steps the cache holds and which would run,
+    and why — from recorded image digests and the context files only (nothing runs or is fetched)."""
+    from bake.app import graph_roots, open_project
+    from bake.app.build import _labels
+    from bake.app.outputs import Root
+    from bake.graph.digest import digest
+    from bake.model import local_platform
+    from bake.solver.explain import forecast
+    from bake.solver.keyplan import KeyPlan
+    from bake.worker.worker import Worker
+
+    env = dict(os.environ if req.env is None else req.env)
+    root = StateRoot.locate(env, root_override).path
+    env["BAKE_ROOT"] = root
+    located = replace_env(req, env)
+    project = open_project(located)
+    plan = project.plan(list(req.targets))
+    converted = graph_roots(located)
+    worker = Worker.open(root)
+    keys: KeyPlan[Vertex] = KeyPlan(digest)
+    why = Explanations(root, keys, req.cwd, worker.statcache, lambda e: None, False)
+    from bake.content.imageconfig import ImageConfig
+
+    labels = _labels([Root(r.target, r.platform, r.vertex, ImageConfig()) for r in converted])
+    for label, r in zip(labels, converted, strict=True):
+        why.add(plan, label, r.target, r.platform, r.vertex)
+    salts = worker.salts(req.cwd, local_platform(), pull=False)
+    f = forecast(keys, [r.vertex for r in converted if r.vertex is not None], salts.salt,
+                 lambda k: (hit := worker.cache.get(k)) is not None and worker.usable(hit))
+    owners: dict[str, list[str]] = {}
+    for label, r in zip(labels, converted, strict=True):
+        for ident in _reachable(keys, r.vertex):
+            owners.setdefault(ident, []).append(label)
+    lines = [f"{len(f.cached)} step{'s' if len(f.cached) != 1 else ''} from the cache, {len(f.run)} to run"
+             + (f", {len(f.unknown)} unknown until resolved" if f.unknown else "")]
+    for ident in reversed(f.run):
+        v = why.explainer.vertices[ident]
+        lines.append(f"run {v.name}: {render(why.explainer.why(ident, owners.get(ident, [])))}")
+    for ident in reversed(f.unknown):
+        lines.append(f"may run {why.explainer.vertices[ident].name}: its key needs the network "
+                     "(an image not resolved on this root, a git or URL source, or --pull)")
+    return lines
+
+
+def _reachable(keys: KeyPlan[Vertex], root: Vertex | None) -> set[str]:
+    seen: set[str] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        v = stack.pop()
+        ident = keys.identity(v)
+        if ident not in seen:
+            seen.add(ident)
+            stack.extend(v.inputs)
+    return seen
+
+
+def replace_env(req: Request, env: dict[str, str]) -> Request:
+    from bake.app import Request
+
+    return Request(req.files, req.targets, req.overrides, req.variables, req.cwd, env, req.stdin)

@@ -75,6 +75,11 @@ def run_build(args: BuildArgs) -> int:
             else:
                 sys.stdout.write(list_variables(project.variables(), as_json))
             return 0
+        if args.plan and args.explain:
+            from bake.app.explain import planned
+
+            sys.stdout.write("".join(f"{line}\n" for line in planned(req, args.root)))
+            return 0
         if args.plan:
             from bake.app import graph_roots
             from bake.graph.analysis import analyze, render_dot, render_json, render_text

@@ -199,3 +199,49 @@ def decode(d: Mapping[str, Any]) -> Record:
                                 str(s.get("key", "")), tuple((str(a), str(b)) for a, b in dict(s.get("facts", {})).items()))
              for k, s in dict(d["steps"]).items()}
     return Record(str(d["root"]), steps, tuple((str(a), str(b)) for a, b in dict(d.get("facts", {})).items()))
+
+
+@record
+class Forecast:
+    """A dry run: the steps a build would take from the cache, run, or cannot tell without the network."""
+
+    cached: tuple[str, ...] = ()
+    run: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()  # identities whose key needs a salt only the network can answer
+
+
+def forecast(plan: KeyPlan[V], roots: Sequence[V], salt_of: Callable[[V], Any], hit: Callable[[str], bool]) -> Forecast:
+    """Which steps solving ``roots`` would run: keys from salts ``salt_of`` answers offline (None:
+    unknown), a step whose key ``hit``s the cache is taken from it and its inputs are not needed."""
+    keys: dict[str, str | None] = {}
+
+    def key(v: V) -> str | None:
+        ident = plan.identity(v)
+        if ident not in keys:
+            keys[ident] = None
+            known = plan.base(v)
+            salt = plan.salt(v) or (None if v.ignore_cache else salt_of(v))
+            inputs: list[V] = list(v.inputs)  # type: ignore[arg-type]
+            if known is None and salt is not None:
+                needed = [None if n in salt.replaces else key(i) for n, i in enumerate(inputs)]
+                if all(k is not None for n, k in enumerate(needed) if n not in salt.replaces):
+                    known = plan.add(v, salt, needed)
+            keys[ident] = known
+        return keys[ident]
+
+    cached: dict[str, None] = {}
+    run: dict[str, None] = {}
+    unknown: dict[str, None] = {}
+    stack = list(reversed(roots))
+    while stack:
+        v = stack.pop()
+        ident = plan.identity(v)
+        if ident in cached or ident in run or ident in unknown:
+            continue
+        k = key(v)
+        if k is not None and not v.ignore_cache and hit(k):
+            cached[ident] = None
+            continue
+        (run if k is not None or v.ignore_cache else unknown)[ident] = None
+        stack.extend(reversed(v.inputs))  # type: ignore[arg-type]
+    return Forecast(tuple(cached), tuple(run), tuple(unknown))

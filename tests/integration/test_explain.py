@@ -128,3 +128,24 @@ def test_the_cli_prints_one_line_per_step_that_ran_and_bake_explain_repeats_them
     shown = bake("explain", "--root", root, "app").stdout.splitlines()
     assert shown[0].startswith("app: built") and [s.strip() for s in shown[1:]] == [e["text"] for e in noted]
     assert "other: no build recorded" in bake("explain", "--root", root, "other").stdout
+
+
+def test_plan_explain_forecasts_what_would_run_and_why_without_running_it(busybox_image: str,
+                                                                          tmp_path: Path) -> None:
+    from bake.app import Request
+    from bake.app.explain import planned
+
+    d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image), {"a.txt": "a\n", **IGNORE})
+    root = tmp_path / "root"
+    run(d, root, "app")
+    req = Request(targets=("app",), cwd=str(d))
+    assert planned(req, str(root)) == ["1 step from the cache, 0 to run"]  # the last: nothing before it is needed
+    (d / "a.txt").write_text("changed\n")
+    lines = planned(req, str(root))
+    assert lines[0] == "1 step from the cache, 4 to run", lines  # the image is cached; context, COPY, 2 RUNs run
+    ran = [line for line in lines[1:] if line.startswith("run ")]
+    assert ran and all("modified a.txt (1 path)" in line for line in ran), lines
+    assert any("COPY" in line for line in ran) and any("echo" in line for line in ran)
+    events: list[Event] = []
+    run(d, root, "app", events=events, explain=True)  # the forecast was right: the same steps run
+    assert {f"run {n}" for n in _explained(events)} == {line.split(": ")[0] for line in ran}
