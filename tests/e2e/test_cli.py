@@ -15,13 +15,10 @@ from tests.conftest import PRINT_SCHEMA, SCHEMAS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-_ROOT = __import__("tempfile").mkdtemp(prefix="bake-e2e-root-")
-
-
 def bake(cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    full_env = {**os.environ, "BAKE_ROOT": _ROOT, **(env or {})}  # a root of their own: nothing recorded
+    full_env = {**os.environ, **(env or {})}  # BAKE_ROOT: tests/e2e/conftest.py's
     return subprocess.run([sys.executable, "-m", "bake", *args], cwd=cwd, input=stdin, capture_output=True,
                           text=True, env=full_env, timeout=60)
 
