@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,28 @@ from bake.hcl.bakefile.printer import plan_json
 def _isolated_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("BAKE_ROOT", str(tmp_path_factory.getbasetemp() / "bake-root"))
     yield
+
+
+NEEDS_ROOT = ("needs root (runc, overlayfs, mounts, namespaces): CI runs it as root, and scripts/test-rootless.sh "
+              "as root in a user namespace; as an ordinary user, run `.venv/bin/python -m bake.app.rootless -- "
+              ".venv/bin/python -m pytest …` to include it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``root`` are skipped, saying why, when pytest is not uid 0 (root in a user
+    namespace counts: that is how the rootless pass runs them)."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason=NEEDS_ROOT)
+    for item in items:
+        if item.get_closest_marker("root") is not None:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NEEDS_ROOT in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} test(s) marked 'root' were skipped: {NEEDS_ROOT}")
 
 
 PrintFn = Callable[..., dict[str, Any]]

@@ -27,6 +27,7 @@ def containers(root: Path) -> list[str]:
     return out.stdout.split()
 
 
+@pytest.mark.root
 def test_a_build_killed_mid_step_is_cleaned_up_by_the_next_one(busybox_image: str, tmp_path: Path) -> None:
     d = project(tmp_path, HCL, f"FROM {busybox_image}\nARG SLEEP\n"
                 "RUN echo started; if [ \"$SLEEP\" = 1 ]; then sleep 60; fi; echo done > /done\n")
@@ -169,6 +170,7 @@ def test_four_builds_on_one_root_run_their_shared_step_once(busybox_image: str, 
         assert step_events(out, f"cp /shared /{t}") == ["started"]
 
 
+@pytest.mark.root
 def test_a_build_killed_while_running_a_shared_step_does_not_block_the_one_waiting_for_it(
         busybox_image: str, tmp_path: Path) -> None:
     # The first to run the step finds no mark in the cache mount (not part of the step's cache key),

@@ -241,6 +241,7 @@ def test_a_stale_record_never_names_a_new_snapshot(busybox_image: str, tmp_path:
         assert t.extractfile("greeting.txt").read() == b"two\n"  # type: ignore[union-attr]
 
 
+@pytest.mark.root
 def test_no_traceback_when_an_export_cannot_be_repaired(copy: tuple[Path, Path, dict[str, object]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A blob that stays damaged (here: every repair fails) is one clear error, and nothing is written."""

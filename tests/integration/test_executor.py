@@ -13,7 +13,7 @@ from bake.worker.executor import Mount, Process, RuncExecutor
 from bake.worker.snapshot import Snapshotter
 from bake.worker.users import resolve_user
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.root]
 
 
 @pytest.fixture

@@ -122,6 +122,7 @@ COPY ctx/ /app/
     assert intact(canary)
 
 
+@pytest.mark.root
 def test_a_run_that_fills_the_disk_says_so(busybox_image: str, tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -138,6 +139,7 @@ RUN dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null
 
 
 @pytest.mark.parametrize(("size", "where"), [(40, "the copy of the build context"), (10, "the files of copy big to /b")])
+@pytest.mark.root
 def test_a_copy_that_fills_the_disk_says_so(busybox_image: str, tmp_path: Path, size: int, where: str) -> None:
     root = tmp_path / "root"
     root.mkdir()

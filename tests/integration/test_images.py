@@ -20,6 +20,7 @@ def skopeo(*args: str) -> dict:
     return json.loads(out)
 
 
+@pytest.mark.root
 def test_one_image_as_oci_and_docker_tarballs_and_pushed(busybox_image: str, registry: str, tmp_path: Path) -> None:
     tag = f"{registry}/out/app:1"
     d = project(tmp_path, f'target "app" {{\n  tags = ["{tag}"]\n  labels = {{ "org.example.team" = "build" }}\n'

@@ -14,6 +14,8 @@ from bake.content.atomic import NoSpaceError
 from bake.errors import BakeError
 from tests.integration.test_build import project, run
 
+pytestmark = pytest.mark.root  # runc, overlayfs and loop mounts
+
 DOCKERFILE = "FROM {base}\nRUN head -c 3000000 /dev/urandom > /big\n"
 
 

@@ -17,6 +17,7 @@ from tests.integration.test_build import executed, project, run
 HCL = 'group "default" {\n  targets = ["old", "new"]\n}\ntarget "old" {\n  target = "old"\n}\ntarget "new" {\n  target = "new"\n}\n'
 
 
+@pytest.mark.root
 def test_prune_removes_what_was_not_used_recently_and_keeps_the_rest_cached(busybox_image: str, tmp_path: Path) -> None:
     d = project(tmp_path, HCL, f"FROM {busybox_image} AS base\nRUN echo base > /base\n"
                 "FROM base AS old\nRUN head -c 100000 /dev/zero > /old\nFROM base AS new\nRUN echo new > /new\n")
@@ -36,6 +37,7 @@ def test_prune_removes_what_was_not_used_recently_and_keeps_the_rest_cached(busy
     assert executed(run(d, root, "old")) == 1  # its base is still cached; only its own step runs again
 
 
+@pytest.mark.root
 def test_prune_all_and_keep_storage(busybox_image: str, tmp_path: Path) -> None:
     d = project(tmp_path, HCL, f"FROM {busybox_image} AS old\nRUN head -c 300000 /dev/zero > /a\n"
                 f"FROM {busybox_image} AS new\nRUN head -c 300000 /dev/zero > /b\n")

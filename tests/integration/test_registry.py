@@ -80,6 +80,7 @@ async def test_push_then_pull_a_multi_platform_image(registry: str, busybox_root
         await client.aclose()
 
 
+@pytest.mark.root
 async def test_images_become_shared_snapshot_chains(registry: str, busybox_rootfs: Path, tmp_path: Path) -> None:
     import os
 

@@ -12,7 +12,7 @@ import pytest
 from bake.worker.errors import ExecError
 from bake.worker.runtimes import probe, select_runtime
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.root]
 
 
 Install = Callable[[str], None]

@@ -15,7 +15,7 @@ import pytest
 
 from bake.worker.executor import Process, RuncExecutor
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.root]
 RUNTIME = os.environ.get("BAKE_TEST_RUNTIME", "runc")
 
 

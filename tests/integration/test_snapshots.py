@@ -15,6 +15,8 @@ from bake.worker.differ import layer_bytes
 from bake.worker.errors import SnapshotError
 from bake.worker.snapshot import MAX_LOWERS, Snapshotter
 
+pytestmark = pytest.mark.root  # runc, overlayfs and loop mounts
+
 
 @pytest.fixture
 def snaps(tmp_path: Path) -> Snapshotter:

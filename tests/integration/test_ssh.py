@@ -58,6 +58,7 @@ def ssh_mount(sid: str = "default", target: str = "/run/buildkit/ssh_agent.0", *
     return GraphMount(target, "ssh", secret_id=sid, readonly=True, **kw)  # type: ignore[arg-type]
 
 
+@pytest.mark.root
 async def test_default_agent_reaches_the_container_through_a_proxy(host_agent: str, busybox_rootfs: Path,
                                                                    tmp_path: Path) -> None:
     rootfs = tmp_path / "rootfs"
