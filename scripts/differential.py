@@ -36,6 +36,8 @@ BASE = ImageInfo(env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 def compare_targets(text: str, ref: dict[str, Any]) -> str | None:
     """None when bake answers as the reference did, else a short reason."""
+    if ref.get("skipped"):
+        return None
     got, error = targets_answer(text)
     if ref["error"] is not None or error is not None:
         if ref["error"] != error:

@@ -146,7 +146,7 @@ def lint_answer(text: str, images: ImageLookup | None = None, file: str = "Docke
         _stage_heads(instrs, file)
     except DockerfileError as err:
         return LintAnswer((), err.detail, err.line)
-    report = check(doc, instrs, images)
+    report = check(doc, instrs, images, comments=prev_comments(text, doc))
     failure = report.failure
     return LintAnswer(report.warnings, failure.detail if failure else None, failure.line if failure else None)
 

@@ -35,9 +35,15 @@ class Report:
     failure: DockerfileError | None = None
 
 
+# rules BuildKit runs with the file's linter only: a `# check=` comment above an instruction does not reach them
+_FILE_RULES = frozenset({"NoEmptyContinuation", "ConsistentInstructionCasing", "DuplicateStageName",
+                         "ReservedStageName", "InvalidDefaultArgInFrom", "InvalidBaseImagePlatform"})
+
+
 def check(doc: Document, instrs: list[ins.Instruction], images: ImageLookup | None = None,
-          platform: str = "linux/amd64") -> Report:
-    """Lint ``doc``; ``images`` describes base images (``None``: unknown), ``platform`` is the target."""
+          platform: str = "linux/amd64", comments: dict[int, list[str]] | None = None) -> Report:
+    """Lint ``doc``; ``images`` describes base images (``None``: unknown), ``platform`` is the target,
+    ``comments`` the comment lines above each instruction (a ``check=skip=…`` there skips rules for it)."""
     from bake.dockerfile.lint_dispatch import dispatch_rules
 
     skip, skip_all, error = _directive(doc)
@@ -65,7 +71,9 @@ def check(doc: Document, instrs: list[ins.Instruction], images: ImageLookup | No
         failure = err
     if skip_all:
         return Report((), error, failure)
-    kept = sorted((w for w in found if w.rule not in skip), key=lambda w: w.line)  # stable, as BuildKit sorts
+    local = {line: _comment_skips(lines) for line, lines in (comments or {}).items()}
+    kept = sorted((w for w in found if w.rule not in skip and not (
+        w.rule not in _FILE_RULES and _skipped(w, local.get(w.line)))), key=lambda w: w.line)  # stable, as BuildKit
     if error and kept and failure is None:  # `error=true`: BuildKit fails the check, naming the rules
         rules = ", ".join(dict.fromkeys(w.rule for w in kept))
         failure = DockerfileError(f"lint violation found for rules: {rules}", doc.file, kept[0].line)
@@ -87,6 +95,27 @@ def _directive(doc: Document) -> tuple[frozenset[str], bool, bool]:
         elif key == "error":
             error = val.lower() in ("1", "t", "true")
     return frozenset(skip), skip_all, error
+
+
+def _comment_skips(lines: list[str]) -> frozenset[str] | None:
+    """The rules a ``check=skip=…`` comment above an instruction turns off (``{"all"}``: every one)."""
+    for line in lines:
+        m = re.match(r"^([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$", line)
+        if not m or m.group(1).lower() != "check":
+            continue
+        out: set[str] = set()
+        for part in m.group(2).split(" ")[0].split(";", 2):
+            key, sep, val = part.partition("=")
+            if not sep or key.strip() not in ("skip", "experimental", "error"):
+                return None  # BuildKit ignores a comment it cannot read
+            if key.strip() == "skip":
+                out.update(v.strip() for v in val.strip().split(","))
+        return frozenset(out)
+    return None
+
+
+def _skipped(w: Warning, skips: frozenset[str] | None) -> bool:
+    return skips is not None and (w.rule in skips or "all" in skips)
 
 
 def _consistent(word: str) -> bool:
