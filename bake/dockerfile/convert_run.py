@@ -43,6 +43,8 @@ def mounts(
     ssh_count = 0
     for spec in specs:
         target = _abs(expand(spec.target), cwd) if spec.target else ""
+        if not target and spec.type in ("bind", "cache", "tmpfs"):
+            target = cwd or "/"  # BuildKit mounts at the working directory when no target is given
         frm = expand(spec.from_) if spec.from_ else None
         source = expand(spec.source) if spec.source else ""
         if spec.type == "bind":

@@ -98,8 +98,6 @@ def parse_mount(spec: str, fail: Fail) -> Mount:
 
 
 def _validate(m: Mount, rw_given: bool, fail: Fail) -> None:
-    if m.type in ("bind", "cache", "tmpfs") and not m.target:
-        raise fail(f"mount type {m.type} requires a target path")  # BuildKit: "... requires a target path"
     if m.type == "secret" and not (m.id or m.target or m.env):
         raise fail("secret mount requires an id, a target or an env")
     if m.sharing is not None and m.type != "cache":

@@ -249,3 +249,14 @@ def test_copy_from_a_scratch_stage_copies_from_an_empty_tree() -> None:
     assert isinstance(copy_op, FileOp) and isinstance(copy_op.actions[0], Copy)
     source = c.state.vertex.inputs[copy_op.actions[0].source]  # type: ignore[union-attr]
     assert source.op == FileOp(None, ()) and source.inputs == ()
+
+
+def test_a_mount_without_target_is_at_the_working_directory() -> None:
+    """Recorded on BuildKit v0.32.2: `RUN --mount=type=bind ls` in WORKDIR /src lists the context
+    there; cache and tmpfs mounts without a target land on the working directory too."""
+    from bake.graph.ops import ExecOp
+
+    c = conv("FROM busybox\nWORKDIR /src\nRUN --mount=type=bind --mount=type=cache,id=c ls\n")
+    run = next(v for v in vertices(c.state.vertex) if isinstance(v.op, ExecOp))
+    targets = {m.type: m.target for m in run.op.mounts if not m.output}
+    assert targets["bind"] == "/src" and targets["cache"] == "/src"
