@@ -254,8 +254,11 @@ def _flags(node: Node, fail: Fail) -> dict[str, object]:
     for raw in node.flags:
         name, sep, value = raw[2:].partition("=")
         kind = known.get(name)
-        if kind is None:
-            raise fail(f"unknown flag: {name}")
+        if kind is None:  # BuildKit's words: the flag as written, and the near known one
+            import difflib
+
+            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            raise fail(f"unknown flag: --{name}" + (f" (did you mean {near[0]}?)" if near else ""))
         if kind == "bool":
             if sep and value.lower() not in ("true", "false"):
                 raise fail(f"expecting boolean value for flag {name}, not: {value}")
