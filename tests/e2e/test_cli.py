@@ -232,7 +232,7 @@ def test_plan_reports_dockerfile_errors_with_the_line(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mont=type=cache make\n")
     r = bake(tmp_path, "--plan")
     assert r.returncode == 1
-    assert "ERROR: Dockerfile:2:1: unknown flag: mont" in r.stderr
+    assert "ERROR: Dockerfile:2:1: unknown flag: --mont (did you mean mount?)" in r.stderr
     assert ">>> RUN --mont=type=cache make" in r.stderr
 
 
