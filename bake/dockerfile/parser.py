@@ -209,6 +209,9 @@ def _node(text: str, start: int, end: int, file: str, escape: str) -> Node:
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return Node(keyword, tuple(flags), tuple(value), True, text, start, end)
+        if isinstance(value, list):  # valid JSON, but not all strings: BuildKit refuses it
+            raise DockerfileError("when using JSON array syntax, arrays must be comprised of strings only",
+                                  file, start, 1, text)
     return Node(keyword, tuple(flags), (rest,) if rest else (), False, text, start, end)
 
 

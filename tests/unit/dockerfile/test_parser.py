@@ -77,6 +77,8 @@ def test_onbuild_wraps_an_instruction() -> None:
     ("FROM a\nFRUM b\n", 2, r"unknown instruction: FRUM \(did you mean from\?\)"),
     ("FROM a\nRUNN b\n", 2, r"unknown instruction: RUNN \(did you mean run\?\)"),
     ("FROM a\nXYZZY b\n", 2, "unknown instruction: XYZZY$"),
+    ('FROM a\nCMD [ "echo", [ "nested json" ] ]\n', 2,
+     "when using JSON array syntax, arrays must be comprised of strings only"),  # BuildKit v0.32.2
     ("FROM a\nRUN <<EOF\necho\n", 2, "unterminated heredoc"),
     ("FROM a\nONBUILD FROM b\n", 2, "FROM isn't allowed as an ONBUILD trigger"),
     ("# escape=x\nFROM a\n", 1, "invalid escape token"),
