@@ -4,10 +4,8 @@ the state root must come out of every build unchanged."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from bake.app import Request
 from bake.app.build import BuildOptions, build
 from bake.content.atomic import NoSpaceError
 from bake.errors import StepError
+from tests.unit.worker.test_hostile_trees import tar_of
 
 HCL = 'target "default" {\n  output = ["type=local,dest=out"]\n}\n'
 
@@ -83,22 +82,8 @@ RUN cat /v > /seen
     assert (d / "out" / "seen").read_text() == "pwned\n"  # the container sees the link followed inside it
 
 
-def tar_bytes(*entries: tuple[str, str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for kind, name, arg in entries:
-            info = tarfile.TarInfo(name)
-            if kind == "sym":
-                info.type, info.linkname = tarfile.SYMTYPE, arg
-                t.addfile(info)
-            else:
-                info.size = len(arg)
-                t.addfile(info, io.BytesIO(arg.encode()))
-    return buf.getvalue()
-
-
 def test_add_of_hostile_archives(busybox_image: str, tmp_path: Path, canary: Path) -> None:
-    evil = tar_bytes(("sym", "lnk", f"{canary}/victim"), ("file", "lnk", "pwned"),
+    evil = tar_of(("sym", "lnk", f"{canary}/victim"), ("file", "lnk", "pwned"),
                      ("file", "planted/victim", "pwned"), ("file", "../../escape", "pwned"))
     d = build_project(tmp_path, f"""
 FROM {busybox_image}
@@ -111,7 +96,7 @@ RUN cat /lnk /planted/victim /escape > /seen
 
 
 def test_a_base_layer_link_is_never_merged_into(busybox_image: str, tmp_path: Path, canary: Path) -> None:
-    base = tar_bytes(("sym", "app/conf", str(canary)))
+    base = tar_of(("sym", "app/conf", str(canary)))
     with pytest.raises(StepError, match="cannot copy to non-directory: /app/conf"):
         build_project(tmp_path, """
 FROM scratch AS base
