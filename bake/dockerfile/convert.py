@@ -198,7 +198,7 @@ class _Stage:
             path = posixpath.normpath(posixpath.join(config.workdir or "/", path))
             config = replace(config, workdir=path)
             state = state.with_cwd(path).file(((Mkdir(path, 0o755, make_parents=True, chown=config.user), None),),
-                                              name=f"{label} WORKDIR {path}")
+                                              name=f"{label} WORKDIR {path}", ignore_cache=self.ignore_cache)
             created, empty = f"WORKDIR {path}", False
         elif isinstance(inst, ins.User):
             user = self.expand(inst.user, config, loc)
@@ -212,7 +212,7 @@ class _Stage:
             frm = f"--from={inst.from_} " if inst.from_ else ""
             state = copy(state, inst, lambda w: self.expand(w, config, loc), self.source_of, config.workdir,
                          f"{label} {'ADD' if inst.add else 'COPY'} {frm}{' '.join(inst.sources)} {inst.dest}",
-                         lambda text: self.expand_body(text, config, loc))
+                         lambda text: self.expand_body(text, config, loc), ignore_cache=self.ignore_cache)
             created, empty = f"{'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}", False
         else:
             config, created = self.config_only(inst, config, loc)

@@ -28,6 +28,7 @@ def copy(
     cwd: str,
     name: str,
     expand_body: Callable[[str], str] = lambda text: text,
+    ignore_cache: bool = False,
 ) -> State:
     """Apply one COPY/ADD to ``state``. ``source_of(from)`` gives the state files come from
     (the build context for None)."""
@@ -61,10 +62,10 @@ def copy(
         actions.append((Copy(0, path, dest, chown=chown, chmod=chmod, exclude=inst.exclude, parents=inst.parents,
                              unpack=unpack, dir_contents_only=not is_url(src)), source))
     if not inst.link:
-        return state.file(tuple(actions), name=name)
+        return state.file(tuple(actions), name=name, ignore_cache=ignore_cache)
     # --link: the files land on an empty layer that is merged on top, so the copy does not
     # depend on (or invalidate with) the layers below.
-    layer = scratch(state.platform).file(tuple(actions), name=name)
+    layer = scratch(state.platform).file(tuple(actions), name=name, ignore_cache=ignore_cache)
     return merge((state, layer), name=name)
 
 

@@ -50,7 +50,8 @@ class State:
                     extra_hosts, shm_size, ulimits)
         return replace(self, vertex=Vertex(op, tuple(inputs), self.platform, name, ignore_cache))
 
-    def file(self, actions: tuple[tuple[FileAction, State | None], ...], name: str = "") -> State:
+    def file(self, actions: tuple[tuple[FileAction, State | None], ...], name: str = "",
+             ignore_cache: bool = False) -> State:
         """Apply file actions on this state; a Copy pairs with the state it copies from."""
         inputs: list[Vertex] = [self.vertex] if self.vertex is not None else []
         resolved: list[FileAction] = []
@@ -63,7 +64,7 @@ class State:
                 action = replace(action, source=inputs.index(src.vertex))
             resolved.append(action)
         op = FileOp(0 if self.vertex is not None else None, tuple(resolved))
-        return replace(self, vertex=Vertex(op, tuple(inputs), self.platform, name))
+        return replace(self, vertex=Vertex(op, tuple(inputs), self.platform, name, ignore_cache))
 
 
 def image(ref: str, platform: str | None = None, name: str = "") -> State:

@@ -362,3 +362,17 @@ def test_plan_uses_the_base_image_configs_earlier_builds_recorded(busybox_image:
     assert not any(e.startswith("PATH=") for e in run_env())  # offline, nothing recorded: an empty config
     run(d, root)
     assert "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in run_env()  # busybox's ENV
+
+
+def test_no_cache_reports_no_step_cached(busybox_image: str, tmp_path: Path) -> None:
+    """``--no-cache``: COPY and WORKDIR run again too, not only RUN (as buildx shows it)."""
+    from bake.progress.events import Cached
+
+    d = project(tmp_path, 'target "default" {}\n', f"FROM {busybox_image}\nWORKDIR /app\nCOPY f .\nRUN true\n",
+                {"f": "x"})
+    root = tmp_path / "root"
+    run(d, root)
+    events: list[Event] = []
+    build(Request(cwd=str(d), overrides=("*.no-cache=true",)), BuildOptions(root=str(root)), events.append)
+    cached = [e.step.name for e in events if isinstance(e, Cached)]
+    assert not [n for n in cached if "WORKDIR" in n or "COPY" in n or "RUN" in n], cached
