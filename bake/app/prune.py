@@ -65,9 +65,12 @@ def usage(root: str) -> Usage:
                  _size(StateRoot(root).content), _size(StateRoot(root).cachemounts), stored)
 
 
-def prune(root: str, until: float | None = None, keep_storage: int | None = None, now: float | None = None) -> Pruned:
+def prune(root: str, until: float | None = None, keep_storage: int | None = None, now: float | None = None,
+          keep_images: bool = False, blobs: bool = False) -> Pruned:
     """Remove old entries (unused for ``until`` seconds), then the least recently used until the
-    snapshots take at most ``keep_storage`` bytes, then everything no entry keeps alive."""
+    snapshots take at most ``keep_storage`` bytes, then everything no entry keeps alive — except,
+    with ``keep_images``, the unpacked base images (as buildx's prune keeps its internal images).
+    ``blobs`` (``prune -a``) also deletes every stored blob no image in bake's image store uses."""
     if any(not _dead(p) for p in _scratch_dirs(root)):
         raise UsageError("a build is running with this root; prune when it has finished")
     run_dir = StateRoot(root).run
@@ -94,7 +97,7 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
         while kept and sum(sizes[s] for s in _alive(snaps, [e.result for e in kept], _image_tops(root))
                            if s in sizes) > keep_storage:
             drop.append(kept.pop(0))
-    live = _alive(snaps, [e.result for e in kept], [])
+    live = _alive(snaps, [e.result for e in kept], _image_tops(root) if keep_images else [])
     drop = [e for e in drop if e.result not in live]  # an entry whose snapshot stays anyway frees nothing
     for e in drop:
         cache.remove(e.key)
@@ -111,9 +114,39 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
         shutil.rmtree(path, ignore_errors=True)
         gone.add(os.path.basename(path).partition(".")[0])
     _forget_images(root, live)
+    store = ContentStore(StateRoot(root).content)
     if gone:
-        Layers(root, ContentStore(StateRoot(root).content), snaps).forget(gone)
+        Layers(root, store, snaps).forget(gone)
+    if blobs:
+        freed += _unused_blobs(root, store)
     return Pruned(len(drop) + len(dangling), removed, freed)
+
+
+def _unused_blobs(root: str, store: ContentStore) -> int:
+    """Delete the blobs no image of bake's image store reaches; the bytes freed."""
+    import json
+
+    keep: set[str] = set()
+    todo = [d["digest"] for d in load_map(StateRoot(root).images, lambda _k, v: is_descriptor(v))[0].values()]
+    while todo:
+        digest = todo.pop()
+        if digest in keep or not store.exists(digest):
+            continue
+        keep.add(digest)
+        try:
+            doc = json.loads(store.read(digest))
+        except (ValueError, OSError, UnicodeDecodeError):
+            continue  # a layer or config: no references inside
+        if isinstance(doc, dict):
+            refs = [doc.get("config"), *(doc.get("layers") or []), *(doc.get("manifests") or [])]
+            todo.extend(r["digest"] for r in refs if isinstance(r, dict) and isinstance(r.get("digest"), str))
+    freed = 0
+    for digest in store.digests():
+        if digest not in keep:
+            with contextlib.suppress(OSError):
+                freed += os.path.getsize(store.path(digest))
+            store.delete(digest)
+    return freed
 
 
 def parse_size(text: str) -> int:

@@ -22,8 +22,9 @@ def du(root: str | None) -> int:
 
 
 def prune(root: str | None, filters: tuple[str, ...], keep_storage: str | None, everything: bool) -> int:
-    """Remove cache entries: unused for ``until=DURATION``, then the least recently used down to
-    ``keep_storage``; ``everything`` removes all."""
+    """As buildx's prune: no flags removes all build cache not in use but keeps the unpacked base
+    images; ``--filter until=DURATION`` / ``--keep-storage`` remove only the old or the excess;
+    ``everything`` (``-a``) removes all of it, base images and the blobs no stored image uses too."""
     from bake.app import rootless
     from bake.app.build import state_root
     from bake.app.prune import parse_duration, parse_size
@@ -36,9 +37,11 @@ def prune(root: str | None, filters: tuple[str, ...], keep_storage: str | None, 
         if key != "until":
             raise UsageError(f"unsupported prune filter {f!r} (supported: until=DURATION)")
         until = parse_duration(value)
-    if everything:
+    plain = not filters and keep_storage is None and not everything
+    if everything or plain:
         until = -1.0
-    done = rootless.run("prune:prune", (root, until, parse_size(keep_storage) if keep_storage else None))
+    done = rootless.run("prune:prune", (root, until, parse_size(keep_storage) if keep_storage else None, None,
+                                        plain, everything))
     sys.stdout.write(f"Removed {done.entries} cache entries and {done.snapshots} snapshots\n"
                      f"Total:\t{_bytes(done.bytes)}\n")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -67,3 +68,31 @@ def test_sizes_and_durations_parse_as_buildx_writes_them() -> None:
     assert parse_duration("24h") == 86400 and parse_duration("1h30m") == 5400 and parse_duration("7d") == 7 * 86400
     with pytest.raises(UsageError):
         parse_duration("soon")
+
+
+@pytest.mark.root
+def test_prune_without_flags_is_buildxs_and_all_leaves_no_unused_blob(busybox_image: str, tmp_path: Path) -> None:
+    """``bake prune``: all build cache not in use goes, the unpacked base images stay (buildx keeps its
+    internal images); ``prune -a``: everything, and no blob that no stored image uses."""
+    from bake.content.store import ContentStore
+
+    d = project(tmp_path, 'target "default" {}\ntarget "kept" {\n  output = ["type=image,name=bake.local/kept:1"]\n}\n',
+                f"FROM {busybox_image}\nRUN head -c 200000 /dev/zero > /a\n")
+    root = tmp_path / "root"
+    run(d, root, "default")
+    assert usage(str(root)).entries == 2
+    done = prune(str(root), until=-1, keep_images=True)  # what the CLI passes for a plain `bake prune`
+    after = usage(str(root))
+    # the RUN's entry went; the base image's entry and layer stay (removing them would free nothing)
+    assert done.entries == 1 and after.entries == 1 and after.snapshots == 1 and after.reclaimable_bytes == 0
+    assert executed(run(d, root, "default")) == 1  # its RUN again; the base needed no pull
+    run(d, root, "kept")  # an image in bake's store keeps its blobs through prune -a
+    prune(str(root), until=-1, blobs=True)
+    store = ContentStore(str(root / "content"))
+    assert usage(str(root)).snapshots == 0 and store.digests()
+    kept = json.loads((root / "images.json").read_text())
+    top = next(iter(kept.values()))["digest"]
+    assert store.exists(top)
+    os.unlink(root / "images.json")
+    prune(str(root), until=-1, blobs=True)
+    assert store.digests() == []  # nothing uses them any more
