@@ -9,12 +9,15 @@ and a tree walk per commit; overlayfs is always preferred.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 
+from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
 from bake.worker.snapshot import Snapshotter
 
@@ -140,5 +143,32 @@ def overlay_supported(directory: str) -> bool:
 
 
 def open_snapshotter(root: str) -> Snapshotter:
-    """Overlayfs snapshots where the root's filesystem supports them, else copy-based ones."""
-    return Snapshotter(root) if overlay_supported(StateRoot(root).snapshots) else CopySnapshotter(root)
+    """Overlayfs snapshots where the root's filesystem supports them, else copy-based ones — decided
+    once per root and remembered (``snapshots/.kind``): a process that cannot mount (an ordinary
+    user reading the cache outside its namespace) must not take overlay snapshots for damaged copy
+    ones and set them aside."""
+    snapshots = StateRoot(root).snapshots
+    kind = snapshot_kind(snapshots, overlay_supported)
+    return Snapshotter(root) if kind == "overlay" else CopySnapshotter(root)
+
+
+def snapshot_kind(snapshots: str, probe: Callable[[str], bool]) -> str:
+    """``overlay`` or ``copy``: the recorded kind, else what existing snapshots are (a copy snapshot
+    has a ``full`` tree), else what ``probe`` finds — recorded only where it can be trusted (root)."""
+    marker = os.path.join(snapshots, ".kind")
+    with contextlib.suppress(OSError):
+        with open(marker) as f:
+            kind = f.read().strip()
+        if kind in ("overlay", "copy"):
+            return kind
+    existing = [e for e in (os.listdir(snapshots) if os.path.isdir(snapshots) else []) if e.isdigit()]
+    if existing:
+        kind = "copy" if any(os.path.isdir(os.path.join(snapshots, e, "full")) for e in existing) else "overlay"
+    else:
+        kind = "overlay" if probe(snapshots) else "copy"
+        if kind == "copy" and os.geteuid() != 0:
+            return kind  # an ordinary user's probe says nothing about what root (or its namespace) can mount
+    with contextlib.suppress(OSError):
+        os.makedirs(snapshots, exist_ok=True)
+        write_atomic(marker, kind.encode())
+    return kind
