@@ -40,6 +40,7 @@ class StepRun:
     took: float | None = None  # cached: how long it ran when stored
     output: bool = False  # an export after the solve, not a graph step
     critical: bool = False
+    why: str = ""  # --explain: why it ran
 
     @property
     def duration(self) -> float:
@@ -124,6 +125,7 @@ class Fold:
         self.current: dict[str, _Open] = {}
         self.built: dict[str, Built] = {}
         self.notes: list[tuple[str, str]] = []
+        self.why: dict[str, str] = {}  # step digest → --explain's reason
         self.first: float | None = None
         self.last = 0.0
 
@@ -145,6 +147,8 @@ class Fold:
             self.planned.append(event)
         elif isinstance(event, Built):
             self.built[event.target] = event
+        elif isinstance(event, Noted) and event.step is not None:
+            self.why[event.step.digest] = event.text.partition(" ran: ")[2] or event.text
         elif isinstance(event, Noted):
             self.notes.append((event.level, event.text))
 
@@ -182,7 +186,7 @@ class Fold:
                 status = "failed" if o.error else "executed"
             steps.append(StepRun(n, s.digest, s.name, s.targets, s.location, s.key, status, o.start,
                                  o.end if o.end is not None else end, o.error, tuple(o.lines), o.took,
-                                 s.name.startswith(OUTPUT_PREFIXES)))
+                                 s.name.startswith(OUTPUT_PREFIXES), why=self.why.get(s.digest, "")))
         lanes = _lanes(self.planned, steps)
         critical = critical_path(steps)
         marked = set(critical)

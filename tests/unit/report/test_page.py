@@ -213,3 +213,14 @@ def _run(events: list[Event]) -> Run:
     for e in events:
         fold(e)
     return fold.run()
+
+
+def test_explain_reasons_show_beside_their_steps() -> None:
+    run_step = step("r", "[app 1/1] RUN make", "app", location="Dockerfile:3")
+    why = "build arg VERSION changed: 1 → 2"
+    events: list[Event] = [Planned(("app",), 1, 0.0, (1,)), Started(run_step, 0.1),
+                           Noted(f"why {run_step.name} ran: {why}", 0.1, step=run_step), Completed(run_step, 0.5),
+                           Built("app", 0.5)]
+    (s,) = [s for s in _run(events).steps if s.digest == run_step.digest]
+    assert s.why == why and not _run(events).notes  # a step's note is its reason, not a general note
+    assert "why: build arg VERSION changed: 1 → 2" in render_events(events)
