@@ -18,8 +18,9 @@ import functools
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
+from bake.content.dirfd import opened, remove_at
 from bake.errors import BakeError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -33,21 +34,13 @@ def export_local(trees: Sequence[tuple[str, str | None]], dest: str) -> None:
     """Write each (subdirectory, tree) to ``dest/subdirectory`` ("" for ``dest`` itself); a None
     tree is an empty filesystem."""
     os.makedirs(dest, exist_ok=True)
-    with _opened(os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)) as top:
+    with opened(os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)) as top:
         for sub, tree in trees:
             target = _subdir(top, sub)
-            with _opened(target):
+            with opened(target):
                 if tree is not None:
-                    with _opened(os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)) as src:
+                    with opened(os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)) as src:
                         _sync_dir(src, target)
-
-
-@contextlib.contextmanager
-def _opened(fd: int) -> Iterator[int]:
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def _subdir(top: int, sub: str) -> int:
@@ -68,22 +61,9 @@ def _dir_at(parent: int, name: str, mode: int) -> int:
     except OSError as err:
         if err.errno not in (errno.ENOTDIR, errno.ELOOP):  # a file, or a link (never followed), is in the way
             raise
-        _remove(parent, name)
+        remove_at(parent, name)
     os.mkdir(name, mode, dir_fd=parent)
     return os.open(name, _DIR_FLAGS, dir_fd=parent)
-
-
-def _remove(parent: int, name: str) -> None:
-    st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    if stat.S_ISDIR(st.st_mode):
-        with _opened(os.open(name, _DIR_FLAGS, dir_fd=parent)) as fd:
-            with os.scandir(fd) as it:
-                names = [e.name for e in it]
-            for child in names:
-                _remove(fd, child)
-        os.rmdir(name, dir_fd=parent)
-    else:
-        os.unlink(name, dir_fd=parent)
 
 
 def _sync_dir(src: int, dst: int) -> None:
@@ -93,7 +73,7 @@ def _sync_dir(src: int, dst: int) -> None:
         st = entry.stat(follow_symlinks=False)
         name = entry.name
         if stat.S_ISDIR(st.st_mode):
-            with _opened(_dir_at(dst, name, 0o700)) as d, _opened(os.open(name, _DIR_FLAGS, dir_fd=src)) as s:
+            with opened(_dir_at(dst, name, 0o700)) as d, opened(os.open(name, _DIR_FLAGS, dir_fd=src)) as s:
                 _sync_dir(s, d)
             _attrs(dst, name, st)
             continue
@@ -125,14 +105,11 @@ def _replace(dst: int, name: str, make: Callable[[str], None]) -> None:
     """Make the entry under a temporary name, then rename it over ``name`` (a directory in the way
     is removed first: a file or link cannot replace it by rename)."""
     tmp = f".{name[:200]}.bake-{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        _remove(dst, tmp)
+    remove_at(dst, tmp)
     make(tmp)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         if stat.S_ISDIR(os.stat(name, dir_fd=dst, follow_symlinks=False).st_mode):
-            _remove(dst, name)
-    except FileNotFoundError:
-        pass
+            remove_at(dst, name)
     os.rename(tmp, name, src_dir_fd=dst, dst_dir_fd=dst)
 
 
@@ -141,8 +118,8 @@ def _link(target: str, dst: int, tmp: str) -> None:
 
 
 def _copy_file(src: int, name: str, dst: int, tmp: str) -> None:
-    with _opened(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)) as r, \
-            _opened(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+    with opened(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)) as r, \
+            opened(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                             dir_fd=dst)) as w:
         size, done = os.fstat(r).st_size, 0
         try:
@@ -170,6 +147,6 @@ def _xattrs(fd: int) -> list[str]:
 
 def _attrs(dst: int, name: str, st: os.stat_result) -> None:
     if not stat.S_ISLNK(st.st_mode):
-        with _opened(os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)) as fd:
+        with opened(os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)) as fd:
             os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(st.st_mode))
     os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False)

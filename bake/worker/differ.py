@@ -16,7 +16,8 @@ import tarfile
 from collections.abc import Callable, Collection
 from typing import BinaryIO, cast
 
-from bake.worker.inroot import Root, opened
+from bake.content.dirfd import opened
+from bake.worker.inroot import Root
 from bake.worker.writes import OPAQUE_MARKER, WHITEOUT_PREFIX
 
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")

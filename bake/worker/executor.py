@@ -21,13 +21,14 @@ import uuid
 
 import anyio
 
+from bake.content.dirfd import opened
 from bake.worker.errors import ExecError as ExecError  # the contract's types, beside their runtime
 from bake.worker.errors import UnsafePathError
 from bake.worker.execution import Mount as Mount
 from bake.worker.execution import Output
 from bake.worker.execution import Process as Process
 from bake.worker.execution import Result as Result
-from bake.worker.inroot import Root, opened
+from bake.worker.inroot import Root
 from bake.worker.network import NAMESERVER, BuildNetwork
 from bake.worker.platforms import BINFMT_DIR, emulator
 from bake.worker.seccomp import profile

@@ -20,10 +20,11 @@ import stat
 import tarfile
 
 from bake.content.atomic import FULL, NoSpaceError
+from bake.content.dirfd import opened
 from bake.graph.ops import Copy, FileAction, Mkdir, Mkfile, Rm
 from bake.worker.dockerignore import Matcher
 from bake.worker.errors import FileOpError, UnsafePathError
-from bake.worker.inroot import Root, chmod_fd, opened
+from bake.worker.inroot import Root, chmod_fd
 from bake.worker.users import resolve_user
 from bake.worker.writes import Attrs, copy_data, extract, set_attrs
 
@@ -141,17 +142,20 @@ def _is_dir_at(dirfd: int, name: str) -> bool:
 def _copy(dest: Root, src: Root, c: Copy) -> None:
     matches = _sources(src, c)
     found = [(rel, src.canonical(rel, follow=c.follow_symlinks)) for rel in matches]
+    is_dir: dict[str, bool] = {}  # each source looked at once
     for rel, parts in found:
-        if parts and src.lstat("/".join(parts)) is None:  # a link to nothing inside the source
+        st = src.lstat("/".join(parts))
+        if parts and st is None:  # a link to nothing inside the source
             raise FileOpError(f'failed to compute cache key: "/{rel}": not found')
-    dest_is_dir = c.dest.endswith("/") or len(found) > 1 or any(_is_dir(src, parts) for _, parts in found)
+        is_dir[rel] = st is not None and stat.S_ISDIR(st.st_mode)
+    dest_is_dir = c.dest.endswith("/") or len(found) > 1 or any(is_dir.values())
     owner = _owner(dest, c.chown)
     exclude = Matcher(c.exclude) if c.exclude else None
     pivot = _pivot(c.src) if c.parents else ""
     for rel, parts in found:
         if c.parents:
             suffix = rel[len(pivot):].lstrip("/") if pivot and rel.startswith(pivot + "/") else rel
-        elif dest_is_dir and not (_is_dir(src, parts) and c.dir_contents_only):
+        elif dest_is_dir and not (is_dir[rel] and c.dir_contents_only):
             suffix = posixpath.basename(rel.rstrip("/")) or "."
         else:
             suffix = ""
@@ -269,11 +273,6 @@ def _all_paths(root: Root) -> list[str]:
     with opened(root.open(".", os.O_RDONLY | os.O_DIRECTORY)) as top:
         walk(top, "")
     return out
-
-
-def _is_dir(root: Root, parts: list[str]) -> bool:
-    st = root.lstat("/".join(parts))
-    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
 def _is_archive(root: Root, parts: list[str]) -> bool:

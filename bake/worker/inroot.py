@@ -18,8 +18,8 @@ import ctypes
 import errno
 import os
 import stat
-from collections.abc import Iterator
 
+from bake.content.dirfd import remove_at
 from bake.worker.errors import UnsafePathError
 
 _MAX_LINKS = 40  # as the kernel's ELOOP limit
@@ -246,11 +246,9 @@ class Root:
         fd = os.dup(self.fd)
         try:
             for i, part in enumerate(parts):
-                try:
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(part, mode, dir_fd=fd)
                     created.append("/".join(parts[: i + 1]))
-                except FileExistsError:
-                    pass
                 nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
                 os.close(fd)
                 fd = nxt
@@ -277,46 +275,8 @@ class Root:
             os.close(dirfd)
 
 
-def remove_at(dirfd: int, name: str) -> bool:
-    """Delete ``name`` in the directory ``dirfd`` without following any link."""
-    try:
-        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    if stat.S_ISDIR(st.st_mode):
-        _rmtree_at(dirfd, name)
-    else:
-        os.unlink(name, dir_fd=dirfd)
-    return True
-
-
-def _rmtree_at(dirfd: int, name: str) -> None:
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
-    try:
-        with os.scandir(fd) as it:
-            entries = list(it)
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _rmtree_at(fd, entry.name)
-            else:
-                os.unlink(entry.name, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dirfd)
-
-
 def chmod_fd(fd: int, mode: int) -> None:
     """chmod the inode behind an ``O_PATH`` descriptor (never a symlink's target)."""
     if stat.S_ISLNK(os.fstat(fd).st_mode):
         return  # a link's own mode means nothing on Linux
     os.chmod(f"/proc/self/fd/{fd}", mode)
-
-
-@contextlib.contextmanager
-def opened(fd: int) -> Iterator[int]:
-    """Close ``fd`` when the block ends."""
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-

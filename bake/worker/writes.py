@@ -18,8 +18,9 @@ import tarfile
 from dataclasses import dataclass
 
 from bake.content.atomic import FULL, NoSpaceError
+from bake.content.dirfd import opened, remove_at
 from bake.worker.errors import UnsafeArchiveError
-from bake.worker.inroot import Root, chmod_fd, opened, remove_at
+from bake.worker.inroot import Root, chmod_fd
 
 WHITEOUT_PREFIX = ".wh."  # the layer format's deletion and opaque-directory markers
 OPAQUE_MARKER = ".wh..wh..opq"
