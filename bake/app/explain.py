@@ -114,7 +114,11 @@ def context_files(root: str, patterns: Sequence[str], cache: StatCache) -> dict[
 
 
 def render(r: Reason) -> str:
-    """The cause in words."""
+    """The causes in words, the first one first."""
+    return "; and ".join(_one(c) for c in r.causes())
+
+
+def _one(r: Reason) -> str:
     text = _own(r)
     if r.via_parent:
         where = f" ({r.location})" if r.location else ""

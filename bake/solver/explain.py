@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic
 
-from bake._record import record
+from bake._record import record, replace
 from bake.solver.keyplan import KeyPlan
 from bake.solver.protocols import V
 
@@ -70,6 +70,11 @@ class Reason:
     new: str = ""
     change: Change = Change()
     via_parent: bool = False
+    also: tuple[Reason, ...] = ()  # further causes (each its own root), when more than one input changed
+
+    def causes(self) -> tuple[Reason, ...]:
+        """Every cause, this one first, each once and without its ``also``."""
+        return (replace(self, also=()), *self.also)
 
 
 def diff(old: Facts, new: Facts) -> Change:
@@ -150,34 +155,48 @@ class Explainer(Generic[V]):
             tuple(old_facts.items()), tuple(new_facts.items())), set())
 
     def _cause(self, ident: str, steps: Mapping[str, StepRecord], targets: Change, seen: set[str]) -> Reason:
+        """The step's own change, if any, then every changed input's causes followed to their roots:
+        the first is the reason, the rest its ``also``."""
+        v = self.vertices[ident]
+        causes = self._causes(ident, steps, targets, seen) or [Reason("unknown", ident, v.name, v.location)]
+        return replace(causes[0], also=tuple(causes[1:]))
+
+    def _causes(self, ident: str, steps: Mapping[str, StepRecord], targets: Change, seen: set[str]) -> list[Reason]:
+        """[] when every changed input was already explained (a diamond: a root is named once)."""
         seen.add(ident)
         v = self.vertices[ident]
         new = step_record(self.plan, v, self.fact)
         old = steps.get(ident)
+        causes: list[Reason] = []
         if old is not None:
             if new.key and old.key == new.key:
-                return Reason("gone", ident, v.name, v.location)
+                return [Reason("gone", ident, v.name, v.location)]
             if old.salt != new.salt:
-                return Reason("salt", ident, v.name, v.location, old.salt, new.salt, diff(old.facts, new.facts))
+                causes.append(Reason("salt", ident, v.name, v.location, old.salt, new.salt, diff(old.facts, new.facts)))
         else:
             counterpart = self._counterpart(new, steps)
             if counterpart is not None and counterpart.name != new.name:
-                return Reason("instruction", ident, v.name, v.location, counterpart.name, new.name)
+                causes.append(Reason("instruction", ident, v.name, v.location, counterpart.name, new.name))
+        covered = False
         for n, parent in enumerate(new.inputs):
-            if parent in seen or parent not in self.vertices or not new.keys[n]:
+            if parent not in self.vertices or not new.keys[n]:
                 continue  # "": an input the salt stands in for (its files are in the salt)
             before = steps.get(parent)
             if before is not None and before.key and before.key == new.keys[n]:
                 continue
             if old is not None and n < len(old.keys) and old.keys[n] == new.keys[n] and old.inputs[n] == parent:
                 continue
-            r = self._cause(parent, steps, targets, seen)
-            return Reason(r.kind, r.root, r.name, r.location, r.old, r.new, r.change, True)
+            if parent in seen:
+                covered = True
+                continue
+            causes.extend(replace(c, via_parent=True) for c in self._causes(parent, steps, targets, seen))
+        if causes or covered:
+            return causes
         if old is None:
             if self._counterpart(new, steps) is not None:
-                return Reason("definition", ident, v.name, v.location, change=targets)
-            return Reason("new", ident, v.name, v.location)
-        return Reason("unknown", ident, v.name, v.location)
+                return [Reason("definition", ident, v.name, v.location, change=targets)]
+            return [Reason("new", ident, v.name, v.location)]
+        return [Reason("unknown", ident, v.name, v.location)]
 
     @staticmethod
     def _counterpart(new: StepRecord, steps: Mapping[str, StepRecord]) -> StepRecord | None:

@@ -149,3 +149,58 @@ def test_plan_explain_forecasts_what_would_run_and_why_without_running_it(busybo
     events: list[Event] = []
     run(d, root, "app", events=events, explain=True)  # the forecast was right: the same steps run
     assert {f"run {n}" for n in _explained(events)} == {line.split(": ")[0] for line in ran}
+
+
+FAILING = """
+FROM {base} AS base
+RUN echo base > /base
+FROM base AS a
+COPY a.txt /a
+FROM base AS b
+COPY b.txt /b
+RUN {command}
+"""
+TWO = """
+group "default" { targets = ["a", "b"] }
+target "a" {
+  target = "a"
+  output = ["type=local,dest=../out/a"]
+}
+target "b" {
+  target = "b"
+  output = ["type=local,dest=../out/b"]
+}
+"""
+
+
+def test_a_multi_target_build_with_a_failure_explains_both_and_remembers_the_failure(busybox_image: str,
+                                                                                     tmp_path: Path) -> None:
+    import pytest
+
+    from bake.errors import BakeError
+
+    d = project(tmp_path, TWO, FAILING.format(base=busybox_image, command="exit 3"),
+                {"a.txt": "a\n", "b.txt": "b\n", **IGNORE})
+    root = tmp_path / "root"
+    events: list[Event] = []
+    with pytest.raises(BakeError):
+        run(d, root, events=events, explain=True, keep_going=True)
+    notes = _explained(events)
+    assert set(notes) == _ran(events) and all("first build of this target" in t for t in notes.values()), notes
+    assert any("exit 3" in n for n in notes)  # the failing step is explained as it starts
+    lines = last_run(str(root), [])
+    a, b = (next(line for line in lines if line.startswith(f"{t}: ")) for t in "ab")
+    assert a.startswith("a: built") and b.startswith("b: failed"), lines
+
+    (d / "Dockerfile").write_text(FAILING.format(base=busybox_image, command="cat /b"))
+    (d / "a.txt").write_text("a changed\n")
+    events = []
+    run(d, root, events=events, explain=True)
+    notes = _explained(events)
+    assert set(notes) == _ran(events)
+    fixed = next(t for n, t in notes.items() if "cat /b" in n)
+    assert "instruction changed at Dockerfile:8:" in fixed and "exit 3 → " in fixed, fixed
+    copy_a = next(t for n, t in notes.items() if "a.txt" in n)
+    assert copy_a.endswith("context files changed: modified a.txt (1 path)"), copy_a
+    assert not any("echo base" in n or "b.txt" in n for n in notes), notes  # shared base and b's COPY: cached
+    assert last_run(str(root), ["b"])[0].startswith("b: built")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bake._record import replace
 from bake.app.explain import render
 from bake.solver.explain import Change, Reason
 
@@ -26,3 +27,13 @@ def test_instruction_image_platform_and_first_build() -> None:
     assert render(Reason("definition", "x", change=Change(modified=(("platform", "linux/amd64", "linux/arm64"),)))) == (
         "platform changed: linux/amd64 → linux/arm64")
     assert render(Reason("first", "x")) == "first build of this target on this root"
+
+
+def test_several_causes_are_joined_first_one_first() -> None:
+    a = Reason("salt", "a", "COPY a /a", "Dockerfile:2", "s1", "s2", Change(modified=(("file:a", "1", "2"),)),
+               via_parent=True)
+    b = Reason("salt", "b", "COPY b /b", "Dockerfile:3", "s1", "s2", Change(modified=(("file:b", "1", "2"),)),
+               via_parent=True)
+    assert render(replace(a, also=(b,))) == (
+        "parent step ran: COPY a /a (Dockerfile:2): context files changed: modified a (1 path); and "
+        "parent step ran: COPY b /b (Dockerfile:3): context files changed: modified b (1 path)")

@@ -105,3 +105,27 @@ def test_records_survive_their_json_form() -> None:
 
 def test_diff() -> None:
     assert diff((("a", "1"), ("b", "2")), (("b", "3"), ("c", "4"))) == Change(("c",), ("a",), (("b", "2", "3"),))
+
+
+def two_copies(a: str = "1", b: str = "1", base: str = "sha256:1") -> V:
+    """FROM; COPY a; COPY b; RUN — the RUN depends on both copies (a diamond over the base)."""
+    image = V("FROM busybox", location="Dockerfile:1", salt=base)
+    copy_a = V("COPY a /a", (image,), "Dockerfile:2", salt="a" + a, files=(("file:a", a),))
+    copy_b = V("COPY b /b", (image,), "Dockerfile:3", salt="b" + b, files=(("file:b", b),))
+    return V("RUN make", (copy_a, copy_b), "Dockerfile:4")
+
+
+def test_every_cause_is_named_when_two_inputs_changed() -> None:
+    r = why(two_copies(), two_copies(a="2", b="2"), "RUN make")
+    assert [(c.name, c.via_parent, c.change.modified) for c in r.causes()] == [
+        ("COPY a /a", True, (("file:a", "1", "2"),)), ("COPY b /b", True, (("file:b", "1", "2"),))]
+
+
+def test_a_step_reached_twice_is_named_once() -> None:
+    r = why(two_copies(), two_copies(base="sha256:2"), "RUN make")
+    assert [(c.kind, c.name, c.via_parent) for c in r.causes()] == [("salt", "FROM busybox", True)]
+
+
+def test_a_step_that_changed_itself_and_whose_parent_changed_names_both() -> None:
+    r = why(two_copies(), two_copies(a="2", base="sha256:2"), "COPY a /a")
+    assert [(c.name, c.via_parent) for c in r.causes()] == [("COPY a /a", False), ("FROM busybox", True)]
