@@ -1,0 +1,94 @@
+"""A registry for unit tests: images made from inline file lists, served through the two calls the
+worker makes of a ``RegistryClient`` (``resolve``, ``fetch_blob``) and ``manifest``; every call is
+counted."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bake.content import oci
+from bake.content.store import ContentStore
+from bake.registry.client import RegistryError
+from bake.registry.reference import Reference
+
+
+def layer_tar(files: dict[str, str]) -> bytes:
+    """An uncompressed layer: ``path → text`` (a path ending in ``/`` is a directory; a name
+    ``.wh.x`` is a whiteout, as in any layer)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for path, text in files.items():
+            info = tarfile.TarInfo(path.strip("/"))
+            info.mtime = 1_700_000_000
+            if path.endswith("/"):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            else:
+                data = text.encode()
+                info.size, info.mode = len(data), 0o644
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class FakeRegistry:
+    manifests: dict[str, oci.Document] = field(default_factory=dict)  # reference → manifest or index
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    fetched: list[str] = field(default_factory=list)
+
+    def image(self, ref: str, *layers: dict[str, str], config: dict[str, object] | None = None,
+              gzipped: bool = True) -> oci.Document:
+        """Serve an image under ``ref``; returns its manifest."""
+        descriptors, diff_ids = [], []
+        for files in layers:
+            tar = layer_tar(files)
+            blob = gzip.compress(tar, mtime=0) if gzipped else tar
+            self.blobs[digest(blob)] = blob
+            descriptors.append(oci.Descriptor(oci.LAYER_GZIP if gzipped else oci.LAYER_TAR, digest(blob), len(blob)))
+            diff_ids.append(digest(tar))
+        body = {"architecture": "amd64", "os": "linux", "config": {}, **(config or {}),
+                "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        raw = oci.encode(body)
+        self.blobs[digest(raw)] = raw
+        manifest = oci.manifest(oci.Descriptor(oci.CONFIG, digest(raw), len(raw)), descriptors)
+        self.manifests[ref] = manifest
+        self.manifests[manifest.digest] = manifest
+        return manifest
+
+    def client(self) -> FakeRegistry:
+        """What ``WorkerState.client`` answers."""
+        self.calls["client"] += 1
+        return self
+
+    async def manifest(self, ref: Reference, reference: str | None = None) -> oci.Document:
+        self.calls["manifest"] += 1
+        key = reference or str(ref)
+        if key not in self.manifests:
+            raise RegistryError(f"{ref}: manifest not found (404)", 404)
+        return self.manifests[key]
+
+    async def resolve(self, ref: Reference, platform: oci.Platform) -> tuple[oci.Document, str]:
+        self.calls["resolve"] += 1
+        doc = self.manifests[str(ref)]
+        return doc, doc.digest
+
+    async def fetch_blob(self, ref: Reference, blob: str, store: ContentStore) -> str:
+        self.calls["fetch_blob"] += 1
+        self.fetched.append(blob)
+        if blob not in self.blobs:
+            raise RegistryError(f"{ref}: blob {blob} not found (404)", 404)
+        store.write_stream([self.blobs[blob]], expected=blob)
+        return blob
+
+    async def aclose(self) -> None:
+        self.calls["aclose"] += 1
