@@ -122,6 +122,7 @@ class _Proxy:
                 upstream.connect(self.target)
             except OSError:
                 client.close()
+                upstream.close()
                 continue
             threading.Thread(target=_splice, args=(client, upstream), daemon=True).start()
 
