@@ -26,6 +26,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   [ -f /usr/share/containers/seccomp.json ] || missing="$missing golang-github-containers-common"
   command -v newuidmap >/dev/null 2>&1 || missing="$missing uidmap"  # rootless builds map subordinate ids
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"  # the HTML report is checked in a headless browser
+  # the `docker` builder and --load: dockerd with its built-in BuildKit (and containerd), started on a
+  # private socket by scripts/dockerd.sh; never as the system's engine
+  command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
   if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
