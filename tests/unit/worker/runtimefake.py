@@ -58,10 +58,10 @@ sys.exit(spec["exit_code"])
 class FakeRuntime:
     def __init__(self, directory: Path, *, stdout: str = "", stderr: str = "", exit_code: int = 0,
                  writes: dict[str, str] | None = None, hang: bool = False,
-                 containers: list[dict[str, str]] | None = None) -> None:
+                 containers: list[dict[str, str]] | None = None, name: str = "runc") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.dir = directory
-        self.path = str(directory / "runc")
+        self.path = str(directory / name)
         spec = {"stdout": stdout, "stderr": stderr, "exit_code": exit_code, "writes": writes or {},
                 "hang": hang, "containers": containers or []}
         Path(self.path).write_text(_SCRIPT.format(python=sys.executable, spec=repr(spec)))
