@@ -1,19 +1,17 @@
-"""``bake --builder NAME`` on a BuildKit daemon (buildx's ``remote`` driver): the same plan and
-the same converted graph as on the embedded worker, solved by ``buildkitd`` over its control API.
+"""``bake --builder NAME`` on BuildKit daemons (buildx's ``remote`` driver): the same plan and the
+same converted graph as on the embedded worker, solved by ``buildkitd`` over its control API.
 
-Before anything builds: the builder is read from buildx's store, its node asked for its version
-and platforms (an unreachable daemon is an error naming builder and node), and everything this
-slice cannot send yet is refused. Then one solve per target and platform, concurrently (BuildKit
-runs a step shared by several targets once), each with its own session when its output comes
-back to the client (``type=local`` arrives as a tarball and is unpacked here; ``type=tar`` as is).
+Before anything builds: the builder is read from buildx's store, every node is asked for its
+version and platforms (an unreachable daemon is an error naming builder and node), each target's
+platform is given to a node that serves it (``builders.route``: several nodes share a build by
+platform), and what cannot be sent is refused. Then one solve per target and platform, all
+concurrently across the nodes (BuildKit runs a step shared by several targets of one node once);
+progress from every node merges into bake's one stream. How one solve runs: ``remote_solve``.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import tarfile
-import tempfile
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -22,16 +20,15 @@ from bake.app import Request, _TargetConverter, located_errors, open_project
 from bake.app.build import BuildOptions, _check_outputs, _labels, _roots, _write_metadata
 from bake.app.outputs import Root, TargetResult
 from bake.buildkit import BuilderError, NotSupportedRemote
-from bake.buildkit.builders import Builder, Node, check, load, selected_name
-from bake.errors import BakeError, BuildFailed, StepError
+from bake.buildkit.builders import Builder, Node, check, load, route, selected_name, tls
+from bake.buildkit.exporters import IMAGE_TYPES, TYPES
+from bake.errors import BuildFailed
 from bake.model import Plan, local_platform
-from bake.progress.events import Built, Noted, Planned, Sink
+from bake.progress.events import Noted, Planned, Sink
 
 if TYPE_CHECKING:
-    from bake.buildkit.control import Control
-    from bake.buildkit.session.filesync import Tree
-
-REMOTE_OUTPUTS = ("local", "tar", "cacheonly")
+    from bake.app.remote_solve import Job, Sources
+    from bake.buildkit.control import Control, DaemonInfo
 
 
 def selected(flag: str | None, env: Mapping[str, str] | None) -> Builder | None:
@@ -42,7 +39,7 @@ def selected(flag: str | None, env: Mapping[str, str] | None) -> Builder | None:
 
 
 def build(req: Request, opts: BuildOptions, builder: Builder, sink: Sink) -> list[TargetResult]:
-    node = check(builder)
+    nodes = check(builder)
     project = open_project(req)
     with located_errors(project.files):
         plan = project.plan(list(req.targets))
@@ -50,7 +47,7 @@ def build(req: Request, opts: BuildOptions, builder: Builder, sink: Sink) -> lis
     _refuse(plan, opts, builder)
     import anyio
 
-    results: list[TargetResult] = anyio.run(_run, req, plan, builder, node, sink)
+    results: list[TargetResult] = anyio.run(_run, req, opts, plan, builder, nodes, sink)
     if opts.metadata_file:
         _write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
@@ -64,7 +61,7 @@ def build(req: Request, opts: BuildOptions, builder: Builder, sink: Sink) -> lis
 
 
 def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
-    """What this slice cannot do on a BuildKit builder, refused before anything builds."""
+    """What cannot be sent to a BuildKit builder yet, refused before anything builds."""
     def no(what: str) -> None:
         raise NotSupportedRemote(what, builder.name)
 
@@ -72,45 +69,97 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
         no("--publish after-all")
     for name, t in plan.targets.items():
         for out in t.output or ():
-            if out.type not in REMOTE_OUTPUTS:
-                no(f"target {name}: output type={out.type} (supported: {', '.join(REMOTE_OUTPUTS)}; image outputs "
-                   "need the image config sent through BuildKit's gateway API)")
+            if out.type not in TYPES:
+                no(f"target {name}: output type={out.type} (supported: {', '.join(TYPES)})")
+            if out.type in IMAGE_TYPES and len(t.platforms or ()) > 1:
+                no(f"target {name}: an image output (type={out.type}) of several platforms")
+            if out.type == "tar" and len(t.platforms or ()) > 1:
+                no(f"target {name}: a tar output of several platforms")
         if len(t.output or ()) > 1:
             no(f"target {name}: several outputs")
-        if len(t.platforms or ()) > 1:
-            no(f"target {name}: several platforms")
-        for what, value in (("cache-from", t.cache_from), ("cache-to", t.cache_to), ("secret", t.secret),
-                            ("ssh", t.ssh), ("attest", t.attest), ("entitlements", t.entitlements)):
+        for what, value in (("cache-from", t.cache_from), ("cache-to", t.cache_to), ("attest", t.attest)):
             if value:
                 no(f"target {name}: {what}")
 
 
-async def _run(req: Request, plan: Plan, builder: Builder, node: Node, sink: Sink) -> list[TargetResult]:
+async def _connect(controls: list[Control]) -> list[DaemonInfo]:
+    """Every node's version and platforms, asked concurrently; the first failure is the error."""
     import anyio
 
+    infos: dict[int, DaemonInfo] = {}
+
+    async def ask(i: int) -> None:
+        infos[i] = await controls[i].info()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(len(controls)):
+                tg.start_soon(ask, i)
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        raise first if isinstance(first, BuilderError) else group from None
+    return [infos[i] for i in range(len(controls))]
+
+
+async def _run(req: Request, opts: BuildOptions, plan: Plan, builder: Builder, nodes: tuple[Node, ...],
+               sink: Sink) -> list[TargetResult]:
+    import contextlib
+
+    import anyio
+
+    from bake.app.remote_solve import Job, Sources
     from bake.buildkit.control import Control
+    from bake.buildkit.session import Session
+    from bake.buildkit.session.filesync import Tree
 
-    async with Control(node.endpoint, builder.name, node.name) as control:
-        info = await control.info()
-        sink(Noted(f"builder {builder.name} ({builder.driver}): node {node.name} at {node.endpoint}, "
-                   f"BuildKit {info.version}", time.time()))
-        host = info.platforms[0] if info.platforms else local_platform()
+    async with contextlib.AsyncExitStack() as stack:
+        from bake.buildkit.drivers import dialed
+
+        endpoints = [await stack.enter_async_context(dialed(builder, n)) for n in nodes]
+        controls = [Control(e, builder.name, n.name, tls(builder, n)) for e, n in zip(endpoints, nodes, strict=True)]
+        for c in controls:
+            stack.push_async_callback(c.__aexit__, None, None, None)
+        infos = await _connect(controls)
+        served = [node.platforms or info.platforms for node, info in zip(nodes, infos, strict=True)]
+        for node, info in zip(nodes, infos, strict=True):
+            sink(Noted(f"builder {builder.name} ({builder.driver}): node {node.name} at {node.endpoint}, "
+                       f"BuildKit {info.version or '(version not reported)'}, {', '.join(info.platforms) or 'no platforms'}", time.time()))
+        host = served[0][0] if served[0] else local_platform()
         roots = await anyio.to_thread.run_sync(_convert, req, plan, host)
-        for r in roots:
-            if info.platforms and r.platform not in info.platforms:
-                raise BuilderError(f"target {r.target}: platform {r.platform} is not served "
-                                   f"(the node has {', '.join(info.platforms)})", builder.name, node.name)
+        where = [_node_of(r, served, builder, nodes) for r in roots]
         labels = _labels(roots)
+        if len(nodes) > 1:
+            for label, n in zip(labels, where, strict=True):
+                sink(Noted(f"{label}: node {nodes[n].name}", time.time()))
         sink(Planned(tuple(labels), 0, time.time()))
-        from bake.buildkit.session import Session
-
+        env = dict(os.environ if req.env is None else req.env)
+        sources = stack.enter_context(Sources.open(plan, env, req.cwd))
         trees: dict[str, Tree] = {}
-        async with Session(control, trees=trees, lister=_lister, name="bake-contexts") as contexts:
-            solved: dict[int, TargetResult] = {}
-            async with anyio.create_task_group() as tg:
-                for i, (label, root) in enumerate(zip(labels, roots, strict=True)):
-                    tg.start_soon(_solve_one, control, contexts.id, trees, plan, req.cwd, label, root, sink, solved, i)
-    return _per_target(plan, roots, [solved[i] for i in range(len(roots))])
+        sessions: dict[int, Session] = {}
+        for n in sorted(set(where)):  # one context session per node that builds something
+            sessions[n] = await stack.enter_async_context(
+                Session(controls[n], trees=trees, lister=_lister, name="bake-contexts"))
+        solved: dict[int, TargetResult] = {}
+        async with anyio.create_task_group() as tg:
+            for k, (label, root, n) in enumerate(zip(labels, roots, where, strict=True)):
+                several = len(plan.targets[root.target].platforms or ()) > 1
+                job = Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root, several)
+                tg.start_soon(_one, job, sources, sink, solved, k)
+    return _per_target(plan, roots, [solved[k] for k in range(len(roots))])
+
+
+async def _one(job: Job, sources: Sources, sink: Sink, solved: dict[int, TargetResult], k: int) -> None:
+    from bake.app.remote_solve import solve
+
+    solved[k] = await solve(job, sources, sink)
+
+
+def _node_of(root: Root, served: list[tuple[str, ...]], builder: Builder, nodes: tuple[Node, ...]) -> int:
+    i = route(root.platform, served)
+    if i is None:
+        have = "; ".join(f"{n.name}: {', '.join(p) or 'none'}" for n, p in zip(nodes, served, strict=True))
+        raise BuilderError(f"target {root.target}: no node serves platform {root.platform} ({have})", builder.name)
+    return i
 
 
 def _convert(req: Request, plan: Plan, host: str) -> list[Root]:
@@ -135,78 +184,18 @@ def _lister(path: str, excludes: tuple[str, ...]) -> list[str]:
     return files(path, excludes)
 
 
-async def _solve_one(control: Control, contexts_id: str, trees: dict[str, Tree], plan: Plan, cwd: str, label: str,
-                     root: Root, sink: Sink, solved: dict[int, TargetResult], index: int) -> None:
-    """Solve one target on one platform; its failure is its result, never its siblings'."""
-    import anyio
-
-    from bake.buildkit import llb
-    from bake.buildkit.control import SolveFailed
-    from bake.buildkit.progress import StatusMapper
-    from bake.buildkit.proto import control_pb2 as api
-    from bake.buildkit.session import Session
-    from bake.buildkit.session.filesync import Tree
-
-    target = plan.targets[root.target]
-    out = (target.output or (None,))[0]
-    outputs: tuple[str, ...] = ()
-    error: BakeError | None = None
-    mapper = None
-    try:
-        if root.vertex is None:
-            raise NotSupportedRemote(f"target {root.target}: an empty result (FROM scratch with nothing added)")
-        m = llb.marshal(root.vertex, contexts_id)
-        for d in m.locals:
-            trees[d.name] = Tree(os.path.join(cwd, d.path), d.excludes)
-        mapper = StatusMapper(label, m.vertices)
-        ref = secrets.token_hex(13)
-        request = api.SolveRequest(Ref=ref, Definition=m.definition, Session=contexts_id)
-        with tempfile.TemporaryDirectory(prefix="bake-export-") as tmp:
-            tarball = os.path.join(tmp, "out.tar")
-            receiver = None
-            if out is not None and out.type in ("local", "tar"):
-                request.Exporters.add(Type="tar")
-                receiver = lambda: open(tarball, "wb")  # noqa: E731, SIM115
-            async with Session(control, receiver=receiver, name=f"bake-{root.target}") as session:
-                if receiver is not None:
-                    request.Session = session.id
-                async with anyio.create_task_group() as tg:
-                    async def status() -> None:
-                        async for update in control.status(ref):
-                            for event in mapper.events(update):
-                                sink(event)
-                    tg.start_soon(status)
-                    try:
-                        await control.solve(request)
-                    finally:  # the status stream ends with the solve: give it a little time, not forever
-                        tg.cancel_scope.deadline = anyio.current_time() + 10
-            if out is not None and out.type in ("local", "tar"):
-                dest = os.path.join(cwd, out.dest)
-                await anyio.to_thread.run_sync(_deliver, out.type, tarball, dest)
-                outputs = (f"{out.type}:{out.dest}",)
-                sink(Noted(f"target {root.target}: exported {out.type} to {out.dest}", time.time()))
-    except SolveFailed as err:
-        error = StepError(label, err.reason, (label,))
-    except BakeError as err:
-        error = err
-    sink(Built(label, time.time(), "" if error is None else str(error)))
-    solved[index] = TargetResult(root.target, (root.platform,), (None,), outputs, error,
-                                 mapper.executed if mapper else 0, mapper.cached if mapper else 0)
-
-
-def _deliver(kind: str, tarball: str, dest: str) -> None:
-    """``tar``: the tarball, moved into place; ``local``: unpacked into ``dest`` (tarfile's ``tar``
-    filter: no absolute names, nothing outside ``dest``), owned by whoever runs bake."""
-    if kind == "tar":
-        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-        os.replace(tarball, dest)
-        return
-    os.makedirs(dest, exist_ok=True)
-    with tarfile.open(tarball) as tf:
-        tf.chown = lambda *args, **kwargs: None  # type: ignore[method-assign]  # owned by whoever runs bake
-        tf.extractall(dest, filter="tar")
-
-
 def _per_target(plan: Plan, roots: list[Root], results: list[TargetResult]) -> list[TargetResult]:
-    """One result per target (this slice builds each target for one platform)."""
-    return [r for r in results if r.target in plan.targets]
+    """One result per target: its platforms' results merged (the first error is the target's)."""
+    out = []
+    for name in plan.targets:
+        mine = [r for r in results if r.target == name]
+        if not mine:
+            continue
+        error = next((r.error for r in mine if r.error is not None), None)
+        metadata: dict[str, object] = {}
+        for r in mine:
+            metadata.update(r.metadata or {})
+        out.append(TargetResult(name, tuple(p for r in mine for p in r.platforms), tuple(x for r in mine for x in r.results),
+                                tuple(dict.fromkeys(o for r in mine for o in r.outputs)), error,
+                                sum(r.executed for r in mine), sum(r.cached for r in mine), metadata or None))
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bake._record import record
 from bake.buildkit import BuilderError
@@ -58,6 +58,11 @@ def load(name: str, env: Mapping[str, str]) -> Builder:
         with open(path, "rb") as f:
             doc = json.loads(f.read())
     except FileNotFoundError:
+        from bake.buildkit.drivers.docker import context_builder  # not in the store: a Docker context?
+
+        found = context_builder(name, env)
+        if found is not None:
+            return found
         raise BuilderError(f"no such builder in {store} (create it with `docker buildx create --name {name} "
                            "--driver remote unix:///path/to/buildkitd.sock`, or use the embedded worker: "
                            "--builder embedded)", name) from None
@@ -90,22 +95,70 @@ def _platform(p: object) -> str:
     return "/".join(parts)
 
 
-def check(builder: Builder) -> Node:
-    """The node bake builds on, after refusing what it cannot drive yet (before anything builds)."""
+@record
+class TLS:
+    """A node's TLS files as buildx's remote driver takes them (``--driver-opt cacert=…,cert=…,key=…``):
+    absolute paths; ``servername`` defaults to the endpoint's host."""
+
+    cacert: str
+    cert: str = ""
+    key: str = ""
+    servername: str = ""
+
+
+_TLS_KEYS = ("cacert", "cert", "key", "servername")
+_REMOTE_OPTS = (*_TLS_KEYS, "default-load")
+
+
+def tls(builder: Builder, node: Node) -> TLS | None:
+    """The node's TLS settings (None: plain), checked as buildx checks them."""
+    opts = dict(node.driver_opts)
+    if not any(k in opts for k in _TLS_KEYS):
+        return None
+    for k in ("cacert", "cert", "key"):
+        if opts.get(k) and not os.path.isabs(opts[k]):
+            raise BuilderError(f"non-absolute path {opts[k]!r} provided for {k}", builder.name, node.name)
+    missing = [k for k, bad in (("cacert", not opts.get("cacert")), ("key", bool(opts.get("cert")) and not opts.get("key")),
+                                ("cert", bool(opts.get("key")) and not opts.get("cert"))) if bad]
+    if missing:
+        raise BuilderError(f"tls enabled, but missing keys {', '.join(missing)}", builder.name, node.name)
+    host = node.endpoint.partition("://")[2].rpartition(":")[0].strip("[]")
+    return TLS(opts["cacert"], opts.get("cert", ""), opts.get("key", ""), opts.get("servername") or host)
+
+
+def check(builder: Builder) -> tuple[Node, ...]:
+    """The nodes bake builds on, after refusing what it cannot drive (before anything builds)."""
+    if builder.driver == "docker":
+        from bake.buildkit.drivers import docker
+
+        return docker.check(builder)
     if builder.driver not in SUPPORTED_DRIVERS:
-        raise BuilderError(f"driver {builder.driver!r} is not supported yet (supported: embedded, "
+        raise BuilderError(f"driver {builder.driver!r} is not supported yet (supported: embedded, docker, "
                            f"{', '.join(SUPPORTED_DRIVERS)})", builder.name)
     if not builder.nodes:
         raise BuilderError("the builder has no nodes", builder.name)
-    if len(builder.nodes) > 1:
-        raise BuilderError("not supported yet on the remote builder: several nodes "
-                           f"({', '.join(n.name for n in builder.nodes)})", builder.name)
-    node = builder.nodes[0]
-    tls = [k for k, _ in node.driver_opts if k in ("cacert", "cert", "key", "servername")]
-    if tls:
-        raise BuilderError(f"not supported yet on the remote builder: TLS ({', '.join(tls)})", builder.name, node.name)
-    scheme = node.endpoint.partition("://")[0]
-    if scheme not in ("unix", "tcp"):
-        raise BuilderError(f"endpoint {node.endpoint!r}: only unix:// and tcp:// are supported yet",
-                           builder.name, node.name)
-    return node
+    for node in builder.nodes:
+        unknown = [k for k, _ in node.driver_opts if k not in _REMOTE_OPTS]
+        if unknown:
+            raise BuilderError(f"invalid driver option {unknown[0]} for remote driver", builder.name, node.name)
+        scheme = node.endpoint.partition("://")[0]
+        if scheme not in ("unix", "tcp"):
+            raise BuilderError(f"endpoint {node.endpoint!r}: only unix:// and tcp:// are supported yet",
+                               builder.name, node.name)
+        if scheme == "unix" and tls(builder, node) is not None:
+            raise BuilderError("TLS options need a tcp:// endpoint", builder.name, node.name)
+    return builder.nodes
+
+
+def route(platform: str, served: Sequence[Sequence[str]]) -> int | None:
+    """The node that builds ``platform``: the first whose platforms (pinned in the store, else what
+    its workers report) include it exactly, else the first serving its os/arch (a variant the
+    node lists without), else None."""
+    for i, platforms in enumerate(served):
+        if platform in platforms:
+            return i
+    base = "/".join(platform.split("/")[:2])
+    for i, platforms in enumerate(served):
+        if any("/".join(p.split("/")[:2]) == base for p in platforms):
+            return i
+    return None

@@ -1,5 +1,6 @@
 """A client of BuildKit's control API (``moby.buildkit.v1.Control``) over gRPC: Solve, Status,
-Session, ListWorkers and Info, on a ``unix://`` socket or a plain ``tcp://`` address.
+Session, ListWorkers and Info, on a ``unix://`` socket or a ``tcp://`` address (plain, or TLS with
+the node's CA, client certificate and key).
 
 Methods are called by path with our own message classes (``proto/control.proto``); no service
 stubs are generated. Every failure reaching the caller is a ``BuilderError`` naming the node.
@@ -15,6 +16,7 @@ import grpc.aio
 
 from bake._record import record
 from bake.buildkit import BuilderError
+from bake.buildkit.builders import TLS
 from bake.buildkit.proto import control_pb2 as api
 
 _SERVICE = "/moby.buildkit.v1.Control/"
@@ -41,11 +43,17 @@ def grpc_target(endpoint: str) -> str:
 class Control:
     """One connection to a daemon; use as ``async with Control(endpoint, builder, node) as c``."""
 
-    def __init__(self, endpoint: str, builder: str = "", node: str = "") -> None:
+    def __init__(self, endpoint: str, builder: str = "", node: str = "", tls: TLS | None = None) -> None:
         self.endpoint = endpoint
         self.builder = builder
         self.node = node
-        self.channel = grpc.aio.insecure_channel(grpc_target(endpoint), options=_OPTIONS)
+        if tls is None:
+            self.channel = grpc.aio.insecure_channel(grpc_target(endpoint), options=_OPTIONS)
+        else:
+            creds = grpc.ssl_channel_credentials(_read(tls.cacert, builder, node), _read(tls.key, builder, node),
+                                                 _read(tls.cert, builder, node))
+            options = [*_OPTIONS, ("grpc.ssl_target_name_override", tls.servername)]
+            self.channel = grpc.aio.secure_channel(grpc_target(endpoint), creds, options=options)
 
     async def __aenter__(self) -> Control:
         return self
@@ -68,8 +76,13 @@ class Control:
     async def info(self, timeout: float = 10.0) -> DaemonInfo:
         """The daemon's version and platforms: the reachability check made before a build."""
         try:
-            info = await self._unary("Info", api.InfoResponse)(api.InfoRequest(), timeout=timeout,
-                                                               wait_for_ready=False)
+            try:
+                info = await self._unary("Info", api.InfoResponse)(api.InfoRequest(), timeout=timeout,
+                                                                   wait_for_ready=False)
+            except grpc.aio.AioRpcError as err:  # BuildKit before v0.11 (dockerd 20.10's) has no Info
+                if err.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                info = api.InfoResponse()
             workers = await self._unary("ListWorkers", api.ListWorkersResponse)(api.ListWorkersRequest(),
                                                                                 timeout=timeout)
         except grpc.aio.AioRpcError as err:
@@ -113,6 +126,16 @@ class SolveFailed(BuilderError):
     def __init__(self, reason: str, builder: str = "", node: str = "") -> None:
         self.reason = reason
         super().__init__(reason, builder, node)
+
+
+def _read(path: str, builder: str, node: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise BuilderError(f"cannot read TLS file {path}: {err.strerror or err}", builder, node) from None
 
 
 def _serialize(message: Any) -> bytes:

@@ -168,6 +168,10 @@ class _Marshaller:
         op.exec.network = _NET[o.network]
         op.exec.security = pb.INSECURE if o.security == "insecure" else pb.SANDBOX
         for m in o.mounts:
+            if m.type == "secret" and m.env:  # a secret as an environment variable (and a file when it has a target)
+                op.exec.secretenv.add(ID=m.secret_id, name=m.env, optional=not m.required)
+                if not m.target:
+                    continue
             op.exec.mounts.append(_mount(m, index))
 
     def _file(self, op: pb.Op, o: FileOp, index: _Index, used: list[str]) -> None:
@@ -229,6 +233,16 @@ def _mount(m: Mount, index: _Index) -> pb.Mount:
         out.input = EMPTY
         if m.size:
             out.TmpfsOpt.size = m.size
+    elif m.type in ("secret", "ssh"):
+        out.mountType = pb.SECRET if m.type == "secret" else pb.SSH
+        out.input = EMPTY
+        out.output = SKIP
+        opt = out.secretOpt if m.type == "secret" else out.SSHOpt
+        opt.ID = m.secret_id
+        opt.uid = m.uid or 0
+        opt.gid = m.gid or 0
+        opt.mode = m.mode if m.mode is not None else (0o400 if m.type == "secret" else 0o600)
+        opt.optional = not m.required
     else:
         raise NotSupportedRemote(f"RUN --mount=type={m.type}")
     return out

@@ -93,7 +93,78 @@ def test_unreachable_node_is_an_error_before_building(tmp_path: Path) -> None:
 
 
 def test_refused_outputs_say_so(tmp_path: Path) -> None:
-    env = _project(tmp_path, HOST, "type=oci,dest=out/NAME.tar")
+    env = _project(tmp_path, HOST, "type=oci,dest=out/NAME,tar=false")
     r = _bake(tmp_path, env, "--builder", "remote1")
     assert r.returncode != 0
-    assert "not supported yet on the remote builder: target a: output type=oci" in r.stderr
+    assert "not supported yet on the remote builder: output type=oci,tar=false" in r.stderr
+
+
+IMAGE = f"""
+FROM {BASE}
+ENV A=1 B="two words"
+WORKDIR /srv
+RUN echo hi > f.txt
+USER 1000:1000
+EXPOSE 8080/tcp
+LABEL x=y
+CMD ["sh", "-c", "cat f.txt"]
+"""
+# What bake's embedded worker writes for IMAGE (its config and this build's history), recorded
+# from `bake --set app.output=type=oci,dest=embedded.tar app` and read back with skopeo.
+EMBEDDED_CONFIG = {"ArgsEscaped": True, "Cmd": ["sh", "-c", "cat f.txt"],
+                   "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1", "B=two words"],
+                   "ExposedPorts": {"8080/tcp": {}}, "Labels": {"org.example.t": "yes", "x": "y"}, "User": "1000:1000",
+                   "WorkingDir": "/srv"}
+EMBEDDED_HISTORY = [("ENV A=1 B=two words", True), ("WORKDIR /srv", False),
+                    ("RUN /bin/sh -c echo hi > f.txt # buildkit", False), ("USER 1000:1000", True),
+                    ("EXPOSE [8080/tcp]", True), ("LABEL x=y", True), ('CMD ["sh" "-c" "cat f.txt"]', True)]
+
+
+def _image_project(tmp_path: Path, tag: str, output: str) -> dict[str, str]:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "app" {{
+  tags = ["{tag}"]
+  labels = {{ "org.example.t" = "yes" }}
+  output = ["{output}"]
+  dockerfile-inline = <<EOT
+{IMAGE}
+EOT
+}}
+''')
+    return env
+
+
+def _skopeo_config(ref: str) -> dict[str, object]:
+    r = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", ref], capture_output=True, text=True,
+                       check=True)
+    doc: dict[str, object] = json.loads(r.stdout)
+    return doc
+
+
+@pytest.mark.parametrize("kind", ["oci", "docker"])
+def test_image_tarballs_carry_the_embedded_workers_config(tmp_path: Path, kind: str) -> None:
+    env = _image_project(tmp_path, "bake-remote/app:1", f"type={kind},dest=img.tar")
+    r = _bake(tmp_path, {**env, "SOURCE_DATE_EPOCH": "0"}, "--builder", "remote1", "--metadata-file", "meta.json", "app")
+    assert r.returncode == 0, r.stderr
+    doc = _skopeo_config(f"{'oci' if kind == 'oci' else 'docker'}-archive:{tmp_path / 'img.tar'}")
+    assert doc["config"] == EMBEDDED_CONFIG
+    history = doc["history"]
+    assert isinstance(history, list)
+    assert [(h.get("created_by"), h.get("empty_layer", False)) for h in history][-7:] == EMBEDDED_HISTORY
+    assert history[-1]["created"] == "1970-01-01T00:00:00Z"  # SOURCE_DATE_EPOCH dates this build's entries
+    meta = json.loads((tmp_path / "meta.json").read_text())["app"]
+    assert meta["containerimage.digest"].startswith("sha256:")
+
+
+def test_registry_output_pushes_with_the_config(tmp_path: Path) -> None:
+    registry = BASE.split("/")[0]
+    tag = f"{registry}/bake-remote-test/app:{tmp_path.name[-12:].replace('_', '-')}"
+    env = _image_project(tmp_path, tag, "type=registry")
+    r = _bake(tmp_path, env, "--builder", "remote1", "--metadata-file", "meta.json", "app")
+    assert r.returncode == 0, r.stderr
+    pushed = _skopeo_config(f"docker://{tag}")
+    assert pushed["config"] == EMBEDDED_CONFIG
+    meta = json.loads((tmp_path / "meta.json").read_text())["app"]
+    assert meta["image.name"] == tag
+    assert meta["containerimage.config.digest"].startswith("sha256:")

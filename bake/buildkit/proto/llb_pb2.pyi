@@ -80,16 +80,28 @@ class Input(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
 
 class ExecOp(_message.Message):
-    __slots__ = ("meta", "mounts", "network", "security")
+    __slots__ = ("meta", "mounts", "network", "security", "secretenv")
     META_FIELD_NUMBER: _ClassVar[int]
     MOUNTS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SECURITY_FIELD_NUMBER: _ClassVar[int]
+    SECRETENV_FIELD_NUMBER: _ClassVar[int]
     meta: Meta
     mounts: _containers.RepeatedCompositeFieldContainer[Mount]
     network: NetMode
     security: SecurityMode
-    def __init__(self, meta: _Optional[_Union[Meta, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., network: _Optional[_Union[NetMode, str]] = ..., security: _Optional[_Union[SecurityMode, str]] = ...) -> None: ...
+    secretenv: _containers.RepeatedCompositeFieldContainer[SecretEnv]
+    def __init__(self, meta: _Optional[_Union[Meta, _Mapping]] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., network: _Optional[_Union[NetMode, str]] = ..., security: _Optional[_Union[SecurityMode, str]] = ..., secretenv: _Optional[_Iterable[_Union[SecretEnv, _Mapping]]] = ...) -> None: ...
+
+class SecretEnv(_message.Message):
+    __slots__ = ("ID", "name", "optional")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_FIELD_NUMBER: _ClassVar[int]
+    ID: str
+    name: str
+    optional: bool
+    def __init__(self, ID: _Optional[str] = ..., name: _Optional[str] = ..., optional: _Optional[bool] = ...) -> None: ...
 
 class Meta(_message.Message):
     __slots__ = ("args", "env", "cwd", "user", "extraHosts", "ulimit")
@@ -126,7 +138,7 @@ class Ulimit(_message.Message):
     def __init__(self, Name: _Optional[str] = ..., Soft: _Optional[int] = ..., Hard: _Optional[int] = ...) -> None: ...
 
 class Mount(_message.Message):
-    __slots__ = ("input", "selector", "dest", "output", "readonly", "mountType", "TmpfsOpt", "cacheOpt")
+    __slots__ = ("input", "selector", "dest", "output", "readonly", "mountType", "TmpfsOpt", "cacheOpt", "secretOpt", "SSHOpt")
     INPUT_FIELD_NUMBER: _ClassVar[int]
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     DEST_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +147,8 @@ class Mount(_message.Message):
     MOUNTTYPE_FIELD_NUMBER: _ClassVar[int]
     TMPFSOPT_FIELD_NUMBER: _ClassVar[int]
     CACHEOPT_FIELD_NUMBER: _ClassVar[int]
+    SECRETOPT_FIELD_NUMBER: _ClassVar[int]
+    SSHOPT_FIELD_NUMBER: _ClassVar[int]
     input: int
     selector: str
     dest: str
@@ -143,7 +157,37 @@ class Mount(_message.Message):
     mountType: MountType
     TmpfsOpt: TmpfsOpt
     cacheOpt: CacheOpt
-    def __init__(self, input: _Optional[int] = ..., selector: _Optional[str] = ..., dest: _Optional[str] = ..., output: _Optional[int] = ..., readonly: _Optional[bool] = ..., mountType: _Optional[_Union[MountType, str]] = ..., TmpfsOpt: _Optional[_Union[TmpfsOpt, _Mapping]] = ..., cacheOpt: _Optional[_Union[CacheOpt, _Mapping]] = ...) -> None: ...
+    secretOpt: SecretOpt
+    SSHOpt: SSHOpt
+    def __init__(self, input: _Optional[int] = ..., selector: _Optional[str] = ..., dest: _Optional[str] = ..., output: _Optional[int] = ..., readonly: _Optional[bool] = ..., mountType: _Optional[_Union[MountType, str]] = ..., TmpfsOpt: _Optional[_Union[TmpfsOpt, _Mapping]] = ..., cacheOpt: _Optional[_Union[CacheOpt, _Mapping]] = ..., secretOpt: _Optional[_Union[SecretOpt, _Mapping]] = ..., SSHOpt: _Optional[_Union[SSHOpt, _Mapping]] = ...) -> None: ...
+
+class SecretOpt(_message.Message):
+    __slots__ = ("ID", "uid", "gid", "mode", "optional")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_FIELD_NUMBER: _ClassVar[int]
+    ID: str
+    uid: int
+    gid: int
+    mode: int
+    optional: bool
+    def __init__(self, ID: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., mode: _Optional[int] = ..., optional: _Optional[bool] = ...) -> None: ...
+
+class SSHOpt(_message.Message):
+    __slots__ = ("ID", "uid", "gid", "mode", "optional")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_FIELD_NUMBER: _ClassVar[int]
+    ID: str
+    uid: int
+    gid: int
+    mode: int
+    optional: bool
+    def __init__(self, ID: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., mode: _Optional[int] = ..., optional: _Optional[bool] = ...) -> None: ...
 
 class TmpfsOpt(_message.Message):
     __slots__ = ("size",)

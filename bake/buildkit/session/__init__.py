@@ -7,6 +7,7 @@ Headers tell the daemon the session's id and which methods it may call:
 
 - ``/moby.filesync.v1.FileSync/DiffCopy``: read a local context (``filesync.send_tree``);
 - ``/moby.filesync.v1.FileSend/DiffCopy``: receive an export's bytes (``filesync.receive_file``);
+- secrets, ssh agent forwarding and registry credentials (``services``), when given sources;
 - ``/grpc.health.v1.Health/Check``: the daemon's liveness probe (a session that does not answer
   it is closed).
 """
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import functools
 import os
-import secrets
+import secrets as _random
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -27,10 +28,13 @@ import grpc.aio
 
 from bake.buildkit.control import Control
 from bake.buildkit.proto import control_pb2 as api
+from bake.buildkit.session import services
 from bake.buildkit.session.filesync import Lister, Receiver, Tree, receive_file, send_tree
+from bake.buildkit.session.services import AgentSource, CredentialSource, SecretSource
 
 _HEALTH_SERVING = b"\x08\x01"  # grpc.health.v1.HealthCheckResponse{status: SERVING}
 _CHUNK = 1 << 16
+_UNARY = (services.GET_SECRET, services.CHECK_AGENT, services.CREDENTIALS)
 
 
 class Session:
@@ -39,13 +43,15 @@ class Session:
     ``async with Session(control, trees=…, lister=…) as s:`` then pass ``s.id`` in the solve."""
 
     def __init__(self, control: Control, *, trees: dict[str, Tree] | None = None, lister: Lister | None = None,
-                 receiver: Receiver | None = None, name: str = "bake") -> None:
+                 receiver: Receiver | None = None, name: str = "bake", secrets: SecretSource | None = None,
+                 agents: AgentSource | None = None, credentials: CredentialSource | None = None) -> None:
         self.control = control
-        self.id = secrets.token_hex(13)
+        self.id = _random.token_hex(13)
         self.name = name
         self.trees = trees if trees is not None else {}
         self.lister = lister
         self.receiver = receiver
+        self.sources = (secrets, agents, credentials)
         self._stack = contextlib.AsyncExitStack()
 
     def _methods(self) -> dict[str, Callable[..., Any]]:
@@ -56,6 +62,14 @@ class Session:
                                                                                 lister=self.lister)
         if self.receiver is not None:
             methods["/moby.filesync.v1.FileSend/DiffCopy"] = functools.partial(receive_file, receiver=self.receiver)
+        secrets, agents, credentials = self.sources
+        if secrets is not None:
+            methods[services.GET_SECRET] = functools.partial(services.get_secret, source=secrets)
+        if agents is not None:
+            methods[services.CHECK_AGENT] = functools.partial(services.check_agent, source=agents)
+            methods[services.FORWARD_AGENT] = functools.partial(services.forward_agent, source=agents)
+        if credentials is not None:
+            methods[services.CREDENTIALS] = functools.partial(services.credentials, source=credentials)
         return methods
 
     async def __aenter__(self) -> Session:
@@ -120,7 +134,7 @@ class _Handlers(grpc.GenericRpcHandler):
         fn = self.methods.get(method)
         if fn is None:
             return None
-        if method.startswith("/grpc.health"):
+        if method.startswith("/grpc.health") or method in _UNARY:
             return grpc.unary_unary_rpc_method_handler(fn)
         return grpc.stream_stream_rpc_method_handler(fn)
 

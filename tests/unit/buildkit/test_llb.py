@@ -70,9 +70,24 @@ def test_identical_steps_of_two_targets_are_one_llb_vertex() -> None:
     assert a.definition.ops == b.definition.ops  # names live in metadata only
 
 
+def test_secret_and_ssh_mounts_ask_the_session_by_id() -> None:
+    mounts = ((Mount("/run/secrets/tok", "secret", secret_id="tok", required=True, readonly=True, mode=0o400), None),
+              (Mount("", "secret", secret_id="env1", env="TOKEN"), None),
+              (Mount("/f", "secret", secret_id="both", env="BOTH", uid=1000, mode=0o440), None),
+              (Mount("/run/buildkit/ssh_agent.0", "ssh", secret_id="default", readonly=True), None))
+    m = marshal(image(BUSYBOX).run(("true",), mounts=mounts).vertex)
+    ex = next(pb.Op.FromString(b) for b in m.definition.ops if pb.Op.FromString(b).WhichOneof("op") == "exec").exec
+    got = [(mt.dest, mt.mountType, mt.input, mt.output) for mt in ex.mounts]
+    assert got == [("/", pb.BIND, 0, 0), ("/run/secrets/tok", pb.SECRET, -1, -1), ("/f", pb.SECRET, -1, -1),
+                   ("/run/buildkit/ssh_agent.0", pb.SSH, -1, -1)]
+    tok, both, ssh = ex.mounts[1].secretOpt, ex.mounts[2].secretOpt, ex.mounts[3].SSHOpt
+    assert (tok.ID, tok.mode, tok.optional) == ("tok", 0o400, False)
+    assert (both.ID, both.uid, both.mode, both.optional) == ("both", 1000, 0o440, True)
+    assert (ssh.ID, ssh.mode, ssh.optional) == ("default", 0o600, True)
+    assert [(e.ID, e.name, e.optional) for e in ex.secretenv] == [("env1", "TOKEN", True), ("both", "BOTH", True)]
+
+
 def test_unsupported_parts_are_refused() -> None:
-    with pytest.raises(NotSupportedRemote, match="not supported yet on the remote builder: RUN --mount=type=secret"):
-        marshal(image(BUSYBOX).run(("true",), mounts=((Mount("/s", "secret", secret_id="s"), None),)).vertex)
     with pytest.raises(NotSupportedRemote, match="git sources"):
         from bake.graph.ops import SourceOp, Vertex
 

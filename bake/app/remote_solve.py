@@ -1,0 +1,193 @@
+"""One target on one platform, solved on one BuildKit node: its LLB definition, a session for what
+the daemon asks back (secrets, ssh agents, registry credentials, the export's bytes), its
+progress mapped to bake's events, and its output delivered where the embedded worker puts it.
+
+Image outputs carry the image config bake's frontend made (``containerimage.config``), the same
+document the embedded worker writes, less the layers BuildKit adds itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from bake._record import record
+from bake.app.outputs import Root, TargetResult
+from bake.buildkit import NotSupportedRemote
+from bake.errors import BakeError, StepError
+from bake.model import Plan, SecretEntry, SSHEntry, Target
+from bake.progress.events import Built, Noted, Sink
+
+if TYPE_CHECKING:
+    from bake.buildkit.control import Control
+    from bake.buildkit.exporters import Export
+    from bake.buildkit.session.filesync import Tree
+    from bake.worker.secrets import Secrets
+    from bake.worker.sshagents import SSHAgents
+
+
+@record
+class Job:
+    """What one solve needs: the node, its context session, the target and where outputs go."""
+
+    control: Control
+    contexts: str  # the id of the node's session serving local contexts
+    trees: dict[str, Tree]
+    plan: Plan
+    cwd: str
+    env: dict[str, str]
+    label: str
+    root: Root
+    per_platform: bool  # the target builds for several platforms: local outputs go in subdirectories
+
+
+class Sources:
+    """Where the session's answers come from: the embedded worker's own secret and ssh-agent
+    resolvers (buildx's rules), and the Docker config's registry credentials."""
+
+    def __init__(self, secrets: Secrets, agents: SSHAgents, env: Mapping[str, str]) -> None:
+        self.secrets = secrets
+        self.agents = agents
+        self.env = env
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, plan: Plan, env: Mapping[str, str], cwd: str) -> Iterator[Sources]:
+        from bake.worker.secrets import Secrets
+        from bake.worker.sshagents import SSHAgents
+
+        found: list[SecretEntry] = []
+        ssh: list[SSHEntry] = []
+        for t in plan.targets.values():
+            found.extend(s for s in t.secret or () if s.id not in {x.id for x in found})
+            ssh.extend(s for s in t.ssh or () if s.id not in {x.id for x in ssh})
+        s = Secrets(found, env, cwd)
+        a = SSHAgents(ssh, env, cwd)
+        try:
+            yield cls(s, a, env)
+        finally:
+            a.close()
+            s.close()
+
+    def credentials(self, host: str) -> tuple[str, str] | None:
+        """(user, secret) for ``host`` from the Docker config; an identity token goes as the
+        secret with no user, as BuildKit's auth provider answers."""
+        from bake.registry.auth import DockerConfigCredentials, config_path
+
+        found = DockerConfigCredentials(config_path(self.env))(host)
+        if found is not None and found[0] == "<token>":
+            return "", found[1]
+        return found
+
+
+def image_config(root: Root, t: Target, env: Mapping[str, str]) -> tuple[bytes, int | None]:
+    """The image config document of ``root`` as the embedded worker makes it (before its layers),
+    and SOURCE_DATE_EPOCH when set (it dates the image)."""
+    from bake.content import oci
+    from bake.exporter.image import config_document
+
+    text = env.get("SOURCE_DATE_EPOCH") or (t.args or {}).get("SOURCE_DATE_EPOCH") or ""
+    epoch = int(text) if text.isdigit() else None
+    labels = {k: v for k, v in (t.labels or {}).items() if v is not None}
+    doc = config_document(root.config, oci.Platform.parse(root.platform), [],
+                          float(epoch) if epoch is not None else time.time(), labels)
+    return doc.raw, epoch
+
+
+def export_of(job: Job) -> Export | None:
+    from bake.buildkit.exporters import IMAGE_TYPES, exporter
+
+    t = job.plan.targets[job.root.target]
+    out = (t.output or (None,))[0]
+    if out is None:
+        return None
+    config, epoch = image_config(job.root, t, job.env) if out.type in IMAGE_TYPES else (None, None)
+    dest = out.dest
+    if dest and dest != "-" and not os.path.isabs(dest):
+        dest = os.path.join(job.cwd, dest)
+    if out.type == "local" and job.per_platform:
+        dest = os.path.join(dest, job.root.platform.replace("/", "_"))
+    return exporter(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch)
+
+
+async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
+    """Solve one target on one platform; its failure is its result, never its siblings'."""
+    import anyio
+
+    from bake.buildkit import llb
+    from bake.buildkit.control import SolveFailed
+    from bake.buildkit.exporters import response_metadata
+    from bake.buildkit.progress import StatusMapper
+    from bake.buildkit.proto import control_pb2 as api
+    from bake.buildkit.session import Session
+    from bake.buildkit.session.filesync import Tree
+
+    root, control = job.root, job.control
+    outputs: tuple[str, ...] = ()
+    metadata: dict[str, object] | None = None
+    error: BakeError | None = None
+    mapper = None
+    try:
+        if root.vertex is None:
+            raise NotSupportedRemote(f"target {root.target}: an empty result (FROM scratch with nothing added)")
+        m = llb.marshal(root.vertex, job.contexts)
+        for d in m.locals:
+            job.trees[d.name] = Tree(os.path.join(job.cwd, d.path), d.excludes)
+        mapper = StatusMapper(job.label, m.vertices)
+        export = export_of(job)
+        ref = secrets.token_hex(13)
+        request = api.SolveRequest(Ref=ref, Definition=m.definition)
+        with tempfile.TemporaryDirectory(prefix="bake-export-") as tmp:
+            received = os.path.join(tmp, "out.tar")
+            receiver = None
+            if export is not None:
+                request.Exporters.add(Type=export.type, Attrs=dict(export.attrs))
+                if export.receive:
+                    receiver = lambda: open(received, "wb")  # noqa: E731, SIM115
+            async with Session(control, receiver=receiver, name=f"bake-{root.target}", secrets=sources.secrets.value,
+                               agents=sources.agents.agent, credentials=sources.credentials) as session:
+                request.Session = session.id
+                async with anyio.create_task_group() as tg:
+                    async def status() -> None:
+                        async for update in control.status(ref):
+                            for event in mapper.events(update):
+                                sink(event)
+                    tg.start_soon(status)
+                    try:
+                        response = await control.solve(request)
+                    finally:  # the status stream ends with the solve: give it a little time, not forever
+                        tg.cancel_scope.deadline = anyio.current_time() + 10
+            if export is not None:
+                if export.receive:
+                    await anyio.to_thread.run_sync(_deliver, export.receive, received, export.dest)
+                out = (job.plan.targets[root.target].output or ())[0]
+                outputs = (f"type={out.type}" + (f",dest={out.dest}" if out.dest else ""),)
+                metadata = response_metadata(dict(response.ExporterResponse)) or None
+                where = f" to {out.dest}" if out.dest else ""
+                sink(Noted(f"{job.label}: exported type={out.type}{where}", time.time()))
+    except SolveFailed as err:
+        error = StepError(job.label, err.reason, (job.label,))
+    except BakeError as err:
+        error = err
+    sink(Built(job.label, time.time(), "" if error is None else str(error)))
+    return TargetResult(root.target, (root.platform,), (None,), outputs, error,
+                        mapper.executed if mapper else 0, mapper.cached if mapper else 0, metadata)
+
+
+def _deliver(kind: str, received: str, dest: str) -> None:
+    """``file``: the bytes moved into place; ``unpack``: the tarball unpacked into ``dest``
+    (tarfile's ``tar`` filter: no absolute names, nothing outside ``dest``), owned by whoever runs bake."""
+    if kind == "file":
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        os.replace(received, dest)
+        return
+    os.makedirs(dest, exist_ok=True)
+    with tarfile.open(received) as tf:
+        tf.chown = lambda *args, **kwargs: None  # type: ignore[method-assign]  # owned by whoever runs bake
+        tf.extractall(dest, filter="tar")

@@ -1,0 +1,89 @@
+"""A target's output as BuildKit's exporters take it: the exporter's type and attributes, and what
+comes back to the client.
+
+| bake output                  | BuildKit exporter | back to the client                       |
+|------------------------------|-------------------|------------------------------------------|
+| ``type=local,dest=d``        | ``tar``           | a tarball, unpacked into ``d`` by bake    |
+| ``type=tar,dest=f``          | ``tar``           | the tarball, written to ``f``             |
+| ``type=oci|docker,dest=f``   | ``oci``/``docker``| the image tarball, written to ``f``       |
+| ``type=image[,push=true]``   | ``image``         | nothing (the daemon stores or pushes it)  |
+| ``type=registry``            | ``image`` push    | nothing                                   |
+| ``type=cacheonly``           | none              | nothing                                   |
+
+A solve of a plain LLB definition carries no image config, so image exporters get it as the
+``containerimage.config`` attribute: BuildKit's image exporters take attributes they do not know
+as result metadata, which is where a frontend would have put the config (BuildKit v0.32.2,
+``exporter/containerimage``). BuildKit fills in ``rootfs`` and the history entries' layer times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bake._record import record
+from bake.buildkit import NotSupportedRemote
+
+IMAGE_TYPES = ("image", "registry", "oci", "docker")
+TYPES = ("local", "tar", "cacheonly", *IMAGE_TYPES)
+CONFIG_ATTR = "containerimage.config"  # BuildKit's exptypes.ExporterImageConfigKey
+# bake's own attributes, meaningless to BuildKit's exporters
+_BAKE_ONLY = ("dest", "multi-target")
+
+
+@record
+class Export:
+    """One exporter of a solve; ``receive`` is how its bytes come back: "" (they do not),
+    ``"file"`` (written to ``dest``) or ``"unpack"`` (a tarball unpacked into the directory ``dest``)."""
+
+    type: str
+    attrs: tuple[tuple[str, str], ...]
+    receive: str
+    dest: str
+
+
+def exporter(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str], config: bytes | None,
+             epoch: int | None = None) -> Export | None:
+    """The exporter of one output (None for ``cacheonly``). ``config`` is the image config document
+    for image outputs; ``epoch`` is SOURCE_DATE_EPOCH, which dates the image as on the embedded worker."""
+    if kind == "cacheonly":
+        return None
+    if kind in ("local", "tar"):
+        return Export("tar", (), "unpack" if kind == "local" else "file", dest)
+    if kind not in IMAGE_TYPES:
+        raise NotSupportedRemote(f"output type={kind}")
+    out = {k: v for k, v in attrs.items() if k not in _BAKE_ONLY}
+    if kind in ("oci", "docker"):
+        if out.get("tar", "true") != "true":
+            raise NotSupportedRemote(f"output type={kind},tar=false (an OCI layout directory)")
+        if not dest or dest == "-":
+            raise NotSupportedRemote(f"output type={kind} without a file dest=")
+    if kind == "registry":
+        out["push"] = "true"
+    if "name" not in out and tags:
+        out["name"] = ",".join(tags)
+    if out.get("push") == "true" and not out.get("name"):
+        raise NotSupportedRemote(f"output type={kind}: pushing needs a name (tags = [...] or output name=)")
+    if epoch is not None:
+        out.setdefault("source-date-epoch", str(epoch))
+    if config is not None:
+        out[CONFIG_ATTR] = config.decode()
+    return Export("image" if kind == "registry" else kind, tuple(sorted(out.items())),
+                  "file" if kind in ("oci", "docker") else "", dest)
+
+
+def response_metadata(response: Mapping[str, str]) -> dict[str, object]:
+    """buildx's ``--metadata-file`` keys from a solve's exporter response (the image's digest,
+    config digest, descriptor and name), as buildx copies them."""
+    import base64
+    import contextlib
+    import json
+
+    out: dict[str, object] = {}
+    for key in ("containerimage.digest", "containerimage.config.digest", "image.name"):
+        if key in response:
+            out[key] = response[key]
+    raw = response.get("containerimage.descriptor")
+    if raw:
+        with contextlib.suppress(ValueError):
+            out["containerimage.descriptor"] = json.loads(base64.b64decode(raw))
+    return out
