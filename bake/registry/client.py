@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.request import getproxies
 
 import anyio
 import httpx
@@ -49,6 +50,32 @@ class Endpoint:
     mirror: bool = False
 
 
+class _SchemeTransport(httpx.AsyncBaseTransport):
+    """httpx's transport, made per scheme on first use: a plain-HTTP registry (a loopback mirror)
+    never loads a CA bundle, which costs 50–250 ms per process; an HTTPS request (also a redirect
+    or a token realm of a plain-HTTP registry) gets a transport that verifies unless ``verify`` is off."""
+
+    def __init__(self, verify: bool) -> None:
+        self.verify = verify
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            if self._plain is None:
+                # its SSL context (made by httpx, never used for http://) loads no certificates
+                self._plain = httpx.AsyncHTTPTransport(verify=False)
+            return await self._plain.handle_async_request(request)
+        if self._tls is None:
+            self._tls = httpx.AsyncHTTPTransport(verify=self.verify)
+        return await self._tls.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
+
+
 class RegistryClient:
     def __init__(self, credentials: Credentials | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  retries: int = 3, config: RegistryConfig | None = None) -> None:
@@ -64,7 +91,11 @@ class RegistryClient:
         self.chunk_size = 16 << 20
 
     def _client(self, verify: bool) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=self.transport, timeout=httpx.Timeout(60.0, connect=10.0),
+        transport = self.transport
+        if transport is None and not any(getproxies().get(s) for s in ("http", "https", "all")):
+            # (httpx honours proxy variables only for a client it makes the transport of)
+            transport = _SchemeTransport(verify)
+        return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0),
                                  follow_redirects=True, verify=verify)
 
     def _http(self, ep: Endpoint) -> httpx.AsyncClient:

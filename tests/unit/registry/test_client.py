@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -78,3 +79,36 @@ async def test_bearer_token_flow_retries_and_verified_blobs(tmp_path: object) ->
 async def test_index_selection() -> None:
     manifests = [oci.Descriptor(oci.MANIFEST, "sha256:" + c * 64, 1, oci.Platform("linux", a)) for c, a in (("1", "amd64"), ("2", "arm64"))]
     assert oci.select(oci.index(manifests), oci.Platform("linux", "arm64")).digest == "sha256:" + "2" * 64
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Stands in for httpx.AsyncHTTPTransport: records how each was made and what it was sent."""
+
+    made: ClassVar[list[bool]] = []
+
+    def __init__(self, verify: bool = True, **_: object) -> None:
+        self.made.append(verify)
+        self.verify = verify
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http" and request.url.path.endswith("/manifests/latest"):
+            # a plain-HTTP mirror whose token realm is served over HTTPS
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.example.com/t"'})
+        if request.url.host == "auth.example.com":
+            return httpx.Response(200, json={"token": "T"})
+        return httpx.Response(404)
+
+
+async def test_plain_http_registry_loads_no_certificates_until_an_https_request(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpx, "AsyncHTTPTransport", CountingTransport)
+    monkeypatch.setattr(CountingTransport, "made", [])
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    client = RegistryClient()
+    ref = parse_reference("127.0.0.1:5000/library/busybox:1")
+    await client._pulled(ref, "blobs/sha256:" + "0" * 64, "repository:library/busybox:pull")
+    assert CountingTransport.made == [False]  # the plain transport: its SSL context holds no CA bundle
+    await client._pulled(ref, "manifests/latest", "repository:library/busybox:pull")
+    assert CountingTransport.made == [False, True]  # the token realm is HTTPS: verified
+    await client.aclose()

@@ -1,0 +1,307 @@
+"""bake against BuildKit on small builds (issue 14), measured side by side in one run.
+
+Each scenario is a small project (a bake file, a Dockerfile, a context) built cold (empty state)
+and warm (the same build again, nothing changed) by bake and — when ``BUILDKIT_HOST`` names a
+BuildKit daemon and ``docker-buildx`` (or ``buildx``) is on the PATH — by buildx with that daemon.
+BuildKit's cold run follows ``buildctl prune --all``; bake's uses a fresh ``--root``. Both pull
+``busybox`` from the same registry (default 127.0.0.1:5000, a ``docker.io`` mirror on both sides:
+bake through a ``bake.toml``, BuildKit through its own buildkitd.toml). Every scenario writes a
+``type=local`` output on both sides.
+
+Printed: per scenario the median of ``--runs`` runs for each side, the ratio bake / BuildKit, and
+the geometric means and worst ratios. Goals (issue 14): geomean cold ≤ 0.8×, warm ≤ 0.8×, worst
+≤ 1.5×. Also printed: bake's time to its first step (process start → first ``started`` event).
+
+Needs root, runc and busybox-static (scripts/setup.sh); for BuildKit: ``source /work/ref/env.sh``.
+
+Run: .venv/bin/python benchmarks/vs_buildkit.py [--runs N] [--only NAME,...] [--no-buildkit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BAKE = [sys.executable, "-m", "bake"]
+Files = dict[str, str | bytes]
+
+
+def target(name: str, extra: str = "", dockerfile: str = "Dockerfile") -> str:
+    return (f'target "{name}" {{\n  dockerfile = "{dockerfile}"\n  output = ["type=local,dest=out/{name}"]\n'
+            f"{extra}}}\n")
+
+
+def single(dockerfile: str, extra: str = "", **files: str | bytes) -> Files:
+    return {"Dockerfile": dockerfile, "docker-bake.hcl": target("default", extra), **files}
+
+
+def many_files(n: int, size: int) -> Files:
+    return {f"src/d{i % 20:02d}/f{i:05d}.txt": (f"file {i}\n" * (size // 8 + 1))[:size] for i in range(n)}
+
+
+def fan_out(n: int) -> Files:
+    names = [f"t{i:03d}" for i in range(n)]
+    hcl = 'group "default" {\n  targets = [' + ", ".join(f'"{t}"' for t in names) + "]\n}\n"
+    hcl += "".join(target(t, f'  args = {{ N = "{i}" }}\n') for i, t in enumerate(names))
+    dockerfile = "FROM busybox AS base\nRUN echo shared > /shared\nFROM base\nARG N\nRUN echo $N > /n\n"
+    return {"Dockerfile": dockerfile, "docker-bake.hcl": hcl}
+
+
+MATRIX_HCL = """group "default" {
+  targets = ["app"]
+}
+target "app" {
+  name = "app-${flavour}-${level}"
+  matrix = {
+    flavour = ["alpha", "beta", "gamma"]
+    level = ["1", "2"]
+  }
+  args = { FLAVOUR = flavour, LEVEL = level }
+  output = ["type=local,dest=out/app-${flavour}-${level}"]
+}
+"""
+
+PROJECT_DOCKERFILE = """FROM busybox AS deps
+WORKDIR /app
+COPY requirements.txt .
+RUN --mount=type=cache,target=/root/.cache \\
+    mkdir -p /opt/venv && while read -r pkg; do \\
+      mkdir -p /opt/venv/$pkg && echo "$pkg" > /opt/venv/$pkg/METADATA; done < requirements.txt
+
+FROM deps AS build
+COPY src/ src/
+RUN find src -type f | sort | xargs cat | md5sum > /app/build.sum && mkdir -p dist && cp -r src dist/
+
+FROM build AS test
+RUN test -s /app/build.sum && ls /opt/venv | wc -l > /app/tests.txt
+
+FROM busybox AS runtime
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /app/dist /app
+COPY --from=test /app/tests.txt /app/tests.txt
+ENV PATH=/opt/venv/bin:$PATH
+USER 1000
+CMD ["/bin/sh"]
+"""
+
+# name → (project files, what it shows)
+SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
+    "scratch-copy": (lambda: single("FROM scratch\nCOPY a.txt b.txt /\n", **{"a.txt": "a\n", "b.txt": "b\n"}),
+                     "FROM scratch + COPY of two files"),
+    "busybox-run": (lambda: single("FROM busybox\nRUN echo hello > /hello\n"), "one RUN on busybox"),
+    "run-chain": (lambda: single("FROM busybox\n" + "".join(f"RUN echo {i} >> /log\n" for i in range(8))),
+                  "8 RUNs in a row"),
+    "multi-stage": (lambda: single("FROM busybox AS build\nRUN echo built > /artifact\n"
+                                   "FROM scratch\nCOPY --from=build /artifact /artifact\n"),
+                    "build stage, result copied into scratch"),
+    "parallel-stages": (lambda: single("".join(f"FROM busybox AS s{i}\nRUN echo {i} > /r{i}\n" for i in range(4))
+                                       + "FROM scratch\n" + "".join(f"COPY --from=s{i} /r{i} /\n" for i in range(4))),
+                        "4 independent stages merged"),
+    "cache-mount": (lambda: single("FROM busybox\nRUN --mount=type=cache,target=/cache "
+                                   "echo x >> /cache/hits && wc -l < /cache/hits > /hits\n"),
+                    "RUN with a cache mount"),
+    "secret-mount": (lambda: single("FROM busybox\nRUN --mount=type=secret,id=token "
+                                    "test -s /run/secrets/token && echo ok > /ok\n",
+                                    '  secret = ["id=token,src=token.txt"]\n', **{"token.txt": "s3cr3t\n"}),
+                     "RUN with a secret mount"),
+    "bind-from": (lambda: single("FROM busybox AS tools\nRUN echo tool > /tool\n"
+                                 "FROM busybox\nRUN --mount=type=bind,from=tools,source=/tool,target=/t cp /t /copied\n"),
+                  "RUN with a bind mount from another stage"),
+    "heredocs": (lambda: single("FROM busybox\nCOPY <<EOF /etc/app.conf\n"
+                                "key=value\nother=1\nEOF\nRUN <<EOF\nset -e\nmkdir -p /data\n"
+                                "cat /etc/app.conf > /data/conf\necho done >> /data/conf\nEOF\n"),
+                 "COPY and RUN heredocs"),
+    "copy-many": (lambda: single("FROM scratch\nCOPY src/ /src/\n", **many_files(2000, 200)),
+                  "COPY of 2,000 small files"),
+    "copy-large": (lambda: single("FROM scratch\nCOPY big/ /big/\n",
+                                  **{f"big/blob{i}.bin": os.urandom(8 << 20) for i in range(4)}),
+                   "COPY of 4 × 8 MiB"),
+    "metadata": (lambda: single("FROM busybox\nARG VERSION=1.0\nENV APP_VERSION=$VERSION HOME=/home/app\n"
+                                "WORKDIR /home/app\nRUN echo $APP_VERSION > version\nUSER 1000:1000\n"
+                                'LABEL org.example.v="1"\nEXPOSE 8080\nCMD ["cat", "version"]\n'),
+                 "ARG/ENV/WORKDIR/USER/LABEL around a RUN"),
+    "matrix": (lambda: {"Dockerfile": "FROM busybox\nARG FLAVOUR\nARG LEVEL\nRUN echo $FLAVOUR-$LEVEL > /v\n",
+                        "docker-bake.hcl": MATRIX_HCL}, "a 3 × 2 matrix target"),
+    "project": (lambda: {"Dockerfile": PROJECT_DOCKERFILE, "docker-bake.hcl": target("default", '  target = "runtime"\n'),
+                         "requirements.txt": "".join(f"pkg{i}\n" for i in range(40)),
+                         **{f"src/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(60)}},
+                "a pip-like project: deps with a cache mount, build, test, runtime"),
+    "fan-out-100": (lambda: fan_out(100), "100 targets on one shared stage"),
+}
+
+
+def write_project(d: Path, files: Files) -> None:
+    for rel, content in files.items():
+        p = d / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+
+
+def reachable(host: str) -> bool:
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(f"http://{host}/v2/", timeout=2)
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def own_registry(work: Path) -> Iterator[str]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from build_speed import registry  # type: ignore[import-not-found]
+
+    with registry(work) as host:
+        yield host
+
+
+class Bake:
+    name = "bake"
+
+    def __init__(self, work: Path, mirror: str) -> None:
+        self.work = work
+        config = work / "bake.toml"
+        config.write_text(f'[registry."docker.io"]\nmirrors = ["{mirror}"]\n')
+        # bake builds with its own worker here, not with the builder buildx is pointed at
+        self.env = {k: v for k, v in os.environ.items() if k not in ("BUILDX_BUILDER", "BUILDKIT_HOST")}
+        self.env["BAKE_CONFIG"] = str(config)
+        self.n = 0
+
+    def cold(self, d: Path) -> float:
+        self.n += 1
+        self.root = self.work / f"bake-root-{self.n}"
+        shutil.rmtree(d / "out", ignore_errors=True)
+        return self._run(d)
+
+    def warm(self, d: Path) -> float:
+        return self._run(d)
+
+    def _run(self, d: Path) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([*BAKE, "--progress=quiet", "--root", str(self.root)], cwd=d, env=self.env, check=True)
+        return time.perf_counter() - t0
+
+    def first_step(self, d: Path) -> tuple[float, float]:
+        """Seconds from launch to the first step started, and to the first RUN or COPY started."""
+        self.n += 1
+        t0 = time.time()
+        proc = subprocess.run([*BAKE, "--progress=rawjson", "--root", str(self.work / f"bake-root-{self.n}")],
+                              cwd=d, env=self.env, check=True, capture_output=True, text=True)
+        started = [json.loads(line) for line in proc.stderr.splitlines() + proc.stdout.splitlines()
+                   if line.startswith("{") and '"event":"started"' in line.replace(" ", "")]
+        first = min(e["at"] for e in started) - t0
+        work = min(e["at"] for e in started if any(k in e["step"]["name"] for k in (" RUN ", " COPY "))) - t0
+        return first, work
+
+
+class BuildKit:
+    name = "BuildKit"
+
+    def __init__(self, buildx: str) -> None:
+        self.buildx = buildx
+
+    def cold(self, d: Path) -> float:
+        subprocess.run(["buildctl", "prune", "--all"], check=True, capture_output=True)
+        shutil.rmtree(d / "out", ignore_errors=True)
+        return self.warm(d)
+
+    def warm(self, d: Path) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.run([self.buildx, "bake", "--progress=quiet"], cwd=d, capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f"buildx failed in {d}:\n{proc.stderr}")
+        return time.perf_counter() - t0
+
+
+def geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3, help="runs per scenario and side (median)")
+    ap.add_argument("--only", default="", help="comma-separated scenario names")
+    ap.add_argument("--registry", default="127.0.0.1:5000", help="docker.io mirror serving busybox")
+    ap.add_argument("--no-buildkit", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0 or shutil.which("runc") is None:
+        print("needs root and runc (bash scripts/setup.sh)")
+        return 1
+    names = [n for n in SCENARIOS if not args.only or n in args.only.split(",")]
+    buildx = shutil.which("docker-buildx") or shutil.which("buildx")
+    with_bk = not args.no_buildkit and bool(os.environ.get("BUILDKIT_HOST")) and buildx is not None
+    with tempfile.TemporaryDirectory(prefix="bake-vs-bk-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        mirror = args.registry
+        if not reachable(mirror):
+            if with_bk:
+                print(f"BuildKit's docker.io mirror {mirror} is unreachable")
+                return 1
+            mirror = stack.enter_context(own_registry(work))
+        sides: list[Bake | BuildKit] = [Bake(work, mirror)]
+        if with_bk:
+            assert buildx is not None
+            sides.append(BuildKit(buildx))
+        else:
+            print("(no BuildKit: set BUILDKIT_HOST and put docker-buildx on the PATH; bake alone)")
+        print(f"{len(names)} scenarios, median of {args.runs} runs each, seconds\n")
+        head = f"{'scenario':16s} {'bake cold':>9s} {'bake warm':>9s}"
+        if with_bk:
+            head += f" {'BK cold':>8s} {'BK warm':>8s} {'cold ×':>7s} {'warm ×':>7s}"
+        print(head)
+        ratios: dict[str, list[tuple[str, float]]] = {"cold": [], "warm": []}
+        for name in names:
+            make, _ = SCENARIOS[name]
+            d = work / name
+            write_project(d, make())
+            figures: dict[str, tuple[float, float]] = {}
+            for side in sides:
+                colds, warms = [], []
+                for _ in range(args.runs):
+                    colds.append(side.cold(d))
+                    warms.append(side.warm(d))
+                figures[side.name] = statistics.median(colds), statistics.median(warms)
+            bc, bw = figures["bake"]
+            line = f"{name:16s} {bc:9.2f} {bw:9.2f}"
+            if with_bk:
+                kc, kw = figures["BuildKit"]
+                ratios["cold"].append((name, bc / kc))
+                ratios["warm"].append((name, bw / kw))
+                line += f" {kc:8.2f} {kw:8.2f} {bc / kc:7.2f} {bw / kw:7.2f}"
+            print(line, flush=True)
+        if with_bk:
+            print()
+            for kind, goal in (("cold", 0.8), ("warm", 0.8)):
+                rs = ratios[kind]
+                g = geomean([r for _, r in rs])
+                worst = max(rs, key=lambda x: x[1])
+                print(f"{kind}: geomean {g:.2f}× BuildKit (goal ≤ {goal}: {'met' if g <= goal else 'MISSED'}); "
+                      f"worst {worst[1]:.2f}× ({worst[0]}; goal ≤ 1.5: {'met' if worst[1] <= 1.5 else 'MISSED'})")
+        bake_side = sides[0]
+        assert isinstance(bake_side, Bake)
+        for name in ("busybox-run", "scratch-copy"):
+            d = work / f"first-{name}"
+            write_project(d, SCENARIOS[name][0]())
+            firsts = [bake_side.first_step(d) for _ in range(max(args.runs, 3))]
+            print(f"bake, time to first step ({name}, cold, median of {len(firsts)}): "
+                  f"{statistics.median(f for f, _ in firsts):.3f} s; to its first RUN/COPY "
+                  f"{statistics.median(w for _, w in firsts):.3f} s (goal ≤ 0.15 s to the first step)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
