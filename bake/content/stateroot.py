@@ -9,6 +9,7 @@ Every file or folder under the root has one owner module, which reaches it throu
     locks/            cache-key locks shared by processes (solver/locks.py)
     cachemounts/      RUN --mount=type=cache directories (worker/cachemounts.py)
     explain/          per target, the last build's step keys and what made them (app/explain.py)
+    exported/         per target and local output, what the last export left there (app/outside.py)
     parse/            parsed HCL trees (hcl)
     images.json       name → descriptor of images built with type=image
     layers.json       layer chain → snapshot id (worker/images.py)
@@ -64,6 +65,10 @@ class StateRoot:
     @property
     def explain(self) -> str:
         return os.path.join(self.path, "explain")
+
+    @property
+    def exported(self) -> str:
+        return os.path.join(self.path, "exported")
 
     @property
     def parse(self) -> str:

@@ -152,6 +152,21 @@ def open_snapshotter(root: str) -> Snapshotter:
     return Snapshotter(root) if kind == "overlay" else CopySnapshotter(root)
 
 
+def recorded_snapshotter(root: str) -> Snapshotter | None:
+    """The root's snapshots for reading only — committed records are read, nothing is ever set aside
+    — if the root's kind is recorded; None otherwise (no probe: the caller may not be able to mount)."""
+    try:
+        with open(os.path.join(StateRoot(root).snapshots, ".kind")) as f:
+            kind = f.read().strip()
+    except OSError:
+        return None
+    if kind not in ("overlay", "copy"):
+        return None
+    snapshots = Snapshotter(root) if kind == "overlay" else CopySnapshotter(root)
+    snapshots.judge = False
+    return snapshots
+
+
 def snapshot_kind(snapshots: str, probe: Callable[[str], bool]) -> str:
     """``overlay`` or ``copy``: the recorded kind, else what existing snapshots are (a copy snapshot
     has a ``full`` tree), else what ``probe`` finds — recorded only where it can be trusted (root)."""

@@ -42,6 +42,7 @@ class Snapshotter:
         self.dir = os.path.abspath(StateRoot(root).snapshots)
         os.makedirs(self.dir, exist_ok=True)
         self.repaired: list[str] = []  # damaged snapshots moved aside: the app reports them as warnings
+        self.judge = True  # False for a reader that may not see everything (an ordinary user outside its namespace)
         self._whole: set[str] = set()  # committed snapshots found whole (they never change after)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -123,6 +124,8 @@ class Snapshotter:
         return ""
 
     def _set_aside(self, sid: str, why: str) -> None:
+        if not self.judge:
+            return  # a reader's doubt is only a miss: the one that can check (root, or root in the namespace) decides
         if not os.path.exists(os.path.join(self.dir, sid, "committed")):
             return  # an active snapshot of a running step: not ours to judge
         with contextlib.suppress(FileNotFoundError, OSError):
