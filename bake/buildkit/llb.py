@@ -156,6 +156,9 @@ class _Marshaller:
         meta = op.exec.meta
         meta.args.extend(o.args)
         meta.env.extend(o.env)
+        ssh = [m for m in o.mounts if m.type == "ssh"]
+        if ssh and not any(e.startswith("SSH_AUTH_SOCK=") for e in o.env):  # as BuildKit's client: the first agent
+            meta.env.append(f"SSH_AUTH_SOCK={ssh[0].target}")
         meta.cwd = o.cwd
         meta.user = o.user
         for entry in o.extra_hosts:

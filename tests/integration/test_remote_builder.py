@@ -168,3 +168,34 @@ def test_registry_output_pushes_with_the_config(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "meta.json").read_text())["app"]
     assert meta["image.name"] == tag
     assert meta["containerimage.config.digest"].startswith("sha256:")
+
+
+def test_secrets_and_an_ssh_agent_through_the_session(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    (tmp_path / "tok.txt").write_text("from a file")
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "s" {{
+  secret = ["id=tok,src=tok.txt", "id=envtok,env=MYTOK"]
+  ssh = ["default"]
+  output = ["type=local,dest=out"]
+  dockerfile-inline = <<EOT
+FROM {BASE} AS b
+RUN --mount=type=secret,id=tok --mount=type=secret,id=envtok,env=T --mount=type=ssh \\
+    sh -c 'cat /run/secrets/tok > /file.txt; echo "$T" > /env.txt; stat -c %F "$SSH_AUTH_SOCK" > /ssh.txt'
+FROM scratch
+COPY --from=b /file.txt /env.txt /ssh.txt /
+EOT
+}}
+''')
+    agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True).stdout
+    found = dict(part.split("=", 1) for part in agent.replace(";", "\n").split() if "=" in part)
+    try:
+        r = _bake(tmp_path, {**env, "MYTOK": "from the environment", "SSH_AUTH_SOCK": found["SSH_AUTH_SOCK"]},
+                  "--builder", "remote1", "s")
+    finally:
+        subprocess.run(["kill", found["SSH_AGENT_PID"]], check=False)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    assert (out / "file.txt").read_text() == "from a file"
+    assert (out / "env.txt").read_text() == "from the environment\n"
+    assert (out / "ssh.txt").read_text() == "socket\n"  # the forwarded agent, at the first ssh mount's target

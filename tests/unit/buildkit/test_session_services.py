@@ -1,0 +1,109 @@
+"""The session services the daemon calls back (``bake.buildkit.session.services``), driven as the
+gRPC server would drive them, with a context that records aborts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bake.buildkit.proto import session_pb2 as pb
+from bake.buildkit.session import services
+
+
+class Aborted(Exception):
+    pass
+
+
+class Context:
+    """What the handlers use of ``grpc.aio.ServicerContext``: the call's headers and abort."""
+
+    def __init__(self, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.headers = headers
+        self.aborts: list[tuple[object, str]] = []
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.headers
+
+    async def abort(self, code: object, details: str) -> None:
+        self.aborts.append((code, details))
+        raise Aborted(details)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_secrets_by_id_and_not_found() -> None:
+    asked: list[str] = []
+
+    def source(sid: str) -> bytes | None:
+        asked.append(sid)
+        return b"s3cret" if sid == "tok" else None
+
+    ctx = Context()
+    got = run(services.get_secret(pb.GetSecretRequest(ID="tok").SerializeToString(), ctx, source))  # type: ignore[arg-type]
+    assert pb.GetSecretResponse.FromString(got).data == b"s3cret"
+    with pytest.raises(Aborted, match="secret nope not found"):
+        run(services.get_secret(pb.GetSecretRequest(ID="nope").SerializeToString(), ctx, source))  # type: ignore[arg-type]
+    assert asked == ["tok", "nope"]
+    assert [str(code) for code, _ in ctx.aborts] == ["StatusCode.NOT_FOUND"]
+
+
+def test_credentials_by_host_and_docker_hubs_name() -> None:
+    hosts: list[str] = []
+
+    def source(host: str) -> tuple[str, str] | None:
+        hosts.append(host)
+        return ("u", "p") if host == "docker.io" else None
+
+    hub = run(services.credentials(pb.CredentialsRequest(Host="registry-1.docker.io").SerializeToString(), Context(),  # type: ignore[arg-type]
+                                   source))
+    other = run(services.credentials(pb.CredentialsRequest(Host="r.example").SerializeToString(), Context(), source))  # type: ignore[arg-type]
+    assert pb.CredentialsResponse.FromString(hub) == pb.CredentialsResponse(Username="u", Secret="p")
+    assert pb.CredentialsResponse.FromString(other) == pb.CredentialsResponse()  # anonymous
+    assert hosts == ["docker.io", "r.example"]
+
+
+def test_ssh_agent_connections_are_forwarded_byte_for_byte() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes], list[str]]:
+        seen: list[bytes] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            sock = os.path.join(tmp, "agent.sock")
+
+            async def agent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                data = await reader.read(100)
+                seen.append(data)
+                writer.write(b"\0\0\0\1\14")  # SSH_AGENT_IDENTITIES_ANSWER, no keys (framing aside)
+                await writer.drain()
+                writer.close()
+
+            server = await asyncio.start_unix_server(agent, sock)
+            ids: list[str] = []
+
+            def source(ssh_id: str) -> str | None:
+                ids.append(ssh_id)
+                return sock if ssh_id == "deploy" else None
+
+            async def requests() -> AsyncIterator[bytes]:
+                yield pb.BytesMessage(data=b"\0\0\0\1\13").SerializeToString()
+
+            ctx = Context((("buildkit.ssh.id", "deploy"),))
+            out = [pb.BytesMessage.FromString(b).data
+                   async for b in services.forward_agent(requests(), ctx, source)]  # type: ignore[arg-type]
+            server.close()
+            ok = await services.check_agent(pb.CheckAgentRequest(ID="deploy").SerializeToString(), Context(),  # type: ignore[arg-type]
+                                            source)
+            assert ok == b""  # an empty CheckAgentResponse
+            with pytest.raises(Aborted, match="unset ssh forward key other"):
+                await services.check_agent(pb.CheckAgentRequest(ID="other").SerializeToString(), Context(), source)  # type: ignore[arg-type]
+            return seen, out, ids
+
+    seen, out, ids = run(scenario())
+    assert seen == [b"\0\0\0\1\13"]
+    assert b"".join(out) == b"\0\0\0\1\14"
+    assert ids == ["deploy", "deploy", "other"]
