@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +104,10 @@ class CopySnapshots(Snapshotter):
         return out
 
 
-def worker_state(root: Path, executor: FakeExecutor | None = None, cwd: Path | None = None) -> WorkerState:
-    """A build's worker state on ``root`` with copy snapshots and ``executor``."""
+def worker_state(root: Path, executor: FakeExecutor | None = None, cwd: Path | None = None,
+                 client: Callable[[], object] | None = None) -> WorkerState:
+    """A build's worker state on ``root`` with copy snapshots and ``executor`` (and ``client``, a
+    registry; without one, asking for a registry fails the test)."""
     snapshots = CopySnapshots(str(root))
     scratch = root / "run" / "build-test"
     scratch.mkdir(parents=True)
@@ -119,6 +122,6 @@ def worker_state(root: Path, executor: FakeExecutor | None = None, cwd: Path | N
     context = str(cwd or root)
     return WorkerState(cwd=context, host_platform="linux/amd64", snapshots=snapshots,
                        images=ImageStore(str(root), ContentStore(str(root / "content")), snapshots),
-                       client=no_client, executor=make, cachemounts=CacheMounts(str(root)),  # type: ignore[arg-type]
+                       client=client or no_client, executor=make, cachemounts=CacheMounts(str(root)),  # type: ignore[arg-type]
                        secrets=Secrets([], {}, context), ssh=SSHAgents([], {}, context),
                        statcache=StatCache(None), scratch=str(scratch))
