@@ -148,9 +148,17 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
             receiver = None
             if export is not None:
                 request.Exporters.add(Type=export.type, Attrs=dict(export.attrs))
+                # and as the one exporter of BuildKit before v0.13 (newer daemons read Exporters)
+                request.ExporterDeprecated = export.type
+                request.ExporterAttrsDeprecated.update(dict(export.attrs))
                 if export.receive:
                     receiver = lambda: open(received, "wb")  # noqa: E731, SIM115
-            async with Session(control, receiver=receiver, name=f"bake-{root.target}", secrets=sources.secrets.value,
+            from bake.app.remote import _lister
+
+            # the contexts again: BuildKit before v0.10 (dockerd 20.10's) reads local sources from the
+            # solve's own session, not from the one the source names
+            async with Session(control, trees=job.trees, lister=_lister, receiver=receiver, name=f"bake-{root.target}",
+                               secrets=sources.secrets.value,
                                agents=sources.agents.agent, credentials=sources.credentials) as session:
                 request.Session = session.id
                 async with anyio.create_task_group() as tg:

@@ -26,13 +26,15 @@ from bake.buildkit.proto import llb_pb2 as bake_dot_buildkit_dot_proto_dot_llb__
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!bake/buildkit/proto/control.proto\x12\x10moby.buildkit.v1\x1a\x1d\x62\x61ke/buildkit/proto/llb.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n\x0cSolveRequest\x12\x0b\n\x03Ref\x18\x01 \x01(\t\x12\"\n\nDefinition\x18\x02 \x01(\x0b\x32\x0e.pb.Definition\x12\x0f\n\x07Session\x18\x05 \x01(\t\x12H\n\rFrontendAttrs\x18\x07 \x03(\x0b\x32\x31.moby.buildkit.v1.SolveRequest.FrontendAttrsEntry\x12-\n\x05\x43\x61\x63he\x18\x08 \x01(\x0b\x32\x1e.moby.buildkit.v1.CacheOptions\x12\x14\n\x0c\x45ntitlements\x18\t \x03(\t\x12-\n\tExporters\x18\r \x03(\x0b\x32\x1a.moby.buildkit.v1.Exporter\x1a\x34\n\x12\x46rontendAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"z\n\x0c\x43\x61\x63heOptions\x12\x34\n\x07\x45xports\x18\x04 \x03(\x0b\x32#.moby.buildkit.v1.CacheOptionsEntry\x12\x34\n\x07Imports\x18\x05 \x03(\x0b\x32#.moby.buildkit.v1.CacheOptionsEntry\"\x8e\x01\n\x11\x43\x61\x63heOptionsEntry\x12\x0c\n\x04Type\x18\x01 \x01(\t\x12=\n\x05\x41ttrs\x18\x02 \x03(\x0b\x32..moby.buildkit.v1.CacheOptionsEntry.AttrsEntry\x1a,\n\nAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"|\n\x08\x45xporter\x12\x0c\n\x04Type\x18\x01 \x01(\t\x12\x34\n\x05\x41ttrs\x18\x02 \x03(\x0b\x32%.moby.buildkit.v1.Exporter.AttrsEntry\x1a,\n\nAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x01\n\rSolveResponse\x12O\n\x10\x45xporterResponse\x18\x01 \x03(\x0b\x32\x35.moby.buildkit.v1.SolveResponse.ExporterResponseEntry\x1a\x37\n\x15\x45xporterResponseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\rStatusRequest\x12\x0b\n\x03Ref\x18\x01 \x01(\t\"\x99\x01\n\x0eStatusResponse\x12*\n\x08vertexes\x18\x01 \x03(\x0b\x32\x18.moby.buildkit.v1.Vertex\x12\x30\n\x08statuses\x18\x02 \x03(\x0b\x32\x1e.moby.buildkit.v1.VertexStatus\x12)\n\x04logs\x18\x03 \x03(\x0b\x32\x1b.moby.buildkit.v1.VertexLog\"\xb1\x01\n\x06Vertex\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x04 \x01(\x08\x12+\n\x07started\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tcompleted\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xe3\x01\n\x0cVertexStatus\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x0e\n\x06vertex\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07started\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tcompleted\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\tVertexLog\x12\x0e\n\x06vertex\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stream\x18\x03 \x01(\x03\x12\x0b\n\x03msg\x18\x04 \x01(\x0c\"\x1c\n\x0c\x42ytesMessage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"$\n\x12ListWorkersRequest\x12\x0e\n\x06\x66ilter\x18\x01 \x03(\t\"E\n\x13ListWorkersResponse\x12.\n\x06record\x18\x01 \x03(\x0b\x32\x1e.moby.buildkit.v1.WorkerRecord\"\xa6\x01\n\x0cWorkerRecord\x12\n\n\x02ID\x18\x01 \x01(\t\x12:\n\x06Labels\x18\x02 \x03(\x0b\x32*.moby.buildkit.v1.WorkerRecord.LabelsEntry\x12\x1f\n\tplatforms\x18\x03 \x03(\x0b\x32\x0c.pb.Platform\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\r\n\x0bInfoRequest\"J\n\x0cInfoResponse\x12:\n\x0f\x62uildkitVersion\x18\x01 \x01(\x0b\x32!.moby.buildkit.v1.BuildkitVersion\"E\n\x0f\x42uildkitVersion\x12\x0f\n\x07package\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!bake/buildkit/proto/control.proto\x12\x10moby.buildkit.v1\x1a\x1d\x62\x61ke/buildkit/proto/llb.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n\x0cSolveRequest\x12\x0b\n\x03Ref\x18\x01 \x01(\t\x12\"\n\nDefinition\x18\x02 \x01(\x0b\x32\x0e.pb.Definition\x12\x1a\n\x12\x45xporterDeprecated\x18\x03 \x01(\t\x12\\\n\x17\x45xporterAttrsDeprecated\x18\x04 \x03(\x0b\x32;.moby.buildkit.v1.SolveRequest.ExporterAttrsDeprecatedEntry\x12\x0f\n\x07Session\x18\x05 \x01(\t\x12H\n\rFrontendAttrs\x18\x07 \x03(\x0b\x32\x31.moby.buildkit.v1.SolveRequest.FrontendAttrsEntry\x12-\n\x05\x43\x61\x63he\x18\x08 \x01(\x0b\x32\x1e.moby.buildkit.v1.CacheOptions\x12\x14\n\x0c\x45ntitlements\x18\t \x03(\t\x12-\n\tExporters\x18\r \x03(\x0b\x32\x1a.moby.buildkit.v1.Exporter\x1a>\n\x1c\x45xporterAttrsDeprecatedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12\x46rontendAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"z\n\x0c\x43\x61\x63heOptions\x12\x34\n\x07\x45xports\x18\x04 \x03(\x0b\x32#.moby.buildkit.v1.CacheOptionsEntry\x12\x34\n\x07Imports\x18\x05 \x03(\x0b\x32#.moby.buildkit.v1.CacheOptionsEntry\"\x8e\x01\n\x11\x43\x61\x63heOptionsEntry\x12\x0c\n\x04Type\x18\x01 \x01(\t\x12=\n\x05\x41ttrs\x18\x02 \x03(\x0b\x32..moby.buildkit.v1.CacheOptionsEntry.AttrsEntry\x1a,\n\nAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"|\n\x08\x45xporter\x12\x0c\n\x04Type\x18\x01 \x01(\t\x12\x34\n\x05\x41ttrs\x18\x02 \x03(\x0b\x32%.moby.buildkit.v1.Exporter.AttrsEntry\x1a,\n\nAttrsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x01\n\rSolveResponse\x12O\n\x10\x45xporterResponse\x18\x01 \x03(\x0b\x32\x35.moby.buildkit.v1.SolveResponse.ExporterResponseEntry\x1a\x37\n\x15\x45xporterResponseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1c\n\rStatusRequest\x12\x0b\n\x03Ref\x18\x01 \x01(\t\"\x99\x01\n\x0eStatusResponse\x12*\n\x08vertexes\x18\x01 \x03(\x0b\x32\x18.moby.buildkit.v1.Vertex\x12\x30\n\x08statuses\x18\x02 \x03(\x0b\x32\x1e.moby.buildkit.v1.VertexStatus\x12)\n\x04logs\x18\x03 \x03(\x0b\x32\x1b.moby.buildkit.v1.VertexLog\"\xb1\x01\n\x06Vertex\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x04 \x01(\x08\x12+\n\x07started\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tcompleted\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xe3\x01\n\x0cVertexStatus\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x0e\n\x06vertex\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07started\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tcompleted\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\tVertexLog\x12\x0e\n\x06vertex\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06stream\x18\x03 \x01(\x03\x12\x0b\n\x03msg\x18\x04 \x01(\x0c\"\x1c\n\x0c\x42ytesMessage\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"$\n\x12ListWorkersRequest\x12\x0e\n\x06\x66ilter\x18\x01 \x03(\t\"E\n\x13ListWorkersResponse\x12.\n\x06record\x18\x01 \x03(\x0b\x32\x1e.moby.buildkit.v1.WorkerRecord\"\xa6\x01\n\x0cWorkerRecord\x12\n\n\x02ID\x18\x01 \x01(\t\x12:\n\x06Labels\x18\x02 \x03(\x0b\x32*.moby.buildkit.v1.WorkerRecord.LabelsEntry\x12\x1f\n\tplatforms\x18\x03 \x03(\x0b\x32\x0c.pb.Platform\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\r\n\x0bInfoRequest\"J\n\x0cInfoResponse\x12:\n\x0f\x62uildkitVersion\x18\x01 \x01(\x0b\x32!.moby.buildkit.v1.BuildkitVersion\"E\n\x0f\x42uildkitVersion\x12\x0f\n\x07package\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bake.buildkit.proto.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SOLVEREQUEST_EXPORTERATTRSDEPRECATEDENTRY']._loaded_options = None
+  _globals['_SOLVEREQUEST_EXPORTERATTRSDEPRECATEDENTRY']._serialized_options = b'8\001'
   _globals['_SOLVEREQUEST_FRONTENDATTRSENTRY']._loaded_options = None
   _globals['_SOLVEREQUEST_FRONTENDATTRSENTRY']._serialized_options = b'8\001'
   _globals['_CACHEOPTIONSENTRY_ATTRSENTRY']._loaded_options = None
@@ -44,47 +46,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERRECORD_LABELSENTRY']._loaded_options = None
   _globals['_WORKERRECORD_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_SOLVEREQUEST']._serialized_start=120
-  _globals['_SOLVEREQUEST']._serialized_end=444
-  _globals['_SOLVEREQUEST_FRONTENDATTRSENTRY']._serialized_start=392
-  _globals['_SOLVEREQUEST_FRONTENDATTRSENTRY']._serialized_end=444
-  _globals['_CACHEOPTIONS']._serialized_start=446
-  _globals['_CACHEOPTIONS']._serialized_end=568
-  _globals['_CACHEOPTIONSENTRY']._serialized_start=571
-  _globals['_CACHEOPTIONSENTRY']._serialized_end=713
-  _globals['_CACHEOPTIONSENTRY_ATTRSENTRY']._serialized_start=669
-  _globals['_CACHEOPTIONSENTRY_ATTRSENTRY']._serialized_end=713
-  _globals['_EXPORTER']._serialized_start=715
-  _globals['_EXPORTER']._serialized_end=839
-  _globals['_EXPORTER_ATTRSENTRY']._serialized_start=669
-  _globals['_EXPORTER_ATTRSENTRY']._serialized_end=713
-  _globals['_SOLVERESPONSE']._serialized_start=842
-  _globals['_SOLVERESPONSE']._serialized_end=995
-  _globals['_SOLVERESPONSE_EXPORTERRESPONSEENTRY']._serialized_start=940
-  _globals['_SOLVERESPONSE_EXPORTERRESPONSEENTRY']._serialized_end=995
-  _globals['_STATUSREQUEST']._serialized_start=997
-  _globals['_STATUSREQUEST']._serialized_end=1025
-  _globals['_STATUSRESPONSE']._serialized_start=1028
-  _globals['_STATUSRESPONSE']._serialized_end=1181
-  _globals['_VERTEX']._serialized_start=1184
-  _globals['_VERTEX']._serialized_end=1361
-  _globals['_VERTEXSTATUS']._serialized_start=1364
-  _globals['_VERTEXSTATUS']._serialized_end=1591
-  _globals['_VERTEXLOG']._serialized_start=1593
-  _globals['_VERTEXLOG']._serialized_end=1696
-  _globals['_BYTESMESSAGE']._serialized_start=1698
-  _globals['_BYTESMESSAGE']._serialized_end=1726
-  _globals['_LISTWORKERSREQUEST']._serialized_start=1728
-  _globals['_LISTWORKERSREQUEST']._serialized_end=1764
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=1766
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=1835
-  _globals['_WORKERRECORD']._serialized_start=1838
-  _globals['_WORKERRECORD']._serialized_end=2004
-  _globals['_WORKERRECORD_LABELSENTRY']._serialized_start=1959
-  _globals['_WORKERRECORD_LABELSENTRY']._serialized_end=2004
-  _globals['_INFOREQUEST']._serialized_start=2006
-  _globals['_INFOREQUEST']._serialized_end=2019
-  _globals['_INFORESPONSE']._serialized_start=2021
-  _globals['_INFORESPONSE']._serialized_end=2095
-  _globals['_BUILDKITVERSION']._serialized_start=2097
-  _globals['_BUILDKITVERSION']._serialized_end=2166
+  _globals['_SOLVEREQUEST']._serialized_end=630
+  _globals['_SOLVEREQUEST_EXPORTERATTRSDEPRECATEDENTRY']._serialized_start=514
+  _globals['_SOLVEREQUEST_EXPORTERATTRSDEPRECATEDENTRY']._serialized_end=576
+  _globals['_SOLVEREQUEST_FRONTENDATTRSENTRY']._serialized_start=578
+  _globals['_SOLVEREQUEST_FRONTENDATTRSENTRY']._serialized_end=630
+  _globals['_CACHEOPTIONS']._serialized_start=632
+  _globals['_CACHEOPTIONS']._serialized_end=754
+  _globals['_CACHEOPTIONSENTRY']._serialized_start=757
+  _globals['_CACHEOPTIONSENTRY']._serialized_end=899
+  _globals['_CACHEOPTIONSENTRY_ATTRSENTRY']._serialized_start=855
+  _globals['_CACHEOPTIONSENTRY_ATTRSENTRY']._serialized_end=899
+  _globals['_EXPORTER']._serialized_start=901
+  _globals['_EXPORTER']._serialized_end=1025
+  _globals['_EXPORTER_ATTRSENTRY']._serialized_start=855
+  _globals['_EXPORTER_ATTRSENTRY']._serialized_end=899
+  _globals['_SOLVERESPONSE']._serialized_start=1028
+  _globals['_SOLVERESPONSE']._serialized_end=1181
+  _globals['_SOLVERESPONSE_EXPORTERRESPONSEENTRY']._serialized_start=1126
+  _globals['_SOLVERESPONSE_EXPORTERRESPONSEENTRY']._serialized_end=1181
+  _globals['_STATUSREQUEST']._serialized_start=1183
+  _globals['_STATUSREQUEST']._serialized_end=1211
+  _globals['_STATUSRESPONSE']._serialized_start=1214
+  _globals['_STATUSRESPONSE']._serialized_end=1367
+  _globals['_VERTEX']._serialized_start=1370
+  _globals['_VERTEX']._serialized_end=1547
+  _globals['_VERTEXSTATUS']._serialized_start=1550
+  _globals['_VERTEXSTATUS']._serialized_end=1777
+  _globals['_VERTEXLOG']._serialized_start=1779
+  _globals['_VERTEXLOG']._serialized_end=1882
+  _globals['_BYTESMESSAGE']._serialized_start=1884
+  _globals['_BYTESMESSAGE']._serialized_end=1912
+  _globals['_LISTWORKERSREQUEST']._serialized_start=1914
+  _globals['_LISTWORKERSREQUEST']._serialized_end=1950
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=1952
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=2021
+  _globals['_WORKERRECORD']._serialized_start=2024
+  _globals['_WORKERRECORD']._serialized_end=2190
+  _globals['_WORKERRECORD_LABELSENTRY']._serialized_start=2145
+  _globals['_WORKERRECORD_LABELSENTRY']._serialized_end=2190
+  _globals['_INFOREQUEST']._serialized_start=2192
+  _globals['_INFOREQUEST']._serialized_end=2205
+  _globals['_INFORESPONSE']._serialized_start=2207
+  _globals['_INFORESPONSE']._serialized_end=2281
+  _globals['_BUILDKITVERSION']._serialized_start=2283
+  _globals['_BUILDKITVERSION']._serialized_end=2352
 # @@protoc_insertion_point(module_scope)

@@ -11,7 +11,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SolveRequest(_message.Message):
-    __slots__ = ("Ref", "Definition", "Session", "FrontendAttrs", "Cache", "Entitlements", "Exporters")
+    __slots__ = ("Ref", "Definition", "ExporterDeprecated", "ExporterAttrsDeprecated", "Session", "FrontendAttrs", "Cache", "Entitlements", "Exporters")
+    class ExporterAttrsDeprecatedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     class FrontendAttrsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +28,8 @@ class SolveRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     REF_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    EXPORTERDEPRECATED_FIELD_NUMBER: _ClassVar[int]
+    EXPORTERATTRSDEPRECATED_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     FRONTENDATTRS_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
@@ -28,12 +37,14 @@ class SolveRequest(_message.Message):
     EXPORTERS_FIELD_NUMBER: _ClassVar[int]
     Ref: str
     Definition: _llb_pb2.Definition
+    ExporterDeprecated: str
+    ExporterAttrsDeprecated: _containers.ScalarMap[str, str]
     Session: str
     FrontendAttrs: _containers.ScalarMap[str, str]
     Cache: CacheOptions
     Entitlements: _containers.RepeatedScalarFieldContainer[str]
     Exporters: _containers.RepeatedCompositeFieldContainer[Exporter]
-    def __init__(self, Ref: _Optional[str] = ..., Definition: _Optional[_Union[_llb_pb2.Definition, _Mapping]] = ..., Session: _Optional[str] = ..., FrontendAttrs: _Optional[_Mapping[str, str]] = ..., Cache: _Optional[_Union[CacheOptions, _Mapping]] = ..., Entitlements: _Optional[_Iterable[str]] = ..., Exporters: _Optional[_Iterable[_Union[Exporter, _Mapping]]] = ...) -> None: ...
+    def __init__(self, Ref: _Optional[str] = ..., Definition: _Optional[_Union[_llb_pb2.Definition, _Mapping]] = ..., ExporterDeprecated: _Optional[str] = ..., ExporterAttrsDeprecated: _Optional[_Mapping[str, str]] = ..., Session: _Optional[str] = ..., FrontendAttrs: _Optional[_Mapping[str, str]] = ..., Cache: _Optional[_Union[CacheOptions, _Mapping]] = ..., Entitlements: _Optional[_Iterable[str]] = ..., Exporters: _Optional[_Iterable[_Union[Exporter, _Mapping]]] = ...) -> None: ...
 
 class CacheOptions(_message.Message):
     __slots__ = ("Exports", "Imports")
