@@ -22,6 +22,8 @@ from bake.worker.executor import RuncExecutor
 PREFERENCE = ("crun", "runc")
 _HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _probed: dict[tuple[str, str], bool] = {}
+# Per boot and machine (a tmpfs); an ordinary user's namespace cannot write it and keeps its root's record.
+MACHINE_RECORD = "/run/bake/runtimes.json"
 
 
 async def select_runtime(state_dir: str, requested: str | None = None) -> str:
@@ -39,22 +41,36 @@ async def select_runtime(state_dir: str, requested: str | None = None) -> str:
 
 async def probe(runtime: str, state_dir: str) -> bool:
     """Whether ``runtime`` runs a trivial container on this host. The answer is remembered in
-    ``state_dir/runtimes.json`` for this binary and this boot (cgroup set-ups change with a reboot)."""
+    ``state_dir/runtimes.json`` for this binary and this boot (cgroup set-ups change with a reboot),
+    and in MACHINE_RECORD where that can be written, so that a new state root — every cold build
+    of a benchmark or CI job — does not start a probe container (~0.1 s) again."""
     path = shutil.which(runtime) or runtime
     key = (path, state_dir)
     if key not in _probed:
-        record = os.path.join(state_dir, "runtimes.json")
         ident = _identity(path)
-        known = _load(record)
-        if ident in known:
-            _probed[key] = bool(known[ident])
+        records = (os.path.join(state_dir, "runtimes.json"), MACHINE_RECORD)
+        for record in records:
+            known = _load(record)
+            if ident in known:
+                _probed[key] = bool(known[ident])
+                break
         else:
             _probed[key] = await _probe(runtime, state_dir)
-            known = {k: v for k, v in _load(record).items() if k.split("|")[0] != path}
+        for record in records:
+            known = _load(record)
+            if known.get(ident) is _probed[key]:
+                continue
+            known = {k: v for k, v in known.items() if k.split("|")[0] != path and _current(k)}
             known[ident] = _probed[key]
             with contextlib.suppress(OSError):
+                os.makedirs(os.path.dirname(record), exist_ok=True)
                 write_atomic(record, json.dumps(known).encode())
     return _probed[key]
+
+
+def _current(ident: str) -> bool:
+    """Whether a remembered answer may still matter: its binary exists (test stand-ins come and go)."""
+    return os.path.exists(ident.split("|")[0])
 
 
 def _identity(path: str) -> str:

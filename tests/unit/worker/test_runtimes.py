@@ -16,8 +16,9 @@ from tests.unit.worker.runtimefake import FakeRuntime
 
 
 @pytest.fixture(autouse=True)
-def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(runtimes, "_probed", {})  # what this process remembers: nothing yet
+    monkeypatch.setattr(runtimes, "MACHINE_RECORD", str(tmp_path / "run" / "bake" / "runtimes.json"))
 
 
 def on_path(monkeypatch: pytest.MonkeyPatch, *fakes: FakeRuntime) -> None:
@@ -86,3 +87,25 @@ def test_no_working_runtime_and_a_missing_requested_one_are_named(tmp_path: Path
         select(tmp_path / "state", "youki")
     assert select(tmp_path / "state", "runc") == "runc"  # asked for: not probed
     assert runc.commands() == ["run"]
+
+
+def test_a_new_state_root_on_the_same_machine_starts_no_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    crun = FakeRuntime(tmp_path / "crun-bin", name="crun", exit_code=1)
+    runc = FakeRuntime(tmp_path / "runc-bin")
+    on_path(monkeypatch, crun, runc)
+    assert select(tmp_path / "root-1") == "runc"
+    monkeypatch.setattr(runtimes, "_probed", {})  # another bake process, with a fresh --root
+    assert select(tmp_path / "root-2") == "runc"
+    assert crun.commands() == ["run"] and runc.commands() == ["run"]
+    assert os.listdir(tmp_path / "root-2") == ["runtimes.json"]  # the root keeps its own record too
+
+
+def test_the_machine_record_forgets_runtimes_that_are_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = tmp_path / "run" / "bake" / "runtimes.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"/nonexistent/crun|1|2|boot": False}))
+    runc = FakeRuntime(tmp_path / "runc-bin")
+    on_path(monkeypatch, runc)
+    assert select(tmp_path / "state") == "runc"
+    paths = [key.split("|")[0] for key in json.loads(record.read_text())]
+    assert runc.path in paths and "/nonexistent/crun" not in paths
