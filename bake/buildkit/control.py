@@ -8,8 +8,13 @@ stubs are generated. Every failure reaching the caller is a ``BuilderError`` nam
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+# gRPC's C core logs failed handshakes to stderr on its own; bake reports every failure itself,
+# once, naming builder and node (set GRPC_VERBOSITY to see the core's logs)
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
 import grpc.aio
@@ -47,6 +52,7 @@ class Control:
         self.endpoint = endpoint
         self.builder = builder
         self.node = node
+        self.tls = tls
         if tls is None:
             self.channel = grpc.aio.insecure_channel(grpc_target(endpoint), options=_OPTIONS)
         else:
@@ -66,7 +72,8 @@ class Control:
         code = err.code() if isinstance(err, grpc.aio.AioRpcError) else None
         detail = err.details() if isinstance(err, grpc.aio.AioRpcError) else str(err)
         if code == grpc.StatusCode.UNAVAILABLE:
-            return BuilderError(f"cannot reach buildkitd at {self.endpoint}: {detail}", self.builder, self.node)
+            hint = " (TLS: check the node's cacert, cert, key and servername)" if self.tls is not None else ""
+            return BuilderError(f"cannot reach buildkitd at {self.endpoint}: {detail}{hint}", self.builder, self.node)
         return BuilderError(f"{what}: {detail}", self.builder, self.node)
 
     def _unary(self, method: str, response: Any) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:

@@ -199,3 +199,71 @@ EOT
     assert (out / "file.txt").read_text() == "from a file"
     assert (out / "env.txt").read_text() == "from the environment\n"
     assert (out / "ssh.txt").read_text() == "socket\n"  # the forwarded agent, at the first ssh mount's target
+
+
+HOSTS = os.environ.get("BAKE_TEST_BUILDKIT_HOSTS", "").split()
+TLS_DIR = os.environ.get("BAKE_TEST_BUILDKIT_TLS", "")  # ca.pem, client.pem, client.key for the tcp:// nodes
+
+
+@pytest.mark.skipif(len(HOSTS) < 2, reason="needs two daemons: BAKE_TEST_BUILDKIT_HOSTS='unix:///… tcp://…' "
+                    "(scripts/buildkit_second_node.sh starts one)")
+def test_two_nodes_each_building_the_platform_it_is_pinned_to(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    nodes = []
+    for i, (endpoint, arch) in enumerate(zip(HOSTS[:2], ("amd64", "386"), strict=True)):
+        opts = None
+        if endpoint.startswith("tcp://") and TLS_DIR:
+            opts = {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
+        nodes.append({"Name": f"n{i}", "Endpoint": endpoint, "Platforms": [{"os": "linux", "architecture": arch}],
+                      "DriverOpts": opts, "Flags": None, "Files": None})
+    (tmp_path / "docker" / "buildx" / "instances" / "two").write_text(
+        json.dumps({"Name": "two", "Driver": "remote", "Nodes": nodes, "Dynamic": False}))
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+group "default" {{ targets = ["amd", "i386", "both"] }}
+target "_base" {{
+  dockerfile-inline = <<EOT
+FROM --platform=$BUILDPLATFORM {BASE} AS b
+ARG TARGETPLATFORM
+RUN echo $TARGETPLATFORM > /p.txt
+FROM scratch
+COPY --from=b /p.txt /
+EOT
+}}
+target "amd" {{
+  inherits = ["_base"]
+  platforms = ["linux/amd64"]
+  output = ["type=local,dest=out/amd"]
+}}
+target "i386" {{
+  inherits = ["_base"]
+  platforms = ["linux/386"]
+  output = ["type=local,dest=out/i386"]
+}}
+target "both" {{
+  inherits = ["_base"]
+  platforms = ["linux/amd64", "linux/386"]
+  output = ["type=local,dest=out/both"]
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "two")
+    assert r.returncode == 0, r.stderr
+    for line in ("amd: node n0", "i386: node n1", "both (linux/amd64): node n0", "both (linux/386): node n1"):
+        assert line in r.stderr
+    out = tmp_path / "out"
+    assert (out / "amd" / "p.txt").read_text() == "linux/amd64\n"
+    assert (out / "i386" / "p.txt").read_text() == "linux/386\n"
+    assert (out / "both" / "linux_amd64" / "p.txt").read_text() == "linux/amd64\n"
+    assert (out / "both" / "linux_386" / "p.txt").read_text() == "linux/386\n"
+    assert r.stderr.count("RUN echo $TARGETPLATFORM > /p.txt") >= 2  # both nodes' progress in one stream
+
+
+@pytest.mark.skipif(len(HOSTS) < 2, reason="needs two daemons: BAKE_TEST_BUILDKIT_HOSTS")
+def test_a_platform_no_node_serves_is_an_error_before_building(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=local,dest=out/NAME")
+    (tmp_path / "docker" / "buildx" / "instances" / "remote1").write_text(json.dumps({
+        "Name": "remote1", "Driver": "remote", "Dynamic": False, "Nodes": [
+            {"Name": "n0", "Endpoint": HOSTS[0], "Platforms": [{"os": "linux", "architecture": "amd64"}]}]}))
+    r = _bake(tmp_path, env, "--builder", "remote1", "--set", "*.platform=linux/s390x")
+    assert r.returncode != 0
+    assert "target a: no node serves platform linux/s390x (n0: linux/amd64)" in r.stderr
+    assert not (tmp_path / "out").exists()
