@@ -17,9 +17,11 @@ replaced by every target with all its steps, as buildx leaves its list.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bake.progress.events import Built, Cached, Completed, Event, Logged, Noted, Planned, Started, Step
 
@@ -67,10 +69,12 @@ class TTYProgress:
         self.multi = False
         self.live = Live(console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render)
         self.started = False  # the view appears with the first event: an early error prints no empty frame
+        self._saved: tuple[int, list[Any]] | None = None  # the terminal's attributes before the view
 
     def __call__(self, event: Event) -> None:
         if not self.started:
             self.started = True
+            self._quiet_control_keys()
             self.live.start()
         with self.lock:
             self.last = max(self.last, event.at)
@@ -99,9 +103,40 @@ class TTYProgress:
     def close(self) -> None:
         if not self.started:
             return
-        self.live.stop()
-        with self.lock:
-            self.console.print(self._render(final=True))
+        try:
+            self.live.stop()
+            with self.lock:
+                self.console.print(self._render(final=True))
+        finally:
+            self._restore_terminal()
+
+    def _quiet_control_keys(self) -> None:
+        """While the view is live, the terminal echoes no ``^C``: the echo lands at the end of the
+        view's last line, wraps it when that line fills the width, and the view (redrawn by moving
+        up as many lines as it drew) then leaves its first line — the "[+] Building" header —
+        behind on the screen. The signal itself still comes; only its echo is gone."""
+        import termios
+
+        try:
+            fd = self.console.file.fileno()
+            if not os.isatty(fd):
+                return
+            attrs = termios.tcgetattr(fd)
+            quiet = list(attrs)
+            quiet[3] = attrs[3] & ~termios.ECHOCTL
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        except (OSError, ValueError, termios.error):
+            return  # not a terminal we may change: nothing to restore either
+        self._saved = (fd, attrs)
+
+    def _restore_terminal(self) -> None:
+        import termios
+
+        if self._saved is not None:
+            fd, attrs = self._saved
+            self._saved = None
+            with contextlib.suppress(OSError, termios.error):
+                termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
     # --- drawing ----------------------------------------------------------------------------------
 
