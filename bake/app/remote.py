@@ -143,7 +143,7 @@ async def _run(req: Request, opts: BuildOptions, plan: Plan, builder: Builder, n
         async with anyio.create_task_group() as tg:
             for k, (label, root, n) in enumerate(zip(labels, roots, where, strict=True)):
                 several = len(plan.targets[root.target].platforms or ()) > 1
-                job = Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root, several)
+                job = Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root, several, builder.driver)
                 tg.start_soon(_one, job, sources, sink, solved, k)
     return _per_target(plan, roots, [solved[k] for k in range(len(roots))])
 

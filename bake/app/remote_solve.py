@@ -45,6 +45,7 @@ class Job:
     label: str
     root: Root
     per_platform: bool  # the target builds for several platforms: local outputs go in subdirectories
+    driver: str = "remote"  # "docker": image outputs go to the engine's image store
 
 
 class Sources:
@@ -113,6 +114,10 @@ def export_of(job: Job) -> Export | None:
         dest = os.path.join(job.cwd, dest)
     if out.type == "local" and job.per_platform:
         dest = os.path.join(dest, job.root.platform.replace("/", "_"))
+    if job.driver == "docker":
+        from bake.buildkit.drivers.docker import engine_export
+
+        return engine_export(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch)
     return exporter(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch)
 
 
@@ -168,11 +173,19 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                                 sink(event)
                     tg.start_soon(status)
                     try:
-                        response = await control.solve(request)
+                        if export is not None and export.type == "moby":  # the docker driver's image store
+                            from bake.buildkit.drivers.docker import solve_into_engine
+
+                            response = await solve_into_engine(control, request, export)
+                        else:
+                            response = await control.solve(request)
                     finally:  # the status stream ends with the solve: give it a little time, not forever
                         tg.cancel_scope.deadline = anyio.current_time() + 10
             if export is not None:
-                if export.receive:
+                if export.receive == "load":
+                    loaded = await anyio.to_thread.run_sync(_load, received, job.env)
+                    sink(Noted(f"{job.label}: loaded into the Docker engine: {', '.join(loaded)}", time.time()))
+                elif export.receive:
                     await anyio.to_thread.run_sync(_deliver, export.receive, received, export.dest)
                 out = (job.plan.targets[root.target].output or ())[0]
                 outputs = (f"type={out.type}" + (f",dest={out.dest}" if out.dest else ""),)
@@ -186,6 +199,15 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
     sink(Built(job.label, time.time(), "" if error is None else str(error)))
     return TargetResult(root.target, (root.platform,), (None,), outputs, error,
                         mapper.executed if mapper else 0, mapper.cached if mapper else 0, metadata)
+
+
+def _load(received: str, env: Mapping[str, str]) -> list[str]:
+    """``--load`` on a BuildKit builder: the docker tarball it sent, into the engine at DOCKER_HOST
+    (else the current Docker context), as buildx loads it for its container drivers."""
+    from bake.docker.client import load_file
+    from bake.docker.context import engine
+
+    return load_file(received, engine(None, env)) or ["an untagged image"]
 
 
 def _deliver(kind: str, received: str, dest: str) -> None:

@@ -6,6 +6,7 @@ comes back to the client.
 | ``type=local,dest=d``        | ``tar``           | a tarball, unpacked into ``d`` by bake    |
 | ``type=tar,dest=f``          | ``tar``           | the tarball, written to ``f``             |
 | ``type=oci|docker,dest=f``   | ``oci``/``docker``| the image tarball, written to ``f``       |
+| ``type=docker`` (``--load``) | ``docker``        | the tarball, loaded into the Docker engine|
 | ``type=image[,push=true]``   | ``image``         | nothing (the daemon stores or pushes it)  |
 | ``type=registry``            | ``image`` push    | nothing                                   |
 | ``type=cacheonly``           | none              | nothing                                   |
@@ -14,6 +15,9 @@ A solve of a plain LLB definition carries no image config, so image exporters ge
 ``containerimage.config`` attribute: BuildKit's image exporters take attributes they do not know
 as result metadata, which is where a frontend would have put the config (BuildKit v0.32.2,
 ``exporter/containerimage``). BuildKit fills in ``rootfs`` and the history entries' layer times.
+
+On the ``docker`` driver image outputs go to the engine's own image store instead
+(``bake.buildkit.drivers.docker.engine_export``: dockerd's ``moby`` exporter).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ _BAKE_ONLY = ("dest", "multi-target")
 @record
 class Export:
     """One exporter of a solve; ``receive`` is how its bytes come back: "" (they do not),
-    ``"file"`` (written to ``dest``) or ``"unpack"`` (a tarball unpacked into the directory ``dest``)."""
+    ``"file"`` (written to ``dest``), ``"unpack"`` (a tarball unpacked into the directory ``dest``) or
+    ``"load"`` (a docker-format tarball loaded into the Docker engine: ``--load``)."""
 
     type: str
     attrs: tuple[tuple[str, str], ...]
@@ -55,7 +60,7 @@ def exporter(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str]
     if kind in ("oci", "docker"):
         if out.get("tar", "true") != "true":
             raise NotSupportedRemote(f"output type={kind},tar=false (an OCI layout directory)")
-        if not dest or dest == "-":
+        if dest == "-" or (not dest and kind == "oci"):
             raise NotSupportedRemote(f"output type={kind} without a file dest=")
     if kind == "registry":
         out["push"] = "true"
@@ -67,6 +72,8 @@ def exporter(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str]
         out.setdefault("source-date-epoch", str(epoch))
     if config is not None:
         out[CONFIG_ATTR] = config.decode()
+    if kind == "docker" and not dest:  # --load: the tarball comes back and is loaded into the Docker engine
+        return Export("docker", tuple(sorted(out.items())), "load", "")
     return Export("image" if kind == "registry" else kind, tuple(sorted(out.items())),
                   "file" if kind in ("oci", "docker") else "", dest)
 

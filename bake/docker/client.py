@@ -143,3 +143,16 @@ def _messages(lines: Iterator[str], host: str) -> Iterator[str]:
         text = str(doc.get("stream") or doc.get("status") or "").strip()
         if text:
             yield text
+
+
+def load_file(path: str, engine: Engine, chunk: int = 1 << 20) -> list[str]:
+    """Stream the ``docker save``-format tarball at ``path`` into ``engine``; the names it loaded."""
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as f:
+            while data := f.read(chunk):
+                yield data
+
+    with DockerClient(engine) as docker:
+        lines = docker.load(chunks())
+    return [line.removeprefix("Loaded image: ").removeprefix("Loaded image ID: ") for line in lines
+            if line.startswith("Loaded image")]

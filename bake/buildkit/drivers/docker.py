@@ -15,11 +15,17 @@ options); what it refuses is reported as the failing step's error.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from bake.buildkit import BuilderError
+from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node
+from bake.buildkit.exporters import CONFIG_ATTR, Export, exporter
 from bake.docker import DockerError
+
+if TYPE_CHECKING:
+    from bake.buildkit.control import Control
+    from bake.buildkit.proto import control_pb2 as api
 from bake.docker.context import Engine, engine, exists
 
 DRIVER = "docker"
@@ -71,3 +77,34 @@ async def grpc_endpoint(builder: Builder, node: Node) -> AsyncIterator[str]:
             raise BuilderError(f"{err.message} (BuildKit's API needs a Docker engine 18.09 or newer)",
                                builder.name, node.name) from None
         yield endpoint
+
+
+def engine_export(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str], config: bytes | None,
+                  epoch: int | None = None) -> Export | None:
+    """The exporter of one output on the docker driver: ``type=image`` and ``type=docker`` without
+    ``dest=`` (``--load``) go to the engine's image store through dockerd's ``moby`` exporter, named by
+    ``name=`` or the tags, with bake's image config; files as on any BuildKit node. What the
+    engine's BuildKit cannot export is refused as buildx refuses it for this driver."""
+    wanted = {**attrs}
+    if kind in ("image", "docker") and not dest and wanted.get("push") != "true":
+        plain = exporter("image", "", {k: v for k, v in wanted.items() if k != "tar"}, tags, config, epoch)
+        assert plain is not None
+        return Export("moby", plain.attrs, "", "")
+    if kind in ("oci", "docker"):
+        raise NotSupportedRemote(f"output type={kind},dest=…: the docker driver's engine keeps images in its own "
+                                 "store; use --load, or a remote builder or the embedded worker for a tarball")
+    if kind == "registry" or wanted.get("push") == "true":
+        raise NotSupportedRemote(f"output type={kind} with a push: the docker driver loads into the engine; push "
+                                 "from the engine, or use a remote builder or the embedded worker")
+    return exporter(kind, dest, attrs, tags, config, epoch)
+
+
+async def solve_into_engine(control: Control, request: api.SolveRequest, export: Export) -> api.SolveResponse:
+    """A solve whose ``moby`` export must carry bake's image config: dockerd's exporter reads it
+    only from the result's metadata, so the result is returned through the gateway API."""
+    from bake.buildkit.gateway import solve_returning
+
+    config = dict(export.attrs).get(CONFIG_ATTR)
+    if config is None:
+        return await control.solve(request)
+    return await solve_returning(control, request, {CONFIG_ATTR: config.encode()})

@@ -89,7 +89,7 @@ def test_invalid_name(tmp_path: Path) -> None:
         load("../x", {"DOCKER_CONFIG": str(tmp_path)})
 
 
-@pytest.mark.parametrize("driver", ["docker-container", "kubernetes", "docker"])
+@pytest.mark.parametrize("driver", ["docker-container", "kubernetes"])
 def test_unsupported_drivers_are_refused(tmp_path: Path, driver: str) -> None:
     b = load("ref", _store(tmp_path, "ref", REF.replace('"remote"', f'"{driver}"')))
     with pytest.raises(BuilderError, match=f"builder 'ref': driver '{driver}' is not supported yet"):
