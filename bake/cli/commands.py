@@ -247,3 +247,13 @@ def _explain(
     the step where it began).
     """
     return functools.partial(maintenance.explain, root, tuple(targets or ()))
+
+
+@app.command("builders", cls=_Command, context_settings=_CONTEXT)
+def _builders() -> Action:
+    """The builders bake can use, with their nodes, status and platforms.
+
+    The embedded worker and the builders in buildx's store ($DOCKER_CONFIG/buildx/instances), as
+    docker buildx ls shows them; * marks the one a build uses (--builder, $BUILDX_BUILDER).
+    """
+    return maintenance.builders

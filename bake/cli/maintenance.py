@@ -1,4 +1,4 @@
-"""``bake du``, ``bake prune``, ``bake report`` and ``bake explain``: the commands beside the build."""
+"""``bake du``, ``bake prune``, ``bake report``, ``bake explain`` and ``bake builders``: the commands beside the build."""
 
 from __future__ import annotations
 
@@ -63,6 +63,18 @@ def explain(root: str | None, targets: tuple[str, ...]) -> int:
 
     lines = last_run(os.path.abspath(root or state_root(os.environ)), targets)
     sys.stdout.write("".join(f"{line}\n" for line in lines) or "no build recorded on this root\n")
+    return 0
+
+
+def builders() -> int:
+    """Every builder (the embedded worker, buildx's store) with its nodes, status and platforms."""
+    import anyio
+
+    from bake.buildkit.listing import statuses, table
+    from bake.model import local_platform
+
+    found = anyio.run(statuses, dict(os.environ), local_platform())
+    sys.stdout.write(table(found))
     return 0
 
 

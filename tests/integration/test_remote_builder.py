@@ -267,3 +267,17 @@ def test_a_platform_no_node_serves_is_an_error_before_building(tmp_path: Path) -
     assert r.returncode != 0
     assert "target a: no node serves platform linux/s390x (n0: linux/amd64)" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_builders_lists_the_store_with_each_nodes_state(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    r = subprocess.run([sys.executable, "-m", "bake", "builders"], cwd=tmp_path, env={**env, "BUILDX_BUILDER": "remote1"},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["NAME/NODE", "DRIVER/ENDPOINT", "STATUS", "BUILDKIT", "PLATFORMS"]
+    assert lines[1].split()[:3] == ["embedded", "embedded", "running"]
+    assert lines[2].split() == ["remote1*", "remote"]
+    node = lines[3].split()
+    assert node[:5] == ["\\_", "remote10", "\\_", HOST, "running"]
+    assert node[5].startswith("v")  # the daemon's BuildKit version
