@@ -75,7 +75,7 @@ class SSHAgents:
         proc = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._processes.append(proc)
         for _ in range(200):
-            if _is_socket(sock):
+            if _accepts(sock):  # bound is not enough: ssh-add is refused until the agent listens
                 break
             threading.Event().wait(0.01)
         for key in keys:
@@ -99,6 +99,15 @@ def _is_socket(path: str) -> bool:
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 class _Proxy:
