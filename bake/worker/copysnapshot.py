@@ -38,9 +38,7 @@ class CopySnapshotter(Snapshotter):
         return super().commit(sid)
 
     def mount(self, sid: str, target: str, readonly: bool = False) -> None:
-        self._run(["mount", "--bind", self._full(sid), os.path.abspath(target)])
-        if readonly or self.committed(sid):
-            self._run(["mount", "-o", "remount,bind,ro", os.path.abspath(target)])
+        self._bind(self._full(sid), os.path.abspath(target), readonly or self.committed(sid))
 
     def _damage(self, sid: str, below: list[str]) -> str:
         damage = super()._damage(sid, below)

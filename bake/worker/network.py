@@ -20,6 +20,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
+from bake.worker import mounts
 from bake.worker.errors import NetworkError
 
 NAMESERVER = "10.0.2.3"  # slirp4netns's DNS forwarder, which asks the host's resolvers
@@ -105,6 +106,7 @@ def _stop(slirp: subprocess.Popen[bytes], exit_w: int, path: str) -> None:
 
 
 def _unmount(path: str) -> None:
-    subprocess.run(["umount", path], capture_output=True)
+    with contextlib.suppress(OSError):
+        mounts.unmount(path)
     with contextlib.suppress(OSError):
         os.unlink(path)

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 from bake.content.atomic import temp_name, write_atomic
 from bake.content.stateroot import StateRoot
+from bake.worker import mounts
 from bake.worker.errors import SnapshotError
 
 MAX_OPTIONS = 4000
@@ -157,21 +158,35 @@ class Snapshotter:
         writable = not readonly and not self.committed(sid)
         lowers = chain[1:] if writable else chain
         if not lowers:
-            self._run(["mount", "--bind", self.upper(sid), target])
-            if readonly:
-                self._run(["mount", "-o", "remount,bind,ro", target])
+            self._bind(self.upper(sid), target, readonly)
             return
         lowers = self._fit(lowers)
-        options = "lowerdir=" + ":".join(f"{p}/fs" for p in lowers)
-        if writable:
-            options += f",upperdir={sid}/fs,workdir={sid}/work"
-        elif len(lowers) == 1:  # overlay needs two lowers without an upper; a read-only bind does it
-            self._run(["mount", "--bind", self.upper(lowers[0]), target])
-            self._run(["mount", "-o", "remount,bind,ro", target])
+        if not writable and len(lowers) == 1:  # overlay needs two lowers without an upper; a read-only bind does it
+            self._bind(self.upper(lowers[0]), target, readonly=True)
             return
-        if len(options) > MAX_OPTIONS:
-            raise SnapshotError(f"snapshot {sid}: overlay options of {len(options)} bytes would be truncated")
-        self._run(["mount", "-t", "overlay", "overlay", "-o", options, os.path.abspath(target)])
+
+        def options(prefix: str) -> str:
+            text = "lowerdir=" + ":".join(f"{prefix}{p}/fs" for p in lowers)
+            return text + (f",upperdir={prefix}{sid}/fs,workdir={prefix}{sid}/work" if writable else "")
+
+        relative = options("")
+        if len(relative) > MAX_OPTIONS:
+            raise SnapshotError(f"snapshot {sid}: overlay options of {len(relative)} bytes would be truncated")
+        absolute = options(self.dir + "/")
+        if len(absolute) <= MAX_OPTIONS and not {":", ","} & set(self.dir):
+            try:  # the usual short chain: by system call, without starting mount(8)
+                mounts.overlay(absolute, os.path.abspath(target))
+            except OSError as e:
+                raise SnapshotError(f"mount -t overlay…: {e.strerror}") from e
+            return
+        # relative to snapshots/ (mount(8) runs there): a deep chain's options must fit in a page
+        self._run(["mount", "-t", "overlay", "overlay", "-o", relative, os.path.abspath(target)])
+
+    def _bind(self, source: str, target: str, readonly: bool) -> None:
+        try:
+            mounts.bind(source, os.path.join(self.dir, target), readonly)
+        except OSError as e:
+            raise SnapshotError(f"mount --bind {source}…: {e.strerror}") from e
 
     # --- flattening ---------------------------------------------------------------------------
 
@@ -225,7 +240,10 @@ class Snapshotter:
             shutil.rmtree(os.path.join(self.dir, child))
 
     def unmount(self, target: str) -> None:
-        self._run(["umount", target])
+        try:
+            mounts.unmount(os.path.join(self.dir, target))
+        except OSError as e:
+            raise SnapshotError(f"umount {target}…: {e.strerror}") from e
 
     def _run(self, cmd: list[str]) -> None:
         proc = subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True)
