@@ -9,7 +9,9 @@ make the same ``mount(2)``/``umount2(2)`` calls those tools make for these cases
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
+import time
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -55,7 +57,14 @@ def overlay(options: str, target: str) -> None:
 
 
 def unmount(target: str) -> None:
-    """``umount target``."""
-    if _libc.umount2(target.encode(), 0) != 0:
+    """``umount target``. ``EBUSY`` is retried for up to ~2 s: a container that just exited may
+    still hold its rootfs while the kernel takes its mount namespace down (seen under load in a
+    100-target build: "umount …: target is busy")."""
+    for delay in (*([0.005] * 10), *([0.05] * 40)):
+        if _libc.umount2(target.encode(), 0) == 0:
+            return
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), target)
+        if err != errno.EBUSY:
+            break
+        time.sleep(delay)
+    raise OSError(err, os.strerror(err), target)

@@ -57,3 +57,22 @@ def test_failures_name_the_target_and_the_errno(tmp_path: Path) -> None:
     with pytest.raises(OSError) as e:
         mounts.unmount(str(tmp_path))
     assert e.value.errno == errno.EINVAL  # not a mount point
+
+
+def test_an_unmount_waits_for_a_mount_that_is_let_go_of_soon(tmp_path: Path) -> None:
+    # as when a container that just exited still holds its rootfs while its namespace goes away
+    import threading
+
+    src, target = tmp_path / "src", tmp_path / "target"
+    src.mkdir()
+    target.mkdir()
+    (src / "f").write_text("held")
+    mounts.bind(str(src), str(target))
+    holder = open(target / "f")  # noqa: SIM115 - closed by the timer below
+    timer = threading.Timer(0.1, holder.close)
+    timer.start()
+    try:
+        mounts.unmount(str(target))
+    finally:
+        timer.join()
+    assert holder.closed and os.listdir(target) == []
