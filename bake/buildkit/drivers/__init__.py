@@ -1,5 +1,6 @@
 """How bake reaches a builder's node: ``remote`` nodes are dialled at their endpoint as they are,
-``docker`` nodes through their engine's API (``docker.py``). ``dialed`` is the one entry."""
+``docker`` nodes through their engine's API (``docker.py``). ``dialed`` is the one entry;
+``refuse_missing_ops`` checks a graph against what the node's BuildKit can run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from bake.buildkit.builders import Builder, Node
+from bake.graph.ops import Vertex
 
 
 @contextlib.asynccontextmanager
@@ -19,3 +21,11 @@ async def dialed(builder: Builder, node: Node) -> AsyncIterator[str]:
             yield endpoint
     else:
         yield node.endpoint
+
+
+def refuse_missing_ops(builder: Builder, node: Node, version: str, root: Vertex | None) -> None:
+    """A ``BuilderError`` naming builder and node when the graph needs an op the node's BuildKit
+    (``version``: what Info reported, "" none) lacks; before anything is sent."""
+    from bake.buildkit.drivers import docker
+
+    docker.refuse_missing_ops(builder, node, version, root)

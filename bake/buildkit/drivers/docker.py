@@ -22,6 +22,7 @@ from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node
 from bake.buildkit.exporters import CONFIG_ATTR, Export, exporter
 from bake.docker import DockerError
+from bake.graph.ops import MergeOp, Vertex
 
 if TYPE_CHECKING:
     from bake.buildkit.control import Control
@@ -108,3 +109,24 @@ async def solve_into_engine(control: Control, request: api.SolveRequest, export:
     if config is None:
         return await control.solve(request)
     return await solve_returning(control, request, {CONFIG_ATTR: config.encode()})
+
+
+def refuse_missing_ops(builder: Builder, node: Node, version: str, root: Vertex | None) -> None:
+    """Refuse, before building, a graph the engine's BuildKit cannot run. An engine whose BuildKit
+    reports no version (no ``Info``: Docker 20.10 and older, BuildKit 0.8 or older) has no merge op,
+    which ``COPY --link`` needs; its failure would otherwise read "could not resolve …"."""
+    if builder.driver != DRIVER or version or root is None:
+        return
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        v = todo.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v.op, MergeOp):
+            where = f"{v.location}: " if v.location else ""
+            raise BuilderError(f"{where}COPY --link needs BuildKit's merge op (v0.10 and newer), which this engine's "
+                               "BuildKit lacks (Docker 20.10 ships 0.8): build it on the embedded worker or a remote "
+                               "builder, or drop --link", builder.name, node.name)
+        todo.extend(v.inputs)

@@ -17,12 +17,14 @@ import pytest
 from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node, check, load
 from bake.buildkit.control import Control, SolveFailed
+from bake.buildkit.drivers import refuse_missing_ops
 from bake.buildkit.drivers.docker import context_builder, engine_export
 from bake.buildkit.exporters import CONFIG_ATTR, Export, exporter
 from bake.buildkit.gateway import solve_returning
 from bake.buildkit.proto import control_pb2 as api
 from bake.buildkit.proto import gateway_pb2 as gw
 from bake.buildkit.proto import llb_pb2 as pb
+from bake.graph.ops import MergeOp, SourceOp, Vertex
 
 CONFIG = b'{"architecture":"amd64","config":{"Cmd":["sh"]},"os":"linux"}'
 
@@ -83,6 +85,18 @@ def test_load_on_a_buildkit_node_brings_the_docker_tarball_back_to_load() -> Non
     assert e is not None
     assert (e.type, e.receive, e.dest) == ("docker", "load", "")
     assert dict(e.attrs)["name"] == "app:1"
+
+
+def test_copy_link_on_an_engine_without_a_merge_op_is_refused_before_building() -> None:
+    engine = Builder("default", "docker", (Node("default", "unix:///run/engine.sock"),))
+    base = Vertex(SourceOp("docker-image://docker.io/library/busybox:latest"))
+    linked = Vertex(MergeOp(), (base, Vertex(SourceOp("local://context"))), location="Dockerfile:3")
+    with pytest.raises(BuilderError, match=r"node 'default': Dockerfile:3: COPY --link needs BuildKit's merge op"):
+        refuse_missing_ops(engine, engine.nodes[0], "", Vertex(SourceOp("x"), (linked,)))
+    refuse_missing_ops(engine, engine.nodes[0], "", base)  # nothing to merge
+    refuse_missing_ops(engine, engine.nodes[0], "v0.12.5", linked)  # an engine whose BuildKit says its version
+    remote = Builder("r", "remote", (Node("n", "tcp://bk:1234"),))
+    refuse_missing_ops(remote, remote.nodes[0], "", linked)  # a remote node may be v0.10 without Info: its error stands
 
 
 class FakeDaemon:
