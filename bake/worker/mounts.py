@@ -24,6 +24,7 @@ MS_NOATIME = 0x400
 MS_NODIRATIME = 0x800
 MS_BIND = 0x1000
 MS_RELATIME = 0x200000
+MNT_DETACH = 0x2
 _ST_RELATIME = 0x1000  # statvfs's f_flag spells relatime differently from mount(2)
 _KEPT = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME
 
@@ -56,12 +57,12 @@ def overlay(options: str, target: str) -> None:
     _mount("overlay", target, "overlay", 0, options)
 
 
-def unmount(target: str) -> None:
-    """``umount target``. ``EBUSY`` is retried for up to ~2 s: a container that just exited may
-    still hold its rootfs while the kernel takes its mount namespace down (seen under load in a
-    100-target build: "umount …: target is busy")."""
+def unmount(target: str, detach: bool = False) -> None:
+    """``umount target`` (``umount --lazy`` with ``detach``). ``EBUSY`` is retried for up to ~2 s:
+    a container that just exited may still hold its rootfs while the kernel takes its mount
+    namespace down (seen under load in a 100-target build: "umount …: target is busy")."""
     for delay in (*([0.005] * 10), *([0.05] * 40)):
-        if _libc.umount2(target.encode(), 0) == 0:
+        if _libc.umount2(target.encode(), MNT_DETACH if detach else 0) == 0:
             return
         err = ctypes.get_errno()
         if err != errno.EBUSY:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -66,8 +67,13 @@ def test_the_namespace_is_made_once_and_taken_down_by_close(tmp_path: Path, monk
     assert "--disable-host-loopback" in args and "--configure" in args and args[-2:] == [path, "tap0"]
     assert not (bin_dir / "slirp-exited").exists()  # running while the build runs
     net.close()
-    assert (bin_dir / "slirp-exited").read_text() == "yes"
     assert not os.path.exists(path)
+    exited = bin_dir / "slirp-exited"
+    for _ in range(500):  # close() does not wait for slirp4netns's exit: it is reaped beside the build
+        if exited.exists():
+            break
+        time.sleep(0.01)
+    assert exited.read_text() == "yes"
     net.close()  # twice is harmless
 
 
