@@ -110,7 +110,7 @@ class FakeDaemon:
         self.fail = fail
 
     def _id(self, context: Any) -> str:
-        return dict(context.invocation_metadata()).get("buildkit-controlapi-buildid", "")
+        return str(dict(context.invocation_metadata()).get("buildkit-controlapi-buildid", ""))
 
     async def control_solve(self, raw: bytes, context: Any) -> bytes:
         req = api.SolveRequest.FromString(raw)
@@ -140,11 +140,11 @@ async def _with_daemon(tmp_path: Path, daemon: FakeDaemon) -> api.SolveResponse:
     methods = {"/moby.buildkit.v1.Control/Solve": daemon.control_solve,
                "/moby.buildkit.v1.frontend.LLBBridge/Solve": daemon.bridge_solve,
                "/moby.buildkit.v1.frontend.LLBBridge/Return": daemon.bridge_return}
-    handlers = {m: grpc.unary_unary_rpc_method_handler(f) for m, f in methods.items()}
+    handlers: dict[str, Any] = {m: grpc.unary_unary_rpc_method_handler(f) for m, f in methods.items()}
 
     class Generic(grpc.GenericRpcHandler):
         def service(self, details: grpc.HandlerCallDetails) -> Any:
-            return handlers.get(details.method)  # type: ignore[call-overload]
+            return handlers.get(details.method)
 
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((Generic(),))
