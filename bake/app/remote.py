@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from bake.app import Request, _TargetConverter, located_errors, open_project
 from bake.app.build import BuildOptions, _check_outputs, _labels, _roots, _write_metadata
 from bake.app.outputs import Root, TargetResult
+from bake.app.remote_solve import CACHE_TYPES
 from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node, check, load, route, selected_name, tls
 from bake.buildkit.exporters import IMAGE_TYPES, TYPES
@@ -77,9 +78,14 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
                 no(f"target {name}: a tar output of several platforms")
         if len(t.output or ()) > 1:
             no(f"target {name}: several outputs")
-        for what, value in (("cache-from", t.cache_from), ("cache-to", t.cache_to), ("attest", t.attest)):
-            if value:
-                no(f"target {name}: {what}")
+        for what, entries, types in (("cache-from", t.cache_from, CACHE_TYPES[:1]), ("cache-to", t.cache_to, CACHE_TYPES)):
+            for entry in entries or ():
+                if entry.type not in types:
+                    no(f"target {name}: {what} type={entry.type} (supported: {', '.join(types)})")
+                if what == "cache-to" and len(t.platforms or ()) > 1:
+                    no(f"target {name}: cache-to of several platforms")
+        if t.attest:
+            no(f"target {name}: attest")
 
 
 async def _connect(controls: list[Control]) -> list[DaemonInfo]:
@@ -127,6 +133,10 @@ async def _run(req: Request, opts: BuildOptions, plan: Plan, builder: Builder, n
         host = served[0][0] if served[0] else local_platform()
         roots = await anyio.to_thread.run_sync(_convert, req, plan, host)
         where = [_node_of(r, served, builder, nodes) for r in roots]
+        from bake.buildkit.drivers import refuse_missing_ops
+
+        for r, n in zip(roots, where, strict=True):  # an op the node's BuildKit lacks: refused before sending
+            refuse_missing_ops(builder, nodes[n], infos[n].version, r.vertex)
         labels = _labels(roots)
         if len(nodes) > 1:
             for label, n in zip(labels, where, strict=True):

@@ -27,6 +27,7 @@ from bake.progress.events import Built, Noted, Sink
 if TYPE_CHECKING:
     from bake.buildkit.control import Control
     from bake.buildkit.exporters import Export
+    from bake.buildkit.proto import control_pb2 as api
     from bake.buildkit.session.filesync import Tree
     from bake.worker.secrets import Secrets
     from bake.worker.sshagents import SSHAgents
@@ -148,6 +149,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
         export = export_of(job)
         ref = secrets.token_hex(13)
         request = api.SolveRequest(Ref=ref, Definition=m.definition)
+        _cache(request, job.plan.targets[root.target])
         with tempfile.TemporaryDirectory(prefix="bake-export-") as tmp:
             received = os.path.join(tmp, "out.tar")
             receiver = None
@@ -208,6 +210,19 @@ def _load(received: str, env: Mapping[str, str]) -> list[str]:
     from bake.docker.context import engine
 
     return load_file(received, engine(None, env)) or ["an untagged image"]
+
+
+CACHE_TYPES = ("registry", "inline")  # cache-from takes registry; cache-to registry and inline
+
+
+def _cache(request: api.SolveRequest, t: Target) -> None:
+    """The target's cache-from/cache-to as BuildKit's cache importers and exporters take them: the
+    daemon reads and writes a registry cache itself (credentials through the session), and an
+    inline cache goes into the exported image's config."""
+    for entry in t.cache_from or ():
+        request.Cache.Imports.add(Type=entry.type, Attrs=dict(entry.attrs))
+    for entry in t.cache_to or ():
+        request.Cache.Exports.add(Type=entry.type, Attrs=dict(entry.attrs))
 
 
 def _deliver(kind: str, received: str, dest: str) -> None:

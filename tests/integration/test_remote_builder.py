@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,7 @@ def test_image_tarballs_carry_the_embedded_workers_config(tmp_path: Path, kind: 
 
 def test_registry_output_pushes_with_the_config(tmp_path: Path) -> None:
     registry = BASE.split("/")[0]
-    tag = f"{registry}/bake-remote-test/app:{tmp_path.name[-12:].replace('_', '-')}"
+    tag = f"{registry}/bake-remote-test/app:{uuid.uuid4().hex[:12]}"
     env = _image_project(tmp_path, tag, "type=registry")
     r = _bake(tmp_path, env, "--builder", "remote1", "--metadata-file", "meta.json", "app")
     assert r.returncode == 0, r.stderr
@@ -281,3 +282,53 @@ def test_builders_lists_the_store_with_each_nodes_state(tmp_path: Path) -> None:
     node = lines[3].split()
     assert node[:5] == ["\\_", "remote10", "\\_", HOST, "running"]
     assert node[5].startswith("v")  # the daemon's BuildKit version
+
+
+def _node_builder(tmp_path: Path, name: str, endpoint: str) -> None:
+    opts = None
+    if endpoint.startswith("tcp://") and TLS_DIR:
+        opts = {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
+    (tmp_path / "docker" / "buildx" / "instances" / name).write_text(json.dumps({
+        "Name": name, "Driver": "remote", "Dynamic": False,
+        "Nodes": [{"Name": f"{name}0", "Endpoint": endpoint, "DriverOpts": opts}]}))
+
+
+@pytest.mark.skipif(len(HOSTS) < 2, reason="needs a second daemon with its own cache: BAKE_TEST_BUILDKIT_HOSTS")
+def test_registry_cache_exported_by_one_daemon_is_imported_by_another(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    _node_builder(tmp_path, "first", HOSTS[0])
+    _node_builder(tmp_path, "second", HOSTS[1])
+    registry = BASE.split("/")[0]
+    cache = f"{registry}/bake-remote-test/cache:{uuid.uuid4().hex[:12]}"
+    salt = uuid.uuid4().hex  # a step neither daemon has run
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "c" {{
+  platforms = ["linux/amd64"]  # the second daemon's default is linux/386 (its first worker platform)
+  args = {{ SALT = "{salt}" }}
+  cache-to = ["type=registry,ref={cache},mode=max"]
+  cache-from = ["type=registry,ref={cache}"]
+  output = ["type=local,dest=out"]
+  dockerfile-inline = <<EOT
+FROM {BASE}
+ARG SALT
+RUN echo $SALT > /salt
+EOT
+}}
+''')
+    first = _bake(tmp_path, env, "--builder", "first", "c")
+    assert first.returncode == 0, first.stderr
+    assert "exporting cache to registry" in first.stderr
+    second = _bake(tmp_path, env, "--builder", "second", "c")
+    assert second.returncode == 0, second.stderr
+    run = [line for line in second.stderr.splitlines() if "RUN echo $SALT > /salt" in line]
+    assert run, second.stderr
+    step = run[0].split()[0]  # "#3"
+    assert f"{step} CACHED" in second.stderr  # from the registry: the second daemon never ran it
+    assert (tmp_path / "out" / "salt").read_text() == f"{salt}\n"
+
+
+def test_cache_types_the_daemon_cannot_reach_are_refused(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=local,dest=out/NAME")
+    r = _bake(tmp_path, env, "--builder", "remote1", "--set", "a.cache-to=type=local,dest=cache", "a")
+    assert r.returncode != 0
+    assert "not supported yet on the remote builder: target a: cache-to type=local (supported: registry, inline)" in r.stderr
