@@ -50,8 +50,9 @@ class StatCache:
         return value
 
     def save(self) -> None:
-        """Write the cache (atomically); a full disk only costs the next build some hashing."""
-        if not self.path:
+        """Write the cache (atomically); a full disk only costs the next build some hashing. Nothing
+        hashed since it was loaded (a warm rebuild): nothing to write."""
+        if not self.path or not self.misses:
             return
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with contextlib.suppress(NoSpaceError), atomic_file(self.path) as f:

@@ -63,3 +63,20 @@ def test_stat_cache_skips_unchanged_files_and_survives_restarts(tmp_path: Path) 
     assert checksum(str(root), cache=warm) != first and warm.misses == 1
     Path(path).write_text("{not json")
     assert checksum(str(root), cache=StatCache(path)) != first  # damaged cache: rebuilt, not trusted
+
+
+def test_a_stat_cache_that_hashed_nothing_new_is_not_written_again(tmp_path: Path) -> None:
+    root, path = context(tmp_path), str(tmp_path / "statcache.json")
+    cold = StatCache(path)
+    checksum(str(root), cache=cold)
+    cold.save()
+    written = os.stat(path)
+    warm = StatCache(path)
+    checksum(str(root), cache=warm)
+    warm.save()  # only hits: the file stays as it was (no write, no fsync on a warm rebuild)
+    assert warm.misses == 0 and os.stat(path).st_ino == written.st_ino
+    (root / "README.md").write_text("changed")
+    changed = StatCache(path)
+    checksum(str(root), cache=changed)
+    changed.save()
+    assert changed.misses == 1 and os.stat(path).st_ino != written.st_ino  # replaced atomically
