@@ -105,7 +105,11 @@ class Root:
                 os.close(parent)
         if openat2_available():
             return _openat2(self.fd, "/".join(parts) or ".", flags, mode)
-        return self._walk_open(self.canonical(path), flags, mode)
+        try:
+            canonical = self.canonical(path)
+        except UnsafePathError as e:  # a link loop: ELOOP, as openat2 answers it
+            raise OSError(errno.ELOOP, str(e), path) from e
+        return self._walk_open(canonical, flags, mode)
 
     def parent(self, path: str, create: bool = False) -> tuple[int, str]:
         """``(fd of the directory holding path's last component, that name)``, the directory
