@@ -69,10 +69,12 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str) -> Iterator[BinaryIO]:
+def atomic_file(path: str, durable: bool = True) -> Iterator[BinaryIO]:
     """A file to write ``path`` through: it appears whole when the block ends, and not at all if
     the block fails. Every write has a temp name of its own, so concurrent writers (processes or
-    threads) never share one; it is created like any new file (0666 less the umask)."""
+    threads) never share one; it is created like any new file (0666 less the umask). ``durable``:
+    its data reaches the disk before it takes the name (fsync); without, a crash may leave it empty
+    — for records whose loss a later check detects."""
     tmp = temp_name(path)
     try:
         with disk_full_is_an_error(path):
@@ -80,7 +82,8 @@ def atomic_file(path: str) -> Iterator[BinaryIO]:
             with os.fdopen(fd, "wb") as f:
                 yield f
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -88,6 +91,6 @@ def atomic_file(path: str) -> Iterator[BinaryIO]:
         raise
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    with atomic_file(path) as f:
+def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
+    with atomic_file(path, durable) as f:
         f.write(data)

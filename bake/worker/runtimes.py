@@ -53,18 +53,14 @@ async def probe(runtime: str, state_dir: str) -> bool:
             known = _load(record)
             if ident in known:
                 _probed[key] = bool(known[ident])
-                break
-        else:
-            _probed[key] = await _probe(runtime, state_dir)
+                return _probed[key]
+        _probed[key] = await _probe(runtime, state_dir)
         for record in records:
-            known = _load(record)
-            if known.get(ident) is _probed[key]:
-                continue
-            known = {k: v for k, v in known.items() if k.split("|")[0] != path and _current(k)}
+            known = {k: v for k, v in _load(record).items() if k.split("|")[0] != path and _current(k)}
             known[ident] = _probed[key]
             with contextlib.suppress(OSError):
                 os.makedirs(os.path.dirname(record), exist_ok=True)
-                write_atomic(record, json.dumps(known).encode())
+                write_atomic(record, json.dumps(known).encode(), durable=False)  # a lost record: probed again
     return _probed[key]
 
 

@@ -57,7 +57,9 @@ class Snapshotter:
         os.makedirs(os.path.join(base, "fs"))
         os.makedirs(os.path.join(base, "work"))
         if parent is not None:
-            write_atomic(os.path.join(base, "parent"), parent.encode())
+            # not fsynced: the commit marker repeats the parent, so a record a crash emptied is
+            # recognised as damaged (one fsync less per step, 5–10 ms on a busy disk)
+            write_atomic(os.path.join(base, "parent"), parent.encode(), durable=False)
         return sid
 
     def commit(self, sid: str) -> str:
