@@ -138,15 +138,19 @@ def _meta(st: os.stat_result) -> tuple[int, ...]:
 
 
 def _walk(root: str) -> list[str]:
-    """Every path under ``root``, relative, parents before children, siblings sorted by name."""
+    """Every path under ``root``, relative, parents before children, siblings sorted by name.
+    Sockets are left out: a layer cannot hold one, and BuildKit's differ skips them too."""
     out: list[str] = []
 
     def visit(rel: str) -> None:
         base = os.path.join(root, rel) if rel else root
         for name in sorted(os.listdir(base)):
             child = os.path.join(rel, name) if rel else name
+            mode = os.lstat(os.path.join(root, child)).st_mode
+            if stat.S_ISSOCK(mode):
+                continue
             out.append(child)
-            if stat.S_ISDIR(os.lstat(os.path.join(root, child)).st_mode):
+            if stat.S_ISDIR(mode):
                 visit(child)
 
     visit("")
