@@ -3,7 +3,8 @@ cold (empty caches: a fresh bake root; a new cache-busting value for BuildKit) a
 nothing changed). Prints seconds and the remote/embedded ratio.
 
 The project: two targets sharing a base stage on busybox, a RUN in each, a local context with a
-.dockerignore, each exported with type=local.
+.dockerignore, each exported with type=local (``--output oci``: as OCI image tarballs, which on
+BuildKit go through its image exporter with bake's image config).
 
 Run: BAKE_TEST_BUILDKIT_HOST=unix:///work/ref/buildkitd.sock .venv/bin/python benchmarks/remote_speed.py [--runs N]
 (BAKE_TEST_BUILDKIT_BASE names the base image both can pull; default 127.0.0.1:5000/library/busybox:latest)
@@ -23,7 +24,7 @@ import uuid
 from pathlib import Path
 
 
-def project(d: Path, base: str, endpoint: str, salt: str) -> dict[str, str]:
+def project(d: Path, base: str, endpoint: str, salt: str, output: str = "local") -> dict[str, str]:
     inst = d / "docker" / "buildx" / "instances"
     inst.mkdir(parents=True, exist_ok=True)
     (inst / "bench").write_text(json.dumps({"Name": "bench", "Driver": "remote", "Nodes": [
@@ -32,6 +33,7 @@ def project(d: Path, base: str, endpoint: str, salt: str) -> dict[str, str]:
     for i in range(50):
         (d / "ctx" / f"f{i}.txt").write_text(f"file {i}\n" * 100)
     (d / "ctx" / ".dockerignore").write_text("*.log\n")
+    out = "type=local,dest=out/NAME" if output == "local" else "type=oci,dest=out/NAME.tar"
     (d / "docker-bake.hcl").write_text(f'''
 group "default" {{ targets = ["a", "b"] }}
 target "base" {{
@@ -51,12 +53,12 @@ EOT
 target "a" {{
   inherits = ["base"]
   target = "a"
-  output = ["type=local,dest=out/a"]
+  output = ["{out.replace('NAME', 'a')}"]
 }}
 target "b" {{
   inherits = ["base"]
   target = "b"
-  output = ["type=local,dest=out/b"]
+  output = ["{out.replace('NAME', 'b')}"]
 }}
 ''')
     return {**os.environ, "DOCKER_CONFIG": str(d / "docker"), "BAKE_ROOT": str(d / "root")}
@@ -75,6 +77,7 @@ def timed(d: Path, env: dict[str, str], builder: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--output", choices=("local", "oci"), default="local")
     a = ap.parse_args()
     endpoint = os.environ.get("BAKE_TEST_BUILDKIT_HOST")
     if not endpoint:
@@ -85,10 +88,10 @@ def main() -> None:
         for builder in ("embedded", "bench"):
             with tempfile.TemporaryDirectory(prefix="bake-remote-bench-") as tmp:
                 d = Path(tmp)
-                env = project(d, base, endpoint, uuid.uuid4().hex)  # a new salt: BuildKit's cache misses too
+                env = project(d, base, endpoint, uuid.uuid4().hex, a.output)  # a new salt: BuildKit's cache misses too
                 rows.setdefault((builder, "cold"), []).append(timed(d, env, builder))
                 rows.setdefault((builder, "warm"), []).append(timed(d, env, builder))
-    print(f"{'builder':10s} {'cold s':>8s} {'warm s':>8s}   (median of {a.runs})")
+    print(f"{'builder':10s} {'cold s':>8s} {'warm s':>8s}   (median of {a.runs}, output {a.output})")
     med = {k: statistics.median(v) for k, v in rows.items()}
     for builder in ("embedded", "bench"):
         print(f"{'remote' if builder == 'bench' else builder:10s} {med[(builder, 'cold')]:8.2f} {med[(builder, 'warm')]:8.2f}")
