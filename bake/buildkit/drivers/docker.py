@@ -7,9 +7,12 @@ served on the engine's ``/grpc`` endpoint after an HTTP upgrade to h2c; bake's g
 through a private relay that performs that upgrade for each connection (``bake.docker.hijack``).
 The build session rides on the control API's ``Session`` stream, as with a ``remote`` node.
 
-dockerd's BuildKit is as old as the engine (20.10 ships BuildKit 0.8): it has no ``Info`` method
-(the node reports no version), and lacks newer LLB features (merge and diff ops, some file-op
-options); what it refuses is reported as the failing step's error.
+Image outputs (``type=image``, ``--load``) go to the engine's own store through dockerd's ``moby``
+exporter (``engine_export``), the image config handed over through the gateway API
+(``solve_into_engine``). dockerd's BuildKit is as old as the engine (20.10 ships BuildKit 0.8): it
+has no ``Info`` method (the node reports no version) and no merge op (``COPY --link``, refused
+before the build by ``refuse_missing_ops``); other gaps surface as the failing step's error.
+docs/docker.md lists what was found.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node
 from bake.buildkit.exporters import CONFIG_ATTR, Export, exporter
 from bake.docker import DockerError
+from bake.docker.context import Engine, engine, exists
 from bake.graph.ops import MergeOp, Vertex
 
 if TYPE_CHECKING:
     from bake.buildkit.control import Control
     from bake.buildkit.proto import control_pb2 as api
-from bake.docker.context import Engine, engine, exists
 
 DRIVER = "docker"
 
