@@ -3,18 +3,22 @@
 The public API never prompts and never prints::
 
     import bake
-    plan = bake.load(["docker-bake.hcl"], targets=["default"])
+    plan = bake.resolve(["docker-bake.hcl"], targets=["default"])   # the Plan, as --print shows it
     plan.targets["app"].tags
-    graph = bake.plan(targets=["app"])                        # the merged graph, before building
+    graph = bake.analyze(targets=["app"])                           # the merged graph, as --plan shows it
     graph.requested, len(graph.vertices), graph.shared
     results = bake.build(targets=["app"], progress=print)   # progress: a callback of events
     results[0].executed, results[0].cached, results[0].outputs
+
+Each call reads the bake files once and hands the resolved plan down. ``bake.load`` and
+``bake.plan`` are the old names of ``resolve`` and ``analyze``: they still work and warn with a
+``DeprecationWarning`` (``plan`` did not return a ``Plan``, which is what the rename mends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, UsageError, ValidationError
 from bake.model import Group, Plan, Target
@@ -26,11 +30,11 @@ if TYPE_CHECKING:
     from bake.progress.events import Sink
 
 __all__ = ["BakeError", "BuildFailed", "DefinitionError", "Group", "Plan", "StepError", "Target", "UsageError",
-           "ValidationError", "build", "load", "plan"]
+           "ValidationError", "analyze", "build", "resolve"]
 __version__ = "0.1.0"
 
 
-def load(
+def resolve(
     files: Sequence[str] = (),
     targets: Sequence[str] = (),
     *,
@@ -40,12 +44,12 @@ def load(
     env: Mapping[str, str] | None = None,
 ) -> Plan:
     """Read bake files as ``docker buildx bake --print`` does and return the resolved plan."""
-    from bake.app import plan
+    from bake.app import resolve as run
 
-    return plan(_request(files, targets, overrides, variables, cwd, env))
+    return run(_request(files, targets, overrides, variables, cwd, env)).plan
 
 
-def plan(
+def analyze(
     files: Sequence[str] = (),
     targets: Sequence[str] = (),
     *,
@@ -58,9 +62,10 @@ def plan(
     vertices by digest, which targets share which, the critical path. Offline: base images' configs
     are those earlier builds recorded under the bake root, empty for images never resolved."""
     from bake.app import graph_roots
-    from bake.graph.analysis import analyze
+    from bake.app import resolve as run
+    from bake.graph.analysis import analyze as analysis
 
-    return analyze(graph_roots(_request(files, targets, overrides, variables, cwd, env)))
+    return analysis(graph_roots(run(_request(files, targets, overrides, variables, cwd, env))))
 
 
 def build(
@@ -80,15 +85,30 @@ def build(
     """Build as ``bake [targets]`` does and return one result per target (outputs written, steps
     executed and cached, snapshot ids). ``progress`` receives every event (``bake.progress.events``).
     A failed build raises ``StepError`` (or ``BuildFailed`` for several with ``keep_going``)."""
+    from bake.app import resolve as read
     from bake.app.build import BuildOptions
     from bake.app.build import build as run
     from bake.errors import ungrouped
     from bake.progress.events import discard
 
-    req = _request(files, targets, overrides, variables, cwd, env)
+    resolved = read(_request(files, targets, overrides, variables, cwd, env))
     opts = BuildOptions(root=root, keep_going=keep_going, parallelism=parallelism, allow=tuple(allow))
     with ungrouped():
-        return run(req, opts, progress or discard)
+        return run(resolved, opts, progress or discard)
+
+
+_DEPRECATED: dict[str, tuple[str, Callable[..., Any]]] = {"load": ("resolve", resolve), "plan": ("analyze", analyze)}
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    """The old names, each with a ``DeprecationWarning`` naming the new one."""
+    if name in _DEPRECATED:
+        import warnings
+
+        new, function = _DEPRECATED[name]
+        warnings.warn(f"bake.{name}() is deprecated: use bake.{new}()", DeprecationWarning, stacklevel=2)
+        return function
+    raise AttributeError(f"module 'bake' has no attribute {name!r}")
 
 
 def _request(files: Sequence[str], targets: Sequence[str], overrides: Sequence[str],

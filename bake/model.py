@@ -36,6 +36,42 @@ class CacheEntry:
 
 
 @record
+class OutputSpec:
+    """One output, parsed from its ``ExportEntry`` and checked when the plan is made
+    (``bake.exporter.specs``): what the exporter of ``type`` needs, typed. ``dest`` is as written
+    ("" none, "-" stdout); ``names`` as written in ``name=`` (empty: the target's tags)."""
+
+    type: str
+    dest: str = ""
+    names: tuple[str, ...] = ()
+    push: bool = False
+    tar: bool = True  # oci/docker: a tarball (else a layout directory)
+    multi_target: bool = False  # oci/docker: one layout shared by every target naming this dest
+    insecure: bool = False  # registry.insecure
+    name_canonical: bool = False
+    compression: str = "gzip"
+    compression_level: int | None = None
+    force_compression: bool = False
+    oci_mediatypes: bool | None = None  # None: the type's default (docker: false, others: true)
+    rewrite_timestamp: bool = False
+    annotations: Attrs = ()  # annotation.KEY=VALUE, as (KEY, VALUE)
+
+
+@record
+class CacheSpec:
+    """One ``cache-from``/``cache-to`` entry, parsed and checked when the plan is made.
+    ``supported`` is false for types bake reports and skips (gha, s3, azblob)."""
+
+    type: str
+    supported: bool = True
+    mode: str = "min"  # cache-to: min (each target's result) or max (every step's)
+    ref: str = ""  # type=registry
+    src: str = ""  # cache-from type=local
+    dest: str = ""  # cache-to type=local
+    tag: str = ""  # type=local: the layout's tag ("" = latest on export, any on import)
+
+
+@record
 class SecretEntry:
     id: str = ""
     src: str = ""

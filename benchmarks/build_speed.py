@@ -157,7 +157,7 @@ def instrument(totals: dict[str, float]) -> None:
 
 def cold(work: Path, env: dict[str, str]) -> None:
     """One cold build in-process, with the time each phase took (summed over concurrent steps)."""
-    from bake.app import Request
+    from bake.app import Request, resolve
     from bake.app.build import BuildOptions, build
 
     d = REPO / "examples" / "node-monorepo"
@@ -167,8 +167,8 @@ def cold(work: Path, env: dict[str, str]) -> None:
     os.environ.update(env)
     start = time.perf_counter()
     try:
-        build(Request(cwd=str(d), overrides=("*.platform=linux/amd64",
-                                            f"production.output=type=oci,dest={work}/node-production.tar")),
+        build(resolve(Request(cwd=str(d), overrides=("*.platform=linux/amd64",
+                                            f"production.output=type=oci,dest={work}/node-production.tar"))),
               BuildOptions(root=str(work / "cold-root")))
     finally:
         os.environ.clear()

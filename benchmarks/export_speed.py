@@ -36,12 +36,13 @@ def main() -> int:
     import anyio
 
     import bake
-    from bake.app.images import Built, assemble
+    from bake.app.outputs import WorkerLayers
     from bake.content.imageconfig import ImageConfig
     from bake.content.store import ContentStore
+    from bake.exporter.images import Built, assemble
     from bake.exporter.ocilayout import Named, write_tar
     from bake.exporter.push import push
-    from bake.model import Target
+    from bake.model import OutputSpec
     from bake.registry.client import RegistryClient
     from bake.worker.copysnapshot import open_snapshotter
     from bake.worker.layers import Layers
@@ -74,8 +75,8 @@ def main() -> int:
                         (root / "layerblobs.json").unlink()  # forget made blobs: time making them
                     layers = Layers(str(root), store, snaps)
                     t0 = time.perf_counter()
-                    top = assemble(store, layers, Target("bench"), [Built("linux/amd64", sid, ImageConfig())],
-                                   {"compression": compression}, {}, time.time())
+                    top = assemble(store, WorkerLayers(layers), [Built("linux/amd64", sid, ImageConfig())],
+                                   OutputSpec("oci", compression=compression), created=time.time())
                     write_tar(store, [Named(top, ("bench:1",))], str(work / f"out-{size}-{compression}.tar"))
                     wall = time.perf_counter() - t0
                     blob = layers.layer(sid, compression).descriptor.size

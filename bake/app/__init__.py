@@ -54,13 +54,36 @@ def open_project(req: Request) -> Project:
         return Project(files, env, req.variables or {}, list(req.overrides), req.cwd)
 
 
-def plan(req: Request) -> Plan:
+@record
+class Resolved:
+    """A request read once: the plan it resolves to and the bake files it came from (errors found
+    later, converting a target, are located in them). Made by the CLI or the Python API and
+    passed down, as buildx passes ``ReadTargets``' result to the build: nothing below opens the
+    project or plans again."""
+
+    request: Request
+    plan: Plan
+    files: tuple[File, ...] = ()
+
+    @contextmanager
+    def located(self) -> Iterator[None]:
+        """Definition errors raised inside get their excerpt of these files."""
+        with located_errors(list(self.files)):
+            yield
+
+
+def resolve(req: Request, *, disable_policy: bool = False) -> Resolved:
+    """Open the bake files of ``req`` and resolve the requested targets (``--print``'s plan)."""
     project = open_project(req)
     with located_errors(project.files):
-        return project.plan(list(req.targets))
+        return Resolved(req, project.plan(list(req.targets), disable_policy=disable_policy), tuple(project.files))
 
 
-def graph_roots(req: Request) -> list[Root]:
+def plan(req: Request) -> Plan:
+    return resolve(req).plan
+
+
+def graph_roots(resolved: Resolved) -> list[Root]:
     """Every requested target on each of its platforms, converted to one merged graph.
 
     Offline: base images' configs come from what earlier builds recorded under the bake root, and
@@ -68,14 +91,13 @@ def graph_roots(req: Request) -> list[Root]:
     is shared, never a reason to ask a registry."""
     from bake.graph.analysis import Root
 
-    project = open_project(req)
-    with located_errors(project.files):
-        plan = project.plan(list(req.targets))
+    req, plan = resolved.request, resolved.plan
     converter = _TargetConverter(plan, req.cwd, local_platform(), _recorded_configs(req))
     roots: list[Root] = []
-    for name, target in plan.targets.items():
-        for platform in build_platforms(target.platforms, local_platform()):
-            roots.append(Root(name, platform, converter.state(name, platform).vertex))
+    with resolved.located():
+        for name, target in plan.targets.items():
+            for platform in build_platforms(target.platforms, local_platform()):
+                roots.append(Root(name, platform, converter.state(name, platform).vertex))
     return roots
 
 
@@ -198,15 +220,13 @@ def _dockerignore(context_dir: str, dockerfile: str) -> tuple[str, ...]:
     return ()
 
 
-def call(req: Request, method: str) -> tuple[str, bool]:
+def call(resolved: Resolved, method: str) -> tuple[str, bool]:
     """``--call=check|outline|targets`` for every requested target: (text, failed).
 
     A check that finds warnings (or an error) fails, as ``docker buildx`` exits 1 then."""
     from bake.dockerfile.calls import call_check, call_outline, call_targets
 
-    project = open_project(req)
-    with located_errors(project.files):
-        plan = project.plan(list(req.targets))
+    req, plan = resolved.request, resolved.plan
     parts: list[str] = []
     failed = False
     for name, t in plan.targets.items():

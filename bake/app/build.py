@@ -10,28 +10,28 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bake._record import record
-from bake.app import Request, _TargetConverter, located_errors, open_project
+from bake.app import Request, Resolved, _TargetConverter
 from bake.app.outputs import Outputs, Root, TargetResult
 from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
 from bake.errors import BakeError, BuildFailed, StepError, UsageError
+from bake.exporter.specs import TargetSpecs, plan_specs
 from bake.model import Plan, SecretEntry, SSHEntry, build_platforms, local_platform
 from bake.progress.events import Noted, Sink, discard
 from bake.solver.outcome import Outcome
 
 if TYPE_CHECKING:
     from bake.app.explain import Explanations
+    from bake.content import oci
+    from bake.exporter.push import Pusher
     from bake.graph.ops import Vertex
     from bake.registry.client import RegistryClient
     from bake.solver.keyplan import KeyPlan
     from bake.worker.worker import Worker
-
-SUPPORTED_OUTPUTS = ("local", "tar", "cacheonly", "oci", "docker", "image", "registry")
-
 
 @record
 class BuildOptions:
@@ -50,22 +50,22 @@ def state_root(env: Mapping[str, str]) -> str:
     return StateRoot.locate(env).path
 
 
-def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[TargetResult]:
-    """Build every requested target; raises the failing step's error (or ``BuildFailed`` for
-    several with ``keep_going``) after writing the outputs of the targets that succeeded."""
+def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[TargetResult]:
+    """Build every requested target of the resolved plan; raises the failing step's error (or
+    ``BuildFailed`` for several with ``keep_going``) after writing the outputs of the targets that
+    succeeded. One event loop and one registry client for the whole command, exports included; a
+    build found fully cached whose outputs need no registry runs no loop at all."""
     from bake.app import remote, rootless
 
+    req, plan = resolved.request, resolved.plan
     builder = remote.selected(opts.builder, req.env)  # an unknown builder is an error before anything builds
     if builder is not None:
         return remote.build(req, opts, builder, sink)
     if rootless.needed():
-        results: list[TargetResult] = rootless.call("build:build", (req, opts), sink)
+        results: list[TargetResult] = rootless.call("build:build", (resolved, opts), sink)
         return results
     env = dict(os.environ if req.env is None else req.env)
-    project = open_project(req)
-    with located_errors(project.files):
-        plan = project.plan(list(req.targets))
-    _check_outputs(plan)
+    specs = plan_specs(plan)  # outputs and caches typed and checked: nothing found bad after the build
     from bake.registry.config import load as load_config
 
     load_config()  # a malformed bake.toml is an error now, not when (or if) a registry is first asked
@@ -80,33 +80,26 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
                          f"{err.strerror or err}") from err
     with worker.claimed() as scratch:
         try:
-            with located_errors(project.files):
+            with resolved.located():
                 from bake.graph.digest import digest
                 from bake.solver.keyplan import KeyPlan
 
                 key_plan: KeyPlan[Vertex] = KeyPlan(digest)  # one key plan: the all-cached check, then the solver
                 cached = _all_cached(req, plan, worker, key_plan, sink)
-                if isinstance(cached, tuple):
-                    done = cached
+
+                def export(done: Done, pusher: Pusher | None) -> list[TargetResult]:
+                    return _export(req, plan, specs, opts, env, worker, root, scratch, done, pusher, sink)
+
+                if isinstance(cached, tuple) and not _needs_registry(specs):
+                    results = export(cached, None)  # the warm no-op path: no event loop, no client
                 else:
                     import anyio
 
                     from bake.app.explain import Explanations
 
                     why = Explanations(root, key_plan, req.cwd, worker.statcache, sink, opts.explain)
-                    done = anyio.run(_run, req, opts, env, plan, worker, key_plan, cached, allow, why, why)
-                    why.save(list(zip(_labels(done[0]), (r.vertex for r in done[0]), strict=True)),
-                             {o.label for o in done[1] if o.error is not None})
-            roots, outcomes, keys = done
-            results = Outputs(plan, roots, outcomes, worker.images, cwd=req.cwd, env=env, root=root, scratch=scratch,
-                              sink=sink, publish_after_all=opts.publish == "after-all", keys=keys).write()
-            if any(t.cache_to for t in plan.targets.values()):
-                from bake.app import cache
-
-                failed = {r.target for r in results if r.error is not None}
-                for line in cache.export(plan, [(r.target, r.vertex) for r in roots], keys, worker.cache,
-                                         worker.images, req.cwd, sink, failed):
-                    sink(Noted(line, time.time()))
+                    results = anyio.run(_run, req, opts, env, plan, specs, worker, key_plan, cached, allow, why,
+                                        export, why)
         finally:
             from bake.app.outputs import report_repairs
 
@@ -119,6 +112,29 @@ def build(req: Request, opts: BuildOptions, sink: Sink = discard) -> list[Target
     if failures:
         raise BuildFailed(failures)
     return results
+
+
+def _export(req: Request, plan: Plan, specs: Mapping[str, TargetSpecs], opts: BuildOptions, env: Mapping[str, str],
+            worker: Worker, root: str, scratch: str, done: Done, pusher: Pusher | None,
+            sink: Sink) -> list[TargetResult]:
+    """Every target's outputs, then every ``cache-to``, written from the build's results."""
+    roots, outcomes, keys = done
+    results = Outputs(plan, specs, roots, outcomes, worker.images, cwd=req.cwd, env=env, root=root, scratch=scratch,
+                      sink=sink, publish_after_all=opts.publish == "after-all", keys=keys, pusher=pusher).write()
+    if any(s.cache_to for s in specs.values()):
+        from bake.app import cache
+
+        failed = {r.target for r in results if r.error is not None}
+        for line in cache.export(specs, [(r.target, r.vertex) for r in roots], keys, worker.cache, worker.images,
+                                 req.cwd, sink, failed, pusher):
+            sink(Noted(line, time.time()))
+    return results
+
+
+def _needs_registry(specs: Mapping[str, TargetSpecs]) -> bool:
+    """Whether writing the outputs pushes (an image or a cache) and so needs the registry client."""
+    return any(o.type == "registry" or o.push for s in specs.values() for o in s.outputs) or any(
+        c.type == "registry" and c.supported for s in specs.values() for c in s.cache_to)
 
 
 Roots = list[Root]
@@ -162,11 +178,13 @@ def _labels(roots: Roots) -> list[str]:
     return [f"{r.target} ({r.platform})" if r.target in multi else r.target for r in roots]
 
 
-async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, worker: Worker,
-               keys: KeyPlan[Vertex], converted: Roots | None, allow: tuple[str, ...], sink: Sink,
-               why: Explanations | None = None) -> Done:
-    """Convert every target (in a worker thread, asking registries through this loop's one client),
-    unless that was done offline already, then solve them as one graph."""
+async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, specs: Mapping[str, TargetSpecs],
+               worker: Worker, keys: KeyPlan[Vertex], cached: Done | Roots | None, allow: tuple[str, ...], sink: Sink,
+               export: Callable[[Done, Pusher | None], list[TargetResult]],
+               why: Explanations | None = None) -> list[TargetResult]:
+    """Solve every target as one graph (unless ``cached`` has the results already), converting
+    them first in a worker thread unless that was done offline, then write the outputs (in a
+    worker thread too), pushing through this loop's one registry client."""
     import anyio
 
     from bake.solver.scheduler import Solver
@@ -180,6 +198,15 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
     host = local_platform()
     async with worker.session(salts=worker.salts(req.cwd, host, pull), env=env, secrets=secrets, ssh=ssh,
                               allow=allow, runtime=opts.runtime, client=_registry_client) as session:
+
+        def pusher(images: Sequence[tuple[oci.Descriptor, Sequence[str]]], insecure: Collection[str] = ()) -> None:
+            from bake.exporter.push import push_all
+
+            anyio.from_thread.run(push_all, session.client(), worker.images.store, images, insecure)
+
+        if isinstance(cached, tuple):
+            return await anyio.to_thread.run_sync(export, cached, pusher)
+        converted = cached
         converter = _TargetConverter(plan, req.cwd, host, worker.configs(session.client, refresh=pull))
 
         def convert() -> Roots:
@@ -189,7 +216,7 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
         limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
         from bake.app import cache
 
-        remote = worker.imported(cache.sources(plan, req.cwd, session.client, sink))
+        remote = worker.imported(cache.sources(specs, req.cwd, session.client, sink))
         solver = Solver(session.backend, worker.cache, sink, limits, opts.keep_going, remote=remote,
                         locks=worker.locks(), keys=keys)
         async with anyio.create_task_group() as tg:
@@ -201,7 +228,10 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
             outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
         for failure in remote.failures if remote is not None else ():
             sink(Noted(f"{failure} (built without it)", time.time(), "warning"))
-        return roots, outcomes, solver.keys_of
+        if why is not None:
+            why.save(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)),
+                     {o.label for o in outcomes if o.error is not None})
+        return await anyio.to_thread.run_sync(export, (roots, outcomes, solver.keys_of), pusher)
 
 
 def _registry_client() -> RegistryClient:
@@ -211,44 +241,8 @@ def _registry_client() -> RegistryClient:
 
 
 def _check_outputs(plan: Plan) -> None:
-    for name, t in plan.targets.items():
-        for out in t.output or ():
-            if out.type not in SUPPORTED_OUTPUTS:
-                raise UsageError(f"target {name}: output type={out.type} is not supported yet "
-                                 f"(supported: {', '.join(SUPPORTED_OUTPUTS)})")
-            if out.type in ("local", "tar", "oci") and not out.dest:
-                raise UsageError(f"target {name}: output type={out.type} needs dest=")
-            if out.type == "docker" and not out.dest:
-                raise UsageError(f"target {name}: loading into a Docker daemon (--load, type=docker without dest=) is "
-                                 "not supported yet; write a docker-load tarball with type=docker,dest=image.tar")
-            _check_attrs(f"target {name}: output type={out.type}", dict(out.attrs))
-        for entry in t.cache_to or ():
-            attrs = dict(entry.attrs)
-            where = f"target {name}: cache-to type={entry.type}"
-            if attrs.get("mode", "min") not in ("min", "max"):
-                raise UsageError(f"{where}: mode={attrs['mode']} (expected min or max)")
-            _check_attrs(where, attrs)
-
-
-_COMPRESSION_LEVELS = {"gzip": range(0, 10), "zstd": range(0, 23), "uncompressed": range(0, 1)}
-_BOOLEANS = ("force-compression", "oci-mediatypes", "rewrite-timestamp", "push", "tar", "name-canonical",
-             "registry.insecure", "ignore-error", "multi-target", "unpack")
-
-
-def _check_attrs(where: str, attrs: dict[str, str]) -> None:
-    """Attribute values an exporter would only reject after the build, refused before it starts."""
-    compression = attrs.get("compression", "gzip")
-    if compression not in _COMPRESSION_LEVELS:
-        raise UsageError(f"{where}: compression={compression} is not supported "
-                         f"(supported: {', '.join(_COMPRESSION_LEVELS)})")
-    level = attrs.get("compression-level")
-    if level is not None and not (level.lstrip("-").isdigit() and int(level) in _COMPRESSION_LEVELS[compression]):
-        levels = _COMPRESSION_LEVELS[compression]
-        raise UsageError(f"{where}: compression-level={level} (expected a whole number from {levels.start} to "
-                         f"{levels.stop - 1} for {compression})")
-    for key in _BOOLEANS:
-        if key in attrs and attrs[key] not in ("true", "false"):
-            raise UsageError(f"{where}: {key}={attrs[key]} (expected true or false)")
+    """Outputs and caches checked as the plan is made (``bake.exporter.specs``), for the BuildKit builders."""
+    plan_specs(plan)
 
 
 def _entitlements(plan: Plan, allow: Sequence[str]) -> tuple[str, ...]:

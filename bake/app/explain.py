@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bake._record import replace
 from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
 from bake.errors import BakeError
@@ -25,7 +26,7 @@ from bake.progress.events import Event, Noted, Sink, Started
 from bake.solver.explain import Change, Explainer, Facts, Reason, Record, decode, encode
 
 if TYPE_CHECKING:
-    from bake.app import Request
+    from bake.app import Request, Resolved
     from bake.graph.ops import Vertex
     from bake.model import Plan
     from bake.solver.keyplan import KeyPlan
@@ -214,10 +215,10 @@ def last_run(root: str, targets: Sequence[str]) -> list[str]:
 
 
 
-def planned(req: Request, root_override: str | None = None) -> list[str]:
+def planned(resolved: Resolved, root_override: str | None = None) -> list[str]:
     """``bake --plan --explain``: before building, which steps the cache holds and which would run,
     and why — from recorded image digests and the context files only (nothing runs or is fetched)."""
-    from bake.app import graph_roots, open_project
+    from bake.app import graph_roots
     from bake.app.build import _labels
     from bake.app.outputs import Root
     from bake.graph.digest import digest
@@ -226,13 +227,11 @@ def planned(req: Request, root_override: str | None = None) -> list[str]:
     from bake.solver.keyplan import KeyPlan
     from bake.worker.worker import Worker
 
+    req, plan = resolved.request, resolved.plan
     env = dict(os.environ if req.env is None else req.env)
     root = StateRoot.locate(env, root_override).path
     env["BAKE_ROOT"] = root
-    located = replace_env(req, env)
-    project = open_project(located)
-    plan = project.plan(list(req.targets))
-    converted = graph_roots(located)
+    converted = graph_roots(replace(resolved, request=replace_env(req, env)))
     worker = Worker.open(root)
     keys: KeyPlan[Vertex] = KeyPlan(digest)
     why = Explanations(root, keys, req.cwd, worker.statcache, lambda e: None, False)

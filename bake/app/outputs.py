@@ -1,8 +1,10 @@
 """After the solve: each target's outputs, written from its results, and what the build returns.
 
-Files (``type=local``, ``type=tar``) come from read-only mounts of the results, per platform in
-subdirectories when a target has several; images go through ``app/images.py`` and a Publisher
-that writes shared layouts and pushes once every target is assembled. Every export shows in the
+Each output is written by the exporter its type names in ``bake.exporter.table``, from the typed
+spec checked when the plan was made: file exporters get read-only mounts of the results (per
+platform in subdirectories when a target has several), image exporters the target's images
+(assembled once per shape) and a Publisher that writes shared layouts and pushes once every
+target is assembled, through the command's one registry client. Every export shows in the
 progress as a step. A target that failed writes nothing; with ``--publish=after-all`` nothing is
 written at all when any target failed. Damage the store or snapshotter found and repaired during
 the build (a blob or snapshot dropped and made again, a state file read as a miss) is reported as
@@ -17,17 +19,26 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from bake._record import record
 from bake.content.imageconfig import ImageConfig
 from bake.errors import BakeError
+from bake.exporter.images import Built, Publisher, TargetImages
+from bake.exporter.job import ExportJob
+from bake.exporter.specs import TargetSpecs
+from bake.exporter.table import exporter
 from bake.graph.ops import Vertex
-from bake.model import ExportEntry, Plan, Target
+from bake.model import OutputSpec, Plan, Target
 from bake.progress.events import Completed, Noted, Sink, Started, Step
 from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
 from bake.worker.images import ImageStore
+from bake.worker.layers import Layer, Layers
 from bake.worker.snapshot import Snapshotter
+
+if TYPE_CHECKING:
+    from bake.exporter.push import Pusher
 
 
 @record
@@ -55,12 +66,12 @@ class Root:
 
 
 class Outputs:
-    def __init__(self, plan: Plan, roots: Sequence[Root], outcomes: Sequence[Outcome], images: ImageStore, *,
-                 cwd: str, env: Mapping[str, str], root: str, scratch: str, sink: Sink,
-                 publish_after_all: bool = False, keys: Mapping[str, str] | None = None) -> None:
-        from bake.app.images import Publisher
-
+    def __init__(self, plan: Plan, specs: Mapping[str, TargetSpecs], roots: Sequence[Root],
+                 outcomes: Sequence[Outcome], images: ImageStore, *, cwd: str, env: Mapping[str, str], root: str,
+                 scratch: str, sink: Sink, publish_after_all: bool = False, keys: Mapping[str, str] | None = None,
+                 pusher: Pusher | None = None) -> None:
         self.plan = plan
+        self.specs = specs
         self.roots = list(roots)
         self.outcomes = list(outcomes)
         self.images = images
@@ -71,7 +82,7 @@ class Outputs:
         self.sink = sink
         self.keys = keys or {}
         self.publish = not (publish_after_all and any(o.error is not None for o in outcomes))
-        self.publisher = Publisher(root, images.store, images.repair)
+        self.publisher = Publisher(root, images.store, images.repair, pusher)
 
     def write(self) -> list[TargetResult]:
         try:
@@ -89,10 +100,11 @@ class Outputs:
             written: list[str] = []
             metadata: dict[str, object] | None = None
             if error is None:
-                written += self._files(name, t, mine)
-                more, metadata = self._images(name, t, mine)
+                specs = self.specs[name].outputs
+                written += self._files(name, t, mine, [s for s in specs if exporter(s.type).kind == "files"])
+                more, metadata = self._images(name, t, mine, [s for s in specs if exporter(s.type).kind == "image"])
                 written += more
-                if not t.output:
+                if not specs:
                     silent.append(name)
             results.append(TargetResult(name, tuple(r.platform for r, _ in mine), tuple(o.result for _, o in mine),
                                         tuple(written), error, sum(o.executed for _, o in mine),
@@ -108,52 +120,51 @@ class Outputs:
                             time.time(), "warning"))
         return results
 
-    def _files(self, name: str, t: Target, mine: list[tuple[Root, Outcome]]) -> list[str]:
-        from bake.app.images import output_errors
-        from bake.exporter.local import export_local
-        from bake.exporter.tar import export_tar
-
-        wanted = [o for o in t.output or () if o.type in ("local", "tar")]
+    def _files(self, name: str, t: Target, mine: list[tuple[Root, Outcome]], wanted: list[OutputSpec]) -> list[str]:
         if not wanted or not self.publish:
             return []
         written = []
         subdirs = [r.platform.replace("/", "_") if len(mine) > 1 else "" for r, _ in mine]
         with views(self.images.snapshots, self.scratch, [o.result for _, o in mine]) as trees:
-            pairs = list(zip(subdirs, trees, strict=True))
-            for out in wanted:
-                dest = out.dest if os.path.isabs(out.dest) or out.dest == "-" else os.path.join(self.cwd, out.dest)
-                kind = "directory" if out.type == "local" else "tarball"
-                with reported(self.sink, f"exporting to {kind} {out.dest}", name), \
-                        output_errors(f"target {name}: output type={out.type},dest={out.dest}"):
-                    (export_local if out.type == "local" else export_tar)(pairs, dest)
-                written.append(f"type={out.type},dest={out.dest}")
+            job = ExportJob(name, t.tags or (), self.cwd, trees=list(zip(subdirs, trees, strict=True)))
+            for spec in wanted:
+                with reported(self.sink, f"exporting to {exporter(spec.type).describe(spec)}", name):
+                    written += exporter(spec.type).export(spec, job)
         return written
 
-    def _images(self, name: str, t: Target, mine: list[tuple[Root, Outcome]]) -> tuple[list[str], dict[str, object] | None]:
-        from bake.app.images import Built, export_images, image_outputs
-
-        if not image_outputs(t):
+    def _images(self, name: str, t: Target, mine: list[tuple[Root, Outcome]],
+                wanted: list[OutputSpec]) -> tuple[list[str], dict[str, object] | None]:
+        if not wanted:
             return [], None
-        built = [Built(r.platform, o.result, r.config) for r, o in mine]
         inline = None
-        if any(c.type == "inline" for c in t.cache_to or ()):
+        if any(c.type == "inline" for c in self.specs[name].cache_to):
             from bake.app.cache import inline_keys
 
             inline = inline_keys([r.vertex for r, _ in mine], self.keys, DirCache(self.root), self.images.snapshots)
-        with reported(self.sink, "exporting to " + ", ".join(_describe(o) for o in image_outputs(t)), name):
-            return export_images(self.publisher, self.images.layers, t, built, self.env, self.cwd,
-                                 publish=self.publish, inline=inline)
+        epoch_text = self.env.get("SOURCE_DATE_EPOCH") or (t.args or {}).get("SOURCE_DATE_EPOCH") or ""
+        images = TargetImages(name, self.images.store, WorkerLayers(self.images.layers),
+                              [Built(r.platform, o.result, r.config) for r, o in mine], created=time.time(),
+                              epoch=int(epoch_text) if epoch_text.isdigit() else None,
+                              labels={k: v for k, v in (t.labels or {}).items() if v is not None}, inline=inline)
+        job = ExportJob(name, t.tags or (), self.cwd, publish=self.publish, images=images, publisher=self.publisher)
+        written: list[str] = []
+        with reported(self.sink, "exporting to " + ", ".join(exporter(s.type).describe(s) for s in wanted), name):
+            for spec in wanted:
+                written += exporter(spec.type).export(spec, job)
+        return written, job.metadata
 
 
-def _describe(out: ExportEntry) -> str:
-    """An image output as the progress names it (BuildKit's words, and where it goes)."""
-    attrs = dict(out.attrs)
-    if out.type in ("oci", "docker"):
-        kind = "tarball" if attrs.get("tar", "true") == "true" else "layout directory"
-        return f"{out.type} image format {kind} {out.dest}" if out.dest else f"{out.type} image format"
-    pushing = out.type == "registry" or attrs.get("push") == "true"
-    names = attrs.get("name", "")
-    return f"image {names}{' (push)' if pushing else ''}".rstrip() if names else "image" + (" (push)" if pushing else "")
+class WorkerLayers:
+    """The worker's layer store as image exporters ask it (``bake.exporter.images.ImageLayers``)."""
+
+    def __init__(self, layers: Layers) -> None:
+        self.layers = layers
+
+    def chain(self, result: str) -> list[str]:
+        return list(reversed(self.layers.snapshots.chain(result)))
+
+    def layer(self, snapshot: str, compression: str, level: int | None, epoch: int | None, force: bool) -> Layer:
+        return self.layers.layer(snapshot, compression, level, epoch, force)
 
 
 def report_repairs(images: ImageStore, sink: Sink) -> None:

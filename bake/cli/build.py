@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from bake.app import Request
+    from bake.app import Resolved
     from bake.progress.events import Event
 
 
@@ -50,7 +50,7 @@ class BuildArgs:
 
 def run_build(args: BuildArgs) -> int:
     """List, plan, print, call a method or build, as the flags ask."""
-    from bake.app import Request, located_errors, open_project
+    from bake.app import Request, Resolved, located_errors, open_project
     from bake.errors import UsageError
 
     if args.print_ and args.list_:
@@ -75,20 +75,21 @@ def run_build(args: BuildArgs) -> int:
             else:
                 sys.stdout.write(list_variables(project.variables(), as_json))
             return 0
+        plan = project.plan(list(args.targets), disable_policy=_policy_disabled(args.policy))
+        resolved = Resolved(req, plan, tuple(project.files))  # read once: everything below gets this
         if args.plan and args.explain:
             from bake.app.explain import planned
 
-            sys.stdout.write("".join(f"{line}\n" for line in planned(req, args.root)))
+            sys.stdout.write("".join(f"{line}\n" for line in planned(resolved, args.root)))
             return 0
         if args.plan:
             from bake.app import graph_roots
             from bake.graph.analysis import analyze, render_dot, render_json, render_text
 
-            analysis = analyze(graph_roots(req))
+            analysis = analyze(graph_roots(resolved))
             render = {"text": render_text, "json": render_json, "dot": render_dot}[args.plan]
             sys.stdout.write(render(analysis))
             return 0
-        plan = project.plan(list(args.targets), disable_policy=_policy_disabled(args.policy))
         if args.print_:
             from bake.hcl.bakefile.printer import render_plan
 
@@ -104,13 +105,13 @@ def run_build(args: BuildArgs) -> int:
     if method != "build":
         from bake.app import call
 
-        text, failed = call(req, method)
+        text, failed = call(resolved, method)
         sys.stdout.write(text)
         return 1 if failed else 0
-    return _build(req, args)
+    return _build(resolved, args)
 
 
-def _build(req: Request, args: BuildArgs) -> int:
+def _build(resolved: Resolved, args: BuildArgs) -> int:
     from bake.app.build import BuildOptions, build
 
     sink = progress_sink(args.progress)
@@ -123,7 +124,7 @@ def _build(req: Request, args: BuildArgs) -> int:
                         metadata_file=args.metadata_file, runtime=args.runtime, publish=args.publish,
                         builder=args.builder, explain=args.explain)
     try:
-        build(req, opts, sink)
+        build(resolved, opts, sink)
     finally:
         sink.close()
     return 0

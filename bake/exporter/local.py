@@ -21,13 +21,11 @@ import stat
 from collections.abc import Callable, Sequence
 
 from bake.content.dirfd import opened, remove_at
-from bake.errors import BakeError
+from bake.exporter.errors import ExportError
+
+__all__ = ["ExportError", "export_local"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class ExportError(BakeError):
-    """An output could not be written."""
 
 
 def export_local(trees: Sequence[tuple[str, str | None]], dest: str) -> None:

@@ -26,7 +26,7 @@ from bake._record import record
 from bake.content import oci
 from bake.content.atomic import atomic_file, disk_full_is_an_error
 from bake.content.store import ContentStore
-from bake.exporter.local import ExportError
+from bake.exporter.errors import ExportError
 
 
 @record

@@ -8,7 +8,8 @@ digest was computed, so the pushed digest is the built one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 from bake.content import oci
 from bake.content.store import ContentStore
@@ -36,3 +37,28 @@ async def push(client: RegistryClient, store: ContentStore, top: oci.Descriptor,
         top_doc = oci.parse(store.read(top.digest), top.media_type)
         await client.push_manifest(ref, top_doc, tag=ref.tag or "latest")
     return uploaded
+
+
+async def push_all(client: RegistryClient, store: ContentStore,
+                   images: Sequence[tuple[oci.Descriptor, Sequence[str]]], insecure: Collection[str] = ()) -> None:
+    """Push every image through the command's one client, one after another: a blob the first push
+    uploaded is found (same repository) or mounted (another one) by the next, never uploaded
+    twice. ``insecure``: registries an output marked ``registry.insecure=true`` (plain HTTP, or
+    HTTPS without verification), for this client from now on."""
+    if insecure:
+        from bake.registry.config import HostSettings, RegistryConfig
+
+        hosts = dict(client.config.hosts)
+        for host in insecure:
+            hosts[host] = HostSettings(client.config.host(host).mirrors, http=True, insecure=True)
+        client.config = RegistryConfig(hosts)
+    for top, names in images:
+        await push(client, store, top, names)
+
+
+class Pusher(Protocol):
+    """How exporters reach registries: push these images (each under its names), blocking until done.
+    The app gives one bound to the command's event loop and registry client."""
+
+    def __call__(self, images: Sequence[tuple[oci.Descriptor, Sequence[str]]], insecure: Collection[str] = ()) -> None:
+        ...

@@ -17,39 +17,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from bake.content import oci
+from bake.content.cachedoc import CACHE_CONFIG, cache_config  # noqa: F401  (the format, also here for importers)
 from bake.content.store import CorruptContent
 from bake.errors import BakeError
 from bake.registry.reference import parse_reference
 from bake.worker.images import ImageStore
-from bake.worker.layers import Layer
 
 if TYPE_CHECKING:
     from bake.registry.client import RegistryClient
-
-CACHE_CONFIG = "application/vnd.bake.cache.config.v1+json"
-
-
-def cache_config(entries: Mapping[str, Sequence[Layer]]) -> oci.Document:
-    """The config document for ``entries`` (cache key → layer chain, base first)."""
-    layers: list[Layer] = []
-    index: dict[str, int] = {}
-    keys: dict[str, list[int]] = {}
-    for key, chain in sorted(entries.items()):
-        for layer in chain:
-            if layer.descriptor.digest not in index:
-                index[layer.descriptor.digest] = len(layers)
-                layers.append(layer)
-        keys[key] = [index[layer.descriptor.digest] for layer in chain]
-    body = {"version": 1, "keys": keys,
-            "layers": [{**x.descriptor.to_json(), "diff_id": x.diff_id} for x in layers]}
-    return oci.Document(CACHE_CONFIG, body, oci.encode(body))
-
 
 class Source(Protocol):
     """Where an imported cache lives: ``config`` is None when there is none yet (a first build);

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bake.app import Request
+from bake.app import Request, resolve
 from bake.app.build import BuildOptions, build
 from bake.app.outputs import TargetResult
 from bake.errors import BuildFailed, StepError
@@ -27,7 +27,7 @@ def project(tmp_path: Path, hcl: str, dockerfile: str, files: dict[str, str] | N
 
 
 def run(d: Path, root: Path, *targets: str, events: list[Event] | None = None, **opts: object) -> list[TargetResult]:
-    return build(Request(targets=targets, cwd=str(d)), BuildOptions(root=str(root), **opts),  # type: ignore[arg-type]
+    return build(resolve(Request(targets=targets, cwd=str(d))), BuildOptions(root=str(root), **opts),  # type: ignore[arg-type]
                  events.append if events is not None else (lambda e: None))
 
 
@@ -139,7 +139,7 @@ def test_a_new_base_image_digest_is_a_miss_once_pulled(registry: str, busybox_im
     subprocess.run([sys.executable, str(script), registry, "--repo", repo, "--env", "VERSION=2"],
                    check=True, capture_output=True)
     assert executed(run(d, root)) == 0  # the recorded resolution is reused, as BuildKit does
-    pulled = build(Request(cwd=str(d), overrides=("*.pull=true",)), BuildOptions(root=str(root)))
+    pulled = build(resolve(Request(cwd=str(d), overrides=("*.pull=true",))), BuildOptions(root=str(root)))
     assert executed(pulled) == 2  # the new image and the RUN on it
 
 
@@ -341,9 +341,9 @@ def test_no_cache_and_no_cache_filter_run_steps_again(busybox_image: str, tmp_pa
     run(d, root)
     first = (d / "out/app").read_text()
     assert executed(run(d, root)) == 0
-    again = build(Request(cwd=str(d), overrides=("*.no-cache-filter=app",)), BuildOptions(root=str(root)))
+    again = build(resolve(Request(cwd=str(d), overrides=("*.no-cache-filter=app",))), BuildOptions(root=str(root)))
     assert executed(again) == 1 and (d / "out/app").read_text() == first  # only app's step; deps kept
-    fresh = build(Request(cwd=str(d), overrides=("*.no-cache=true",)), BuildOptions(root=str(root)))
+    fresh = build(resolve(Request(cwd=str(d), overrides=("*.no-cache=true",))), BuildOptions(root=str(root)))
     assert executed(fresh) == 2 and (d / "out/app").read_text() != first  # every RUN ran again
 
 
@@ -355,7 +355,7 @@ def test_plan_uses_the_base_image_configs_earlier_builds_recorded(busybox_image:
     root = tmp_path / "root"
 
     def run_env() -> tuple[str, ...]:
-        graph = bake.plan(cwd=str(d), env={"BAKE_ROOT": str(root)})
+        graph = bake.analyze(cwd=str(d), env={"BAKE_ROOT": str(root)})
         (op,) = [v.op for v in graph.vertices.values() if isinstance(v.op, ExecOp)]
         return op.env
 
@@ -373,6 +373,6 @@ def test_no_cache_reports_no_step_cached(busybox_image: str, tmp_path: Path) -> 
     root = tmp_path / "root"
     run(d, root)
     events: list[Event] = []
-    build(Request(cwd=str(d), overrides=("*.no-cache=true",)), BuildOptions(root=str(root)), events.append)
+    build(resolve(Request(cwd=str(d), overrides=("*.no-cache=true",))), BuildOptions(root=str(root)), events.append)
     cached = [e.step.name for e in events if isinstance(e, Cached)]
     assert not [n for n in cached if "WORKDIR" in n or "COPY" in n or "RUN" in n], cached

@@ -132,13 +132,13 @@ def test_the_cli_prints_one_line_per_step_that_ran_and_bake_explain_repeats_them
 
 def test_plan_explain_forecasts_what_would_run_and_why_without_running_it(busybox_image: str,
                                                                           tmp_path: Path) -> None:
-    from bake.app import Request
+    from bake.app import Request, resolve
     from bake.app.explain import planned
 
     d = project(tmp_path, HCL % "hello", DOCKERFILE.format(base=busybox_image), {"a.txt": "a\n", **IGNORE})
     root = tmp_path / "root"
     run(d, root, "app")
-    req = Request(targets=("app",), cwd=str(d))
+    req = resolve(Request(targets=("app",), cwd=str(d)))
     assert planned(req, str(root)) == ["1 step from the cache, 0 to run"]  # the last: nothing before it is needed
     (d / "a.txt").write_text("changed\n")
     lines = planned(req, str(root))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bake.app import Request
+from bake.app import Request, resolve
 from bake.app.build import BuildOptions, build
 from bake.content.atomic import NoSpaceError
 from bake.errors import StepError
@@ -41,7 +41,7 @@ def build_project(tmp_path: Path, dockerfile: str, files: dict[str, bytes] | Non
     for name, data in (files or {}).items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).write_bytes(data)
-    build(Request(targets=(), cwd=str(d)), BuildOptions(root=str(tmp_path / "root")), lambda e: None)
+    build(resolve(Request(targets=(), cwd=str(d))), BuildOptions(root=str(tmp_path / "root")), lambda e: None)
     return d
 
 
