@@ -45,3 +45,19 @@ def test_order_matters() -> None:
 def test_malformed_patterns(bad: str) -> None:
     with pytest.raises(PatternError):
         Matcher([bad])
+
+
+@pytest.mark.parametrize(("pattern", "path", "excluded"), [
+    ("file[0-9].txt", "file7.txt", True), ("file[0-9].txt", "filex.txt", False),
+    ("file[^0-9].txt", "filex.txt", True), ("file[^0-9].txt", "file7.txt", False),
+    ("\\*.txt", "*.txt", True), ("\\*.txt", "a.txt", False),  # an escaped star is a star
+    ("logs/**", "logs/a/b.log", True), ("logs/**", "logsx/a", False),
+    ("**", "anything/at/all", True),
+    (".", "x", False), ("/", "x", False),  # the context root itself: ignored, as Docker does
+])
+def test_classes_escapes_and_globstars(pattern: str, path: str, excluded: bool) -> None:
+    assert Matcher([pattern]).excluded(path) is excluded
+
+
+def test_patterns_without_exclusions() -> None:
+    assert not Matcher(["*.md"]).has_exclusions

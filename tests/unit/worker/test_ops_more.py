@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bake.graph.ops import Copy, ExecOp, FileOp, MergeOp, Mount, SourceOp, Vertex
+from bake.graph.ops import Copy, ExecOp, FileOp, MergeOp, Mount, Vertex
 from bake.model import SecretEntry
 from bake.worker.errors import ExecError, FileOpError
 from bake.worker.ops import resolve
@@ -41,13 +41,6 @@ def tree(state: WorkerState, sid: str) -> dict[str, bytes]:
 def test_an_op_type_nobody_runs_is_named() -> None:
     with pytest.raises(TypeError, match="no worker op runs str"):
         resolve("not an op")  # type: ignore[arg-type]
-
-
-def test_each_op_type_has_its_runner() -> None:
-    from bake.worker.ops import exec, file, merge, source
-
-    assert resolve(SourceOp("local://.")) is source.run and resolve(MergeOp()) is merge.run
-    assert resolve(FileOp(None, ())) is file.run and resolve(ExecOp(("true",), (), "/", "", ())) is exec.run
 
 
 def test_a_writable_bind_mount_drops_what_the_process_changed(tmp_path: Path) -> None:
