@@ -25,6 +25,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   command -v slirp4netns >/dev/null 2>&1 || missing="$missing slirp4netns"
   [ -f /usr/share/containers/seccomp.json ] || missing="$missing golang-github-containers-common"
   command -v newuidmap >/dev/null 2>&1 || missing="$missing uidmap"  # rootless builds map subordinate ids
+  command -v fuse-overlayfs >/dev/null 2>&1 || missing="$missing fuse-overlayfs"  # snapshots where overlayfs cannot mount
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"  # the HTML report is checked in a headless browser
   # the `docker` builder and --load: dockerd with its built-in BuildKit (and containerd), started on a
   # private socket by scripts/dockerd.sh; never as the system's engine

@@ -13,6 +13,7 @@ id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
 grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 "$user"
 grep -q "^$user:" /etc/subgid || usermod --add-subgids 300000-365535 "$user"
 if [ -c /dev/net/tun ]; then chmod 0666 /dev/net/tun; fi  # Debian's default mode; some VMs ship 0600
+if [ -c /dev/fuse ]; then chmod 0666 /dev/fuse; fi  # likewise: fuse-overlayfs snapshots in the namespace
 # skopeo, as root in the namespace, looks for signatures below /var/lib/containers
 mkdir -p /var/lib/containers && chmod o+x /var/lib/containers
 # bake-ci may traverse to the checkout and to the interpreter behind .venv, and read the checkout

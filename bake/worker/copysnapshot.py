@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
+from bake.worker.errors import SnapshotError
 from bake.worker.snapshot import Snapshotter
 
 
@@ -140,14 +141,18 @@ def overlay_supported(directory: str) -> bool:
         return ok
 
 
-def open_snapshotter(root: str) -> Snapshotter:
-    """Overlayfs snapshots where the root's filesystem supports them, else copy-based ones — decided
-    once per root and remembered (``snapshots/.kind``): a process that cannot mount (an ordinary
-    user reading the cache outside its namespace) must not take overlay snapshots for damaged copy
-    ones and set them aside."""
+KINDS = ("overlay", "fuse-overlayfs", "copy")  # in the order they are preferred
+
+
+def open_snapshotter(root: str, prefer: str | None = None) -> Snapshotter:
+    """Kernel overlayfs snapshots where the root's filesystem allows them, else fuse-overlayfs, else
+    copy-based ones — decided once per root and remembered (``snapshots/.kind``): a process that
+    cannot mount (an ordinary user reading the cache outside its namespace) must not take overlay
+    snapshots for damaged copy ones and set them aside. ``prefer`` (else ``$BAKE_SNAPSHOTTER``)
+    names the kind a new root gets, if it works here."""
     snapshots = StateRoot(root).snapshots
-    kind = snapshot_kind(snapshots, overlay_supported)
-    return Snapshotter(root) if kind == "overlay" else CopySnapshotter(root)
+    kind = snapshot_kind(snapshots, probe, prefer or os.environ.get("BAKE_SNAPSHOTTER") or None)
+    return _SNAPSHOTTERS[kind](root)
 
 
 def recorded_snapshotter(root: str) -> Snapshotter | None:
@@ -158,30 +163,60 @@ def recorded_snapshotter(root: str) -> Snapshotter | None:
             kind = f.read().strip()
     except OSError:
         return None
-    if kind not in ("overlay", "copy"):
+    if kind not in KINDS:
         return None
-    snapshots = Snapshotter(root) if kind == "overlay" else CopySnapshotter(root)
+    snapshots = _SNAPSHOTTERS[kind](root)
     snapshots.judge = False
     return snapshots
 
 
-def snapshot_kind(snapshots: str, probe: Callable[[str], bool]) -> str:
-    """``overlay`` or ``copy``: the recorded kind, else what existing snapshots are (a copy snapshot
-    has a ``full`` tree), else what ``probe`` finds — recorded only where it can be trusted (root)."""
+def probe(directory: str, kind: str | None = None) -> str:
+    """The first kind (of ``kind`` alone, if given) whose mounts work with upper dirs in ``directory``."""
+    from bake.worker import fusesnapshot
+
+    works: dict[str, Callable[[str], bool]] = {"overlay": overlay_supported, "fuse-overlayfs": fusesnapshot.supported,
+                                               "copy": _anywhere}
+    for candidate in KINDS if kind is None else (kind,):
+        if works[candidate](directory):
+            return candidate
+    raise SnapshotError(f"BAKE_SNAPSHOTTER={kind}: such snapshots cannot be mounted here"
+                        + (" (is fuse-overlayfs installed, and /dev/fuse usable?)" if kind == "fuse-overlayfs" else ""))
+
+
+def _anywhere(directory: str) -> bool:
+    return True  # copies need nothing of the filesystem
+
+
+def snapshot_kind(snapshots: str, probe: Callable[[str, str | None], str], prefer: str | None = None) -> str:
+    """One of ``KINDS``: the recorded kind, else what existing snapshots are (a copy snapshot has a
+    ``full`` tree), else what ``probe`` finds (only ``prefer``, when given) — recorded only where it
+    can be trusted: as root (in a user namespace or not)."""
+    if prefer is not None and prefer not in KINDS:
+        raise SnapshotError(f"BAKE_SNAPSHOTTER={prefer} (expected one of {', '.join(KINDS)})")
     marker = os.path.join(snapshots, ".kind")
     with contextlib.suppress(OSError):
         with open(marker) as f:
             kind = f.read().strip()
-        if kind in ("overlay", "copy"):
+        if kind in KINDS:
             return kind
     existing = [e for e in (os.listdir(snapshots) if os.path.isdir(snapshots) else []) if e.isdigit()]
-    if existing:
+    if existing:  # a root older than the record; fuse-overlayfs roots always have one
         kind = "copy" if any(os.path.isdir(os.path.join(snapshots, e, "full")) for e in existing) else "overlay"
     else:
-        kind = "overlay" if probe(snapshots) else "copy"
-        if kind == "copy" and os.geteuid() != 0:
+        kind = probe(snapshots, prefer)
+        if os.geteuid() != 0:
             return kind  # an ordinary user's probe says nothing about what root (or its namespace) can mount
     with contextlib.suppress(OSError):
         os.makedirs(snapshots, exist_ok=True)
         write_atomic(marker, kind.encode())
     return kind
+
+
+def _fuse(root: str) -> Snapshotter:
+    from bake.worker.fusesnapshot import FuseSnapshotter
+
+    return FuseSnapshotter(root)
+
+
+_SNAPSHOTTERS: dict[str, Callable[[str], Snapshotter]] = {"overlay": Snapshotter, "fuse-overlayfs": _fuse,
+                                                           "copy": CopySnapshotter}

@@ -159,10 +159,11 @@ def test_copy_snapshots_give_the_same_layers_as_overlay(tmp_path: Path) -> None:
 
 
 def test_the_snapshotter_is_chosen_by_probing_overlay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bake.worker import copysnapshot
+    from bake.worker import copysnapshot, fusesnapshot
 
     assert type(open_snapshotter(str(tmp_path / "a"))) is Snapshotter  # this machine mounts overlays
     monkeypatch.setattr(copysnapshot, "overlay_supported", lambda directory: False)
+    monkeypatch.setattr(fusesnapshot, "supported", lambda directory: False)
     assert type(open_snapshotter(str(tmp_path / "b"))) is CopySnapshotter
 
 
