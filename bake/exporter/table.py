@@ -11,13 +11,14 @@ from __future__ import annotations
 from bake.exporter.files import CacheOnly, FilesExporter
 from bake.exporter.images import ImageExporter
 from bake.exporter.job import Exporter
+from bake.exporter.load import DockerExporter
 
 EXPORTERS: dict[str, Exporter] = {
     "local": FilesExporter("local"),
     "tar": FilesExporter("tar"),
     "cacheonly": CacheOnly(),
     "oci": ImageExporter("oci"),
-    "docker": ImageExporter("docker"),
+    "docker": DockerExporter(),  # without dest=: loaded into the Docker engine (--load)
     "image": ImageExporter("image"),
     "registry": ImageExporter("registry"),
 }

@@ -97,13 +97,10 @@ def test_no_definition_found(tmp_path: Path) -> None:
 
 
 def test_outputs_not_supported_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=docker"]\n}\n')
-    r = bake(tmp_path, "--root", str(tmp_path / "root"))
-    assert r.returncode == 1 and "loading into a Docker daemon" in r.stderr and "not supported yet" in r.stderr
-    assert not (tmp_path / "root").exists()
     (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=s3,bucket=x"]\n}\n')
     r = bake(tmp_path, "--root", str(tmp_path / "root"))
     assert r.returncode == 1 and "output type=s3 is not supported yet" in r.stderr
+    assert not (tmp_path / "root").exists()
 
 
 def test_list_variables_table(tmp_path: Path) -> None:

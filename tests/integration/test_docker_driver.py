@@ -157,3 +157,46 @@ def test_an_unreachable_engine_names_the_builder(tmp_path: Path, busybox_image: 
     assert r.returncode != 0
     assert "builder 'default', node 'default'" in r.stderr
     assert "cannot reach the engine" in r.stderr
+
+
+def test_load_with_the_embedded_worker_streams_the_image_into_the_engine(
+        tmp_path: Path, dockerd: str, busybox_image: str) -> None:
+    tag, docker = _loaded(tmp_path, dockerd, busybox_image)
+    with docker:
+        _check_image(docker, tag)
+
+
+def test_type_docker_with_dest_still_writes_a_tarball_and_loads_nothing(
+        tmp_path: Path, dockerd: str, busybox_image: str) -> None:
+    tag = f"bake-test/{tmp_path.name.lower()}"
+    env = _project(tmp_path, dockerd, busybox_image, LOADED.replace("TAG", tag))
+    r = _bake(tmp_path, env, "--set", "app.output=type=docker,dest=app.tar", "app")
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(tmp_path / "app.tar") as tf:
+        assert "manifest.json" in tf.getnames()
+    with DockerClient(Engine(dockerd)) as docker:
+        assert docker.images(tag) == []
+
+
+def test_load_into_an_unreachable_engine_names_the_output_and_the_engine(tmp_path: Path, busybox_image: str) -> None:
+    env = _project(tmp_path, f"unix://{tmp_path}/absent.sock", busybox_image, LOADED.replace("TAG", "bake-test/x"))
+    r = _bake(tmp_path, env, "--load", "app")
+    assert r.returncode != 0
+    assert "target app: output type=docker (--load)" in r.stderr
+    assert f"docker engine at unix://{tmp_path}/absent.sock" in r.stderr
+
+
+REMOTE = os.environ.get("BAKE_TEST_BUILDKIT_HOST", "")
+
+
+@pytest.mark.skipif(not REMOTE, reason="no BuildKit daemon: set BAKE_TEST_BUILDKIT_HOST=unix:///…/buildkitd.sock")
+def test_load_on_a_remote_builder_loads_the_tarball_it_sends_back(tmp_path: Path, dockerd: str,
+                                                                 busybox_image: str) -> None:
+    inst = tmp_path / "docker" / "buildx" / "instances"
+    inst.mkdir(parents=True)
+    (inst / "remote1").write_text('{"Name": "remote1", "Driver": "remote", "Nodes": [{"Name": "remote10", '
+                                  f'"Endpoint": "{REMOTE}"}}]}}')
+    tag, docker = _loaded(tmp_path, dockerd, os.environ.get("BAKE_TEST_BUILDKIT_BASE", "127.0.0.1:5000/library/busybox:latest"),
+                          "--builder", "remote1")
+    with docker:
+        _check_image(docker, tag)
