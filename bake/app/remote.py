@@ -22,7 +22,7 @@ from bake.app.outputs import Root, TargetResult
 from bake.app.remote_solve import CACHE_TYPES
 from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node, check, load, route, selected_name, tls
-from bake.buildkit.exporters import IMAGE_TYPES, TYPES
+from bake.buildkit.exporters import IMAGE_TYPES, TYPES, pushes
 from bake.errors import BuildFailed
 from bake.model import Plan, local_platform
 from bake.progress.events import Noted, Planned, Sink
@@ -72,8 +72,8 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
         for out in t.output or ():
             if out.type not in TYPES:
                 no(f"target {name}: output type={out.type} (supported: {', '.join(TYPES)})")
-            if out.type in IMAGE_TYPES and len(t.platforms or ()) > 1:
-                no(f"target {name}: an image output (type={out.type}) of several platforms")
+            if out.type in IMAGE_TYPES and len(t.platforms or ()) > 1 and not pushes(out.type, dict(out.attrs)):
+                no(f"target {name}: an image output (type={out.type}) of several platforms that is not pushed")
             if out.type == "tar" and len(t.platforms or ()) > 1:
                 no(f"target {name}: a tar output of several platforms")
         if len(t.output or ()) > 1:
@@ -155,7 +155,10 @@ async def _run(req: Request, opts: BuildOptions, plan: Plan, builder: Builder, n
                 several = len(plan.targets[root.target].platforms or ()) > 1
                 job = Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root, several, builder.driver)
                 tg.start_soon(_one, job, sources, sink, solved, k)
-    return _per_target(plan, roots, [solved[k] for k in range(len(roots))])
+        results = _per_target(plan, roots, [solved[k] for k in range(len(roots))])
+        from bake.app.remote_index import push_indexes
+
+        return await push_indexes(plan, [solved[k] for k in range(len(roots))], results, sink)
 
 
 async def _one(job: Job, sources: Sources, sink: Sink, solved: dict[int, TargetResult], k: int) -> None:

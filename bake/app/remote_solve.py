@@ -119,7 +119,7 @@ def export_of(job: Job) -> Export | None:
         from bake.buildkit.drivers.docker import engine_export
 
         return engine_export(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch)
-    return exporter(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch)
+    return exporter(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch, by_digest=job.per_platform)
 
 
 async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:

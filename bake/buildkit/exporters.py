@@ -46,10 +46,16 @@ class Export:
     dest: str
 
 
+def pushes(kind: str, attrs: Mapping[str, str]) -> bool:
+    """Whether an image output is pushed to a registry."""
+    return kind == "registry" or (kind == "image" and attrs.get("push") == "true")
+
+
 def exporter(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str], config: bytes | None,
-             epoch: int | None = None) -> Export | None:
+             epoch: int | None = None, by_digest: bool = False) -> Export | None:
     """The exporter of one output (None for ``cacheonly``). ``config`` is the image config document
-    for image outputs; ``epoch`` is SOURCE_DATE_EPOCH, which dates the image as on the embedded worker."""
+    for image outputs; ``epoch`` is SOURCE_DATE_EPOCH, which dates the image as on the embedded worker.
+    ``by_digest``: one platform of several, pushed without its tags (bake tags the index of all)."""
     if kind == "cacheonly":
         return None
     if kind in ("local", "tar"):
@@ -68,6 +74,9 @@ def exporter(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str]
         out["name"] = ",".join(tags)
     if out.get("push") == "true" and not out.get("name"):
         raise NotSupportedRemote(f"output type={kind}: pushing needs a name (tags = [...] or output name=)")
+    if by_digest and out.get("push") == "true":  # BuildKit pushes untagged names only by digest
+        out["push-by-digest"] = "true"
+        out["name"] = ",".join(dict.fromkeys(_untagged(n) for n in out["name"].split(",") if n))
     if epoch is not None:
         out.setdefault("source-date-epoch", str(epoch))
     if config is not None:
@@ -76,6 +85,13 @@ def exporter(kind: str, dest: str, attrs: Mapping[str, str], tags: Sequence[str]
         return Export("docker", tuple(sorted(out.items())), "load", "")
     return Export("image" if kind == "registry" else kind, tuple(sorted(out.items())),
                   "file" if kind in ("oci", "docker") else "", dest)
+
+
+def _untagged(name: str) -> str:
+    """``host:5000/repo:tag`` → ``host:5000/repo`` (a digest is dropped too)."""
+    name = name.partition("@")[0]
+    head, slash, last = name.rpartition("/")
+    return head + slash + last.partition(":")[0]
 
 
 def response_metadata(response: Mapping[str, str]) -> dict[str, object]:

@@ -332,3 +332,77 @@ def test_cache_types_the_daemon_cannot_reach_are_refused(tmp_path: Path) -> None
     r = _bake(tmp_path, env, "--builder", "remote1", "--set", "a.cache-to=type=local,dest=cache", "a")
     assert r.returncode != 0
     assert "not supported yet on the remote builder: target a: cache-to type=local (supported: registry, inline)" in r.stderr
+
+
+def test_a_pushed_image_of_two_platforms_is_one_index(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    tag = f"{BASE.split('/')[0]}/bake-remote-test/multi:{uuid.uuid4().hex[:12]}"
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "m" {{
+  platforms = ["linux/amd64", "linux/386"]
+  tags = ["{tag}"]
+  output = ["type=registry"]
+  dockerfile-inline = <<EOT
+FROM --platform=$BUILDPLATFORM {BASE} AS b
+ARG TARGETPLATFORM
+RUN echo $TARGETPLATFORM > /p.txt
+FROM scratch
+COPY --from=b /p.txt /
+ENV WHERE=index
+CMD ["/p.txt"]
+EOT
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "remote1", "--metadata-file", "meta.json", "m")
+    assert r.returncode == 0, r.stderr
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"], capture_output=True,
+                         text=True, check=True).stdout
+    index = json.loads(raw)
+    assert [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]] == [
+        ("linux", "amd64"), ("linux", "386")]
+    for arch in ("amd64", "386"):
+        config = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--override-arch", arch, "--config",
+                                 f"docker://{tag}"], capture_output=True, text=True, check=True).stdout
+        doc = json.loads(config)
+        assert doc["architecture"] == arch
+        assert doc["config"]["Cmd"] == ["/p.txt"] and "WHERE=index" in doc["config"]["Env"]
+    meta = json.loads((tmp_path / "meta.json").read_text())["m"]
+    assert meta["image.name"] == tag
+    import hashlib
+
+    assert meta["containerimage.digest"] == "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+@pytest.mark.skipif(len(HOSTS) < 2, reason="needs two daemons: BAKE_TEST_BUILDKIT_HOSTS")
+def test_a_multi_platform_image_built_on_two_nodes_is_pushed_as_one_index(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    nodes = []
+    for i, (endpoint, arch) in enumerate(zip(HOSTS[:2], ("amd64", "386"), strict=True)):
+        opts = None
+        if endpoint.startswith("tcp://") and TLS_DIR:
+            opts = {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
+        nodes.append({"Name": f"n{i}", "Endpoint": endpoint, "Platforms": [{"os": "linux", "architecture": arch}],
+                      "DriverOpts": opts})
+    (tmp_path / "docker" / "buildx" / "instances" / "two").write_text(
+        json.dumps({"Name": "two", "Driver": "remote", "Nodes": nodes}))
+    tag = f"{BASE.split('/')[0]}/bake-remote-test/two-node:{uuid.uuid4().hex[:12]}"
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "m" {{
+  platforms = ["linux/amd64", "linux/386"]
+  tags = ["{tag}"]
+  output = ["type=registry"]
+  dockerfile-inline = <<EOT
+FROM --platform=$BUILDPLATFORM {BASE} AS b
+ARG TARGETPLATFORM
+RUN echo $TARGETPLATFORM > /p.txt
+FROM scratch
+COPY --from=b /p.txt /
+EOT
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "two", "m")
+    assert r.returncode == 0, r.stderr
+    assert "m (linux/amd64): node n0" in r.stderr and "m (linux/386): node n1" in r.stderr
+    index = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "386"]

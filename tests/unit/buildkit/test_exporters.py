@@ -60,3 +60,14 @@ def test_metadata_from_the_exporter_response_as_buildx_writes_it() -> None:
                                  json.dumps(desc).encode()).decode(), "other": "x"})
     assert got == {"containerimage.digest": "sha256:ab", "containerimage.config.digest": "sha256:cd",
                    "image.name": "r/app:1", "containerimage.descriptor": desc}
+
+
+def test_one_platform_of_several_is_pushed_by_digest_under_untagged_names() -> None:
+    e = exporter("registry", "", {}, ("127.0.0.1:5000/app:1", "127.0.0.1:5000/app:latest", "r.io/x/y@sha256:ab"),
+                 CONFIG, by_digest=True)
+    assert e is not None
+    attrs = dict(e.attrs)
+    assert attrs["push-by-digest"] == "true"
+    assert attrs["name"] == "127.0.0.1:5000/app,r.io/x/y"
+    local = exporter("oci", "/x.tar", {}, ("app:1",), CONFIG, by_digest=True)
+    assert local is not None and "push-by-digest" not in dict(local.attrs)
