@@ -36,6 +36,7 @@ EMPTY = -1  # an input index meaning "an empty directory" (BuildKit's pb.Empty)
 SKIP = -1  # an output index meaning "no result" (BuildKit's pb.SkipOutput)
 _NET = {"default": pb.UNSET, "none": pb.NONE, "host": pb.HOST}
 _Index = Callable[[int | None], int]
+_GIT_ATTRS = {"fullurl": "git.fullurl", "keep-git-dir": "git.keepgitdir", "transport": "git.mountsshsock"}
 _SHARING = {"": pb.SHARED, "shared": pb.SHARED, "private": pb.PRIVATE, "locked": pb.LOCKED}
 
 
@@ -110,7 +111,7 @@ class _Marshaller:
         elif isinstance(o, FileOp):
             if o.base is None and not o.actions:
                 return None  # scratch: BuildKit's empty input, not a vertex
-            self._file(op, o, index, used)
+            self._file(op, o, index, used, v.inputs)
         elif isinstance(o, MergeOp):
             for i in range(len(v.inputs)):
                 if inputs[i] is not None:
@@ -147,6 +148,26 @@ class _Marshaller:
             op.source.identifier = f"local://{name}"
             op.source.attrs["local.session"] = self.session_id
             op.source.attrs["local.sharedkeyhint"] = name
+        elif scheme == "git":
+            op.source.identifier = o.identifier  # git://host/path#ref: BuildKit's id for any transport
+            for k, val in o.attrs:
+                if k not in _GIT_ATTRS:
+                    raise NotSupportedRemote(f"git source option {k}={val} ({o.identifier})")
+                if k == "transport":  # ssh: the daemon clones through the session's default agent
+                    op.source.attrs["git.mountsshsock"] = "default"
+                else:
+                    op.source.attrs[_GIT_ATTRS[k]] = val
+            # as BuildKit's client: a token or header for HTTPS remotes is asked of the session by
+            # these secret ids (bake's `secret` entries; none: anonymous)
+            op.source.attrs["git.authtokensecret"] = "GIT_AUTH_TOKEN"
+            op.source.attrs["git.authheadersecret"] = "GIT_AUTH_HEADER"
+        elif scheme in ("http", "https"):
+            op.source.identifier = o.identifier
+            for k, val in o.attrs:
+                if k != "checksum":
+                    raise NotSupportedRemote(f"URL source option {k}={val} ({o.identifier})")
+                op.source.attrs["http.checksum"] = val
+            op.source.attrs["http.filename"] = url_filename(o.identifier)
         else:
             raise NotSupportedRemote(f"{scheme} sources ({o.identifier})")
 
@@ -177,8 +198,8 @@ class _Marshaller:
                     continue
             op.exec.mounts.append(_mount(m, index))
 
-    def _file(self, op: pb.Op, o: FileOp, index: _Index, used: list[str]) -> None:
-        actions = [_action(a, o.base, index) for a in o.actions]
+    def _file(self, op: pb.Op, o: FileOp, index: _Index, used: list[str], inputs: tuple[Vertex, ...]) -> None:
+        actions = [_action(_from_url(a, inputs), o.base, index) for a in o.actions]
         base = index(o.base)
         for n, (kind, action, secondary) in enumerate(actions):
             fa = op.file.actions.add()
@@ -283,6 +304,28 @@ def _action(a: FileAction, base: int | None, index: _Index) -> tuple[str, object
         return "mkdir", d, EMPTY
     assert isinstance(a, Rm)
     return "rm", pb.FileActionRm(path=a.path, allowNotFound=a.allow_not_found, allowWildcard=a.allow_wildcard), EMPTY
+
+
+def url_filename(url: str) -> str:
+    """The name a downloaded file gets in BuildKit's http source: the URL path's last part, as
+    BuildKit's Dockerfile frontend names it."""
+    from urllib.parse import urlparse
+
+    name = posixpath.basename(urlparse(url).path)
+    return name if name not in ("", ".", "/") else "__unnamed__"
+
+
+def _from_url(a: FileAction, inputs: tuple[Vertex, ...]) -> FileAction:
+    """A copy of a URL's download: bake's source is the file itself, BuildKit's a directory
+    holding it under ``url_filename``."""
+    if not isinstance(a, Copy):
+        return a
+    src = inputs[a.source].op
+    if isinstance(src, SourceOp) and src.identifier.startswith(("http://", "https://")) and a.src in ("", "/"):
+        from bake._record import replace
+
+        return replace(a, src="/" + url_filename(src.identifier))
+    return a
 
 
 def _abs(src: str) -> str:

@@ -406,3 +406,47 @@ EOT
     index = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"],
                                       capture_output=True, text=True, check=True).stdout)
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "386"]
+
+
+def test_url_and_git_sources_are_fetched_by_the_daemon(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / "f.txt").write_text("downloaded\n")
+    work = tmp_path / "w"
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "a.txt").write_text("from git\n")
+    subprocess.run([*git, "-C", str(work), "add", "a.txt"], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "one"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(srv / "repo.git")], check=True)
+    subprocess.run(["git", "-C", str(srv / "repo.git"), "update-server-info"], check=True)  # dumb HTTP
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(srv))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the daemon shares the host network
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "g" {{
+  output = ["type=local,dest=out"]
+  dockerfile-inline = <<EOT
+FROM scratch
+ADD {url}/f.txt /f.txt
+ADD {url}/f.txt /dir/
+ADD {url}/repo.git#main /src
+EOT
+}}
+''')
+    try:
+        r = _bake(tmp_path, env, "--builder", "remote1", "g")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    assert (out / "f.txt").read_text() == "downloaded\n"
+    assert (out / "dir" / "f.txt").read_text() == "downloaded\n"
+    assert (out / "src" / "a.txt").read_text() == "from git\n"

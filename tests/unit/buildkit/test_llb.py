@@ -88,10 +88,33 @@ def test_secret_and_ssh_mounts_ask_the_session_by_id() -> None:
 
 
 def test_unsupported_parts_are_refused() -> None:
-    with pytest.raises(NotSupportedRemote, match="git sources"):
-        from bake.graph.ops import SourceOp, Vertex
+    from bake.graph.ops import SourceOp, Vertex
 
-        marshal(Vertex(SourceOp("git://example.com/r.git")))
+    with pytest.raises(NotSupportedRemote, match="ftp sources"):
+        marshal(Vertex(SourceOp("ftp://example.com/f")))
+    with pytest.raises(NotSupportedRemote, match="git source option depth=1"):
+        marshal(Vertex(SourceOp("git://example.com/r.git", (("depth", "1"),))))
+
+
+def _source(v):  # type: ignore[no-untyped-def]
+    m = marshal(v)
+    return next(pb.Op.FromString(b) for b in m.definition.ops if pb.Op.FromString(b).WhichOneof("op") == "source").source
+
+
+def test_git_and_url_sources_as_buildkit_names_them() -> None:
+    from bake.dockerfile.convert_copy import git_identifier
+    from bake.graph.ops import SourceOp, Vertex
+
+    git = _source(Vertex(SourceOp(*git_identifier("https://github.com/o/r.git#v1", True))))
+    assert git.identifier == "git://github.com/o/r.git#v1"
+    assert dict(git.attrs) == {"git.fullurl": "https://github.com/o/r.git", "git.keepgitdir": "true",
+                               "git.authtokensecret": "GIT_AUTH_TOKEN", "git.authheadersecret": "GIT_AUTH_HEADER"}
+    ssh = _source(Vertex(SourceOp(*git_identifier("git@github.com:o/r.git#main", False))))
+    assert ssh.identifier == "git://github.com/o/r.git#main"
+    assert dict(ssh.attrs)["git.mountsshsock"] == "default"
+    assert dict(ssh.attrs)["git.fullurl"] == "git@github.com:o/r.git"
+    url = _source(Vertex(SourceOp("https://example.com/f.tgz", (("checksum", "sha256:ab"),))))
+    assert (url.identifier, dict(url.attrs)) == ("https://example.com/f.tgz", {"http.checksum": "sha256:ab"})
 
 
 GOLDEN = [
