@@ -1,4 +1,4 @@
-"""Copy-based snapshots for filesystems where overlayfs cannot be mounted (chosen automatically).
+"""Copy-based snapshots where neither overlayfs nor fuse-overlayfs can mount (chosen automatically).
 
 Each snapshot keeps ``full/``, its whole tree (a copy of its parent's, reflinked where the
 filesystem can), and on commit ``fs/``: its changes against the parent in overlay's format
@@ -35,7 +35,13 @@ class CopySnapshotter(Snapshotter):
     def commit(self, sid: str) -> str:
         parent = self.parent(sid)
         if not self.committed(sid):
-            diff_trees(self._full(parent) if parent else None, self._full(sid), self.upper(sid))
+            full, upper = self._full(sid), self.upper(sid)
+            if parent is None and not os.listdir(full) and os.listdir(upper):
+                # a source written straight into a new tree's upper dir (the build context, a
+                # download, a git checkout), as overlay snapshots allow: that is the whole tree
+                self._run(["cp", "-a", "--reflink=auto", "--", upper + "/.", full])
+            else:
+                diff_trees(self._full(parent) if parent else None, full, upper)
         return super().commit(sid)
 
     def mount(self, sid: str, target: str, readonly: bool = False) -> None:
