@@ -1,5 +1,5 @@
 """``bake builders``: every builder bake can use, as ``docker buildx ls`` shows them — the embedded
-worker, then buildx's store in name order — with each node's endpoint, status, BuildKit version
+worker, then buildx's store in name order, then the Docker contexts (``docker`` driver) — with each node's endpoint, status, BuildKit version
 and platforms (pinned ones marked ``*``, then what the daemon's workers report). Nodes are asked
 concurrently, each with a short timeout; one that does not answer is ``inactive`` and why is
 printed under the table.
@@ -56,6 +56,7 @@ async def statuses(env: Mapping[str, str], embedded_platform: str, timeout: floa
             builders.append(load(name, env))
         except BuilderError as err:
             builders.append(err)
+    builders += _contexts(env, {n.lower() for n in stored(env)})
     found: dict[tuple[int, int], NodeStatus] = {}
     async with anyio.create_task_group() as tg:
         for i, b in enumerate(builders):
@@ -77,16 +78,38 @@ async def _ask(b: Builder, j: int, timeout: float, found: dict[tuple[int, int], 
 
     node = b.nodes[j]
     pinned = tuple(f"{p}*" for p in node.platforms)
+    from bake.buildkit.drivers import dialed
+
     try:
-        if b.driver != "remote":
+        if b.driver not in ("remote", "docker"):
             raise BuilderError(f"driver {b.driver!r} is not supported yet", b.name, node.name)
-        async with Control(node.endpoint, b.name, node.name, tls(b, node)) as c:
+        async with dialed(b, node) as endpoint, Control(endpoint, b.name, node.name, tls(b, node)) as c:
             info = await c.info(timeout=timeout)
     except BuilderError as err:
         found[key] = NodeStatus(node.name, node.endpoint, "inactive", "", pinned, str(err))
         return
     reported = tuple(p for p in info.platforms if p not in node.platforms)
     found[key] = NodeStatus(node.name, node.endpoint, "running", info.version, pinned + reported)
+
+
+def _contexts(env: Mapping[str, str], shadowed: set[str]) -> list[Builder | BuilderError]:
+    """Docker contexts as buildx lists them after its store: ``docker`` builders (a stored builder
+    of the same name wins)."""
+    from bake.buildkit.drivers.docker import context_builder
+    from bake.docker.context import names
+
+    out: list[Builder | BuilderError] = []
+    for name in names(env):
+        if name.lower() in shadowed:
+            continue
+        try:
+            found = context_builder(name, env)
+        except BuilderError as err:
+            out.append(err)
+            continue
+        if found is not None:
+            out.append(found)
+    return out
 
 
 def table(builders: Sequence[BuilderStatus]) -> str:

@@ -52,6 +52,26 @@ def current_name(env: Mapping[str, str]) -> str:
     return name if isinstance(name, str) and name else DEFAULT
 
 
+def names(env: Mapping[str, str]) -> list[str]:
+    """Every context: ``default``, then the stored ones in name order."""
+    meta = os.path.join(config_dir(env), "contexts", "meta")
+    found = []
+    try:
+        entries = os.listdir(meta)
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            with open(os.path.join(meta, entry, "meta.json"), "rb") as f:
+                doc = json.loads(f.read())
+        except (OSError, ValueError):
+            continue
+        name = doc.get("Name") if isinstance(doc, dict) else None
+        if isinstance(name, str) and name and name != DEFAULT:
+            found.append(name)
+    return [DEFAULT, *sorted(found)]
+
+
 def exists(name: str, env: Mapping[str, str]) -> bool:
     """Whether ``name`` is a Docker context (``default`` always is)."""
     return name == DEFAULT or os.path.isfile(_meta_path(name, env))

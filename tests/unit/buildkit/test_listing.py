@@ -33,9 +33,12 @@ def test_store_entries_unreachable_nodes_and_unreadable_entries(tmp_path: Path) 
     (store / "far").write_text(json.dumps({"Name": "far", "Driver": "remote", "Nodes": [
         {"Name": "far0", "Endpoint": f"unix://{tmp_path}/none.sock", "Platforms": [{"os": "linux", "architecture": "arm64"}]}]}))
     (store / "broken").write_text("{not json")
-    env = {"DOCKER_CONFIG": str(tmp_path), "BUILDX_BUILDER": "far"}
+    env = {"DOCKER_CONFIG": str(tmp_path), "BUILDX_BUILDER": "far", "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
     got = anyio.run(statuses, env, "linux/amd64", 2.0)
-    assert [(b.name, b.current) for b in got] == [("embedded", False), ("broken", False), ("far", True)]
+    assert [(b.name, b.current) for b in got] == [("embedded", False), ("broken", False), ("far", True),
+                                                  ("default", False)]
+    assert (got[3].driver, got[3].nodes[0].status) == ("docker", "inactive")  # the Docker context, no engine there
+    assert "cannot reach the engine" in got[3].nodes[0].error
     assert "cannot read" in got[1].error
     node = got[2].nodes[0]
     assert (node.name, node.status, node.platforms) == ("far0", "inactive", ("linux/arm64*",))

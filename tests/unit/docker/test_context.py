@@ -64,3 +64,13 @@ def test_unknown_and_broken_contexts_are_errors(tmp_path: Path) -> None:
     make_context(tmp_path, "empty", "")
     with pytest.raises(DockerError, match="context 'empty' has no docker endpoint"):
         engine("empty", env)
+
+
+def test_every_context_default_first_then_by_name(tmp_path: Path) -> None:
+    from bake.docker.context import names
+
+    assert names({"DOCKER_CONFIG": str(tmp_path)}) == ["default"]
+    make_context(tmp_path, "zeta", "unix:///z.sock")
+    make_context(tmp_path, "alpha", "unix:///a.sock")
+    (tmp_path / "contexts" / "meta" / "junk").mkdir()  # not a context: skipped
+    assert names({"DOCKER_CONFIG": str(tmp_path)}) == ["default", "alpha", "zeta"]
