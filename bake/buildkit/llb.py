@@ -103,11 +103,16 @@ class _Marshaller:
                 used.append(d)
             return used.index(d)
 
+        def extra(d: str) -> int:  # an input that is no bake vertex (cache mount permissions)
+            if d not in used:
+                used.append(d)
+            return used.index(d)
+
         o = v.op
         if isinstance(o, SourceOp):
             self._source(op, o)
         elif isinstance(o, ExecOp):
-            self._exec(op, o, index)
+            self._exec(op, o, index, lambda m: extra(self._cache_base(m, inputs)))
         elif isinstance(o, FileOp):
             if o.base is None and not o.actions:
                 return None  # scratch: BuildKit's empty input, not a vertex
@@ -171,7 +176,26 @@ class _Marshaller:
         else:
             raise NotSupportedRemote(f"{scheme} sources ({o.identifier})")
 
-    def _exec(self, op: pb.Op, o: ExecOp, index: _Index) -> None:
+    def _cache_base(self, m: Mount, inputs: list[str | None]) -> str:
+        """As BuildKit's Dockerfile frontend gives a cache mount its owner and mode: its base (the
+        ``from=`` input, else empty) with ``/cache`` made on it, mounted from ``/cache``."""
+        base = inputs[m.input] if m.input is not None else None
+        op = pb.Op()
+        if base is not None:
+            op.inputs.add(digest=base, index=0)
+        fa = op.file.actions.add(input=0 if base is not None else EMPTY, secondaryInput=EMPTY, output=0)
+        fa.mkdir.CopyFrom(pb.FileActionMkDir(path="/cache", mode=m.mode if m.mode is not None else 0o755,
+                                             timestamp=-1))
+        fa.mkdir.owner.user.byID = m.uid or 0
+        fa.mkdir.owner.group.byID = m.gid or 0
+        data = op.SerializeToString(deterministic=True)
+        dgst = "sha256:" + hashlib.sha256(data).hexdigest()
+        if dgst not in self.metadata:
+            self.ops.append(data)
+            self.metadata[dgst] = pb.OpMetadata(description={"llb.customname": "[internal] setting cache mount permissions"})
+        return dgst
+
+    def _exec(self, op: pb.Op, o: ExecOp, index: _Index, cache_base: Callable[[Mount], int]) -> None:
         if o.shm_size is not None:
             raise NotSupportedRemote("shm-size")
         meta = op.exec.meta
@@ -196,7 +220,12 @@ class _Marshaller:
                 op.exec.secretenv.add(ID=m.secret_id, name=m.env, optional=not m.required)
                 if not m.target:
                     continue
-            op.exec.mounts.append(_mount(m, index))
+            mount = _mount(m, index)
+            if m.type == "cache" and m.selector in ("", "/") and (m.mode, m.uid, m.gid) != (None, None, None):
+                # BuildKit's frontend applies them only to a mount of the base's root
+                mount.input = cache_base(m)
+                mount.selector = "/cache"
+            op.exec.mounts.append(mount)
 
     def _file(self, op: pb.Op, o: FileOp, index: _Index, used: list[str], inputs: tuple[Vertex, ...]) -> None:
         actions = [_action(_from_url(a, inputs), o.base, index) for a in o.actions]
@@ -246,8 +275,6 @@ def _mount(m: Mount, index: _Index) -> pb.Mount:
     if m.type == "bind":
         out.input = index(m.input)
     elif m.type == "cache":
-        if m.mode is not None or m.uid is not None or m.gid is not None:
-            raise NotSupportedRemote("cache mounts with mode, uid or gid")
         out.mountType = pb.CACHE
         out.input = index(m.input)
         out.cacheOpt.ID = m.cache_id

@@ -450,3 +450,23 @@ EOT
     assert (out / "f.txt").read_text() == "downloaded\n"
     assert (out / "dir" / "f.txt").read_text() == "downloaded\n"
     assert (out / "src" / "a.txt").read_text() == "from git\n"
+
+
+def test_a_cache_mount_gets_its_owner_and_mode(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "c" {{
+  args = {{ SALT = "{uuid.uuid4().hex}" }}
+  output = ["type=local,dest=out"]
+  dockerfile-inline = <<EOT
+FROM {BASE} AS b
+ARG SALT
+RUN --mount=type=cache,id={uuid.uuid4().hex},target=/c,uid=1000,gid=1001,mode=0710 stat -c "%u %g %a" /c > /perm
+FROM scratch
+COPY --from=b /perm /
+EOT
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "remote1", "c")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "perm").read_text() == "1000 1001 710\n"

@@ -114,7 +114,8 @@ def test_git_and_url_sources_as_buildkit_names_them() -> None:
     assert dict(ssh.attrs)["git.mountsshsock"] == "default"
     assert dict(ssh.attrs)["git.fullurl"] == "git@github.com:o/r.git"
     url = _source(Vertex(SourceOp("https://example.com/f.tgz", (("checksum", "sha256:ab"),))))
-    assert (url.identifier, dict(url.attrs)) == ("https://example.com/f.tgz", {"http.checksum": "sha256:ab"})
+    assert (url.identifier, dict(url.attrs)) == ("https://example.com/f.tgz", {"http.checksum": "sha256:ab",
+                                                                      "http.filename": "f.tgz"})
 
 
 GOLDEN = [
@@ -127,3 +128,18 @@ GOLDEN = [
     "sha256:941e61b22312f00b48a3a0ece10bde34eec58404cbb38c19c72006f592cf5ecb",
 ]
 GOLDEN_TERMINAL = "sha256:702c9e334c2e1a224051e8211cbf665b984271f478a32b72d5db0a39d1fd45fc"
+
+
+def test_a_cache_mount_with_owner_and_mode_mounts_a_made_directory_as_buildkits_frontend_does() -> None:
+    m = marshal(image(BUSYBOX, "linux/amd64").run(("true",), mounts=(
+        (Mount("/c", "cache", cache_id="c", uid=1000, gid=1001, mode=0o700), None),)).vertex)
+    ops = {("sha256:" + hashlib.sha256(b).hexdigest()): pb.Op.FromString(b) for b in m.definition.ops}
+    ex = next(o for o in ops.values() if o.WhichOneof("op") == "exec")
+    cache = ex.exec.mounts[1]
+    assert (cache.mountType, cache.selector, cache.cacheOpt.ID) == (pb.CACHE, "/cache", "c")
+    base = ops[ex.inputs[cache.input].digest]
+    (mkdir,) = base.file.actions
+    assert (mkdir.input, mkdir.mkdir.path, mkdir.mkdir.mode) == (-1, "/cache", 0o700)
+    assert (mkdir.mkdir.owner.user.byID, mkdir.mkdir.owner.group.byID) == (1000, 1001)
+    names = {md.description["llb.customname"] for md in m.definition.metadata.values()}
+    assert "[internal] setting cache mount permissions" in names
