@@ -9,14 +9,17 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from bake.content import oci
 from bake.content.cachedoc import CacheLayer, cache_manifest
 from bake.content.store import ContentStore
 from bake.exporter.errors import ExportError, Repair, restoring
 from bake.exporter.ocilayout import Named, write_dir
-from bake.exporter.push import Pusher
 from bake.model import CacheSpec
+
+if TYPE_CHECKING:
+    from bake.exporter.push import Pusher
 
 
 class CacheExport:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from bake._record import record
 from bake.content import oci
@@ -29,8 +29,10 @@ from bake.exporter.errors import ExportError, Repair, output_errors, restoring
 from bake.exporter.image import align_history, config_document, manifest_document
 from bake.exporter.job import ExportJob
 from bake.exporter.ocilayout import Named, write_dir, write_tar
-from bake.exporter.push import Pusher
 from bake.model import OutputSpec
+
+if TYPE_CHECKING:
+    from bake.exporter.push import Pusher
 
 Inline = Callable[[str], dict[str, int]]  # cache-to type=inline: snapshot id → {cache key: chain length}
 

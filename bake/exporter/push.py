@@ -9,13 +9,15 @@ digest was computed, so the pushed digest is the built one.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bake.content import oci
 from bake.content.store import ContentStore
 from bake.exporter.ocilayout import blobs
-from bake.registry.client import RegistryClient
 from bake.registry.reference import parse_reference
+
+if TYPE_CHECKING:  # httpx is imported only when a registry is asked: a warm no-op build never imports it
+    from bake.registry.client import RegistryClient
 
 
 async def push(client: RegistryClient, store: ContentStore, top: oci.Descriptor, names: Sequence[str]) -> int:
