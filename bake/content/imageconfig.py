@@ -23,6 +23,7 @@ class History:
     comment: str = "buildkit.dockerfile.v0"
     created: str | None = None
     author: str = ""
+    step: str = ""  # the name of the build step that made this entry's layer (never written out)
 
 
 @record
@@ -43,6 +44,10 @@ class ImageConfig:
     onbuild: tuple[str, ...] = ()
     history: tuple[History, ...] = ()
     args_escaped: bool = False  # BuildKit sets it with every CMD (Docker's Windows-era flag)
+    author: str = ""  # MAINTAINER (the image's top-level "author")
+    # Descriptions of the bottom layers that no history entry stands for (a local directory as
+    # the base: "local source for x"), which BuildKit's exporter names in the entries it adds.
+    unrecorded: tuple[str, ...] = ()
 
     def env_map(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -68,5 +73,5 @@ def from_oci(doc: dict[str, Any]) -> ImageConfig:
         shell=tuple(c.get("Shell") or ()), onbuild=tuple(c.get("OnBuild") or ()), history=history,
         healthcheck=tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in health.items())
         if isinstance(health, dict) else None,
-        args_escaped=bool(c.get("ArgsEscaped")),
+        args_escaped=bool(c.get("ArgsEscaped")), author=str(doc.get("author") or ""),
     )

@@ -99,8 +99,15 @@ class Document:
 
 
 def encode(body: dict[str, Any]) -> bytes:
-    """Canonical bytes for a document we create: compact, key order as written, UTF-8."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """Canonical bytes for a document we create: compact, key order as written, UTF-8, and the
+    characters Go's encoding/json escapes escaped as it does (``<`` as ``\\u003c``…), so that a
+    document BuildKit writes and ours are the same bytes."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES).encode()
+
+
+# only ever inside JSON strings, so replacing them in the whole text is safe
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                             "\u2029": "\\u2029"})
 
 
 def parse(raw: bytes, media_type: str | None = None) -> Document:

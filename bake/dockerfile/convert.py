@@ -21,7 +21,7 @@ from bake.dockerfile.parser import parse
 from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_word, expand_words
 from bake.dockerfile.stages import Stage, platform_args, split_stages
 from bake.errors import DockerfileError
-from bake.graph.ops import Mkdir
+from bake.graph.ops import Mkdir, SourceOp
 from bake.graph.state import State, image, local, scratch
 
 IMPLICIT_ARGS = frozenset({
@@ -70,13 +70,13 @@ def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file:
     context_state = local(inputs.context, exclude=inputs.dockerignore, name="[internal] load build context")
     names = {s.name: s.index for s in plan.stages if s.name is not None}
     done: dict[int, tuple[State, ImageConfig]] = {}
-    args_of: dict[int, dict[str, str | None]] = {}  # each stage's ARGs: a child stage inherits its base's
+    args_of: dict[int, tuple[dict[str, str | None], dict[str, str]]] = {}  # a child stage inherits its base's
     for index in plan.needed:
         stage = plan.stages[index]
         d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names,
-                   doc.escape, args_of)
+                   doc.escape, args_of, single=len(plan.stages) == 1)
         done[index] = d.run()
-        args_of[index] = d.args
+        args_of[index] = (d.args, d.overrides)
     state, config = done[plan.target]
     return Converted(state, config, {i: s for i, (s, _) in done.items()})
 
@@ -86,9 +86,11 @@ class _Stage:
         self, stage: Stage, global_args: Mapping[str, str | None], build_args: Mapping[str, str],
         auto: Mapping[str, str], inputs: BuildInputs, resolver: ImageConfigResolver,
         done: Mapping[int, tuple[State, ImageConfig]], contexts: Mapping[str, State], context_state: State,
-        names: Mapping[str, int], escape: str, args_of: Mapping[int, dict[str, str | None]],
+        names: Mapping[str, int], escape: str,
+        args_of: Mapping[int, tuple[dict[str, str | None], dict[str, str]]], single: bool = False,
     ) -> None:
         self.stage = stage
+        self.single = single  # the Dockerfile's only stage: BuildKit labels its steps without a name
         self.names = names
         self.escape = escape
         self.global_args = global_args
@@ -102,6 +104,11 @@ class _Stage:
         self.platform = stage.platform or inputs.platform
         self.args_of = args_of
         self.args: dict[str, str | None] = {}  # declared ARGs in order; None: declared without a value
+        # ARG values set after any ENV of their name: BuildKit puts an ARG's value into the step
+        # environment as ENV does, so whichever came last is what words and RUN see (the image
+        # config keeps the ENV value)
+        self.overrides: dict[str, str] = {}
+        self.cmd_set = False  # a CMD in this stage (not its base's) survives a later ENTRYPOINT
         self.ignore_cache = inputs.no_cache or (stage.name is not None and stage.name in inputs.no_cache_filter)
 
     # --- the base ----------------------------------------------------------------------------
@@ -110,13 +117,23 @@ class _Stage:
         ref = self.stage.base
         if ref.kind == "stage":
             state, config = self.done[int(ref.value)]
-            self.args = dict(self.args_of.get(int(ref.value), {}))  # BuildKit: a stage inherits its base's ARGs
+            args, overrides = self.args_of.get(int(ref.value), ({}, {}))
+            self.args = dict(args)  # BuildKit: a stage inherits its base's ARGs
+            # and its step environment, over which the image config's ENV is applied again
+            self.overrides = {k: v for k, v in overrides.items() if k not in config.env_map()}
             return replace(state, platform=self.platform), config
         if ref.kind == "context":
             # a target: or docker-image:// context is an image: its config (ENV, WORKDIR, labels,
             # history…) comes with it, as BuildKit gives it to the stage built on it
-            config = (self.inputs.named_configs or {}).get(ref.value, ImageConfig())
-            return replace(self.contexts[ref.value], platform=self.platform), config
+            state = replace(self.contexts[ref.value], platform=self.platform)
+            if ref.value in (self.inputs.named_configs or {}):
+                return state, (self.inputs.named_configs or {})[ref.value]
+            # a directory (or git/http) context is a rootfs without a config: BuildKit gives it
+            # the empty image's (default PATH, WorkingDir /); its layer has no history entry
+            source = state.vertex.op.identifier if state.vertex and isinstance(state.vertex.op, SourceOp) else ""
+            described = (f"local source for {ref.value}",) if source.startswith("local://") else ("",)
+            return state.with_env("PATH", DEFAULT_PATH), ImageConfig(env=(f"PATH={DEFAULT_PATH}",), workdir="/",
+                                                                     unrecorded=described)
         if ref.kind == "scratch":  # BuildKit's empty image: the default PATH, WorkingDir /
             return scratch(self.platform).with_env("PATH", DEFAULT_PATH), ImageConfig(env=(f"PATH={DEFAULT_PATH}",),
                                                                                       workdir="/")
@@ -130,15 +147,32 @@ class _Stage:
 
     def run(self) -> tuple[State, ImageConfig]:
         state, config = self.base()
+        if "PATH" not in config.env_map():  # BuildKit makes sure every stage's config has a PATH
+            config = replace(config, env=(*config.env, f"PATH={DEFAULT_PATH}"))
+            state = state.with_env("PATH", DEFAULT_PATH)
         triggers = [ins.build(parse(t, self.stage.loc.file).nodes[0], self.stage.loc.file, self.escape)
                     for t in config.onbuild]  # the base's ONBUILD triggers run first, in order
         body: list[ins.Instruction] = [*triggers, *self.stage.instructions]
         config = replace(config, onbuild=())
-        total = len(body)
+        # Step labels as BuildKit numbers them: an image FROM, then RUN/COPY/ADD/WORKDIR (every
+        # ONBUILD trigger counts, whatever it is), "[3/5]" with the stage's name only when the
+        # Dockerfile has several stages, the index padded to the width of the total.
+        counted = (ins.Run, ins.Copy, ins.Workdir)
+        total = (self.stage.base.kind not in ("stage", "scratch")) + len(triggers) + sum(
+            isinstance(i, counted) for i in self.stage.instructions)
+        prefix = "" if self.single else f"{self.stage.name or 'stage-' + str(self.stage.index)} "
+        width = len(str(total))
+        n = 0
+        if self.stage.base.kind not in ("stage", "scratch", "context"):
+            n += 1
+            state = replace(state, vertex=replace(state.vertex, name=f"[{prefix}{n:>{width}}/{total}] FROM "
+                                                  + state.vertex.name)) if state.vertex else state
         # Collected here and set once: adding to the config's tuple per step copied it every time.
         history = list(config.history)
-        for n, inst in enumerate(body, start=1):
-            label = f"[{self.stage.name or 'stage-' + str(self.stage.index)} {n}/{total}]"
+        for i, inst in enumerate(body):
+            if i < len(triggers) or isinstance(inst, counted):
+                n += 1
+            label = f"[{prefix}{n:>{width}}/{total}]"
             state, config, step = self.dispatch(inst, state, config, label)
             if not isinstance(inst, ins.Onbuild):  # BuildKit records no history for ONBUILD
                 history.append(step)
@@ -147,8 +181,8 @@ class _Stage:
     # --- instructions ------------------------------------------------------------------------
 
     def env(self, config: ImageConfig) -> dict[str, str]:
-        """What words expand with: declared ARGs, overridden by ENV (in either order, as BuildKit)."""
-        return {**{k: v for k, v in self.args.items() if v is not None}, **config.env_map()}
+        """What words expand with: the config's ENV, and ARG values declared after ENV of their name."""
+        return {**config.env_map(), **self.overrides}
 
     def expand(self, word: str, config: ImageConfig, loc: ins.Location) -> str:
         try:
@@ -183,6 +217,8 @@ class _Stage:
                     value = self.expand(default, config, loc)
                 else:
                     value = self.auto.get(name, self.global_args.get(name))
+                if value is not None:  # a value given here enters the step environment (a bare ARG adds nothing)
+                    self.overrides[name] = value
                 self.args[name] = value if value is not None else self.args.get(name)
             created = "ARG " + " ".join(k if self.args[k] is None else f"{k}={self.args[k]}" for k, _ in inst.pairs)
         elif isinstance(inst, ins.Env):
@@ -190,6 +226,7 @@ class _Stage:
             for name, raw in inst.pairs:
                 value = self.expand(raw, config, loc)
                 config = replace(config, env=_set_env(config.env, name, value))
+                self.overrides.pop(name, None)
                 state = state.with_env(name, value)
                 done.append(f"{name}={value}")
             created = "ENV " + " ".join(done)
@@ -213,7 +250,7 @@ class _Stage:
             state = copy(state, inst, lambda w: self.expand(w, config, loc), self.source_of, config.workdir,
                          f"{label} {'ADD' if inst.add else 'COPY'} {frm}{' '.join(inst.sources)} {inst.dest}",
                          lambda text: self.expand_body(text, config, loc), ignore_cache=self.ignore_cache)
-            created, empty = f"{'ADD' if inst.add else 'COPY'} {' '.join(inst.sources)} {inst.dest}", False
+            created, empty = self.copy_history(inst, config), False
         else:
             config, created = self.config_only(inst, config, loc)
         if not empty and state.vertex is not None:  # the step's own, new vertex: where it was written
@@ -221,7 +258,19 @@ class _Stage:
             state = replace(state, vertex=replace(state.vertex, location=f"{loc.file}:{lines}"))
         # BuildKit marks the commands that ran (RUN) or copied (COPY/ADD) with "# buildkit", not WORKDIR
         marked = not empty and isinstance(inst, (ins.Run, ins.Copy))
-        return state, config, History(f"{created} # buildkit" if marked else created, empty)
+        step = state.vertex.name if not empty and state.vertex is not None else ""
+        return state, config, History(f"{created} # buildkit" if marked else created, empty, step=step)
+
+    def copy_history(self, inst: ins.Copy, config: ImageConfig) -> str:
+        """``COPY [--parents] [--chown=…] [--chmod=…] <paths> <<heredocs> <dest>``, expanded, as BuildKit."""
+        def x(word: str) -> str:
+            return self.expand(word, config, inst.loc)
+
+        flags = [*(["--parents"] if inst.parents else []), *([f"--chown={x(inst.chown)}"] if inst.chown else []),
+                 *([f"--chmod={x(inst.chmod)}"] if inst.chmod else [])]
+        paths = [x(s) for s in inst.sources if not s.startswith("<<")]
+        docs = [s for s in inst.sources if s.startswith("<<")]
+        return " ".join(["ADD" if inst.add else "COPY", *flags, *paths, *docs, x(inst.dest)])
 
     def run_step(self, inst: ins.Run, state: State, config: ImageConfig, label: str) -> State:
         args = command(inst, config.shell)
@@ -229,9 +278,11 @@ class _Stage:
         # ARGs reach RUN as environment, under ENV of the same name; the proxy ARGs and
         # SOURCE_DATE_EPOCH do so without being declared, as in BuildKit.
         implicit = {k: v for k, v in self.build_args.items() if k in IMPLICIT_ARGS}
-        for k, v in {**implicit, **{k: v for k, v in self.args.items() if v is not None}}.items():
+        for k, v in implicit.items():
             if k not in config.env_map():
                 env_state = env_state.with_env(k, v)
+        for k, v in self.overrides.items():
+            env_state = env_state.with_env(k, v)
         extra = mounts(inst.mounts, lambda w: self.expand(w, config, inst.loc),
                        lambda frm: self.source_of(frm), config.workdir)
         network = inst.network or self.inputs.network or "default"
@@ -242,8 +293,9 @@ class _Stage:
         return replace(run, env=state.env)  # ARG values are not kept for later steps' config
 
     def with_build_args(self, args: tuple[str, ...], config: ImageConfig) -> str:
-        """RUN's history text as BuildKit writes it: ``|N K=v …`` (the stage's ARGs, ENV winning) first."""
-        env = config.env_map()
+        """RUN's history text as BuildKit writes it: ``|N K=v …`` (the stage's ARGs, valued as the
+        step environment has them) first."""
+        env = self.env(config)
         pairs = [f"{k}={env.get(k, v or '')}" for k, v in self.args.items()]
         return " ".join([f"|{len(pairs)}", *pairs, *args] if pairs else args)
 
@@ -269,10 +321,13 @@ class _Stage:
             return replace(config, labels=tuple(labels.items())), "LABEL " + " ".join(written)
         if isinstance(inst, ins.Cmd):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
+            self.cmd_set = True
             return replace(config, cmd=args, args_escaped=True), f"CMD {_go_quoted(args)}"
         if isinstance(inst, ins.Entrypoint):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
-            return replace(config, entrypoint=args, cmd=None), f"ENTRYPOINT {_go_quoted(args)}"
+            # BuildKit drops the base's CMD, but not one this stage set before
+            return (replace(config, entrypoint=args, cmd=config.cmd if self.cmd_set else None),
+                    f"ENTRYPOINT {_go_quoted(args)}")
         if isinstance(inst, ins.Shell):
             return replace(config, shell=inst.args), f"SHELL [{' '.join(inst.args)}]"
         if isinstance(inst, ins.Expose):
@@ -286,7 +341,7 @@ class _Stage:
             sig = self.expand(inst.signal, config, loc)
             return replace(config, stop_signal=sig), f"STOPSIGNAL {sig}"
         if isinstance(inst, ins.Maintainer):
-            return config, f"MAINTAINER {inst.name}"
+            return replace(config, author=inst.name), f"MAINTAINER {inst.name}"
         if isinstance(inst, ins.Onbuild):
             return replace(config, onbuild=(*config.onbuild, inst.expression)), f"ONBUILD {inst.expression}"
         if isinstance(inst, ins.Healthcheck):

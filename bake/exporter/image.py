@@ -71,9 +71,12 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
             entry["empty_layer"] = True
         history.append(entry)
     body: dict[str, Any] = {"architecture": platform.architecture, "os": platform.os}
+    if config.author:
+        body["author"] = config.author
     if platform.variant:
         body["variant"] = platform.variant
-    body.update({"created": when, "config": c, "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
+    rootfs = {"type": "layers", "diff_ids": list(diff_ids) or None}  # no layers: Go's nil slice, null
+    body.update({"created": when, "config": c, "rootfs": rootfs,
                  "history": history})
     if inline_cache:  # cache-to type=inline: which cache keys this image's layers rebuild (prefixes)
         body[oci.INLINE_CACHE] = {"keys": {k: list(v) for k, v in sorted(inline_cache.items())}}
@@ -103,21 +106,27 @@ def manifest_document(config: oci.Document, layers: Sequence[oci.Descriptor],
 
 
 def align_history(config: ImageConfig, layer_count: int) -> ImageConfig:
-    """History with exactly ``layer_count`` non-empty entries, as tools expect: missing entries
-    (a base without history) are added in front, extra ones (steps that made no snapshot) become empty."""
+    """History with exactly ``layer_count`` non-empty entries, as BuildKit's exporter makes it:
+    entries past the last layer become empty; layers no entry stands for (a base directory, a base
+    image without history) get entries added at the end, named after the step that made the layer
+    at that position (``buildkit.exporter.image.v0``)."""
     from bake._record import replace
 
     history = list(config.history)
     non_empty = sum(1 for h in history if not h.empty_layer)
-    if non_empty < layer_count:
-        history = [History("", False, "", created="") for _ in range(layer_count - non_empty)] + history
-    elif non_empty > layer_count:
-        extra = non_empty - layer_count
-        fixed = []
-        for h in reversed(history):
-            if extra and not h.empty_layer:
-                h = History(h.created_by, True, h.comment, h.created, h.author)
-                extra -= 1
+    if non_empty > layer_count:
+        fixed, seen = [], 0
+        for h in history:
+            if not h.empty_layer:
+                seen += 1
+                if seen > layer_count:
+                    h = replace(h, empty_layer=True)
             fixed.append(h)
-        history = list(reversed(fixed))
+        history = fixed
+    elif non_empty < layer_count:
+        # BuildKit names the layers from the bottom and adds entries for those past the count of
+        # entries, so the names are of the top layers, whichever layers lacked an entry.
+        names = [*config.unrecorded, *(h.step for h in history if not h.empty_layer)]
+        history += [History(names[i] if i < len(names) else "", False, "buildkit.exporter.image.v0")
+                    for i in range(non_empty, layer_count)]
     return replace(config, history=tuple(history))

@@ -52,6 +52,10 @@ ALL_CAPABILITIES = (  # by number, as the kernel counts them; --security=insecur
 )
 READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 SYSTEM_MOUNTS = ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys")
+# Mount points the runtime makes that BuildKit's stub cleaner leaves (it removes only /etc/hosts,
+# /etc/resolv.conf and the step's own mounts): on an image without them, the first RUN's layer
+# holds /dev, /proc and /sys (recorded from BuildKit v0.32.2 on busybox)
+KEPT_MOUNT_POINTS = frozenset({"/dev", "/proc", "/sys"})
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -116,7 +120,8 @@ class RuncExecutor:
             except BaseException:
                 self._destroy(cid)  # cancelled (Ctrl-C, another target failed): no container outlives the build
                 raise
-            stubs = tuple(sorted(d.lstrip("/") for d in prefixes if d not in before and root.lstat(d) is not None))
+            stubs = tuple(sorted(d.lstrip("/") for d in prefixes
+                                 if d not in before and d not in KEPT_MOUNT_POINTS and root.lstat(d) is not None))
             _remove_stubs(root, stubs)
             _restore_times(root, times, {"/" + posixpath.dirname(s) for s in stubs})
             return Result(code, stubs)

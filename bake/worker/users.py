@@ -15,6 +15,8 @@ def resolve_user(rootfs: str, user: str, chown: bool = False) -> tuple[int, int,
 
     As BuildKit: a user without a group gets its passwd entry's primary group; an id that passwd
     does not know gets group 0 for a process but its own id as group for ``--chown`` (``chown``).
+    A file op (``chown``) given a name that passwd or group does not know uses 0 where a process
+    fails (BuildKit v0.32.2: ``COPY --chown=nobody`` on an image without nobody writes 0:0).
     The group list is the primary group, then the groups /etc/group lists the user in."""
     if not user:
         user = "0"
@@ -27,17 +29,17 @@ def resolve_user(rootfs: str, user: str, chown: bool = False) -> tuple[int, int,
         entry = next((e for e in passwd if e[2] == name), None)
     else:
         entry = next((e for e in passwd if e[0] == name), None)
-        if entry is None:
+        if entry is None and not chown:
             raise UserError(f"unable to find user {name}: no matching entries in passwd file")
-        uid = int(entry[2])
+        uid = int(entry[2]) if entry is not None else 0  # a file op owns by an unknown name as 0 (recorded)
     if group:
         if group.isdigit():
             gid = int(group)
         else:
             g = next((e for e in groups if e[0] == group), None)
-            if g is None:
+            if g is None and not chown:
                 raise UserError(f"unable to find group {group}: no matching entries in group file")
-            gid = int(g[2])
+            gid = int(g[2]) if g is not None else uid if name.isdigit() else int(entry[3]) if entry is not None else 0
     else:
         gid = int(entry[3]) if entry is not None else (uid if chown else 0)
     members = () if group or entry is None else sorted(

@@ -79,7 +79,7 @@ def test_a_failed_step_shows_its_output_and_dockerfile_lines(busybox_image: str,
     box = err[err.index("------\n"):]
     assert box.splitlines() == [
         "------",
-        " > [stage-0 2/2] RUN echo compiling >&2 &&     echo 'error: missing semicolon' >&2 && exit 2:",
+        " > [3/3] RUN echo compiling >&2 &&     echo 'error: missing semicolon' >&2 && exit 2:",
         "compiling",
         "error: missing semicolon",
         "------",

@@ -136,6 +136,7 @@ def _copy_context(src: str, patterns: list[str], dest: str) -> None:
             dirs.append((d, st))
         elif stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(s), d)
+            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)  # a layer records its time
         elif stat.S_ISREG(st.st_mode):
             shutil.copyfile(s, d)
             shutil.copystat(s, d)

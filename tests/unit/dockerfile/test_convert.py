@@ -56,11 +56,12 @@ LABEL arch=$TARGETARCH local=$LOCAL
 """
     c = conv(text, ARM64, build_args={"GLOBAL": "override"})
     first, second = sorted(execs(c), key=lambda e: len(e.env))
-    assert first.env == ()  # a global ARG is not visible before it is redeclared
+    path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # every stage gets one, as BuildKit
+    assert first.env == (path,)  # a global ARG is not visible before it is redeclared
     assert "GLOBAL=override" in second.env and "LOCAL=from-env" in second.env
-    assert not any(e.startswith("LOCAL=l") for e in second.env)  # ENV wins over ARG of the same name
+    assert not any(e.startswith("LOCAL=l") for e in second.env)  # an ENV after the ARG wins
     assert dict(c.config.labels) == {"arch": "arm64", "local": "from-env"}
-    assert c.config.env == ("LOCAL=from-env",)  # ARGs never reach the image config
+    assert c.config.env == (path, "LOCAL=from-env")  # ARGs never reach the image config
 
 
 def test_workdir_user_and_config_instructions() -> None:
@@ -81,7 +82,11 @@ ONBUILD RUN echo later
     cfg = c.config
     assert (cfg.workdir, cfg.user, cfg.exposed_ports, cfg.volumes, cfg.stop_signal) == (
         "/app/src", "app:app", ("80/tcp", "443/udp"), ("/data",), "SIGTERM")
-    assert cfg.entrypoint == ("/bin/app",) and cfg.cmd is None  # ENTRYPOINT resets CMD
+    # ENTRYPOINT resets a base's CMD, not one set earlier in the stage (recorded from BuildKit v0.32.2)
+    assert cfg.entrypoint == ("/bin/app",) and cfg.cmd == ("/bin/sh", "-c", "echo hi")
+    with_base_cmd = conv("FROM busybox\nENTRYPOINT [\"/bin/app\"]\n",
+                         resolver=StaticConfigs({"docker.io/library/busybox:latest": ImageConfig(cmd=("sh",))}))
+    assert with_base_cmd.config.cmd is None
     assert cfg.onbuild == ("RUN echo later",)
     assert dict(cfg.healthcheck or ()) == {"Test": ("CMD-SHELL", "true"), "Interval": 5_000_000_000}  # ns, as Docker reads it
     mkdirs = [a for v in vertices(c.state.vertex) if isinstance(v.op, FileOp) for a in v.op.actions if isinstance(a, Mkdir)]

@@ -10,6 +10,7 @@ import hashlib
 
 import pytest
 
+from bake._record import replace
 from bake.content import oci
 from bake.content.imageconfig import History, ImageConfig
 from bake.exporter.image import align_history, config_document, manifest_document, timestamp
@@ -100,7 +101,7 @@ def test_equal_inputs_equal_bytes_and_the_defaults() -> None:
     empty = config_document(ImageConfig(), oci.Platform("linux", "amd64"), (), 0)
     assert empty.raw == (b'{"architecture":"amd64","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:'
                          b'/usr/bin:/sbin:/bin"]},"created":"1970-01-01T00:00:00Z","history":[],"os":"linux",'
-                         b'"rootfs":{"type":"layers","diff_ids":[]}}')
+                         b'"rootfs":{"type":"layers","diff_ids":null}}')  # Go's nil slice, as BuildKit writes it
     assert config_document(ImageConfig(), oci.Platform("linux", "amd64"), (), 0).raw == empty.raw
     assert timestamp(1.25) == "1970-01-01T00:00:01.250000Z"
 
@@ -108,9 +109,19 @@ def test_equal_inputs_equal_bytes_and_the_defaults() -> None:
 def test_history_is_aligned_with_the_layers() -> None:
     base = ImageConfig(history=(History("ENV A=1", True), History("RUN a", False), History("RUN b", False)))
     assert align_history(base, 2) == base
+    # BuildKit v0.32.2's exporter: entries for the missing layers go at the end, named after the
+    # layers at those positions (here unknown: a base without history)
     grown = align_history(base, 4)
-    assert [(h.created_by, h.empty_layer, h.created) for h in grown.history[:2]] == [("", False, ""), ("", False, "")]
-    assert grown.history[2:] == base.history
+    assert grown.history[:3] == base.history
+    assert [(h.created_by, h.empty_layer, h.comment) for h in grown.history[3:]] == [
+        ("", False, "buildkit.exporter.image.v0"), ("", False, "buildkit.exporter.image.v0")]
+    # a directory as the base (recorded: FROM x with contexts = { x = "./dir" }): the step that made
+    # the top layer names the entry, as BuildKit counts from the bottom
+    on_dir = ImageConfig(unrecorded=("local source for x",),
+                         history=(History("COPY a /a # buildkit", False, step="[1/2] COPY a /a"),))
+    assert [(h.created_by, h.comment) for h in align_history(on_dir, 2).history] == [
+        ("COPY a /a # buildkit", "buildkit.dockerfile.v0"), ("[1/2] COPY a /a", "buildkit.exporter.image.v0")]
+    assert align_history(replace(on_dir, history=()), 1).history[0].created_by == "local source for x"
     shrunk = align_history(base, 1)  # the last step that made no snapshot becomes empty
     assert [(h.created_by, h.empty_layer) for h in shrunk.history] == [("ENV A=1", True), ("RUN a", False),
                                                                        ("RUN b", True)]
