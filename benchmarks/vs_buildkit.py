@@ -44,8 +44,8 @@ def target(name: str, extra: str = "", dockerfile: str = "Dockerfile") -> str:
             f"{extra}}}\n")
 
 
-def single(dockerfile: str, extra: str = "", **files: str | bytes) -> Files:
-    return {"Dockerfile": dockerfile, "docker-bake.hcl": target("default", extra), **files}
+def single(dockerfile: str, extra: str = "", files: Files | None = None) -> Files:
+    return {"Dockerfile": dockerfile, "docker-bake.hcl": target("default", extra), **(files or {})}
 
 
 def many_files(n: int, size: int) -> Files:
@@ -99,7 +99,7 @@ CMD ["/bin/sh"]
 
 # name → (project files, what it shows)
 SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
-    "scratch-copy": (lambda: single("FROM scratch\nCOPY a.txt b.txt /\n", **{"a.txt": "a\n", "b.txt": "b\n"}),
+    "scratch-copy": (lambda: single("FROM scratch\nCOPY a.txt b.txt /\n", files={"a.txt": "a\n", "b.txt": "b\n"}),
                      "FROM scratch + COPY of two files"),
     "busybox-run": (lambda: single("FROM busybox\nRUN echo hello > /hello\n"), "one RUN on busybox"),
     "run-chain": (lambda: single("FROM busybox\n" + "".join(f"RUN echo {i} >> /log\n" for i in range(8))),
@@ -115,7 +115,7 @@ SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
                     "RUN with a cache mount"),
     "secret-mount": (lambda: single("FROM busybox\nRUN --mount=type=secret,id=token "
                                     "test -s /run/secrets/token && echo ok > /ok\n",
-                                    '  secret = ["id=token,src=token.txt"]\n', **{"token.txt": "s3cr3t\n"}),
+                                    '  secret = ["id=token,src=token.txt"]\n', {"token.txt": "s3cr3t\n"}),
                      "RUN with a secret mount"),
     "bind-from": (lambda: single("FROM busybox AS tools\nRUN echo tool > /tool\n"
                                  "FROM busybox\nRUN --mount=type=bind,from=tools,source=/tool,target=/t cp /t /copied\n"),
@@ -124,10 +124,10 @@ SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
                                 "key=value\nother=1\nEOF\nRUN <<EOF\nset -e\nmkdir -p /data\n"
                                 "cat /etc/app.conf > /data/conf\necho done >> /data/conf\nEOF\n"),
                  "COPY and RUN heredocs"),
-    "copy-many": (lambda: single("FROM scratch\nCOPY src/ /src/\n", **many_files(2000, 200)),
+    "copy-many": (lambda: single("FROM scratch\nCOPY src/ /src/\n", files=many_files(2000, 200)),
                   "COPY of 2,000 small files"),
     "copy-large": (lambda: single("FROM scratch\nCOPY big/ /big/\n",
-                                  **{f"big/blob{i}.bin": os.urandom(8 << 20) for i in range(4)}),
+                                  files={f"big/blob{i}.bin": os.urandom(8 << 20) for i in range(4)}),
                    "COPY of 4 × 8 MiB"),
     "metadata": (lambda: single("FROM busybox\nARG VERSION=1.0\nENV APP_VERSION=$VERSION HOME=/home/app\n"
                                 "WORKDIR /home/app\nRUN echo $APP_VERSION > version\nUSER 1000:1000\n"
@@ -141,6 +141,50 @@ SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
                 "a pip-like project: deps with a cache mount, build, test, runtime"),
     "fan-out-100": (lambda: fan_out(100), "100 targets on one shared stage"),
 }
+
+
+# --debian: realistic projects on a Debian base made here with debootstrap from Debian's mirror,
+# pushed to the mirror registry once (bake builds and pushes it) and pulled by both sides.
+DEBIAN_CACHE = Path("/var/tmp/bake-bench")
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_REPO = "bench/debian:bookworm"
+
+DEBIAN_SCENARIOS: dict[str, tuple[Callable[[str], Files], str]] = {
+    "debian-app": (lambda image: {
+        "Dockerfile": f"FROM {image}\nRUN useradd --create-home app && mkdir -p /app\nWORKDIR /app\n"
+                      "COPY src/ src/\nRUN find src -name '*.py' | sort | xargs cat | sha256sum > build.sum "
+                      "&& chown -R app /app\nUSER app\nCMD [\"bash\"]\n",
+        "docker-bake.hcl": target("default"),
+        **{f"src/pkg{i // 20}/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(200)}},
+        "Debian base (~75 MB pulled and unpacked), users, COPY, RUN"),
+    "debian-apt": (lambda image: {
+        "Dockerfile": f"FROM {image}\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends make "
+                      ">/dev/null && rm -rf /var/lib/apt/lists/*\nWORKDIR /src\nCOPY Makefile .\nRUN make\n",
+        "docker-bake.hcl": target("default"),
+        "Makefile": "all:\n\techo built > /src/out.txt\n"},
+        "Debian base, apt-get install from Debian's mirror (network), make"),
+}
+
+
+def debian_image(work: Path, mirror: str, bake: Bake) -> str:
+    """The Debian base in the mirror registry (made and pushed on first use; the rootfs and its tar
+    are kept in DEBIAN_CACHE between runs)."""
+    rootfs, tar = DEBIAN_CACHE / "debian-rootfs", DEBIAN_CACHE / "debian.tar"
+    if not (rootfs / "usr" / "bin" / "apt-get").exists():
+        print(f"debootstrap --variant=minbase bookworm from {DEBIAN_MIRROR} (once) …", flush=True)
+        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR], check=True,
+                       capture_output=True)
+    if not tar.exists():
+        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", f"{tar}.tmp", "."], check=True)
+        os.replace(f"{tar}.tmp", tar)
+    d = work / "debian-image"
+    d.mkdir()
+    os.link(tar, d / "debian.tar")
+    image = f"{mirror}/{DEBIAN_REPO}"
+    write_project(d, {"Dockerfile": 'FROM scratch\nADD debian.tar /\nCMD ["bash"]\n',
+                      "docker-bake.hcl": f'target "default" {{\n  output = ["type=image,name={image},push=true"]\n}}\n'})
+    bake.cold(d)
+    return image
 
 
 def write_project(d: Path, files: Files) -> None:
@@ -163,10 +207,14 @@ def reachable(host: str) -> bool:
 @contextlib.contextmanager
 def own_registry(work: Path) -> Iterator[str]:
     sys.path.insert(0, str(Path(__file__).parent))
-    from build_speed import registry  # type: ignore[import-not-found]
+    from build_speed import registry
 
     with registry(work) as host:
         yield host
+
+
+class Failed(Exception):
+    """A build of a scenario failed: reported in its row, the other scenarios still run."""
 
 
 class Bake:
@@ -179,6 +227,8 @@ class Bake:
         # bake builds with its own worker here, not with the builder buildx is pointed at
         self.env = {k: v for k, v in os.environ.items() if k not in ("BUILDX_BUILDER", "BUILDKIT_HOST")}
         self.env["BAKE_CONFIG"] = str(config)
+        # as installed: byte-compiled modules are written once and reused, not compiled on every start
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.n = 0
 
     def cold(self, d: Path) -> float:
@@ -192,7 +242,10 @@ class Bake:
 
     def _run(self, d: Path) -> float:
         t0 = time.perf_counter()
-        subprocess.run([*BAKE, "--progress=quiet", "--root", str(self.root)], cwd=d, env=self.env, check=True)
+        proc = subprocess.run([*BAKE, "--progress=quiet", "--root", str(self.root)], cwd=d, env=self.env,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise Failed(f"bake failed in {d}: {proc.stderr.strip().splitlines()[-1:]}")
         return time.perf_counter() - t0
 
     def first_step(self, d: Path) -> tuple[float, float]:
@@ -223,7 +276,7 @@ class BuildKit:
         t0 = time.perf_counter()
         proc = subprocess.run([self.buildx, "bake", "--progress=quiet"], cwd=d, capture_output=True, text=True)
         if proc.returncode:
-            raise SystemExit(f"buildx failed in {d}:\n{proc.stderr}")
+            raise Failed(f"buildx failed in {d}: {proc.stderr.strip().splitlines()[-1:]}")
         return time.perf_counter() - t0
 
 
@@ -237,11 +290,14 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     ap.add_argument("--registry", default="127.0.0.1:5000", help="docker.io mirror serving busybox")
     ap.add_argument("--no-buildkit", action="store_true")
+    ap.add_argument("--debian", action="store_true", help="also the realistic projects on a Debian base (slow)")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("runc") is None:
         print("needs root and runc (bash scripts/setup.sh)")
         return 1
-    names = [n for n in SCENARIOS if not args.only or n in args.only.split(",")]
+    scenarios = {**SCENARIOS}
+    names = [n for n in [*SCENARIOS, *(DEBIAN_SCENARIOS if args.debian else ())]
+             if not args.only or n in args.only.split(",")]
     buildx = shutil.which("docker-buildx") or shutil.which("buildx")
     with_bk = not args.no_buildkit and bool(os.environ.get("BUILDKIT_HOST")) and buildx is not None
     with tempfile.TemporaryDirectory(prefix="bake-vs-bk-") as tmp, contextlib.ExitStack() as stack:
@@ -265,16 +321,26 @@ def main() -> int:
         print(head)
         ratios: dict[str, list[tuple[str, float]]] = {"cold": [], "warm": []}
         for name in names:
-            make, _ = SCENARIOS[name]
+            if name in DEBIAN_SCENARIOS and name not in scenarios:
+                first = sides[0]
+                assert isinstance(first, Bake)
+                image = debian_image(work, mirror, first)
+                for debian_name, (make_debian, what) in DEBIAN_SCENARIOS.items():
+                    scenarios[debian_name] = (lambda m=make_debian, i=image: m(i)), what  # type: ignore[misc]
+            make, _ = scenarios[name]
             d = work / name
             write_project(d, make())
             figures: dict[str, tuple[float, float]] = {}
-            for side in sides:
-                colds, warms = [], []
-                for _ in range(args.runs):
-                    colds.append(side.cold(d))
-                    warms.append(side.warm(d))
-                figures[side.name] = statistics.median(colds), statistics.median(warms)
+            try:
+                for side in sides:
+                    colds, warms = [], []
+                    for _ in range(args.runs):
+                        colds.append(side.cold(d))
+                        warms.append(side.warm(d))
+                    figures[side.name] = statistics.median(colds), statistics.median(warms)
+            except Failed as e:
+                print(f"{name:16s} FAILED: {e}", flush=True)
+                continue
             bc, bw = figures["bake"]
             line = f"{name:16s} {bc:9.2f} {bw:9.2f}"
             if with_bk:
