@@ -174,6 +174,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                             for event in mapper.events(update):
                                 sink(event)
                     tg.start_soon(status)
+                    failure: BakeError | None = None  # raised below, not inside the task group (never a group)
                     try:
                         if export is not None and export.type == "moby":  # the docker driver's image store
                             from bake.buildkit.drivers.docker import solve_into_engine
@@ -181,8 +182,12 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                             response = await solve_into_engine(control, request, export)
                         else:
                             response = await control.solve(request)
+                    except BakeError as err:
+                        failure = err
                     finally:  # the status stream ends with the solve: give it a little time, not forever
                         tg.cancel_scope.deadline = anyio.current_time() + 10
+                if failure is not None:
+                    raise failure
             if export is not None:
                 if export.receive == "load":
                     loaded = await anyio.to_thread.run_sync(_load, received, job.env)
@@ -195,7 +200,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                 where = f" to {out.dest}" if out.dest else ""
                 sink(Noted(f"{job.label}: exported type={out.type}{where}", time.time()))
     except SolveFailed as err:
-        error = StepError(job.label, err.reason, (job.label,))
+        error = mapper.error(err.reason) if mapper is not None else StepError(job.label, err.reason, (job.label,))
     except BakeError as err:
         error = err
     sink(Built(job.label, time.time(), "" if error is None else str(error)))

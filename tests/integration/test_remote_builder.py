@@ -470,3 +470,30 @@ EOT
     r = _bake(tmp_path, env, "--builder", "remote1", "c")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "perm").read_text() == "1000 1001 710\n"
+
+
+def test_a_failing_step_is_reported_as_on_the_embedded_worker_and_its_sibling_still_exports(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+group "default" {{ targets = ["ok", "bad"] }}
+target "ok" {{
+  output = ["type=local,dest=out/ok"]
+  dockerfile-inline = <<EOT
+FROM {BASE}
+RUN sleep 1 && echo fine > /f
+EOT
+}}
+target "bad" {{
+  args = {{ SALT = "{uuid.uuid4().hex}" }}
+  dockerfile-inline = <<EOT
+FROM {BASE}
+ARG SALT
+RUN echo about to fail && exit 3
+EOT
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "remote1", "--keep-going")
+    assert r.returncode != 0
+    assert " > [stage-0 2/2] RUN echo about to fail && exit 3:\nabout to fail\n------\nDockerfile:3\n" in r.stderr
+    assert "ERROR: target bad: failed to solve: process" in r.stderr and "exit code: 3" in r.stderr
+    assert (tmp_path / "out" / "ok" / "f").read_text() == "fine\n"  # not cancelled by its sibling's failure
