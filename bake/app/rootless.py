@@ -4,12 +4,14 @@
 a child (``python -m bake.app.rootless``); the child unshares a user and a mount namespace, the
 parent writes its id maps (``worker.userns``), and the child — now root there — runs the very
 same code. Progress events, the result and a ``BakeError`` come back over a pipe as pickles, so
-the caller sees what it would have seen in-process. Ctrl-C reaches the child too (same process
+the caller sees what it would have seen in-process. A build that is fully cached with its outputs
+in place never gets here: the parent answers it (``app/outside.py``). Ctrl-C reaches the child too (same process
 group); the parent waits for it to take its containers and mounts down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -42,22 +44,39 @@ def run(function: str, args: tuple[Any, ...]) -> Any:
 def call(function: str, args: tuple[Any, ...], sink: Callable[[Any], None] | None = None) -> Any:
     """``function`` (``module:name`` under ``bake.app``) called with ``args`` in the child; its
     ``sink`` argument, if ``sink`` is given, relays progress events back to ``sink``."""
-    maps = userns.plan_maps()
-    to_child_r, to_child_w = os.pipe()
-    from_child_r, from_child_w = os.pipe()
-    child = subprocess.Popen([sys.executable, "-m", "bake.app.rootless", str(to_child_r), str(from_child_w)],
-                             pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL)
-    os.close(to_child_r)
-    os.close(from_child_w)
-    with os.fdopen(to_child_w, "wb") as out, os.fdopen(from_child_r, "rb") as inp:
+    return Child(function).call(args, sink)
+
+
+class Child:
+    """The user-namespace child for ``function`` (``module:name`` under ``bake.app``), started at
+    once: while the caller finds out whether it is needed at all (``app/outside.py``), it starts
+    its interpreter and imports ``function``'s module. Then ``call`` it, or ``dismiss`` it."""
+
+    def __init__(self, function: str) -> None:
+        self.maps = userns.plan_maps()  # user namespaces off: an error before anything starts
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self.process = subprocess.Popen([sys.executable, "-m", "bake.app.rootless", str(to_child_r),
+                                         str(from_child_w)], pass_fds=(to_child_r, from_child_w),
+                                        stdin=subprocess.DEVNULL)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.out = os.fdopen(to_child_w, "wb")
+        self.inp = os.fdopen(from_child_r, "rb")
+        with contextlib.suppress(BrokenPipeError):  # it died at once: call() says so, dismiss() need not
+            _send(self.out, ("start", self.maps, function))
+
+    def call(self, args: tuple[Any, ...], sink: Callable[[Any], None] | None = None) -> Any:
+        """The function's result (or its ``BakeError``), called with ``args`` in the namespace; with
+        ``sink``, its last argument relays progress events to ``sink``."""
+        child = self.process
         try:
-            _send(out, ("maps", maps))
-            if _receive(inp) != ("unshared",):
+            if _receive(self.inp) != ("unshared",):
                 raise RootlessError("the build's child process did not start")
-            userns.map_ids(child.pid, maps)
-            _send(out, ("call", function, args, sink is not None))
+            userns.map_ids(child.pid, self.maps)
+            _send(self.out, ("call", args, sink is not None))
             while True:
-                message = _receive(inp)
+                message = _receive(self.inp)
                 if message is None:
                     raise RootlessError(f"the build's child process ended unexpectedly (status {child.wait()})")
                 kind = message[0]
@@ -71,7 +90,18 @@ def call(function: str, args: tuple[Any, ...], sink: Callable[[Any], None] | Non
             child.send_signal(signal.SIGINT)
             raise
         finally:
+            self._close()
             child.wait()
+
+    def dismiss(self) -> None:
+        """Not needed after all: it reads the end of its pipe and exits by itself (not waited for:
+        the caller need not pay for its start-up a second time)."""
+        self._close()
+
+    def _close(self) -> None:
+        for stream in (self.out, self.inp):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def _send(stream: BinaryIO, message: object) -> None:
@@ -118,13 +148,22 @@ def _unmapped_id(err: BaseException) -> bool:
 def _child(inp: BinaryIO, out: BinaryIO) -> int:
     import importlib
 
-    _, maps = _receive(inp)
-    userns.unshare()
-    _send(out, ("unshared",))
-    _, function, args, relay = _receive(inp)
-    userns.become_root(maps)
+    start = _receive(inp)
+    if start is None:
+        return 0  # dismissed before it began
+    _, maps, function = start
     module, _, name = function.partition(":")
-    target = getattr(importlib.import_module(f"bake.app.{module}"), name)
+    target = getattr(importlib.import_module(f"bake.app.{module}"), name)  # as the user: before unsharing
+    userns.unshare()
+    try:
+        _send(out, ("unshared",))
+    except BrokenPipeError:
+        return 0  # dismissed meanwhile
+    call = _receive(inp)
+    if call is None:
+        return 0  # dismissed: the parent answered by itself
+    _, args, relay = call
+    userns.become_root(maps)
     if relay:
         args = (*args, lambda event: _send(out, ("event", event)))
     try:
@@ -156,9 +195,15 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--"]:
         sys.stderr.write(f"ERROR: {_err}\n")
         sys.exit(1)
 elif __name__ == "__main__":
-    with os.fdopen(int(sys.argv[1]), "rb") as _inp, os.fdopen(int(sys.argv[2]), "wb") as _out:
-        try:
-            sys.exit(_child(_inp, _out))
-        except BakeError as _err:
+    _inp, _out = os.fdopen(int(sys.argv[1]), "rb"), os.fdopen(int(sys.argv[2]), "wb")
+    try:
+        _code = _child(_inp, _out)
+    except BakeError as _err:
+        _code = 1
+        with contextlib.suppress(BrokenPipeError):
             _send(_out, ("error", *_flatten(_err)))
-            sys.exit(1)
+    finally:
+        for _stream in (_out, _inp):
+            with contextlib.suppress(OSError):  # a dismissed child's parent has stopped reading
+                _stream.close()
+    sys.exit(_code)

@@ -57,3 +57,28 @@ def test_a_failing_step_is_reported_as_from_a_root_build(busybox_image: str, pro
     r = bake(tmp_path, "--progress=plain")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "exit code: 3" in r.stderr and "it broke" in r.stderr and "Dockerfile:2" in r.stderr
+
+
+def bake_without_a_child(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bake`` whose user-namespace child can do nothing (its "interpreter" exits at once): what
+    it still does, it did without the namespace."""
+    code = ("import runpy, sys; sys.executable = '/bin/false'; "
+            f"sys.argv = ['bake', *{list(args)!r}]; runpy.run_module('bake', run_name='__main__', alter_sys=True)")
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "BAKE_ROOT": str(cwd.parent / "root")})
+
+
+def test_a_warm_rebuild_with_its_outputs_in_place_needs_no_child(busybox_image: str, project: Path) -> None:
+    (project / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=local,dest=out"]\n}\n')
+    (project / "Dockerfile").write_text(f"FROM {busybox_image}\nCOPY hello /hello\nRUN cp /hello /copy\n")
+    (project / "hello").write_text("hi\n")
+    assert bake(project, "--progress=plain").returncode == 0
+    warm = bake_without_a_child(project, "--progress=plain")
+    assert warm.returncode == 0, warm.stderr
+    assert "CACHED" in warm.stderr and "exporting to directory out" in warm.stderr
+    (project / "out" / "copy").write_text("changed\n")
+    assert bake_without_a_child(project, "--progress=plain").returncode != 0  # must be written again: the child
+    assert bake(project, "--progress=plain").returncode == 0
+    assert (project / "out" / "copy").read_text() == "hi\n"
+    (project / "hello").write_text("hello\n")
+    assert bake_without_a_child(project, "--progress=plain").returncode != 0  # a miss: the child

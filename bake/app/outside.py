@@ -1,0 +1,236 @@
+"""An ordinary user's build answered without the user namespace, when nothing needs it.
+
+Starting the user-namespace child (``app/rootless.py``: an interpreter, bake's imports, the
+namespace) is most of a warm no-op rebuild's time. Yet a build whose every target is in the cache
+needs no privilege to be recognised: the cache index, the snapshots' commit records, recorded
+image digests and the context are the user's own files. So the parent asks first, with the same
+``KeyPlan`` the solver uses (``app/build.py``'s all-cached check), and answers by itself when
+
+- every target's result is cached and usable (its snapshot chain committed and whole), and
+- every output of every target is ``cacheonly`` or a ``type=local`` directory that already holds
+  that very result, as the last export left it — so the export would write nothing.
+
+Anything else — a miss, an image, tar or cache export, an output directory changed since, a root
+whose snapshot kind is not recorded yet — goes to the child, which does the whole build as before;
+events are held back until the answer is certain, so nothing shows twice. The parent only reads:
+it never mounts, never claims a scratch directory, never sets a snapshot aside as damaged (the
+child, which can mount and check them, decides that).
+
+Why the output check is exact: a local export syncs entry by entry, comparing type, size, mode,
+modification time and link target, and re-applies each directory's mode and times. After a
+build in the namespace the parent records, per target and destination, the result ids and a
+fingerprint of exactly those attributes of every entry below the destination (``record``). If the
+same results — snapshots never change once committed — are cached again and the destination's
+fingerprint is unchanged, a sync would find every entry equal and write nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bake.content.atomic import write_atomic
+from bake.content.stateroot import StateRoot
+from bake.errors import BakeError
+from bake.model import Plan, Target
+from bake.progress.events import Event, Noted, Sink
+
+if TYPE_CHECKING:
+    from bake.app import Request, Resolved
+    from bake.app.build import BuildOptions
+    from bake.app.outputs import TargetResult
+    from bake.graph.ops import Vertex
+    from bake.worker.worker import Worker
+
+ANSWERABLE_OUTPUTS = ("local", "cacheonly")  # what a fully cached build writes nothing for, when in sync
+
+
+def build(resolved: Resolved, opts: BuildOptions, root: str, sink: Sink,
+          child: Helper | None = None) -> list[TargetResult]:
+    """An ordinary user's build of ``resolved.plan`` (checked already): answered here, else by
+    ``child`` (by default the user-namespace child, started at once so that it gets ready while
+    the parent looks); what the child's outputs now hold is noted for the next time."""
+    from bake.app import rootless
+
+    helper = child if child is not None else rootless.Child("build:build")
+    req, plan = resolved.request, resolved.plan
+    try:
+        results = answered(req, opts, plan, root, sink)
+    except BaseException:
+        helper.dismiss()
+        raise
+    if results is not None:
+        helper.dismiss()
+        return results
+    built: list[TargetResult] = helper.call((resolved, opts), sink)
+    record(built, plan, req.cwd, root)
+    return built
+
+
+class Helper(Protocol):
+    """Whoever builds when the parent cannot answer: the user-namespace child (``rootless.Child``)."""
+
+    def call(self, args: tuple[Any, ...], sink: Callable[[Any], None] | None = None) -> Any:
+        """The build's results for ``args``, its events sent to ``sink``."""
+
+    def dismiss(self) -> None:
+        """Not needed: the parent answered."""
+
+
+def answered(req: Request, opts: BuildOptions, plan: Plan, root: str, sink: Sink) -> list[TargetResult] | None:
+    """The build's results when every target is cached and its outputs already hold them (events
+    sent, ``--metadata-file`` written); None when the build must go to the user namespace."""
+    if not all(_answerable(t) for t in plan.targets.values()):
+        return None
+    worker = _reader(root)
+    if worker is None:
+        return None
+    from bake.app.build import _all_cached
+    from bake.graph.digest import digest
+    from bake.solver.keyplan import KeyPlan
+
+    held: list[Event] = []
+    try:
+        keys: KeyPlan[Vertex] = KeyPlan(digest)
+        done = _all_cached(req, plan, worker, keys, held.append)
+    except (OSError, BakeError):
+        return None  # what the parent cannot read, root in the namespace may: the child decides
+    if not isinstance(done, tuple):
+        return None
+    roots, outcomes, _ = done
+    by_target: dict[str, list[tuple[str, str | None, int]]] = {}
+    for r, o in zip(roots, outcomes, strict=True):
+        by_target.setdefault(r.target, []).append((r.platform, o.result, o.cached))
+    results = _results(plan, by_target, req.cwd, root)
+    if results is None:
+        return None
+    for event in held:
+        sink(event)
+    _report_exports(plan, req.cwd, sink)
+    if opts.metadata_file:
+        from bake.app.build import _write_metadata
+
+        _write_metadata(opts.metadata_file, results)
+    return results
+
+
+def record(results: Sequence[TargetResult], plan: Plan, cwd: str, root: str) -> None:
+    """After a build in the namespace: note what each ``type=local`` output now holds, so the next
+    fully cached build can see that exporting again would change nothing. Best effort: an output the
+    user cannot read, or a root that cannot be written, just leaves no record."""
+    for r in results:
+        t = plan.targets.get(r.target)
+        if r.error is not None or t is None:
+            continue
+        for out in t.output or ():
+            if out.type != "local" or not out.dest or out.dest == "-":
+                continue
+            dest = _dest(cwd, out.dest)
+            with contextlib.suppress(OSError):
+                doc = {"dest": dest, "results": list(r.results), "fingerprint": fingerprint(dest)}
+                path = _record_path(root, r.target, dest)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                write_atomic(path, json.dumps(doc).encode())
+
+
+def fingerprint(dest: str) -> str:
+    """A digest of what a local export compares and sets for every entry below ``dest``: relative
+    path, type, mode, size and modification time, and link targets (links are never followed)."""
+    h = hashlib.sha256()
+    for rel, st, link in _walk(dest, ""):
+        size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+        h.update(f"{rel}\0{st.st_mode:o}\0{size}\0{st.st_mtime_ns}\0{link}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _walk(top: str, rel: str) -> Iterator[tuple[str, os.stat_result, str]]:
+    with os.scandir(os.path.join(top, rel) if rel else top) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        path = f"{rel}/{entry.name}" if rel else entry.name
+        st = entry.stat(follow_symlinks=False)
+        yield path, st, os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else ""
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(top, path)
+
+
+def _answerable(t: Target) -> bool:
+    return (not t.pull and not t.no_cache and not t.cache_to
+            and all(o.type in ANSWERABLE_OUTPUTS and o.dest != "-" for o in t.output or ()))
+
+
+def _reader(root: str) -> Worker | None:
+    """The worker on ``root`` for reading only, if the root's snapshot kind is recorded (a root
+    without it has nothing cached, and only the namespace may decide its kind)."""
+    from bake.worker.copysnapshot import recorded_snapshotter
+    from bake.worker.worker import Worker
+
+    try:
+        snapshots = recorded_snapshotter(root)
+        return Worker(root, snapshots) if snapshots is not None else None
+    except OSError:
+        return None
+
+
+def _results(plan: Plan, by_target: dict[str, list[tuple[str, str | None, int]]], cwd: str,
+             root: str) -> list[TargetResult] | None:
+    from bake.app.outputs import TargetResult
+
+    out = []
+    for name, t in plan.targets.items():
+        mine = by_target.get(name, [])
+        ids = [sid for _, sid, _ in mine]
+        written = []
+        for o in t.output or ():
+            if o.type == "local":
+                if not _in_sync(root, name, _dest(cwd, o.dest), ids):
+                    return None
+                written.append(f"type=local,dest={o.dest}")
+        out.append(TargetResult(name, tuple(p for p, _, _ in mine), tuple(ids), tuple(written), None, 0,
+                                sum(c for _, _, c in mine)))
+    return out
+
+
+def _in_sync(root: str, target: str, dest: str, ids: list[str | None]) -> bool:
+    try:
+        with open(_record_path(root, target, dest), "rb") as f:
+            doc = json.loads(f.read())
+        return (isinstance(doc, dict) and doc.get("dest") == dest and doc.get("results") == ids
+                and doc.get("fingerprint") == fingerprint(dest))
+    except (OSError, ValueError):
+        return False
+
+
+def _report_exports(plan: Plan, cwd: str, sink: Sink) -> None:
+    """The export steps and the no-output warning, as a build that exported would show them."""
+    from bake.app.outputs import reported
+    from bake.exporter.specs import plan_specs
+    from bake.exporter.table import exporter
+
+    silent = []
+    for name, specs in plan_specs(plan).items():
+        for spec in specs.outputs:
+            if spec.type == "local":
+                with reported(sink, f"exporting to {exporter(spec.type).describe(spec)}", name):
+                    pass  # in sync: nothing to write
+        if not specs.outputs:
+            silent.append(name)
+    if silent:  # the same words as app/outputs.py (a test holds both paths' events equal)
+        which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
+        sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "
+                   "Use an output (type=local,dest=… or type=tar,dest=…) to export it.", time.time(), "warning"))
+
+
+def _dest(cwd: str, dest: str) -> str:
+    return os.path.abspath(dest if os.path.isabs(dest) else os.path.join(cwd, dest))
+
+
+def _record_path(root: str, target: str, dest: str) -> str:
+    name = hashlib.sha256(f"{target}\0{dest}".encode("utf-8", "surrogateescape")).hexdigest()
+    return os.path.join(StateRoot(root).exported, name + ".json")
