@@ -3,8 +3,10 @@
 # runc) for the `docker` driver and `--load` tests. It never touches a system engine: its own
 # socket, data root, exec root and pid file live under one directory.
 #
-#   scripts/dockerd.sh start [DIR]   start (or reuse) it; prints DOCKER_HOST=unix://DIR/docker.sock
-#   scripts/dockerd.sh stop [DIR]    stop the one started there (by its pid file)
+#   scripts/dockerd.sh start [DIR [DOCKERD-FLAG...]]   start (or reuse) it; prints DOCKER_HOST=unix://DIR/docker.sock
+#   scripts/dockerd.sh stop [DIR]                      stop the one started there (by its pid file)
+#
+# Extra flags go to dockerd, e.g. --registry-mirror=http://127.0.0.1:5000 (a docker.io mirror).
 #
 # DIR defaults to $BAKE_DOCKERD_DIR, else /tmp/bake-dockerd. Needs root.
 # --iptables=false: no firewall rules on the host. The default bridge stays: with --bridge=none
@@ -12,6 +14,7 @@
 set -euo pipefail
 cmd="${1:-}"
 dir="$(realpath -m "${2:-${BAKE_DOCKERD_DIR:-/tmp/bake-dockerd}}")"
+extra=("${@:3}")
 sock="$dir/docker.sock"
 pidfile="$dir/dockerd.pid"
 
@@ -43,7 +46,7 @@ case "$cmd" in
       exit 0
     fi
     dockerd --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
-      --iptables=false --ip-masq=false --userland-proxy=false \
+      --iptables=false --ip-masq=false --userland-proxy=false ${extra[@]+"${extra[@]}"} \
       >"$dir/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 150); do
       if ping; then

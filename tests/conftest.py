@@ -11,7 +11,6 @@ import pytest
 
 from bake.app import Request, open_project
 from bake.hcl.bakefile.printer import plan_json
-from tests.dockerd import dockerd  # noqa: F401  (a session fixture: a private Docker engine)
 
 
 @pytest.fixture(autouse=True)

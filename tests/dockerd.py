@@ -1,8 +1,10 @@
 """The ``dockerd`` fixture: a private Docker engine (Debian's docker.io, with its built-in BuildKit)
 for the ``docker`` driver and ``--load`` tests, started once per session by scripts/dockerd.sh on
-its own socket and data root, and stopped at the end.
+its own socket and data root, and stopped at the end. It needs the ``registry`` fixture (of
+tests/integration/conftest.py, where it is registered).
 
-``BAKE_TEST_DOCKER_HOST=unix:///…/docker.sock`` uses an engine already running instead. Without
+``BAKE_TEST_DOCKER_HOST=unix:///…/docker.sock`` uses an engine already running instead (the
+example builds then need its docker.io mirror to serve busybox). Without
 one, the engine needs real root: the tests skip, saying why, for an ordinary user and inside a
 user namespace (CI's rootless pass; its root pass runs them).
 """
@@ -39,8 +41,9 @@ def _why_not() -> str:
 
 
 @pytest.fixture(scope="session")
-def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``DOCKER_HOST`` of a private dockerd (``unix:///…/docker.sock``)."""
+def dockerd(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator[str]:
+    """``DOCKER_HOST`` of a private dockerd (``unix:///…/docker.sock``) whose docker.io mirror is the
+    session's registry (so ``FROM busybox`` is the seeded busybox, as for bake with ``mirror_config``)."""
     given = os.environ.get("BAKE_TEST_DOCKER_HOST")
     if given:
         yield given
@@ -49,7 +52,8 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if why:
         pytest.skip(why)
     d = tmp_path_factory.mktemp("dockerd")
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(d)], capture_output=True, text=True, timeout=120)
+    started = subprocess.run(["bash", str(SCRIPT), "start", str(d), f"--registry-mirror=http://{registry}"],
+                             capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, f"scripts/dockerd.sh start failed:\n{started.stderr}"
     host = started.stdout.strip().rpartition("DOCKER_HOST=")[2]
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dockerd import dockerd  # noqa: F401  (a session fixture: a private Docker engine)
 from tests.integration.tokenserver import ISSUER, SERVICE, TokenServer, make_key
 
 

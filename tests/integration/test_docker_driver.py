@@ -200,3 +200,40 @@ def test_load_on_a_remote_builder_loads_the_tarball_it_sends_back(tmp_path: Path
                           "--builder", "remote1")
     with docker:
         _check_image(docker, tag)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _example(tmp_path: Path, name: str, dockerd: str, registry: str) -> dict[str, str]:
+    import shutil
+
+    shutil.copytree(EXAMPLES / name, tmp_path / name)
+    (tmp_path / "bake.toml").write_text(f'[registry."docker.io"]\nmirrors = ["{registry}"]\n')
+    return {**os.environ, "DOCKER_HOST": dockerd, "DOCKER_CONFIG": str(tmp_path / "docker"),
+            "BAKE_ROOT": str(tmp_path / "root"), "BAKE_CONFIG": str(tmp_path / "bake.toml")}
+
+
+def test_the_go_cross_example_builds_and_loads_on_the_docker_driver(tmp_path: Path, dockerd: str, registry: str,
+                                                                     busybox_image: str) -> None:
+    # one platform: the engine serves its own (buildx refuses several on the docker driver too)
+    env = _example(tmp_path, "go-cross", dockerd, registry)
+    r = _bake(tmp_path / "go-cross", env, "--builder", "default", "--set", "*.platform=linux/amd64",
+              "--load", "default", "binaries")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "go-cross" / "bin" / "hello").read_text().startswith("#!/bin/sh")
+    with DockerClient(Engine(dockerd)) as docker:
+        image = docker.inspect("example/hello:0.1.0")
+        assert image is not None
+        assert image["Config"]["Entrypoint"] == ["hello"]
+        assert image["Architecture"] == "amd64"
+
+
+def test_the_node_monorepo_example_loads_its_production_image(tmp_path: Path, dockerd: str, registry: str,
+                                                               busybox_image: str) -> None:
+    env = _example(tmp_path, "node-monorepo", dockerd, registry)
+    r = _bake(tmp_path / "node-monorepo", env, "--builder", "default", "--set", "*.platform=linux/amd64",
+              "--load", "production")
+    assert r.returncode == 0, r.stderr
+    with DockerClient(Engine(dockerd)) as docker:
+        assert docker.images("registry.example.com/web"), r.stderr
