@@ -7,7 +7,11 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from bake.worker.copysnapshot import CopySnapshotter, diff_trees
+
+pytestmark = pytest.mark.root  # whiteouts are character devices: mknod needs CAP_MKNOD
 
 
 def listing(root: Path) -> dict[str, str]:
