@@ -26,12 +26,11 @@ from bake.content.jsonstate import is_descriptor, load_map, save_map
 from bake.content.store import ContentStore, CorruptContent
 from bake.errors import UsageError
 from bake.exporter.errors import ExportError, Repair, output_errors, restoring
-from bake.exporter.image import align_history, config_document, manifest_document
 from bake.exporter.job import ExportJob
-from bake.exporter.ocilayout import Named, write_dir, write_tar
 from bake.model import OutputSpec
 
 if TYPE_CHECKING:
+    from bake.exporter.ocilayout import Named
     from bake.exporter.push import Pusher
 
 Inline = Callable[[str], dict[str, int]]  # cache-to type=inline: snapshot id → {cache key: chain length}
@@ -72,6 +71,8 @@ def assemble(store: ContentStore, layers: ImageLayers, built: Sequence[Built], s
     descriptor. ``epoch`` (SOURCE_DATE_EPOCH) dates the config and history instead of ``created``;
     ``inline`` (cache-to type=inline) maps a snapshot id to the cache keys whose results are in
     that snapshot's chain, each with the chain's length."""
+    from bake.exporter.image import align_history, config_document, manifest_document
+
     docker = _docker_types(spec)
     when = float(epoch) if epoch is not None else created
     # As BuildKit: SOURCE_DATE_EPOCH dates the config and history; file times in the layers we make
@@ -162,6 +163,8 @@ class Publisher:
             self.insecure.add(parse_reference(name).registry)
 
     def flush(self) -> list[str]:
+        from bake.exporter.ocilayout import write_dir, write_tar
+
         done: list[str] = []
         for (kind, dest, tar), named in self.layouts.items():
             what = f"type={kind},dest={dest}"
@@ -248,6 +251,8 @@ class ImageExporter:
                 job.images.forget()
 
     def _export(self, spec: OutputSpec, job: ExportJob) -> list[str]:
+        from bake.exporter.ocilayout import Named, write_dir, write_tar
+
         assert job.images is not None and job.publisher is not None
         store, publisher = job.images.store, job.publisher
         names = spec.names or job.tags
