@@ -4,6 +4,7 @@ Goals (issue 4): median overhead of a trivial RUN ≤ 60 ms over 50 runs (baseli
 same ``/bin/true`` via plain ``subprocess``); layer tar and gzip throughput reported.
 The sandbox's cost (issue 10): the same RUN without the seccomp filter, and with the build's
 shared network namespace (slirp4netns) instead of ``network=none``, plus that namespace's set-up.
+Per-step mounts (issue 14): a RUN rootfs's overlay mount + unmount by system call against mount(8)/umount(8).
 Needs root, runc and busybox-static (scripts/setup.sh installs them).
 
 Run: .venv/bin/python benchmarks/worker_speed.py [--runs N]
