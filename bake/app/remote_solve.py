@@ -142,7 +142,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
     try:
         if root.vertex is None:
             raise NotSupportedRemote(f"target {root.target}: an empty result (FROM scratch with nothing added)")
-        m = llb.marshal(root.vertex, job.contexts)
+        m = llb.marshal(root.vertex, job.contexts, pull=bool(job.plan.targets[root.target].pull))
         for d in m.locals:
             job.trees[d.name] = Tree(os.path.join(job.cwd, d.path), d.excludes)
         mapper = StatusMapper(job.label, m.vertices)

@@ -67,8 +67,9 @@ def local_name(identifier: str, attrs: tuple[tuple[str, str], ...]) -> str:
 
 
 class _Marshaller:
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, pull: bool = False) -> None:
         self.session_id = session_id
+        self.pull = pull
         self.ops: list[bytes] = []
         self.metadata: dict[str, pb.OpMetadata] = {}
         self.digests: dict[int, str | None] = {}  # id(vertex) → LLB digest; None: an empty tree
@@ -142,6 +143,8 @@ class _Marshaller:
             op.source.identifier = o.identifier
             for k, val in o.attrs:
                 raise NotSupportedRemote(f"image source option {k}={val}")
+            if self.pull:  # --pull: the daemon asks the registry, never its own copy of the tag
+                op.source.attrs["image.resolvemode"] = "pull"
         elif scheme == "local":
             attrs = dict(o.attrs)
             unknown = sorted(set(attrs) - {"exclude"})
@@ -252,9 +255,10 @@ class _Marshaller:
         return d
 
 
-def marshal(root: Vertex, session_id: str = "") -> Marshalled:
-    """The definition of ``root``'s result; ``session_id`` is the session serving local contexts."""
-    m = _Marshaller(session_id)
+def marshal(root: Vertex, session_id: str = "", pull: bool = False) -> Marshalled:
+    """The definition of ``root``'s result; ``session_id`` is the session serving local contexts;
+    ``pull`` (--pull): image references are resolved at their registry, never from the daemon's copy."""
+    m = _Marshaller(session_id, pull)
     result = m.add(root)
     if result is None:
         raise NotSupportedRemote("a result that is an empty filesystem (FROM scratch with nothing added)")

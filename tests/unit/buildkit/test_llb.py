@@ -143,3 +143,12 @@ def test_a_cache_mount_with_owner_and_mode_mounts_a_made_directory_as_buildkits_
     assert (mkdir.mkdir.owner.user.byID, mkdir.mkdir.owner.group.byID) == (1000, 1001)
     names = {md.description["llb.customname"] for md in m.definition.metadata.values()}
     assert "[internal] setting cache mount permissions" in names
+
+
+def test_pull_resolves_images_at_their_registry() -> None:
+    v = image(BUSYBOX, "linux/amd64").run(("true",)).vertex
+    plain = marshal(v)
+    pulled = marshal(v, pull=True)
+    sources = [pb.Op.FromString(b).source for b in pulled.definition.ops if pb.Op.FromString(b).WhichOneof("op") == "source"]
+    assert [dict(s.attrs) for s in sources] == [{"image.resolvemode": "pull"}]
+    assert plain.definition.ops != pulled.definition.ops  # another source, so another cache key below it
