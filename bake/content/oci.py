@@ -65,11 +65,12 @@ class Descriptor:
     annotations: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        # Go's field order (annotations before platform) and sorted map keys, as BuildKit writes them
         out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        if self.annotations:
+            out["annotations"] = dict(sorted(self.annotations))
         if self.platform is not None:
             out["platform"] = self.platform.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
         return out
 
     @classmethod
@@ -98,11 +99,14 @@ class Document:
         return Descriptor(self.media_type, self.digest, len(self.raw), platform, annotations)
 
 
-def encode(body: dict[str, Any]) -> bytes:
-    """Canonical bytes for a document we create: compact, key order as written, UTF-8, and the
-    characters Go's encoding/json escapes escaped as it does (``<`` as ``\\u003c``…), so that a
-    document BuildKit writes and ours are the same bytes."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES).encode()
+def encode(body: dict[str, Any], indent: bool = False) -> bytes:
+    """Canonical bytes for a document we create: compact (``indent``: two spaces a level, as Go's
+    MarshalIndent), key order as written, UTF-8, and the characters Go's encoding/json escapes
+    escaped as it does (``<`` as ``\\u003c``…), so that a document BuildKit writes and ours are the
+    same bytes."""
+    text = json.dumps(body, indent=2, ensure_ascii=False) if indent else json.dumps(
+        body, separators=(",", ":"), ensure_ascii=False)
+    return text.translate(_GO_ESCAPES).encode()
 
 
 # only ever inside JSON strings, so replacing them in the whole text is safe

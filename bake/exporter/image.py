@@ -99,10 +99,12 @@ def manifest_document(config: oci.Document, layers: Sequence[oci.Descriptor],
         kind = table.get(layer.media_type, layer.media_type)
         if docker and kind not in _TO_DOCKER.values():
             raise ValueError(f"{layer.media_type} layers need OCI media types (oci-mediatypes=true)")
-        typed.append(oci.Descriptor(kind, layer.digest, layer.size))
-    if docker:
-        return oci.manifest(config.descriptor(), typed, kind=oci.DOCKER_MANIFEST)
-    return oci.manifest(config.descriptor(), typed, dict(annotations) if annotations else None)
+        # a layer's annotations (buildkit/rewritten-timestamp) are kept where the media types carry them
+        typed.append(oci.Descriptor(kind, layer.digest, layer.size, annotations=() if docker else layer.annotations))
+    made = (oci.manifest(config.descriptor(), typed, kind=oci.DOCKER_MANIFEST) if docker
+            else oci.manifest(config.descriptor(), typed, dict(annotations) if annotations else None))
+    # BuildKit writes manifests indented (Go's MarshalIndent): the same manifest, the same bytes
+    return oci.Document(made.media_type, made.body, oci.encode(made.body, indent=True))
 
 
 def align_history(config: ImageConfig, layer_count: int) -> ImageConfig:

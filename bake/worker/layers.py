@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 
-from bake._record import record
+from bake._record import record, replace
 from bake.content import oci
 from bake.content.compression import compress
 from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
@@ -29,6 +29,7 @@ from bake.worker.differ import write_layer
 from bake.worker.snapshot import Snapshotter
 
 MEDIA_TYPES = {"gzip": oci.LAYER_GZIP, "zstd": oci.LAYER_ZSTD, "uncompressed": oci.LAYER_TAR}
+REWRITTEN_TIMESTAMP = "buildkit/rewritten-timestamp"
 
 
 @record
@@ -67,11 +68,15 @@ class Layers:
             return pulled
         key = f"{sid} {compression} {level} {epoch}"
         made = known.get(key)
-        if made is not None and self.store.exists(made.descriptor.digest):
+        if made is None or not self.store.exists(made.descriptor.digest):
+            made = self._diff(sid, compression, level, epoch)
+            self._save(key, made)
+        if epoch is None:
             return made
-        layer = self._diff(sid, compression, level, epoch)
-        self._save(key, layer)
-        return layer
+        # a layer whose times were clamped says so, as BuildKit annotates the layers it rewrote
+        # (pulled ones are left as they are, as BuildKit leaves the base image's)
+        stamped = (*made.descriptor.annotations, (REWRITTEN_TIMESTAMP, str(epoch)))
+        return Layer(replace(made.descriptor, annotations=stamped), made.diff_id)
 
     def _diff(self, sid: str, compression: str, level: int | None, epoch: int | None) -> Layer:
         parent = self.snapshots.parent(sid)

@@ -45,3 +45,19 @@ def test_who_a_run_runs_as(busybox_image: str, tmp_path: Path, name: str) -> Non
     run(d, tmp_path / "root")
     for out, text in fx["expected"].items():
         assert (d / "out" / out).read_text() == text, out
+
+
+def test_an_uncompressed_reproducible_manifest_is_buildkits(tmp_path: Path) -> None:
+    """With SOURCE_DATE_EPOCH=0, rewrite-timestamp=true and uncompressed layers, the manifest is
+    BuildKit's bytes (indented, rewritten layers annotated), OCI and Docker types alike. (gzip
+    layers differ: Go's deflate is not zlib's; the layout's index.json annotations are not BuildKit's yet.)"""
+    fx = fixture("manifest-uncompressed.json")
+    targets = "".join(
+        f'target "{name}" {{\n  args = {{SOURCE_DATE_EPOCH = "0"}}\n'
+        f'  output = ["type=oci,dest={name},tar=false,{out["attrs"]}"]\n}}\n' for name, out in fx["outputs"].items())
+    d = project(tmp_path, targets, fx["dockerfile"], fx["files"])
+    run(d, tmp_path / "root", *fx["outputs"])
+    for name, out in fx["outputs"].items():
+        top = json.loads((d / name / "index.json").read_text())["manifests"][0]["digest"]
+        assert (d / name / "blobs/sha256" / top[7:]).read_text() == out["manifest"], name
+        assert top == out["manifest_digest"], name

@@ -48,22 +48,57 @@ CONFIG_BYTES = (
 ).encode()
 CONFIG_DIGEST = "sha256:ad0360de8f6b7c1ac96b9792ad65ba56bfac7033ccbe7f6c952be11f5de63369"
 
-MANIFEST_BYTES = (
-    '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
-    '"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"' + CONFIG_DIGEST + '","size":1145},'
-    '"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"' + A + '","size":1234},'
-    '{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"' + B + '","size":10240}],'
-    '"annotations":{"org.opencontainers.image.created":"2023-11-14T22:13:20.5Z"}}'
+MANIFEST_BYTES = (  # indented as Go's MarshalIndent writes it, as BuildKit v0.32.2 does
+    '{\n'
+    '  "schemaVersion": 2,\n'
+    '  "mediaType": "application/vnd.oci.image.manifest.v1+json",\n'
+    '  "config": {\n'
+    '    "mediaType": "application/vnd.oci.image.config.v1+json",\n'
+    '    "digest": "' + CONFIG_DIGEST + '",\n'
+    '    "size": 1145\n'
+    '  },\n'
+    '  "layers": [\n'
+    '    {\n'
+    '      "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",\n'
+    '      "digest": "' + A + '",\n'
+    '      "size": 1234\n'
+    '    },\n'
+    '    {\n'
+    '      "mediaType": "application/vnd.oci.image.layer.v1.tar",\n'
+    '      "digest": "' + B + '",\n'
+    '      "size": 10240\n'
+    '    }\n'
+    '  ],\n'
+    '  "annotations": {\n'
+    '    "org.opencontainers.image.created": "2023-11-14T22:13:20.5Z"\n'
+    '  }\n'
+    '}'
 ).encode()
-MANIFEST_DIGEST = "sha256:fdfa6f6a79cd4adf0d8ea71e6a4a9a03d13ce4d4b480a0759dd29383fe063b6d"
+MANIFEST_DIGEST = "sha256:e00e349879f295e581fac176d16dec5c03d549d3594324b753ad4ae65901989e"
 
 DOCKER_CONFIG_DIGEST = "sha256:5c11fdd47e8a2601e975bc527a231f29f8a872de7bf82ef028a625bf4384ffaf"
-DOCKER_MANIFEST_BYTES = (
-    '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
-    '"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"' + DOCKER_CONFIG_DIGEST
-    + '","size":1018},'
-    '"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"' + A + '","size":1234},'
-    '{"mediaType":"application/vnd.docker.image.rootfs.diff.tar","digest":"' + B + '","size":10240}]}'
+DOCKER_MANIFEST_BYTES = (  # indented as Go's MarshalIndent writes it, as BuildKit v0.32.2 does
+    '{\n'
+    '  "schemaVersion": 2,\n'
+    '  "mediaType": "application/vnd.docker.distribution.manifest.v2+json",\n'
+    '  "config": {\n'
+    '    "mediaType": "application/vnd.docker.container.image.v1+json",\n'
+    '    "digest": "' + DOCKER_CONFIG_DIGEST + '",\n'
+    '    "size": 1018\n'
+    '  },\n'
+    '  "layers": [\n'
+    '    {\n'
+    '      "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",\n'
+    '      "digest": "' + A + '",\n'
+    '      "size": 1234\n'
+    '    },\n'
+    '    {\n'
+    '      "mediaType": "application/vnd.docker.image.rootfs.diff.tar",\n'
+    '      "digest": "' + B + '",\n'
+    '      "size": 10240\n'
+    '    }\n'
+    '  ]\n'
+    '}'
 ).encode()
 
 
@@ -84,7 +119,7 @@ def test_the_manifest_document_is_pinned_bytes() -> None:
                              inline_cache={C: (0, 1)})
     doc = manifest_document(config, LAYERS, {"org.opencontainers.image.created": "2023-11-14T22:13:20.5Z"})
     assert doc.raw == MANIFEST_BYTES  # a Docker-typed layer is OCI-typed here: the bytes are the same
-    assert doc.descriptor() == oci.Descriptor(oci.MANIFEST, MANIFEST_DIGEST, 630) and sha256(MANIFEST_BYTES) == MANIFEST_DIGEST
+    assert doc.descriptor() == oci.Descriptor(oci.MANIFEST, MANIFEST_DIGEST, 752) and sha256(MANIFEST_BYTES) == MANIFEST_DIGEST
 
 
 def test_docker_media_types() -> None:
