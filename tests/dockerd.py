@@ -40,10 +40,36 @@ def _why_not() -> str:
     return ""
 
 
+_TLS: dict[str, str] = {}  # the running engine's TLS listener: host and client certificate directory
+
+
+def _certificates(d: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as ``docker`` names them
+    (``ca.pem``, ``cert.pem``, ``key.pem`` in the returned directory; the server's beside them)."""
+    client = d / "client"
+    client.mkdir()
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=bake test CA")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+                      ("client/", "extendedKeyUsage=clientAuth")):
+        key, cert = (f"{name}key.pem", f"{name}cert.pem") if name.endswith("/") else (f"{name}-key.pem", f"{name}.pem")
+        (d / "ext.cnf").write_text(ext + "\n")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", "req.csr", "-subj", "/CN=127.0.0.1")
+        ssl("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out",
+            cert, "-days", "2", "-extfile", "ext.cnf")
+    (client / "ca.pem").write_bytes((d / "ca.pem").read_bytes())
+    return client
+
+
 @pytest.fixture(scope="session")
 def dockerd(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator[str]:
     """``DOCKER_HOST`` of a private dockerd (``unix:///…/docker.sock``) whose docker.io mirror is the
-    session's registry (so ``FROM busybox`` is the seeded busybox, as for bake with ``mirror_config``)."""
+    session's registry (so ``FROM busybox`` is the seeded busybox, as for bake with ``mirror_config``).
+    It also listens on a loopback TCP port with TLS (``dockerd_tls``)."""
     given = os.environ.get("BAKE_TEST_DOCKER_HOST")
     if given:
         yield given
@@ -51,12 +77,31 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator
     why = _why_not()
     if why:
         pytest.skip(why)
+    import socket
+
     d = tmp_path_factory.mktemp("dockerd")
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(d), f"--registry-mirror=http://{registry}"],
+    certs = _certificates(tmp_path_factory.mktemp("dockerd-tls"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = certs.parent
+    started = subprocess.run(["bash", str(SCRIPT), "start", str(d), f"--registry-mirror=http://{registry}",
+                              f"--host=tcp://127.0.0.1:{port}", "--tlsverify", f"--tlscacert={server / 'ca.pem'}",
+                              f"--tlscert={server / 'server.pem'}", f"--tlskey={server / 'server-key.pem'}"],
                              capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, f"scripts/dockerd.sh start failed:\n{started.stderr}"
     host = started.stdout.strip().rpartition("DOCKER_HOST=")[2]
+    _TLS.update(host=f"tcp://127.0.0.1:{port}", certs=str(certs))
     try:
         yield host
     finally:
+        _TLS.clear()
         subprocess.run(["bash", str(SCRIPT), "stop", str(d)], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def dockerd_tls(dockerd: str) -> tuple[str, str]:
+    """The same engine over TLS: ``(tcp://127.0.0.1:PORT, the client's certificate directory)``."""
+    if not _TLS:
+        pytest.skip("BAKE_TEST_DOCKER_HOST names an engine of its own: no TLS listener of the test's")
+    return _TLS["host"], _TLS["certs"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dockerd import dockerd  # noqa: F401  (a session fixture: a private Docker engine)
+from tests.dockerd import dockerd, dockerd_tls  # noqa: F401  (session fixtures: a private Docker engine)
 from tests.integration.tokenserver import ISSUER, SERVICE, TokenServer, make_key
 
 

@@ -237,3 +237,19 @@ def test_the_node_monorepo_example_loads_its_production_image(tmp_path: Path, do
     assert r.returncode == 0, r.stderr
     with DockerClient(Engine(dockerd)) as docker:
         assert docker.images("registry.example.com/web"), r.stderr
+
+
+def test_an_engine_over_tls_builds_and_loads(tmp_path: Path, dockerd_tls: tuple[str, str], busybox_image: str) -> None:
+    host, certs = dockerd_tls
+    tag = f"bake-test/{tmp_path.name.lower()}"
+    env = {**_project(tmp_path, host, busybox_image, LOADED.replace("TAG", tag)), "DOCKER_TLS_VERIFY": "1",
+           "DOCKER_CERT_PATH": certs}
+    for args in (("--builder", "default"), ()):  # the docker driver, then the embedded worker's --load
+        with DockerClient(Engine(host, tls=certs)) as docker:
+            docker.remove(f"{tag}:1")
+            r = _bake(tmp_path, env, *args, "--load", "app")
+            assert r.returncode == 0, r.stderr
+            _check_image(docker, tag)
+    r = _bake(tmp_path, {**env, "DOCKER_CERT_PATH": str(tmp_path)}, "--builder", "default", "--load", "app")
+    assert r.returncode != 0  # no client certificate there: the engine refuses the connection
+    assert "builder 'default', node 'default'" in r.stderr
