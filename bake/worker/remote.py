@@ -1,18 +1,20 @@
 """Remote sources of ``ADD``: files over HTTP(S) and git repositories.
 
-HTTP, as BuildKit: the file is named after the URL's last path segment (or the server's
-``Content-Disposition`` filename), gets mode 0600 and the ``Last-Modified`` time, and with
-``--checksum`` must match it. git: ``url#ref:subdir`` is fetched at depth 1 with the ``git``
-command (a ref may be a branch, a tag or a full commit id); ``.git`` is kept only with
-``--keep-git-dir``. Both write into a fresh directory and leave nothing half-written on failure.
+HTTP, as BuildKit: the file is named as asked (``ADD``: the URL's last path segment, as the
+Dockerfile frontend asks), else after the server's ``Content-Disposition`` filename, else the
+URL's last path segment; it gets mode 0600 and the ``Last-Modified`` time, and with ``--checksum``
+must match it.
+git: ``url#ref:subdir`` is fetched at depth 1 with the ``git`` command (a ref may be a branch, a
+tag or a full commit id); ``.git`` is kept only with ``--keep-git-dir``. Both write into a fresh
+directory and leave nothing half-written on failure.
 """
 
 from __future__ import annotations
 
+import email.message
 import email.utils
 import os
 import posixpath
-import re
 import shutil
 import subprocess
 import tempfile
@@ -21,8 +23,9 @@ import urllib.parse
 from bake.worker.errors import SourceError
 
 
-async def fetch_url(url: str, dest: str, checksum: str = "") -> str:
-    """Download ``url`` into the empty directory ``dest``; returns the file's name."""
+async def fetch_url(url: str, dest: str, checksum: str = "", filename: str = "") -> str:
+    """Download ``url`` into the empty directory ``dest``; returns the file's name (``filename``
+    when given, as the Dockerfile frontend asks)."""
     from bake.registry.download import DownloadError, download
 
     fd, tmp = tempfile.mkstemp(dir=dest, prefix=".download-")
@@ -31,7 +34,7 @@ async def fetch_url(url: str, dest: str, checksum: str = "") -> str:
             got = await download(url, f)
         if checksum and checksum != got.digest:
             raise SourceError(f"ADD {url}: digest mismatch {got.digest}: expected {checksum}")
-        name = _filename(url, got.disposition)
+        name = _filename(url, got.disposition, filename)
         os.chmod(tmp, 0o600)
         if got.last_modified:
             when = email.utils.parsedate_to_datetime(got.last_modified).timestamp()
@@ -45,11 +48,35 @@ async def fetch_url(url: str, dest: str, checksum: str = "") -> str:
             os.unlink(tmp)
 
 
-def _filename(url: str, disposition: str) -> str:
-    match = re.search(r'filename="?([^";]+)"?', disposition)
-    name = match.group(1) if match else posixpath.basename(urllib.parse.urlparse(url).path)
-    name = posixpath.basename(name.replace("\\", "/"))
-    return name if name not in ("", ".", "..") else "index.html"
+def _filename(url: str, disposition: str, asked: str = "") -> str:
+    """BuildKit's naming: the name the op asks for (the Dockerfile frontend always gives one),
+    else the server's Content-Disposition filename (RFC 2231 ``filename*`` too; one ending in ``/``
+    does not count), else the URL path's last segment — each made safe, ``download`` when nothing
+    usable is left."""
+    if asked:
+        return _safe(asked)
+    if disposition:
+        header = email.message.Message()
+        header["Content-Disposition"] = disposition
+        served = header.get_filename()
+        if served and not served.endswith("/"):
+            return _safe(served)
+    return _safe(urllib.parse.urlparse(url).path)
+
+
+def dockerfile_name(url: str) -> str:
+    """The name ``ADD <url>`` asks for, as BuildKit's Dockerfile frontend does (its http source's
+    filename): the URL path's last segment, or ``__unnamed__`` — never the server's choice. The
+    remote builder sends BuildKit the same name (``bake/buildkit/llb.py``)."""
+    base = posixpath.basename(urllib.parse.urlparse(url).path.rstrip("/"))
+    return base if base not in ("", ".") else "__unnamed__"
+
+
+def _safe(name: str) -> str:
+    base = posixpath.basename(name.strip().rstrip("/"))
+    if base in ("", ".", "..") or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in base):
+        return "download"
+    return base
 
 
 def fetch_git(remote: str, ref: str, subdir: str, dest: str, keep_git_dir: bool = False) -> str:

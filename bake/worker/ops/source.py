@@ -25,7 +25,7 @@ from bake.solver.protocols import Log
 from bake.worker import keys
 from bake.worker.context import files
 from bake.worker.errors import SourceError, UnsupportedSource
-from bake.worker.remote import fetch_git, fetch_url
+from bake.worker.remote import dockerfile_name, fetch_git, fetch_url
 from bake.worker.state import WorkerState
 
 
@@ -119,7 +119,7 @@ async def _download(state: WorkerState, op: SourceOp) -> str:
     async with state.lock(f"download {key}"):
         if not os.path.isdir(dest) or not os.listdir(dest):
             os.makedirs(dest, exist_ok=True)
-            await fetch_url(op.identifier, dest, dict(op.attrs).get("checksum", ""))
+            await fetch_url(op.identifier, dest, dict(op.attrs).get("checksum", ""), dockerfile_name(op.identifier))
     (name,) = os.listdir(dest)
     return os.path.join(dest, name)
 

@@ -155,13 +155,14 @@ def test_a_git_source_that_fails_leaves_no_snapshot(tmp_path: Path, repo: tuple[
 
 
 class Files(http.server.BaseHTTPRequestHandler):
-    """Serves ``/file.txt`` (with a date) and ``/download?x`` (named by Content-Disposition); 404 else."""
+    """Serves ``/dir/file.txt`` and ``/`` (with a date) and ``/download?x`` (named by Content-Disposition);
+    404 else."""
 
     hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         Files.hits.append(self.path)
-        if self.path == "/dir/file.txt":
+        if self.path in ("/dir/file.txt", "/"):
             self.send_response(200)
             self.send_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
             body = b"payload"
@@ -204,10 +205,30 @@ def test_a_urls_salt_is_its_contents_digest_and_it_is_fetched_once(tmp_path: Pat
     assert Files.hits == ["/dir/file.txt"]  # one download per build
 
 
-def test_a_served_filename_is_used_without_its_directories(tmp_path: Path, server: str) -> None:
-    state = worker_state(tmp_path / "root")
+def test_add_names_the_file_after_the_url_as_the_dockerfile_frontend_asks(tmp_path: Path, server: str) -> None:
+    # recorded from BuildKit v0.32.2: ADD http://…/ gives __unnamed__, and a server's
+    # Content-Disposition does not rename what a Dockerfile's ADD fetched
+    state = worker_state(tmp_path)
     sid = materialize(state, SourceOp(f"{server}/download?id=7"))
-    assert os.listdir(state.snapshots.upper(sid)) == ["report.csv"]
+    assert os.listdir(state.snapshots.upper(sid)) == ["download"]  # the server says report.csv
+    top = materialize(state, SourceOp(f"{server}/"))
+    assert os.listdir(state.snapshots.upper(top)) == ["__unnamed__"]
+
+
+@pytest.mark.parametrize(("url", "disposition", "name"), [
+    ("http://h/a/file.txt?x=1", "", "file.txt"),
+    ("http://h/dl", 'attachment; filename="../report.csv"', "report.csv"),  # never a path out of the directory
+    ("http://h/dl", "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.txt", "résumé.txt"),  # RFC 2231
+    ("http://h/dl", 'attachment; filename="dir/"', "dl"),  # a directory name does not count
+    ("http://h/", "", "download"),
+    ("http://h/dl", 'attachment; filename="bad\x01name"', "download"),
+])
+def test_without_an_asked_name_the_server_names_the_file_as_buildkits_http_source(url: str, disposition: str,
+                                                                                   name: str) -> None:
+    from bake.worker.remote import _filename
+
+    assert _filename(url, disposition) == name
+    assert _filename(url, disposition, asked="chosen.bin") == "chosen.bin"
 
 
 def test_a_checksum_mismatch_and_a_missing_file_are_source_errors(tmp_path: Path, server: str) -> None:
