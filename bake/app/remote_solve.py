@@ -15,20 +15,20 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from bake._record import record
 from bake.app.outputs import Root, TargetResult
 from bake.buildkit import NotSupportedRemote
 from bake.errors import BakeError, StepError
-from bake.model import Plan, SecretEntry, SSHEntry, Target
+from bake.model import ExportEntry, Plan, SecretEntry, SSHEntry, Target
 from bake.progress.events import Built, Noted, Sink
 
 if TYPE_CHECKING:
     from bake.buildkit.control import Control
     from bake.buildkit.exporters import Export
     from bake.buildkit.proto import control_pb2 as api
-    from bake.buildkit.session.filesync import Tree
+    from bake.buildkit.session.filesync import Receiver, Tree
     from bake.worker.secrets import Secrets
     from bake.worker.sshagents import SSHAgents
 
@@ -102,24 +102,29 @@ def image_config(root: Root, t: Target, env: Mapping[str, str]) -> tuple[bytes, 
     return doc.raw, epoch
 
 
-def export_of(job: Job) -> Export | None:
+def exports_of(job: Job) -> list[tuple[ExportEntry, Export]]:
+    """The target's outputs and the exporter of each (``cacheonly`` has none), in output order."""
     from bake.buildkit.exporters import IMAGE_TYPES, exporter
 
     t = job.plan.targets[job.root.target]
-    out = (t.output or (None,))[0]
-    if out is None:
-        return None
-    config, epoch = image_config(job.root, t, job.env) if out.type in IMAGE_TYPES else (None, None)
-    dest = out.dest
-    if dest and dest != "-" and not os.path.isabs(dest):
-        dest = os.path.join(job.cwd, dest)
-    if out.type == "local" and job.per_platform:
-        dest = os.path.join(dest, job.root.platform.replace("/", "_"))
-    if job.driver == "docker":
-        from bake.buildkit.drivers.docker import engine_export
+    out: list[tuple[ExportEntry, Export]] = []
+    for entry in t.output or ():
+        config, epoch = image_config(job.root, t, job.env) if entry.type in IMAGE_TYPES else (None, None)
+        dest = entry.dest
+        if dest and dest != "-" and not os.path.isabs(dest):
+            dest = os.path.join(job.cwd, dest)
+        if entry.type == "local" and job.per_platform:
+            dest = os.path.join(dest, job.root.platform.replace("/", "_"))
+        if job.driver == "docker":
+            from bake.buildkit.drivers.docker import engine_export
 
-        return engine_export(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch)
-    return exporter(out.type, dest, dict(out.attrs), tuple(t.tags or ()), config, epoch, by_digest=job.per_platform)
+            e = engine_export(entry.type, dest, dict(entry.attrs), tuple(t.tags or ()), config, epoch)
+        else:
+            e = exporter(entry.type, dest, dict(entry.attrs), tuple(t.tags or ()), config, epoch,
+                         by_digest=job.per_platform)
+        if e is not None:
+            out.append((entry, e))
+    return out
 
 
 async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
@@ -146,25 +151,25 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
         for d in m.locals:
             job.trees[d.name] = Tree(os.path.join(job.cwd, d.path), d.excludes)
         mapper = StatusMapper(job.label, m.vertices)
-        export = export_of(job)
+        exports = exports_of(job)
         ref = secrets.token_hex(13)
         request = api.SolveRequest(Ref=ref, Definition=m.definition)
         _cache(request, job.plan.targets[root.target])
         with tempfile.TemporaryDirectory(prefix="bake-export-") as tmp:
-            received = os.path.join(tmp, "out.tar")
-            receiver = None
-            if export is not None:
+            received = [os.path.join(tmp, f"out-{i}.tar") for i in range(len(exports))]
+            receivers: dict[int, Receiver] = {}
+            for i, (_, export) in enumerate(exports):
                 request.Exporters.add(Type=export.type, Attrs=dict(export.attrs))
-                # and as the one exporter of BuildKit before v0.13 (newer daemons read Exporters)
-                request.ExporterDeprecated = export.type
-                request.ExporterAttrsDeprecated.update(dict(export.attrs))
-                if export.receive:
-                    receiver = lambda: open(received, "wb")  # noqa: E731, SIM115
+                if export.receive:  # the daemon names the exporter by its position in the request
+                    receivers[i] = _writer(received[i])
+            if len(exports) == 1:  # and as the one exporter of BuildKit before v0.13 (newer daemons read Exporters)
+                request.ExporterDeprecated = exports[0][1].type
+                request.ExporterAttrsDeprecated.update(dict(exports[0][1].attrs))
             from bake.app.remote import _lister
 
             # the contexts again: BuildKit before v0.10 (dockerd 20.10's) reads local sources from the
             # solve's own session, not from the one the source names
-            async with Session(control, trees=job.trees, lister=_lister, receiver=receiver, name=f"bake-{root.target}",
+            async with Session(control, trees=job.trees, lister=_lister, receiver=receivers, name=f"bake-{root.target}",
                                secrets=sources.secrets.value,
                                agents=sources.agents.agent, credentials=sources.credentials) as session:
                 request.Session = session.id
@@ -176,10 +181,10 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                     tg.start_soon(status)
                     failure: BakeError | None = None  # raised below, not inside the task group (never a group)
                     try:
-                        if export is not None and export.type == "moby":  # the docker driver's image store
+                        if exports and exports[0][1].type == "moby":  # the docker driver's image store
                             from bake.buildkit.drivers.docker import solve_into_engine
 
-                            response = await solve_into_engine(control, request, export)
+                            response = await solve_into_engine(control, request, exports[0][1])
                         else:
                             response = await control.solve(request)
                     except BakeError as err:
@@ -188,17 +193,19 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                         tg.cancel_scope.deadline = anyio.current_time() + 10
                 if failure is not None:
                     raise failure
-            if export is not None:
+            written = []
+            for i, (out, export) in enumerate(exports):
                 if export.receive == "load":
-                    loaded = await anyio.to_thread.run_sync(_load, received, job.env)
+                    loaded = await anyio.to_thread.run_sync(_load, received[i], job.env)
                     sink(Noted(f"{job.label}: loaded into the Docker engine: {', '.join(loaded)}", time.time()))
                 elif export.receive:
-                    await anyio.to_thread.run_sync(_deliver, export.receive, received, export.dest)
-                out = (job.plan.targets[root.target].output or ())[0]
-                outputs = (f"type={out.type}" + (f",dest={out.dest}" if out.dest else ""),)
-                metadata = response_metadata(dict(response.ExporterResponse)) or None
+                    await anyio.to_thread.run_sync(_deliver, export.receive, received[i], export.dest)
+                written.append(f"type={out.type}" + (f",dest={out.dest}" if out.dest else ""))
                 where = f" to {out.dest}" if out.dest else ""
                 sink(Noted(f"{job.label}: exported type={out.type}{where}", time.time()))
+            outputs = tuple(written)
+            if exports:
+                metadata = response_metadata(dict(response.ExporterResponse)) or None
     except SolveFailed as err:
         error = mapper.error(err.reason) if mapper is not None else StepError(job.label, err.reason, (job.label,))
     except BakeError as err:
@@ -206,6 +213,13 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
     sink(Built(job.label, time.time(), "" if error is None else str(error)))
     return TargetResult(root.target, (root.platform,), (None,), outputs, error,
                         mapper.executed if mapper else 0, mapper.cached if mapper else 0, metadata)
+
+
+def _writer(path: str) -> Receiver:
+    def opened() -> BinaryIO:
+        return open(path, "wb")  # receive_file closes it
+
+    return opened
 
 
 def _load(received: str, env: Mapping[str, str]) -> list[str]:

@@ -20,7 +20,7 @@ import functools
 import os
 import secrets as _random
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -43,7 +43,7 @@ class Session:
     ``async with Session(control, trees=…, lister=…) as s:`` then pass ``s.id`` in the solve."""
 
     def __init__(self, control: Control, *, trees: dict[str, Tree] | None = None, lister: Lister | None = None,
-                 receiver: Receiver | None = None, name: str = "bake", secrets: SecretSource | None = None,
+                 receiver: Receiver | Mapping[int, Receiver] | None = None, name: str = "bake", secrets: SecretSource | None = None,
                  agents: AgentSource | None = None, credentials: CredentialSource | None = None) -> None:
         self.control = control
         self.id = _random.token_hex(13)
@@ -60,7 +60,7 @@ class Session:
             # partials, not lambdas: grpc tells streaming handlers by their async-generator function
             methods["/moby.filesync.v1.FileSync/DiffCopy"] = functools.partial(send_tree, trees=self.trees,
                                                                                 lister=self.lister)
-        if self.receiver is not None:
+        if self.receiver:  # one, or one per exporter by its position in the request
             methods["/moby.filesync.v1.FileSend/DiffCopy"] = functools.partial(receive_file, receiver=self.receiver)
         secrets, agents, credentials = self.sources
         if secrets is not None:

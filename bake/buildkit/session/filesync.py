@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, BinaryIO
 
 import grpc
@@ -132,7 +132,17 @@ def _read(path: str) -> list[bytes]:
 
 
 async def receive_file(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any],
-                       receiver: Receiver) -> AsyncIterator[bytes]:
+                       receiver: Receiver | Mapping[int, Receiver]) -> AsyncIterator[bytes]:
+    """One export's bytes; with several exporters in a solve, the daemon names which one by its
+    position in the request (header ``buildkit-attachable-exporter-id``, 0 without it)."""
+    if not callable(receiver):
+        md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        which = md.get("buildkit-attachable-exporter-id", "0")
+        chosen = receiver.get(int(which)) if which.isdigit() else None
+        if chosen is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no receiver for exporter {which}")
+            return
+        receiver = chosen
     with receiver() as f:
         async for raw in requests:
             f.write(api.BytesMessage.FromString(raw).data)

@@ -107,3 +107,40 @@ def test_ssh_agent_connections_are_forwarded_byte_for_byte() -> None:
     assert seen == [b"\0\0\0\1\13"]
     assert b"".join(out) == b"\0\0\0\1\14"
     assert ids == ["deploy", "deploy", "other"]
+
+
+def test_an_exports_bytes_go_to_the_receiver_of_its_exporter(tmp_path: Any) -> None:
+    import io
+
+    from bake.buildkit.proto import control_pb2 as api
+    from bake.buildkit.session.filesync import receive_file
+
+    got: dict[int, io.BytesIO] = {}
+
+    class Kept(io.BytesIO):
+        def close(self) -> None:  # keep the bytes readable after receive_file closes it
+            pass
+
+    def receiver(i: int) -> Any:
+        def opened() -> io.BytesIO:
+            got[i] = Kept()
+            return got[i]
+        return opened
+
+    async def frames(*chunks: bytes) -> AsyncIterator[bytes]:
+        for c in chunks:
+            yield api.BytesMessage(data=c).SerializeToString()
+
+    async def scenario() -> None:
+        receivers = {0: receiver(0), 2: receiver(2)}
+        for which, data in (("2", b"second"), ("0", b"first")):
+            ctx = Context((("buildkit-attachable-exporter-id", which),))
+            async for _ in receive_file(frames(data[:3], data[3:]), ctx, receivers):  # type: ignore[arg-type]
+                pass
+        with pytest.raises(Aborted, match="no receiver for exporter 1"):
+            async for _ in receive_file(frames(b"x"), Context((("buildkit-attachable-exporter-id", "1"),)),  # type: ignore[arg-type]
+                                        receivers):
+                pass
+
+    run(scenario())
+    assert {i: b.getvalue() for i, b in got.items()} == {0: b"first", 2: b"second"}
