@@ -145,10 +145,11 @@ def manifest(config: Descriptor, layers: list[Descriptor], annotations: dict[str
 
 
 def index(manifests: list[Descriptor], annotations: dict[str, str] | None = None, kind: str = INDEX) -> Document:
+    """An image index (a multi-platform image), indented as BuildKit writes it (Go's MarshalIndent)."""
     body: dict[str, Any] = {"schemaVersion": 2, "mediaType": kind, "manifests": [m.to_json() for m in manifests]}
     if annotations and kind == INDEX:
         body["annotations"] = dict(sorted(annotations.items()))
-    return Document(kind, body, encode(body))
+    return Document(kind, body, encode(body, indent=True))
 
 
 def select(index_doc: Document, platform: Platform) -> Descriptor:

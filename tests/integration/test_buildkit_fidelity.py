@@ -61,3 +61,16 @@ def test_an_uncompressed_reproducible_manifest_is_buildkits(tmp_path: Path) -> N
         top = json.loads((d / name / "index.json").read_text())["manifests"][0]["digest"]
         assert (d / name / "blobs/sha256" / top[7:]).read_text() == out["manifest"], name
         assert top == out["manifest_digest"], name
+
+
+def test_a_reproducible_multi_platform_index_is_buildkits(tmp_path: Path) -> None:
+    """Two platforms (recorded without buildx's default provenance attestations): each platform's
+    manifest and the index over them are BuildKit's bytes."""
+    fx = fixture("manifest-uncompressed.json")["multi_platform"]
+    platforms = ", ".join(f'"{p}"' for p in fx["platforms"])
+    d = project(tmp_path, f'target "default" {{\n  platforms = [{platforms}]\n  args = {{SOURCE_DATE_EPOCH = "0"}}\n'
+                f'  output = ["type=oci,dest=out,tar=false,{fx["attrs"]}"]\n}}\n', fx["dockerfile"], fx["files"])
+    run(d, tmp_path / "root")
+    top = json.loads((d / "out/index.json").read_text())["manifests"][0]["digest"]
+    assert (d / "out/blobs/sha256" / top[7:]).read_text() == fx["index"]
+    assert top == fx["index_digest"]
