@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from bake.app import Request, _TargetConverter, located_errors, open_project
+from bake.app import Resolved, _TargetConverter
 from bake.app.build import BuildOptions, _check_outputs, _labels, _roots, _write_metadata
 from bake.app.outputs import Root, TargetResult
 from bake.app.remote_solve import CACHE_TYPES
@@ -39,16 +39,14 @@ def selected(flag: str | None, env: Mapping[str, str] | None) -> Builder | None:
     return None if name is None else load(name, env)
 
 
-def build(req: Request, opts: BuildOptions, builder: Builder, sink: Sink) -> list[TargetResult]:
+def build(resolved: Resolved, opts: BuildOptions, builder: Builder, sink: Sink) -> list[TargetResult]:
     nodes = check(builder)
-    project = open_project(req)
-    with located_errors(project.files):
-        plan = project.plan(list(req.targets))
+    plan = resolved.plan
     _check_outputs(plan)
     _refuse(plan, opts, builder)
     import anyio
 
-    results: list[TargetResult] = anyio.run(_run, req, opts, plan, builder, nodes, sink)
+    results: list[TargetResult] = anyio.run(_run, resolved, opts, builder, nodes, sink)
     if opts.metadata_file:
         _write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
@@ -107,11 +105,13 @@ async def _connect(controls: list[Control]) -> list[DaemonInfo]:
     return [infos[i] for i in range(len(controls))]
 
 
-async def _run(req: Request, opts: BuildOptions, plan: Plan, builder: Builder, nodes: tuple[Node, ...],
+async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: tuple[Node, ...],
                sink: Sink) -> list[TargetResult]:
     import contextlib
 
     import anyio
+
+    req, plan = resolved.request, resolved.plan
 
     from bake.app.remote_solve import Job, Sources
     from bake.buildkit.control import Control
@@ -131,7 +131,7 @@ async def _run(req: Request, opts: BuildOptions, plan: Plan, builder: Builder, n
             sink(Noted(f"builder {builder.name} ({builder.driver}): node {node.name} at {node.endpoint}, "
                        f"BuildKit {info.version or '(version not reported)'}, {', '.join(info.platforms) or 'no platforms'}", time.time()))
         host = served[0][0] if served[0] else local_platform()
-        roots = await anyio.to_thread.run_sync(_convert, req, plan, host)
+        roots = await anyio.to_thread.run_sync(_convert, resolved, host)
         where = [_node_of(r, served, builder, nodes) for r in roots]
         from bake.buildkit.drivers import refuse_missing_ops
 
@@ -175,7 +175,7 @@ def _node_of(root: Root, served: list[tuple[str, ...]], builder: Builder, nodes:
     return i
 
 
-def _convert(req: Request, plan: Plan, host: str) -> list[Root]:
+def _convert(resolved: Resolved, host: str) -> list[Root]:
     """Every target converted as for the embedded worker; base images' configs come from their
     registries through bake's client (and its records under the bake root)."""
     from bake.app.build import _registry_client
@@ -185,9 +185,10 @@ def _convert(req: Request, plan: Plan, host: str) -> list[Root]:
     from bake.worker.images import ImageStore
     from bake.worker.snapshot import Snapshotter
 
+    req, plan = resolved.request, resolved.plan
     root = StateRoot.locate(dict(os.environ if req.env is None else req.env)).path
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), Snapshotter(root))
-    with located_errors(open_project(req).files):
+    with resolved.located():
         return _roots(plan, _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client)), host)
 
 
