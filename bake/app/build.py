@@ -60,10 +60,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
     req, plan = resolved.request, resolved.plan
     builder = remote.selected(opts.builder, req.env)  # an unknown builder is an error before anything builds
     if builder is not None:
-        return remote.build(req, opts, builder, sink)
-    if rootless.needed():
-        results: list[TargetResult] = rootless.call("build:build", (resolved, opts), sink)
-        return results
+        return remote.build(resolved, opts, builder, sink)
     env = dict(os.environ if req.env is None else req.env)
     specs = plan_specs(plan)  # outputs and caches typed and checked: nothing found bad after the build
     from bake.registry.config import load as load_config
@@ -71,6 +68,10 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
     load_config()  # a malformed bake.toml is an error now, not when (or if) a registry is first asked
     allow = _entitlements(plan, opts.allow)
     root = StateRoot.locate(env, opts.root).path
+    if rootless.needed():  # an ordinary user: answered here if all is cached and in place, else in the namespace
+        from bake.app import outside
+
+        return outside.build(resolved, opts, root, sink)
     from bake.worker.worker import Worker
 
     try:
