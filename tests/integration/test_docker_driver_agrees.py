@@ -1,7 +1,7 @@
 """The same build on the embedded worker and on dockerd's BuildKit (the docker driver) gives the
 same files: a parametrised subset of Dockerfile features, each built both ways to type=tar and
 compared entry by entry (paths, kinds, permission bits, contents, link targets; owners and hard
-links only in the case that checks them, where bake's tar exporter differs from BuildKit).
+links only in the case that checks them, where bake's COPY --from differs from BuildKit).
 
 dockerd 20.10 ships BuildKit 0.8; where the results differ (its gaps, and one of bake's) the case is
 a strict xfail with the reason, so a fix on either side shows up.
@@ -123,10 +123,11 @@ DIFFER: dict[str, str] = {
     # dockerd 20.10's BuildKit 0.8
     "copy-chmod-makes-parents": "BuildKit 0.8 makes the parents a COPY --chmod creates 0755; v0.32.2 gives them the "
                                 "--chmod mode (recorded), as bake does",
-    # bake's own: its type=tar writes every entry 0:0 and hard links as copies, where BuildKit (0.8 here, and
-    # v0.32.2: checked with the reference's buildx) keeps both; only this case compares owners and hard links
-    "tar-owners-and-hardlinks": "bake's type=tar exporter writes owners 0:0 and hard links as copies; BuildKit 0.8 "
-                                "and v0.32.2 keep the uid/gid and the link (a gap of bake's, not the engine's)",
+    # bake's own: its COPY --from resets owners to 0:0 and copies hard links as separate files, where
+    # BuildKit (0.8 here, and v0.32.2: checked with the reference's buildx) keeps both; bake's type=tar of
+    # the stage itself keeps them. Only this case compares owners and hard links.
+    "tar-owners-and-hardlinks": "bake's COPY --from writes owners 0:0 and hard links as copies; BuildKit 0.8 and "
+                                "v0.32.2 keep the uid/gid and the link (a gap of bake's, not the engine's)",
 }
 EXACT = ("tar-owners-and-hardlinks",)
 # what it cannot run at all: refused before building (test_docker_driver.py checks the message)
