@@ -74,8 +74,8 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
                 no(f"target {name}: an image output (type={out.type}) of several platforms that is not pushed")
             if out.type == "tar" and len(t.platforms or ()) > 1:
                 no(f"target {name}: a tar output of several platforms")
-        if len(t.output or ()) > 1:
-            no(f"target {name}: several outputs")
+        if len(t.output or ()) > 1 and builder.driver != "remote":
+            no(f"target {name}: several outputs (BuildKit before v0.13 exports once)")
         for what, entries, types in (("cache-from", t.cache_from, CACHE_TYPES[:1]), ("cache-to", t.cache_to, CACHE_TYPES)):
             for entry in entries or ():
                 if entry.type not in types:

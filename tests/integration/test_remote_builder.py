@@ -500,3 +500,13 @@ EOT
     assert re.search(r" > \[[^]]*\] RUN echo about to fail && exit 3:\nabout to fail\n------\nDockerfile:3\n", r.stderr)
     assert "ERROR: target bad: failed to solve: process" in r.stderr and "exit code: 3" in r.stderr
     assert (tmp_path / "out" / "ok" / "f").read_text() == "fine\n"  # not cancelled by its sibling's failure
+
+
+def test_several_outputs_of_one_target_from_one_solve(tmp_path: Path) -> None:
+    env = _image_project(tmp_path, "bake-remote/app:1", "type=cacheonly")
+    r = _bake(tmp_path, env, "--builder", "remote1", "--set", "app.output=type=oci,dest=img.tar",
+              "--set", "app.output+=type=local,dest=fs", "app")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "fs" / "srv" / "f.txt").read_text() == "hi\n"
+    assert _skopeo_config(f"oci-archive:{tmp_path / 'img.tar'}")["config"] == EMBEDDED_CONFIG
+    assert "app: exported type=oci to img.tar" in r.stderr and "app: exported type=local to fs" in r.stderr
