@@ -18,11 +18,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export COVERAGE_FILE="$work/coverage"
 status=0
-.venv/bin/python -m pytest -p no:cacheprovider --basetemp="$work/tmp" -q tests/unit \
+.venv/bin/python -m pytest -p no:cacheprovider --basetemp="$work/tmp" tests/unit \
   --cov=bake/app --cov=bake/exporter --cov=bake/worker --cov-report= "$@" >"$work/pytest.log" 2>&1 || status=$?
 tail -n 1 "$work/pytest.log"
 if [ "$status" -ne 0 ]; then
-  grep -E '^(FAILED|ERROR) ' "$work/pytest.log" | sort -u || true
+  grep -E '^(FAILED|ERROR) ' "$work/pytest.log" | cut -d' ' -f1-2 | sort -u || true
 fi
 if [ -n "$verbose" ]; then
   .venv/bin/coverage report --include='bake/app/*,bake/exporter/*,bake/worker/*' --show-missing --skip-covered
