@@ -306,15 +306,23 @@ def _mount(m: Mount, index: _Index) -> pb.Mount:
 def _action(a: FileAction, base: int | None, index: _Index) -> tuple[str, object, int]:
     """(oneof field, message, secondary input) of one file action."""
     if isinstance(a, Copy):
-        if a.parents:
-            raise NotSupportedRemote("COPY --parents")
+        src, include, required = a.src, list(a.include), []
+        if a.parents:  # as BuildKit's frontend: copy the pivot's contents, kept to the pattern
+            pivot, sep, pattern = src.partition("/./")
+            src, pattern = (pivot, pattern) if sep else ("/", src)
+            pattern = posixpath.normpath("/" + pattern).lstrip("/")
+            include = [pattern]
+            if not any(ch in src + pattern for ch in "*?["):
+                required = [posixpath.join(_abs(src), pattern)]
         c = pb.FileActionCopy(
-            src=_abs(a.src), dest=a.dest, followSymlink=a.follow_symlinks, dirCopyContents=a.dir_contents_only,
+            src=_abs(src), dest=a.dest, followSymlink=a.follow_symlinks, dirCopyContents=a.dir_contents_only,
             attemptUnpackDockerCompatibility=a.unpack, createDestPath=a.create_dest_path,
             allowWildcard=a.allow_wildcard, allowEmptyWildcard=a.allow_empty_wildcard,
             timestamp=a.timestamp * 1_000_000_000 if a.timestamp is not None else -1,
-            include_patterns=list(a.include), exclude_patterns=list(a.exclude), mode=-1,
+            include_patterns=include, exclude_patterns=list(a.exclude), mode=-1, required_paths=required,
         )
+        if a.parents:
+            c.dirCopyContents = c.followSymlink = c.createDestPath = c.allowWildcard = c.allowEmptyWildcard = True
         if a.chmod:
             if all(ch in "01234567" for ch in a.chmod):
                 c.mode = int(a.chmod, 8)

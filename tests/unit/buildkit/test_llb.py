@@ -152,3 +152,17 @@ def test_pull_resolves_images_at_their_registry() -> None:
     sources = [pb.Op.FromString(b).source for b in pulled.definition.ops if pb.Op.FromString(b).WhichOneof("op") == "source"]
     assert [dict(s.attrs) for s in sources] == [{"image.resolvemode": "pull"}]
     assert plain.definition.ops != pulled.definition.ops  # another source, so another cache key below it
+
+
+def test_copy_parents_as_buildkits_frontend_sends_it() -> None:
+    ctx = local("ctx")
+    m = marshal(scratch("linux/amd64").file((
+        (Copy(0, "a/b/one.txt", "/x/", parents=True), ctx),
+        (Copy(0, "./a/./b/one.txt", "/y/", parents=True), ctx),
+        (Copy(0, "c/*.txt", "/z/", parents=True), ctx)), name="COPY --parents").vertex)
+    op = next(pb.Op.FromString(b) for b in m.definition.ops if pb.Op.FromString(b).WhichOneof("op") == "file")
+    got = [(a.copy.src, list(a.copy.include_patterns), list(a.copy.required_paths), a.copy.dirCopyContents)
+           for a in op.file.actions]
+    assert got == [("/", ["a/b/one.txt"], ["/a/b/one.txt"], True),
+                   ("/a", ["b/one.txt"], ["/a/b/one.txt"], True),
+                   ("/", ["c/*.txt"], [], True)]  # a wildcard: nothing required
