@@ -36,6 +36,11 @@ def plan_specs(plan: Plan) -> dict[str, TargetSpecs]:
             tuple(output_spec(e, f"target {name}: output type={e.type}") for e in t.output or ()),
             tuple(cache_spec(e, f"target {name}: cache-from type={e.type}", export=False) for e in t.cache_from or ()),
             tuple(cache_spec(e, f"target {name}: cache-to type={e.type}", export=True) for e in t.cache_to or ()))
+        if len(t.platforms or ()) > 1 and any(o.type == "docker" for o in out[name].outputs):
+            # a docker-save tarball (and so --load) holds one platform per image: BuildKit's words
+            raise UsageError(f"target {name}: output type=docker: docker exporter does not currently support "
+                             f"exporting manifest lists ({len(t.platforms or ())} platforms; use type=oci, or one "
+                             f"platform: --set {name}.platform=…)")
     return out
 
 
