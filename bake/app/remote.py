@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from bake._record import replace
 from bake.app import Resolved, _TargetConverter
 from bake.app.build import BuildOptions, _check_outputs, _labels, _roots, _write_metadata
 from bake.app.outputs import Root, TargetResult
@@ -64,8 +65,6 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
     def no(what: str) -> None:
         raise NotSupportedRemote(what, builder.name)
 
-    if opts.publish != "each":
-        no("--publish after-all")
     for name, t in plan.targets.items():
         for out in t.output or ():
             if out.type not in TYPES:
@@ -149,16 +148,31 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
         for n in sorted(set(where)):  # one context session per node that builds something
             sessions[n] = await stack.enter_async_context(
                 Session(controls[n], trees=trees, lister=_lister, name="bake-contexts"))
-        solved: dict[int, TargetResult] = {}
-        async with anyio.create_task_group() as tg:
-            for k, (label, root, n) in enumerate(zip(labels, roots, where, strict=True)):
-                several = len(plan.targets[root.target].platforms or ()) > 1
-                job = Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root, several, builder.driver)
-                tg.start_soon(_one, job, sources, sink, solved, k)
-        results = _per_target(plan, roots, [solved[k] for k in range(len(roots))])
+        jobs = [Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root,
+                    len(plan.targets[root.target].platforms or ()) > 1, builder.driver)
+                for label, root, n in zip(labels, roots, where, strict=True)]
+        if opts.publish == "after-all":
+            # build everything first, exporting nothing; only when every target built, the same
+            # solves again with their outputs (each step cached by then): nothing is published otherwise
+            built = await _solve_all([replace(j, export=False) for j in jobs], sources, sink)
+            if any(r.error is not None for r in built):
+                sink(Noted("publish after-all: a target failed, nothing exported", time.time(), "warning"))
+                return _per_target(plan, roots, built)
+        solved = await _solve_all(jobs, sources, sink)
         from bake.app.remote_index import push_indexes
 
-        return await push_indexes(plan, [solved[k] for k in range(len(roots))], results, sink)
+        return await push_indexes(plan, solved, _per_target(plan, roots, solved), sink)
+
+
+async def _solve_all(jobs: list[Job], sources: Sources, sink: Sink) -> list[TargetResult]:
+    """Every job solved at once; each one's failure is its own result."""
+    import anyio
+
+    solved: dict[int, TargetResult] = {}
+    async with anyio.create_task_group() as tg:
+        for k, job in enumerate(jobs):
+            tg.start_soon(_one, job, sources, sink, solved, k)
+    return [solved[k] for k in range(len(jobs))]
 
 
 async def _one(job: Job, sources: Sources, sink: Sink, solved: dict[int, TargetResult], k: int) -> None:

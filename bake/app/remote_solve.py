@@ -47,6 +47,7 @@ class Job:
     root: Root
     per_platform: bool  # the target builds for several platforms: local outputs go in subdirectories
     driver: str = "remote"  # "docker": image outputs go to the engine's image store
+    export: bool = True  # False: build only (--publish after-all's first pass)
 
 
 class Sources:
@@ -108,7 +109,7 @@ def exports_of(job: Job) -> list[tuple[ExportEntry, Export]]:
 
     t = job.plan.targets[job.root.target]
     out: list[tuple[ExportEntry, Export]] = []
-    for entry in t.output or ():
+    for entry in t.output or () if job.export else ():
         config, epoch = image_config(job.root, t, job.env) if entry.type in IMAGE_TYPES else (None, None)
         dest = entry.dest
         if dest and dest != "-" and not os.path.isabs(dest):
@@ -210,7 +211,8 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
         error = mapper.error(err.reason) if mapper is not None else StepError(job.label, err.reason, (job.label,))
     except BakeError as err:
         error = err
-    sink(Built(job.label, time.time(), "" if error is None else str(error)))
+    if job.export or error is not None:  # a build-only pass that succeeded is announced by the pass that exports
+        sink(Built(job.label, time.time(), "" if error is None else str(error)))
     return TargetResult(root.target, (root.platform,), (None,), outputs, error,
                         mapper.executed if mapper else 0, mapper.cached if mapper else 0, metadata)
 

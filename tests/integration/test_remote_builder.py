@@ -535,3 +535,25 @@ EOT
     # what bake's embedded worker writes for the same file (checked by hand, same tree)
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
         "x/a/b/one.txt", "x/c/two.txt", "y/b/one.txt", "z/a/three.md"]
+
+
+def test_publish_after_all_exports_nothing_when_a_target_fails(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "a" {{
+  output = ["type=local,dest=out/a"]
+  dockerfile-inline = "FROM {BASE}\\nRUN echo built > /a.txt\\n"
+}}
+target "b" {{
+  output = ["type=local,dest=out/b"]
+  args = {{ SALT = "{uuid.uuid4().hex}" }}
+  dockerfile-inline = "FROM {BASE}\\nARG SALT\\nRUN exit 1\\n"
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "remote1", "--publish", "after-all", "--keep-going", "a", "b")
+    assert r.returncode != 0
+    assert "publish after-all: a target failed, nothing exported" in r.stderr
+    assert not (tmp_path / "out").exists()  # not even a's, which built
+    ok = _bake(tmp_path, env, "--builder", "remote1", "--publish", "after-all", "a")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out" / "a" / "a.txt").read_text() == "built\n"

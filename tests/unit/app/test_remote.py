@@ -48,8 +48,6 @@ def test_accepted_shapes(tmp_path: Path) -> None:
     with pytest.raises(NotSupportedRemote, match="several outputs"):  # dockerd's BuildKit exports once
         _refuse(_plan(tmp_path, '  output = ["type=local,dest=a", "type=tar,dest=b.tar"]'), BuildOptions(),
                 Builder("default", "docker", (Node("default", "unix:///var/run/docker.sock"),)))
-    with pytest.raises(NotSupportedRemote, match="--publish after-all"):
-        _refuse(_plan(tmp_path, ""), BuildOptions(publish="after-all"), BUILDER)
 
 
 def test_one_result_per_target_from_its_platforms(tmp_path: Path) -> None:
