@@ -13,7 +13,7 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import BinaryIO, cast
 
 from bake.content.dirfd import opened
@@ -79,6 +79,27 @@ class _GoTarInfo(tarfile.TarInfo):
         return buf[:148] + b"%06o\0 " % checksum + buf[156:]  # type: ignore[no-any-return]
 
 
+    def create_pax_header(self, info: Mapping[str, str | int | bytes | Mapping[str, str]], encoding: str) -> bytes:
+        # Go keeps a long ASCII path in the ustar header when it splits into prefix and name (at
+        # the last "/" that fits); Python would write a PAX record for it
+        split = _ustar_split(str(info["name"]))
+        if split is not None:
+            info = {**info, "prefix": split[0], "name": split[1]}
+        return super().create_pax_header(info, encoding)
+
+
+def _ustar_split(path: str) -> tuple[str, str] | None:
+    """``(prefix, name)`` as Go's archive/tar splits a path longer than the 100-byte name field
+    (the prefix field holds 155), or None when it keeps the path whole or needs a PAX record."""
+    if len(path) <= 100 or not path.isascii():
+        return None
+    end = 156 if len(path) > 156 else len(path) - 1 if path.endswith("/") else len(path)
+    i = path.rfind("/", 0, end)
+    if i <= 0 or len(path) - i - 1 > 100 or len(path) - i - 1 == 0 or i > 155:
+        return None
+    return path[:i], path[i + 1:]
+
+
 class _Unpadded:
     """Passes writes through until ``limit``: Python pads a tar to a 10 KiB record, Go (BuildKit)
     ends it right after the two zero blocks; the same files must make the same bytes (diff ids)."""
@@ -126,11 +147,57 @@ def _copied_up(upper: str, lower: str, entries: list[str]) -> set[str]:
                         if _xattrs(full) == _xattrs(f"/proc/self/fd/{fd}", follow=True):
                             same.add(rel)
                             continue
+            elif (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and _unchanged(full, st, view, rel):
+                same.add(rel)  # copied up, or written again as it was (COPY . over files COPY'd before)
+                continue
             parent = os.path.dirname(rel)
             while parent and parent not in needed:
                 needed.add(parent)
                 parent = os.path.dirname(parent)
     return same - needed
+
+
+def _unchanged(full: str, st: os.stat_result, view: Root, rel: str) -> bool:
+    """A file or link of the upper that is the lower's, by BuildKit's overlay differ's rule (after
+    continuity's): same type, mode, owners and file capabilities, size and mtime seconds; then, when
+    both times have no nanoseconds (unpacked from a tar), the same target or bytes, otherwise the
+    same nanoseconds."""
+    below = view.lstat(rel)
+    if below is None or (st.st_mode, st.st_uid, st.st_gid, st.st_rdev, st.st_size, int(st.st_mtime)) != (
+            below.st_mode, below.st_uid, below.st_gid, below.st_rdev, below.st_size, int(below.st_mtime)):
+        return False
+    if st.st_mtime_ns % 1_000_000_000 or below.st_mtime_ns % 1_000_000_000:
+        return st.st_mtime_ns == below.st_mtime_ns and _capability(full) == _capability_below(view, rel)
+    if stat.S_ISLNK(st.st_mode):
+        dirfd, name = view.parent(rel)
+        with opened(dirfd):
+            return os.readlink(full) == os.readlink(name, dir_fd=dirfd)
+    if _capability(full) != _capability_below(view, rel):
+        return False
+    if st.st_size == 0:
+        return True
+    with open(full, "rb") as mine, opened(view.open(rel, os.O_RDONLY, follow=False)) as fd:
+        while True:
+            a, b = mine.read(1 << 16), os.read(fd, 1 << 16)
+            if a != b:
+                return False
+            if not a:
+                return True
+
+
+def _capability(path: str) -> bytes | None:
+    try:
+        return os.getxattr(path, "security.capability", follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def _capability_below(view: Root, rel: str) -> bytes | None:
+    try:
+        with opened(view.open(rel, follow=False)) as fd:
+            return os.getxattr(f"/proc/self/fd/{fd}", "security.capability")
+    except OSError:
+        return None
 
 
 def _meta(st: os.stat_result) -> tuple[int, ...]:
