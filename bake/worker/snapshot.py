@@ -20,6 +20,7 @@ outlives pruned and broken ones), so a stale record naming an old id can never n
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -169,7 +170,8 @@ class Snapshotter:
 
         def options(prefix: str) -> str:
             text = "lowerdir=" + ":".join(f"{prefix}{p}/fs" for p in lowers)
-            return text + (f",upperdir={prefix}{sid}/fs,workdir={prefix}{sid}/work" if writable else "")
+            text += f",upperdir={prefix}{sid}/fs,workdir={prefix}{sid}/work" if writable else ""
+            return text + (",userxattr" if _user_xattrs() else "")
 
         relative = options("")
         if len(relative) > MAX_OPTIONS:
@@ -276,6 +278,16 @@ class Snapshotter:
 
 
 LAST_ID = ".last-id"
+
+
+@functools.cache
+def _user_xattrs() -> bool:
+    """Whether overlays keep their xattrs in ``user.overlay.*`` (``userxattr``): in a user namespace,
+    where ``trusted.*`` cannot be set — without it, removing a directory that a lower layer also
+    holds fails with EIO (the whiteout needs an opaque mark), as does everything else needing one."""
+    from bake.worker.userns import in_user_namespace
+
+    return in_user_namespace()
 
 
 def _marker(parent: str | None) -> bytes:

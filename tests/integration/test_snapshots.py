@@ -202,3 +202,36 @@ def test_zstd_layers_unpack(tmp_path: Path) -> None:
     images = ImageStore(str(tmp_path), store, Snapshotter(str(tmp_path)))
     top = images.unpack(oci.manifest(oci.Descriptor(oci.CONFIG, digest, 1), [oci.Descriptor(oci.LAYER_ZSTD, digest, len(blob))]), {})
     assert Path(images.snapshots.upper(top), "app", "main").read_text() == "zstd!"
+
+
+def test_a_directory_lower_layers_hold_can_be_removed_and_made_again(snaps: Snapshotter, tmp_path: Path) -> None:
+    """What `RUN rm -rf /srv/data && mkdir /srv/data` does on an image. In a user namespace the
+    overlay must keep its marks in user.overlay.* xattrs (userxattr): it failed with EIO there."""
+    base = snaps.prepare(None)
+    Path(snaps.upper(base), "srv", "data").mkdir(parents=True)
+    Path(snaps.upper(base), "srv", "data", "old").write_text("old")
+    mid = snaps.prepare(snaps.commit(base))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    snaps.mount(mid, str(mnt))
+    try:
+        (mnt / "srv" / "data" / "more").write_text("more")
+    finally:
+        snaps.unmount(str(mnt))
+    top = snaps.prepare(snaps.commit(mid))
+    snaps.mount(top, str(mnt))
+    try:
+        for name in ("old", "more"):
+            (mnt / "srv" / "data" / name).unlink()
+        (mnt / "srv" / "data").rmdir()
+        (mnt / "srv" / "data").mkdir()
+        (mnt / "srv" / "data" / "new").write_text("new")
+    finally:
+        snaps.unmount(str(mnt))
+    snaps.mount(snaps.commit(top), str(mnt), readonly=True)
+    try:
+        assert os.listdir(mnt / "srv" / "data") == ["new"]
+    finally:
+        snaps.unmount(str(mnt))
+    with tarfile.open(fileobj=io.BytesIO(layer_bytes(snaps.upper(top)))) as t:
+        assert sorted(m.name for m in t.getmembers()) == ["srv", "srv/data", "srv/data/.wh..wh..opq", "srv/data/new"]
