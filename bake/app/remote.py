@@ -23,7 +23,7 @@ from bake.app.outputs import Root, TargetResult
 from bake.app.remote_solve import CACHE_TYPES
 from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node, check, load, route, selected_name, tls
-from bake.buildkit.exporters import IMAGE_TYPES, TYPES, pushes
+from bake.buildkit.exporters import TYPES, pushes
 from bake.errors import BuildFailed
 from bake.model import Plan, local_platform
 from bake.progress.events import Noted, Planned, Sink
@@ -69,10 +69,8 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
         for out in t.output or ():
             if out.type not in TYPES:
                 no(f"target {name}: output type={out.type} (supported: {', '.join(TYPES)})")
-            if out.type in IMAGE_TYPES and len(t.platforms or ()) > 1 and not pushes(out.type, dict(out.attrs)):
+            if out.type in ("image", "docker") and len(t.platforms or ()) > 1 and not pushes(out.type, dict(out.attrs)):
                 no(f"target {name}: an image output (type={out.type}) of several platforms that is not pushed")
-            if out.type == "tar" and len(t.platforms or ()) > 1:
-                no(f"target {name}: a tar output of several platforms")
         if len(t.output or ()) > 1 and builder.driver != "remote":
             no(f"target {name}: several outputs (BuildKit before v0.13 exports once)")
         for what, entries, types in (("cache-from", t.cache_from, CACHE_TYPES[:1]), ("cache-to", t.cache_to, CACHE_TYPES)):
@@ -160,8 +158,10 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
                 return _per_target(plan, roots, built)
         solved = await _solve_all(jobs, sources, sink)
         from bake.app.remote_index import push_indexes
+        from bake.app.remote_merge import merge_parts
 
-        return await push_indexes(plan, solved, _per_target(plan, roots, solved), sink)
+        results = merge_parts(plan, _per_target(plan, roots, solved), req.cwd)
+        return await push_indexes(plan, solved, results, sink)
 
 
 async def _solve_all(jobs: list[Job], sources: Sources, sink: Sink) -> list[TargetResult]:

@@ -116,6 +116,10 @@ def exports_of(job: Job) -> list[tuple[ExportEntry, Export]]:
             dest = os.path.join(job.cwd, dest)
         if entry.type == "local" and job.per_platform:
             dest = os.path.join(dest, job.root.platform.replace("/", "_"))
+        elif entry.type in ("tar", "oci") and job.per_platform:  # joined once every platform is built
+            from bake.app.remote_merge import part
+
+            dest = part(dest, job.root.platform)
         if job.driver == "docker":
             from bake.buildkit.drivers.docker import engine_export
 

@@ -557,3 +557,35 @@ target "b" {{
     ok = _bake(tmp_path, env, "--builder", "remote1", "--publish", "after-all", "a")
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "out" / "a" / "a.txt").read_text() == "built\n"
+
+
+def test_tarballs_of_two_platforms_are_one_file_each(tmp_path: Path) -> None:
+    env = _project(tmp_path, HOST, "type=cacheonly")
+    (tmp_path / "docker-bake.hcl").write_text(f'''
+target "m" {{
+  platforms = ["linux/amd64", "linux/386"]
+  tags = ["bake-remote/multi:1"]
+  output = ["type=oci,dest=img.tar", "type=tar,dest=fs.tar"]
+  dockerfile-inline = <<EOT
+FROM --platform=$BUILDPLATFORM {BASE} AS b
+ARG TARGETPLATFORM
+RUN echo $TARGETPLATFORM > /p.txt
+FROM scratch
+COPY --from=b /p.txt /
+CMD ["/p.txt"]
+EOT
+}}
+''')
+    r = _bake(tmp_path, env, "--builder", "remote1", "m")
+    assert r.returncode == 0, r.stderr
+    import tarfile
+
+    with tarfile.open(tmp_path / "fs.tar") as tf:
+        got = {m.name: tf.extractfile(m).read() for m in tf if m.isreg()}  # type: ignore[union-attr]
+    assert got == {"linux_amd64/p.txt": b"linux/amd64\n", "linux_386/p.txt": b"linux/386\n"}
+    for arch in ("amd64", "386"):
+        doc = json.loads(subprocess.run(["skopeo", "inspect", "--override-arch", arch, "--config",
+                                         f"oci-archive:{tmp_path / 'img.tar'}"], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert doc["architecture"] == arch and doc["config"]["Cmd"] == ["/p.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

@@ -27,9 +27,8 @@ def _plan(tmp_path: Path, body: str) -> Plan:
 
 
 @pytest.mark.parametrize(("body", "what"), [
-    ('  output = ["type=oci,dest=x.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]',
-     "an image output (type=oci) of several platforms that is not pushed"),
-    ('  output = ["type=tar,dest=x.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]', "a tar output of several"),
+    ('  output = ["type=docker,dest=x.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]',
+     "an image output (type=docker) of several platforms that is not pushed"),
     ('  cache-to = ["type=local,dest=c"]', "cache-to type=local (supported: registry, inline)"),
     ('  cache-from = ["type=inline"]', "cache-from type=inline (supported: registry)"),
     ('  cache-to = ["type=registry,ref=r/c"]\n  platforms = ["linux/amd64", "linux/arm64"]', "cache-to of several"),
@@ -43,7 +42,8 @@ def test_accepted_shapes(tmp_path: Path) -> None:
     for body in ('  output = ["type=registry"]\n  tags = ["r/app:1"]\n  platforms = ["linux/amd64", "linux/arm64"]',
                  '  output = ["type=local,dest=out"]\n  platforms = ["linux/amd64", "linux/arm64"]',
                  '  cache-to = ["type=inline"]\n  cache-from = ["type=registry,ref=r/c"]\n  output = ["type=docker,dest=i.tar"]',
-                 '  output = ["type=local,dest=a", "type=tar,dest=b.tar"]'):
+                 '  output = ["type=local,dest=a", "type=tar,dest=b.tar"]',
+                 '  output = ["type=oci,dest=i.tar", "type=tar,dest=f.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]'):
         _refuse(_plan(tmp_path, body), BuildOptions(), BUILDER)  # no error
     with pytest.raises(NotSupportedRemote, match="several outputs"):  # dockerd's BuildKit exports once
         _refuse(_plan(tmp_path, '  output = ["type=local,dest=a", "type=tar,dest=b.tar"]'), BuildOptions(),
@@ -74,3 +74,46 @@ def test_the_index_of_each_platforms_pushed_manifest() -> None:
         {"mediaType": oci.MANIFEST, "digest": "sha256:aa", "size": 500, "platform": {"architecture": "amd64", "os": "linux"}},
         {"mediaType": oci.MANIFEST, "digest": "sha256:bb", "size": 500,
          "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]
+
+
+def _tarball(path: Path, files: dict[str, bytes]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_platform_tarballs_joined_as_the_embedded_worker_writes_them(tmp_path: Path) -> None:
+    import json
+    import tarfile
+
+    from bake.app.remote_merge import merge_parts, part
+
+    plan = _plan(tmp_path, '  output = ["type=tar,dest=fs.tar", "type=oci,dest=img.tar"]\n'
+                           '  platforms = ["linux/amd64", "linux/arm64"]')
+    shared = b"a layer both platforms have"
+    blob = "blobs/sha256/" + __import__("hashlib").sha256(shared).hexdigest()
+    for platform, digest in (("linux/amd64", "sha256:aa"), ("linux/arm64", "sha256:bb")):
+        _tarball(Path(part(str(tmp_path / "fs.tar"), platform)), {"etc/hostname": platform.encode()})
+        index = {"schemaVersion": 2, "manifests": [{"mediaType": oci.MANIFEST, "digest": digest, "size": 3,
+                                                    "annotations": {"io.containerd.image.name": "r/app:1"}}]}
+        _tarball(Path(part(str(tmp_path / "img.tar"), platform)), {
+            "oci-layout": b"{}", "index.json": json.dumps(index).encode(), blob: shared})
+    result = TargetResult("t", ("linux/amd64", "linux/arm64"), (None, None), (), None, 0, 0)
+    assert merge_parts(plan, [result], str(tmp_path)) == [result]
+    with tarfile.open(tmp_path / "fs.tar") as tf:
+        assert {m.name: tf.extractfile(m).read() for m in tf if m.isreg()} == {  # type: ignore[union-attr]
+            "linux_amd64/etc/hostname": b"linux/amd64", "linux_arm64/etc/hostname": b"linux/arm64"}
+    with tarfile.open(tmp_path / "img.tar") as tf:
+        names = tf.getnames()
+        assert names.count(blob) == 1  # shared blobs once
+        (top,) = json.loads(tf.extractfile("index.json").read())["manifests"]  # type: ignore[union-attr]
+        assert top["annotations"] == {"io.containerd.image.name": "r/app:1"}
+        inner = json.loads(tf.extractfile("blobs/sha256/" + top["digest"].removeprefix("sha256:")).read())  # type: ignore[union-attr]
+    assert [(m["digest"], m["platform"]["architecture"]) for m in inner["manifests"]] == [
+        ("sha256:aa", "amd64"), ("sha256:bb", "arm64")]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []  # parts removed
