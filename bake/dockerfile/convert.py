@@ -3,7 +3,7 @@
 Each needed stage is dispatched instruction by instruction over an immutable ``State``; the
 image config travels alongside. Words expand where BuildKit expands them (FROM, COPY/ADD and
 their flags, ENV, LABEL, EXPOSE, USER, VOLUME, WORKDIR, STOPSIGNAL, ``--mount`` fields), with
-ENV taking precedence over ARG; RUN/CMD/ENTRYPOINT are left to the shell.
+whichever of ENV and an ARG's value came last; RUN/CMD/ENTRYPOINT are left to the shell.
 """
 
 from __future__ import annotations
