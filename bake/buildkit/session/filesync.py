@@ -25,6 +25,7 @@ from bake.buildkit.proto import control_pb2 as api
 from bake.buildkit.proto import filesync_pb2 as fs
 
 _CHUNK = 32 << 10  # fsutil's buffer size
+_QUEUED = 64  # packets waiting for the daemon (2 MiB of file data at most)
 
 # Go's os.FileMode type bits, which fsutil sends instead of st_mode's
 _DIR, _SYMLINK, _DEVICE, _PIPE, _SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
@@ -93,24 +94,36 @@ async def send_tree(requests: AsyncIterator[bytes], context: grpc.aio.ServicerCo
         return
     listing = await asyncio.to_thread(stats, tree, lister)
     files = {i: full for i, (_, full) in enumerate(listing) if full is not None}
-    out: asyncio.Queue[bytes | None] = asyncio.Queue()
+    # bounded: a big file is read as fast as the daemon takes it, never held in memory whole
+    out: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUED)
+
+    failed: list[BaseException] = []
 
     async def serve() -> None:
+        try:
+            await answer()
+        except Exception as err:  # ends the stream below with this error (a cancellation just ends)
+            failed.append(err)
+        await out.put(None)
+
+    async def answer() -> None:
         async for raw in requests:
             p = fs.Packet.FromString(raw)
             if p.type == fs.Packet.PACKET_REQ:
                 full = files.pop(p.ID, None)
                 if full is None:
                     raise ValueError(f"invalid file id {p.ID}")
-                for chunk in await asyncio.to_thread(_read, full):
-                    out.put_nowait(fs.Packet(type=fs.Packet.PACKET_DATA, ID=p.ID, data=chunk).SerializeToString())
-                out.put_nowait(fs.Packet(type=fs.Packet.PACKET_DATA, ID=p.ID).SerializeToString())
+                with open(full, "rb") as f:
+                    while block := await asyncio.to_thread(f.read, _CHUNK * 32):  # one thread hop per MiB
+                        for i in range(0, len(block), _CHUNK):
+                            data = block[i:i + _CHUNK]
+                            await out.put(fs.Packet(type=fs.Packet.PACKET_DATA, ID=p.ID, data=data).SerializeToString())
+                await out.put(fs.Packet(type=fs.Packet.PACKET_DATA, ID=p.ID).SerializeToString())
             elif p.type == fs.Packet.PACKET_FIN:
-                out.put_nowait(fs.Packet(type=fs.Packet.PACKET_FIN).SerializeToString())
+                await out.put(fs.Packet(type=fs.Packet.PACKET_FIN).SerializeToString())
                 break
             elif p.type == fs.Packet.PACKET_ERR:
                 raise ValueError(f"error from receiver: {p.data.decode(errors='replace')}")
-        out.put_nowait(None)
 
     task = asyncio.create_task(serve())
     try:
@@ -119,16 +132,10 @@ async def send_tree(requests: AsyncIterator[bytes], context: grpc.aio.ServicerCo
         yield fs.Packet(type=fs.Packet.PACKET_STAT).SerializeToString()
         while (item := await out.get()) is not None:
             yield item
+        if failed:
+            await context.abort(grpc.StatusCode.INTERNAL, f"sending {name}: {failed[0]}")
     finally:
         task.cancel()
-
-
-def _read(path: str) -> list[bytes]:
-    chunks = []
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            chunks.append(chunk)
-    return chunks
 
 
 async def receive_file(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any],
