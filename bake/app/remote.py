@@ -79,8 +79,11 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
                     no(f"target {name}: {what} type={entry.type} (supported: {', '.join(types)})")
                 if what == "cache-to" and len(t.platforms or ()) > 1:
                     no(f"target {name}: cache-to of several platforms")
-        if t.attest:
-            no(f"target {name}: attest")
+        attests = [a for a in t.attest or () if not a.disabled]
+        if attests and builder.driver != "remote":
+            no(f"target {name}: attest (dockerd's BuildKit makes no attestations)")
+        if attests and len(t.platforms or ()) > 1:
+            no(f"target {name}: attest of several platforms")
 
 
 async def _connect(controls: list[Control]) -> list[DaemonInfo]:

@@ -160,6 +160,9 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
         ref = secrets.token_hex(13)
         request = api.SolveRequest(Ref=ref, Definition=m.definition)
         _cache(request, job.plan.targets[root.target])
+        for a in job.plan.targets[root.target].attest or ():
+            if not a.disabled:  # BuildKit's solver makes provenance (and asks a scanner for an SBOM) itself
+                request.FrontendAttrs[f"attest:{a.type}"] = ",".join(f"{k}={v}" for k, v in a.attrs)
         with tempfile.TemporaryDirectory(prefix="bake-export-") as tmp:
             received = [os.path.join(tmp, f"out-{i}.tar") for i in range(len(exports))]
             receivers: dict[int, Receiver] = {}

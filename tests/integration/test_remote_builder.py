@@ -589,3 +589,14 @@ EOT
                                         check=True).stdout)
         assert doc["architecture"] == arch and doc["config"]["Cmd"] == ["/p.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_provenance_is_attached_by_the_daemon(tmp_path: Path) -> None:
+    tag = f"{BASE.split('/')[0]}/bake-remote-test/prov:{uuid.uuid4().hex[:12]}"
+    env = _image_project(tmp_path, tag, "type=registry")
+    r = _bake(tmp_path, env, "--builder", "remote1", "--set", "app.attest=type=provenance,mode=min", "app")
+    assert r.returncode == 0, r.stderr
+    index = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"],
+                                      capture_output=True, text=True, check=True).stdout)
+    kinds = [m.get("annotations", {}).get("vnd.docker.reference.type", "image") for m in index["manifests"]]
+    assert kinds == ["image", "attestation-manifest"]

@@ -32,6 +32,7 @@ def _plan(tmp_path: Path, body: str) -> Plan:
     ('  cache-to = ["type=local,dest=c"]', "cache-to type=local (supported: registry, inline)"),
     ('  cache-from = ["type=inline"]', "cache-from type=inline (supported: registry)"),
     ('  cache-to = ["type=registry,ref=r/c"]\n  platforms = ["linux/amd64", "linux/arm64"]', "cache-to of several"),
+    ('  attest = ["type=provenance,mode=max"]\n  platforms = ["linux/amd64", "linux/arm64"]', "attest of several"),
 ])
 def test_refused_before_building(tmp_path: Path, body: str, what: str) -> None:
     with pytest.raises(NotSupportedRemote, match="target t: " + what.replace("(", r"\(").replace(")", r"\)")):
