@@ -66,7 +66,7 @@ def _certificates(d: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dockerd(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator[str]:
+def dockerd(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
     """``DOCKER_HOST`` of a private dockerd (``unix:///…/docker.sock``) whose docker.io mirror is the
     session's registry (so ``FROM busybox`` is the seeded busybox, as for bake with ``mirror_config``).
     It also listens on a loopback TCP port with TLS (``dockerd_tls``)."""
@@ -77,6 +77,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, registry: str) -> Iterator
     why = _why_not()
     if why:
         pytest.skip(why)
+    registry: str = request.getfixturevalue("registry")  # only when an engine starts
     import socket
 
     d = tmp_path_factory.mktemp("dockerd")
