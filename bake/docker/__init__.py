@@ -16,8 +16,10 @@ from bake.errors import BakeError
 
 
 class DockerError(BakeError):
-    """The Docker engine at ``host`` cannot be reached, or refused a request."""
+    """The Docker engine at ``host`` cannot be reached, or refused a request (``status``: its HTTP
+    status, 0 when there was no answer)."""
 
-    def __init__(self, message: str, host: str = "") -> None:
+    def __init__(self, message: str, host: str = "", status: int = 0) -> None:
         self.host = host
+        self.status = status
         super().__init__(f"docker engine at {host}: {message}" if host else message)

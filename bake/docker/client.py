@@ -68,7 +68,8 @@ class DockerClient:
         except httpx.TransportError as err:
             raise DockerError(f"cannot reach the engine: {err}", self.engine.host) from None
         if resp.status_code >= 400:
-            raise DockerError(f"{method} {path}: {resp.status_code} {_message(resp)}", self.engine.host)
+            raise DockerError(f"{method} {path}: {resp.status_code} {_message(resp)}", self.engine.host,
+                              resp.status_code)
         return resp
 
     def ping(self) -> str:
@@ -87,7 +88,8 @@ class DockerClient:
                                   headers={"Content-Type": "application/x-tar"}) as resp:
                 if resp.status_code >= 400:
                     resp.read()
-                    raise DockerError(f"loading the image: {resp.status_code} {_message(resp)}", self.engine.host)
+                    raise DockerError(f"loading the image: {resp.status_code} {_message(resp)}", self.engine.host,
+                                      resp.status_code)
                 return list(_messages(resp.iter_lines(), self.engine.host))
         except httpx.TransportError as err:
             raise DockerError(f"loading the image: {err}", self.engine.host) from None
@@ -103,7 +105,7 @@ class DockerClient:
         try:
             doc: dict[str, Any] = self._send("GET", f"/images/{name}/json").json()
         except DockerError as err:
-            if " 404 " in err.message:
+            if err.status == 404:
                 return None
             raise
         return doc
@@ -113,7 +115,7 @@ class DockerClient:
         try:
             self._send("DELETE", f"/images/{name}", params={"force": "1"})
         except DockerError as err:
-            if " 404 " not in err.message:
+            if err.status != 404:
                 raise
 
 

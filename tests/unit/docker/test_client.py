@@ -49,8 +49,9 @@ def test_an_error_inside_the_load_stream_is_a_docker_error() -> None:
 
 def test_a_refused_request_names_status_and_message() -> None:
     fake = Recorder({("POST", "/images/load"): httpx.Response(500, json={"message": "disk full"})})
-    with DockerClient(ENGINE, httpx.MockTransport(fake)) as docker, pytest.raises(DockerError, match="500 disk full"):
+    with DockerClient(ENGINE, httpx.MockTransport(fake)) as docker, pytest.raises(DockerError, match="500 disk full") as got:
         docker.load(iter([b"x"]))
+    assert got.value.status == 500
 
 
 def test_images_filters_by_reference_and_inspect_of_an_absent_image_is_none() -> None:
