@@ -41,7 +41,7 @@ async def push_indexes(plan: Plan, solved: Sequence[TargetResult], results: list
         sink(Noted(f"{r.target}: pushed {', '.join(names)} ({index.digest}, {len(mine)} platforms)", time.time()))
         meta = {"containerimage.digest": index.digest, "containerimage.descriptor": index.descriptor().to_json(),
                 "image.name": ",".join(names)}
-        out.append(replace(r, metadata=meta))
+        out.append(replace(r, metadata={**(r.metadata or {}), **meta}))
     return out
 
 

@@ -212,8 +212,9 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                 where = f" to {out.dest}" if out.dest else ""
                 sink(Noted(f"{job.label}: exported type={out.type}{where}", time.time()))
             outputs = tuple(written)
-            if exports:
-                metadata = response_metadata(dict(response.ExporterResponse)) or None
+            # buildx's reference to the build: builder/node/solve ref (the daemon's build history names it)
+            metadata = {"buildx.build.ref": f"{control.builder}/{control.node}/{ref}",
+                        **(response_metadata(dict(response.ExporterResponse)) if exports else {})}
     except SolveFailed as err:
         error = mapper.error(err.reason) if mapper is not None else StepError(job.label, err.reason, (job.label,))
     except BakeError as err:

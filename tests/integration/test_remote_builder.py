@@ -156,6 +156,7 @@ def test_image_tarballs_carry_the_embedded_workers_config(tmp_path: Path, kind: 
     assert history[-1]["created"] == "1970-01-01T00:00:00Z"  # SOURCE_DATE_EPOCH dates this build's entries
     meta = json.loads((tmp_path / "meta.json").read_text())["app"]
     assert meta["containerimage.digest"].startswith("sha256:")
+    assert meta["buildx.build.ref"].startswith("remote1/remote10/")  # builder/node/solve, as buildx writes it
 
 
 def test_registry_output_pushes_with_the_config(tmp_path: Path) -> None:
