@@ -144,3 +144,70 @@ def test_an_exports_bytes_go_to_the_receiver_of_its_exporter(tmp_path: Any) -> N
 
     run(scenario())
     assert {i: b.getvalue() for i, b in got.items()} == {0: b"first", 2: b"second"}
+
+
+def test_a_local_context_is_listed_then_sent_as_the_daemon_asks(tmp_path: Any) -> None:
+    from bake.buildkit.proto import filesync_pb2 as fs
+    from bake.buildkit.session.filesync import Tree, send_tree
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "big.bin").write_bytes(b"x" * (100 << 10))  # several DATA packets
+    (tmp_path / "a.txt").write_text("a")
+    os.symlink("a.txt", tmp_path / "link")
+    listed: list[tuple[str, tuple[str, ...]]] = []
+
+    def lister(path: str, excludes: tuple[str, ...]) -> list[str]:
+        listed.append((path, excludes))
+        return ["a.txt", "d", "d/big.bin", "link"]
+
+    async def scenario() -> list[Any]:
+        asked: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[bytes]:
+            while (raw := await asked.get()) is not None:
+                yield raw
+
+        out = []
+        stream = send_tree(requests(), Context((("dir-name", "ctx"),)), {"ctx": Tree(str(tmp_path), ("*.log",))},  # type: ignore[arg-type]
+                           lister)
+        async for raw in stream:
+            p = fs.Packet.FromString(raw)
+            out.append(p)
+            if p.type == fs.Packet.PACKET_STAT and not p.stat.path:  # the listing ended: ask for big.bin, then a.txt
+                for i in (2, 0):
+                    asked.put_nowait(fs.Packet(type=fs.Packet.PACKET_REQ, ID=i).SerializeToString())
+                asked.put_nowait(fs.Packet(type=fs.Packet.PACKET_FIN).SerializeToString())
+                asked.put_nowait(None)
+        return out
+
+    packets = run(scenario())
+    assert listed == [(str(tmp_path), ("*.log",))]
+    stats = [p.stat for p in packets if p.type == fs.Packet.PACKET_STAT]
+    assert [s.path for s in stats] == ["a.txt", "d", "d/big.bin", "link", ""]
+    assert stats[1].mode & (1 << 31) and stats[3].linkname == "a.txt"  # Go's ModeDir; a link's target
+    data: dict[int, bytes] = {}
+    ends = []
+    for p in packets:
+        if p.type == fs.Packet.PACKET_DATA:
+            if p.data:
+                data[p.ID] = data.get(p.ID, b"") + p.data
+            else:
+                ends.append(p.ID)
+    assert data == {2: b"x" * (100 << 10), 0: b"a"} and ends == [2, 0]
+    assert max(len(p.data) for p in packets) <= 32 << 10  # fsutil's packet size
+    assert packets[-1].type == fs.Packet.PACKET_FIN
+
+
+def test_an_unknown_context_name_is_refused() -> None:
+    from bake.buildkit.session.filesync import send_tree
+
+    async def scenario() -> None:
+        async def requests() -> AsyncIterator[bytes]:
+            return
+            yield b""
+
+        async for _ in send_tree(requests(), Context((("dir-name", "other"),)), {}, lambda p, e: []):  # type: ignore[arg-type]
+            pass
+
+    with pytest.raises(Aborted, match="no access allowed to dir 'other'"):
+        run(scenario())
