@@ -18,12 +18,35 @@ import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from bake.errors import BakeError
 from bake.worker import userns
 from bake.worker.errors import RootlessError
+
+
+@contextlib.contextmanager
+def _interrupts_forwarded(pid: int) -> Iterator[list[int]]:
+    """Meanwhile each SIGINT (Ctrl-C) is passed on to ``pid`` and counted in the list yielded, not
+    raised here — the child stops its build as bake does in-process, and its last events (steps
+    CANCELED) still arrive. Only the main thread may do this; elsewhere SIGINT raises as usual."""
+    count: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield count
+        return
+
+    def forward(signum: int, frame: object) -> None:
+        count.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        yield count
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def needed() -> bool:
@@ -56,9 +79,11 @@ class Child:
         self.maps = userns.plan_maps()  # user namespaces off: an error before anything starts
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        # its own process group: Ctrl-C reaches the parent only, which passes each on (once) while
+        # the child builds; a child dismissed unused never sees one
         self.process = subprocess.Popen([sys.executable, "-m", "bake.app.rootless", str(to_child_r),
                                          str(from_child_w)], pass_fds=(to_child_r, from_child_w),
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, process_group=0)
         os.close(to_child_r)
         os.close(from_child_w)
         self.out = os.fdopen(to_child_w, "wb")
@@ -70,24 +95,31 @@ class Child:
         """The function's result (or its ``BakeError``), called with ``args`` in the namespace; with
         ``sink``, its last argument relays progress events to ``sink``."""
         child = self.process
+        stopped = False
         try:
-            if _receive(self.inp) != ("unshared",):
-                raise RootlessError("the build's child process did not start")
-            userns.map_ids(child.pid, self.maps)
-            _send(self.out, ("call", args, sink is not None))
-            while True:
-                message = _receive(self.inp)
-                if message is None:
-                    raise RootlessError(f"the build's child process ended unexpectedly (status {child.wait()})")
-                kind = message[0]
-                if kind == "event" and sink is not None:
-                    sink(message[1])
-                elif kind == "result":
-                    return message[1]
-                elif kind == "error":
-                    raise _rebuild(message[1], message[2])
+            with _interrupts_forwarded(child.pid) as interrupts:
+                if _receive(self.inp) != ("unshared",):
+                    raise RootlessError("the build's child process did not start")
+                userns.map_ids(child.pid, self.maps)
+                _send(self.out, ("call", args, sink is not None))
+                while True:
+                    message = _receive(self.inp)
+                    if message is None or message[0] == "interrupted":
+                        stopped = True
+                        if interrupts or message is not None:
+                            raise KeyboardInterrupt
+                        raise RootlessError(f"the build's child process ended unexpectedly (status {child.wait()})")
+                    kind = message[0]
+                    if kind == "event" and sink is not None:
+                        sink(message[1])
+                    elif kind == "result":
+                        return message[1]
+                    elif kind == "error":
+                        raise _rebuild(message[1], message[2])
         except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
+            if not stopped:  # off the main thread, Ctrl-C raised here: pass it on
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGINT)
             raise
         finally:
             self._close()
@@ -171,6 +203,10 @@ def _child(inp: BinaryIO, out: BinaryIO) -> int:
 
         with ungrouped():
             result = target(*args)
+    except KeyboardInterrupt:  # passed on by the parent: the build has stopped, its mounts are down
+        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):  # a second Ctrl-C: stopping already
+            _send(out, ("interrupted",))
+        return 130
     except BakeError as err:
         if not maps.full and _unmapped_id(err):
             err.message += "; " + userns.missing_range_hint(maps)

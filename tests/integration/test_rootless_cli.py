@@ -82,3 +82,19 @@ def test_a_warm_rebuild_with_its_outputs_in_place_needs_no_child(busybox_image: 
     assert (project / "out" / "copy").read_text() == "hi\n"
     (project / "hello").write_text("hello\n")
     assert bake_without_a_child(project, "--progress=plain").returncode != 0  # a miss: the child
+
+
+def test_ctrl_c_in_tty_mode_stops_the_child_and_leaves_the_final_view(busybox_image: str, project: Path) -> None:
+    """As with root (test_tty_cancel.py): the interrupt reaches the build in the namespace once, its
+    CANCELED step comes back before bake exits, and neither process prints a traceback."""
+    from tests.integration.test_tty_cancel import run_in_terminal, screen_of
+
+    (project / "docker-bake.hcl").write_text('target "default" {}\n')
+    (project / "Dockerfile").write_text(f"FROM {busybox_image}\nRUN echo started && sleep 60\n")
+    code, output = run_in_terminal(project, project.parent / "root", b"started")
+    lines = screen_of(output)
+    text = "\n".join(lines)
+    assert code == 130, text
+    assert [ln for ln in lines if ln.startswith("[+] Building")] == [lines[0]], text
+    assert any("=> CANCELED [2/2] RUN echo started && sleep 60" in ln for ln in lines), text
+    assert "Traceback" not in output.decode(errors="replace")
