@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
+from bake.worker import mounts
 from bake.worker.errors import SnapshotError
 from bake.worker.snapshot import Snapshotter
 
@@ -140,11 +141,13 @@ def overlay_supported(directory: str) -> bool:
         for name in ("lower", "upper", "work", "merged"):
             os.mkdir(os.path.join(d, name))
         options = f"lowerdir={d}/lower,upperdir={d}/upper,workdir={d}/work"
-        ok = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, f"{d}/merged"],
-                            capture_output=True).returncode == 0
-        if ok:
-            subprocess.run(["umount", f"{d}/merged"], capture_output=True)
-        return ok
+        try:  # by system call: starting mount(8) and umount(8) cost a new root's first build 40-80 ms
+            mounts.overlay(options, f"{d}/merged")
+        except OSError:
+            return False
+        with contextlib.suppress(OSError):
+            mounts.unmount(f"{d}/merged")
+        return True
 
 
 KINDS = ("overlay", "fuse-overlayfs", "copy")  # in the order they are preferred

@@ -76,3 +76,10 @@ def test_an_unmount_waits_for_a_mount_that_is_let_go_of_soon(tmp_path: Path) -> 
     finally:
         timer.join()
     assert holder.closed and os.listdir(target) == []
+
+
+def test_the_overlay_probe_mounts_by_system_call_and_leaves_nothing(tmp_path: Path) -> None:
+    from bake.worker.copysnapshot import overlay_supported
+
+    assert overlay_supported(str(tmp_path / "snapshots"))
+    assert os.listdir(tmp_path / "snapshots") == []  # unmounted and removed
