@@ -14,6 +14,15 @@ the geometric means and worst ratios. Goals (issue 14): geomean cold ≤ 0.8×, 
 
 Needs root, runc and busybox-static (scripts/setup.sh); for BuildKit: ``source /work/ref/env.sh``.
 
+First full run (issue 14, 2 cores shared with other work: load average 8-14, so every figure is
+inflated and noisy; the ratios are what to read), BuildKit v0.32.2 + buildx v0.36.1, runs 3:
+15 small scenarios cold geomean 1.29x (worst multi-stage 4.86x: 0.96 vs 0.20 s), warm 0.61x
+(worst multi-stage 2.39x: 0.25 vs 0.11 s); fan-out-100 cold 0.84x, warm 0.06x; --debian:
+debian-app cold 3.73x, debian-apt 5.17x (the 94 MB layer's unpack: 36-50 s with this tree's
+code), warm 0.10-0.12x. On the 14 scenarios the pre-issue code finished (its fan-out-100 failed:
+'umount: target is busy'): cold geomean 1.44x -> 1.33x, warm 0.76x -> 0.72x. bake's time to its
+first step: 0.52 s (busybox-run) and 0.42 s (scratch-copy) against a 0.15 s goal.
+
 Run: .venv/bin/python benchmarks/vs_buildkit.py [--runs N] [--only NAME,...] [--no-buildkit]
 """
 
@@ -332,12 +341,12 @@ def main() -> int:
             write_project(d, make())
             figures: dict[str, tuple[float, float]] = {}
             try:
-                for side in sides:
-                    colds, warms = [], []
-                    for _ in range(args.runs):
-                        colds.append(side.cold(d))
-                        warms.append(side.warm(d))
-                    figures[side.name] = statistics.median(colds), statistics.median(warms)
+                times: dict[str, tuple[list[float], list[float]]] = {side.name: ([], []) for side in sides}
+                for _ in range(args.runs):  # the sides take turns: a burst of load elsewhere hits both
+                    for side in sides:
+                        times[side.name][0].append(side.cold(d))
+                        times[side.name][1].append(side.warm(d))
+                figures = {k: (statistics.median(c), statistics.median(w)) for k, (c, w) in times.items()}
             except Failed as e:
                 print(f"{name:16s} FAILED: {e}", flush=True)
                 continue
