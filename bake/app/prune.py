@@ -58,7 +58,7 @@ class Pruned:
 def usage(root: str) -> Usage:
     snaps = open_snapshotter(root)
     entries = list(DirCache(root).entries())
-    sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
+    sizes = {sid: _size(os.path.join(snaps.dir, sid)) for sid in snaps.ids()}  # as prune counts what it frees
     live = _alive(snaps, [e.result for e in entries], _image_tops(root))
     stored = len(load_map(StateRoot(root).images, lambda _k, v: is_descriptor(v))[0])
     return Usage(len(entries), len(sizes), sum(sizes.values()), sum(v for k, v in sizes.items() if k not in live),
@@ -93,7 +93,7 @@ def prune(root: str, until: float | None = None, keep_storage: int | None = None
     drop: list[Entry] = [e for e in entries if until is not None and e.last_used < now - until]
     kept = [e for e in entries if e not in drop]
     if keep_storage is not None:
-        sizes = {sid: _size(snaps.upper(sid)) for sid in snaps.ids()}
+        sizes = {sid: _size(os.path.join(snaps.dir, sid)) for sid in snaps.ids()}
         while kept and sum(sizes[s] for s in _alive(snaps, [e.result for e in kept], _image_tops(root))
                            if s in sizes) > keep_storage:
             drop.append(kept.pop(0))
