@@ -13,7 +13,10 @@ from collections.abc import Sequence
 
 from bake.solver.protocols import Salt
 
-KEY_VERSION = 1
+# Bumped whenever a result stored under a key would no longer be what the same inputs give — the
+# key layout here, or the worker's semantics (v2: COPY keeps a source's owners and hard links, ADD
+# <url> names its file as BuildKit does), so an old root's results are not taken for new ones.
+KEY_VERSION = 2
 
 
 def cache_key(identity: str, salt: Salt, input_keys: Sequence[str | None]) -> str:

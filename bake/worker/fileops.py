@@ -150,6 +150,7 @@ def _copy(dest: Root, src: Root, c: Copy) -> None:
         is_dir[rel] = st is not None and stat.S_ISDIR(st.st_mode)
     dest_is_dir = c.dest.endswith("/") or len(found) > 1 or any(is_dir.values())
     owner = _owner(dest, c.chown)
+    links = _Links(dest)
     exclude = Matcher(c.exclude) if c.exclude else None
     pivot = _pivot(c.src) if c.parents else ""
     for rel, parts in found:
@@ -181,13 +182,34 @@ def _copy(dest: Root, src: Root, c: Copy) -> None:
             if name != "." and _is_dir_at(dst_dir, name) and not _is_dir_at(src_dir, src_name):
                 with opened(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_dir)) as inner:
                     base = posixpath.basename(rel) or src_name
-                    _copy_entry(src_dir, src_name, inner, base, c, owner, exclude, "", posixpath.join(shown, base))
+                    _copy_entry(src_dir, src_name, inner, base, c, owner, exclude, "", posixpath.join(shown, base), links)
                 continue
-            _copy_entry(src_dir, src_name, dst_dir, name, c, owner, exclude, "", shown)
+            _copy_entry(src_dir, src_name, dst_dir, name, c, owner, exclude, "", shown, links)
+
+
+class _Links:
+    """The files of one COPY that are hard links: the first copy of an inode is data, later
+    names of it become links to that copy (BuildKit keeps hard links within what one COPY copies)."""
+
+    def __init__(self, dest: Root) -> None:
+        self.dest = dest
+        self.first: dict[tuple[int, int], str] = {}  # (device, inode) in the source → path in dest
+
+    def linked(self, st: os.stat_result, dst_dir: int, name: str, shown: str) -> bool:
+        """Make ``dst_dir/name`` a link to an earlier copy of the same inode; False for the first."""
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+            return False
+        first = self.first.setdefault((st.st_dev, st.st_ino), shown)
+        if first == shown:
+            return False
+        fd, first_name = self.dest.parent(first)
+        with opened(fd):
+            os.link(first_name, name, src_dir_fd=fd, dst_dir_fd=dst_dir, follow_symlinks=False)
+        return True
 
 
 def _copy_entry(src_dir: int, src_name: str, dst_dir: int, name: str, c: Copy, owner: tuple[int, int] | None,
-                exclude: Matcher | None, rel: str, shown: str) -> None:
+                exclude: Matcher | None, rel: str, shown: str, links: _Links) -> None:
     """Copy ``src_dir/src_name`` to ``dst_dir/name`` (``shown`` in the destination's root);
     neither name is followed if it is a link."""
     if exclude is not None and rel and exclude.excluded(rel):
@@ -206,7 +228,7 @@ def _copy_entry(src_dir: int, src_name: str, dst_dir: int, name: str, c: Copy, o
                 opened(os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_dir)) as d:
             for child in sorted(os.listdir(s)):
                 _copy_entry(s, child, d, child, c, owner, exclude, f"{rel}/{child}" if rel else child,
-                            posixpath.join(shown, child))
+                            posixpath.join(shown, child), links)
         if existing is None:
             _attrs(dst_dir, name, st, c, owner)
         return
@@ -214,6 +236,8 @@ def _copy_entry(src_dir: int, src_name: str, dst_dir: int, name: str, c: Copy, o
         if stat.S_ISDIR(existing.st_mode):
             raise FileOpError(f"cannot replace to directory {shown} with file")
         os.unlink(name, dir_fd=dst_dir)  # a link is replaced, never written through
+    if links.linked(st, dst_dir, name, shown):
+        return
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src_name, dir_fd=src_dir), name, dir_fd=dst_dir)
     elif stat.S_ISREG(st.st_mode):
@@ -228,7 +252,9 @@ def _attrs(dirfd: int, name: str, st: os.stat_result, c: Copy, owner: tuple[int,
     if c.chmod:
         mode = chmod(c.chmod, mode, stat.S_ISDIR(st.st_mode))
     if owner is None and os.geteuid() == 0:
-        owner = (0, 0)  # COPY without --chown gives root ownership, as Docker does
+        # without --chown the source's owners are kept, as BuildKit keeps them (a build context's
+        # files are root's: the context's copy makes them so, as buildx's transfer resets them)
+        owner = (st.st_uid, st.st_gid)
     mtime = c.timestamp if c.timestamp is not None else st.st_mtime
     set_attrs(dirfd, name, Attrs(mode=mode, owner=owner, mtime=mtime))
 

@@ -123,11 +123,6 @@ DIFFER: dict[str, str] = {
     # dockerd 20.10's BuildKit 0.8
     "copy-chmod-makes-parents": "BuildKit 0.8 makes the parents a COPY --chmod creates 0755; v0.32.2 gives them the "
                                 "--chmod mode (recorded), as bake does",
-    # bake's own: its COPY --from resets owners to 0:0 and copies hard links as separate files, where
-    # BuildKit (0.8 here, and v0.32.2: checked with the reference's buildx) keeps both; bake's type=tar of
-    # the stage itself keeps them. Only this case compares owners and hard links.
-    "tar-owners-and-hardlinks": "bake's COPY --from writes owners 0:0 and hard links as copies; BuildKit 0.8 and "
-                                "v0.32.2 keep the uid/gid and the link (a gap of bake's, not the engine's)",
 }
 EXACT = ("tar-owners-and-hardlinks",)
 # what it cannot run at all: refused before building (test_docker_driver.py checks the message)

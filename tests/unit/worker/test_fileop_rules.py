@@ -125,16 +125,30 @@ def test_times_are_kept_or_set_to_the_steps_timestamp(root: Path, ctx: Path) -> 
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="ownership needs root")
-def test_ownership_is_root_unless_chowned_and_created_parents_get_it_too(root: Path, ctx: Path) -> None:
-    os.chown(ctx / "notes.txt", 1234, 1234)
+def test_owners_are_kept_unless_chowned_and_created_parents_get_the_chown(root: Path, ctx: Path) -> None:
+    # BuildKit keeps a source's owners (COPY --from an image or stage); a build context's files are
+    # root's because the context's copy makes them so, not because COPY resets them
+    os.chown(ctx / "notes.txt", 1234, 4321)
     copy(root, ctx, Copy(0, "notes.txt", "/plain"), Copy(0, "notes.txt", "/made/dirs/n", chown="1000:50", chmod="750"))
-    assert (os.stat(root / "plain").st_uid, os.stat(root / "plain").st_gid) == (0, 0)
+    assert (os.stat(root / "plain").st_uid, os.stat(root / "plain").st_gid) == (1234, 4321)
     for path in ("made", "made/dirs", "made/dirs/n"):
         st = os.stat(root / path)
         assert (st.st_uid, st.st_gid) == (1000, 50)
     assert stat.S_IMODE(os.stat(root / "made" / "dirs").st_mode) == 0o750  # an octal --chmod's mode
     copy(root, ctx, Copy(0, "notes.txt", "/sym/dirs/n", chmod="u+x"))
     assert stat.S_IMODE(os.stat(root / "sym" / "dirs").st_mode) == 0o755  # a symbolic one: 0755
+
+
+def test_hard_links_within_one_copy_stay_links(root: Path, ctx: Path) -> None:
+    os.link(ctx / "src" / "main.go", ctx / "src" / "nested" / "main-again.go")
+    os.link(ctx / "notes.txt", ctx / "docs" / "notes-again.txt")
+    copy(root, ctx, Copy(0, "src", "/app/", dir_contents_only=True), Copy(0, "notes.txt", "/one"),
+         Copy(0, "docs", "/two", dir_contents_only=True))
+    first, again = os.stat(root / "app" / "main.go"), os.stat(root / "app" / "nested" / "main-again.go")
+    assert (first.st_ino, first.st_nlink) == (again.st_ino, 2)
+    assert (root / "app" / "nested" / "main-again.go").read_text() == "main"
+    # separate COPY instructions never share an inode
+    assert os.stat(root / "one").st_ino != os.stat(root / "two" / "notes-again.txt").st_ino
 
 
 @pytest.mark.parametrize(("spec", "current", "is_dir", "mode"), [
