@@ -43,9 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A short-lived process that builds no reference cycles worth collecting: the cyclic GC
     # only costs time here (about 10% of a large --print).
     gc.disable()
-    # SIGTERM stops a build as Ctrl-C does: running containers are killed, mounts taken down, the
-    # scratch directory removed (SIGINT's handler is asyncio's own while a build runs).
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         with ungrouped():
             return run(sys.argv[1:] if argv is None else argv)
@@ -60,6 +58,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM stops a build as Ctrl-C does: running containers are killed, mounts taken down, the
+    scratch directory removed (SIGINT's handler is asyncio's own while a build runs). Where SIGINT
+    is ignored — a background job of a shell without job control — asyncio installed none, so the
+    interrupt is raised here; the event loop's shutdown then cancels and cleans up every task."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        raise KeyboardInterrupt
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def entry() -> None:
