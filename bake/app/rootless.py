@@ -5,8 +5,9 @@ a child (``python -m bake.app.rootless``); the child unshares a user and a mount
 parent writes its id maps (``worker.userns``), and the child — now root there — runs the very
 same code. Progress events, the result and a ``BakeError`` come back over a pipe as pickles, so
 the caller sees what it would have seen in-process. A build that is fully cached with its outputs
-in place never gets here: the parent answers it (``app/outside.py``). Ctrl-C reaches the child too (same process
-group); the parent waits for it to take its containers and mounts down.
+in place never gets here: the parent answers it (``app/outside.py``). The child has a process
+group of its own: the parent passes each Ctrl-C on, then waits for it to take its containers and
+mounts down and relays its last events before raising ``KeyboardInterrupt`` itself.
 """
 
 from __future__ import annotations
