@@ -8,7 +8,6 @@ whichever of ENV and an ARG's value came last; RUN/CMD/ENTRYPOINT are left to th
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 
 from bake._record import record, replace
@@ -17,6 +16,7 @@ from bake.dockerfile import instructions as ins
 from bake.dockerfile.config import ImageConfigResolver
 from bake.dockerfile.convert_copy import copy
 from bake.dockerfile.convert_run import command, mounts
+from bake.dockerfile.convert_values import go_quoted, healthcheck, set_env, workdir_of
 from bake.dockerfile.parser import parse
 from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_word, expand_words
 from bake.dockerfile.stages import Stage, platform_args, split_stages
@@ -225,18 +225,19 @@ class _Stage:
             done = []
             for name, raw in inst.pairs:
                 value = self.expand(raw, config, loc)
-                config = replace(config, env=_set_env(config.env, name, value))
+                config = replace(config, env=set_env(config.env, name, value))
                 self.overrides.pop(name, None)
                 state = state.with_env(name, value)
                 done.append(f"{name}={value}")
             created = "ENV " + " ".join(done)
         elif isinstance(inst, ins.Workdir):
-            path = self.expand(inst.path, config, loc)
-            path = posixpath.normpath(posixpath.join(config.workdir or "/", path))
+            path = workdir_of(config.workdir, self.expand(inst.path, config, loc))
             config = replace(config, workdir=path)
-            state = state.with_cwd(path).file(((Mkdir(path, 0o755, make_parents=True, chown=config.user), None),),
-                                              name=f"{label} WORKDIR {path}", ignore_cache=self.ignore_cache)
-            created, empty = f"WORKDIR {path}", False
+            state = state.with_cwd(path)
+            if path != "/":  # BuildKit makes no layer for WORKDIR /
+                state = state.file(((Mkdir(path, 0o755, make_parents=True, chown=config.user), None),),
+                                   name=f"{label} WORKDIR {path}", ignore_cache=self.ignore_cache)
+            created, empty = f"WORKDIR {path}", path == "/"
         elif isinstance(inst, ins.User):
             user = self.expand(inst.user, config, loc)
             config = replace(config, user=user)
@@ -322,12 +323,12 @@ class _Stage:
         if isinstance(inst, ins.Cmd):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
             self.cmd_set = True
-            return replace(config, cmd=args, args_escaped=True), f"CMD {_go_quoted(args)}"
+            return replace(config, cmd=args, args_escaped=True), f"CMD {go_quoted(args)}"
         if isinstance(inst, ins.Entrypoint):
             args = inst.command.args if not inst.command.shell else (*(config.shell or ("/bin/sh", "-c")), *inst.command.args)
             # BuildKit drops the base's CMD, but not one this stage set before
             return (replace(config, entrypoint=args, cmd=config.cmd if self.cmd_set else None),
-                    f"ENTRYPOINT {_go_quoted(args)}")
+                    f"ENTRYPOINT {go_quoted(args)}")
         if isinstance(inst, ins.Shell):
             return replace(config, shell=inst.args), f"SHELL [{' '.join(inst.args)}]"
         if isinstance(inst, ins.Expose):
@@ -345,50 +346,11 @@ class _Stage:
         if isinstance(inst, ins.Onbuild):
             return replace(config, onbuild=(*config.onbuild, inst.expression)), f"ONBUILD {inst.expression}"
         if isinstance(inst, ins.Healthcheck):
-            return _healthcheck(inst, config)
+            return healthcheck(inst, config)
         raise DockerfileError(f"{type(inst).__name__.upper()} cannot appear here", loc.file, loc.start_line)
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-_GO_ESCAPES = {"\\": "\\\\", '"': '\\"', "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-               "\t": "\\t", "\v": "\\v"}
-
-
-def _go_quoted(args: tuple[str, ...]) -> str:
-    """``["a" "b c"]``: Go's ``%q`` of a string list, as BuildKit writes CMD and ENTRYPOINT history."""
-    def quote(text: str) -> str:
-        out = "".join(_GO_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
-                      for ch in text)
-        return f'"{out}"'
-
-    return "[" + " ".join(quote(a) for a in args) + "]"
-
-
-def _set_env(env: tuple[str, ...], name: str, value: str) -> tuple[str, ...]:
-    """``name=value`` in place of an earlier value (BuildKit keeps its position), else at the end."""
-    item = f"{name}={value}"
-    if any(e.partition("=")[0] == name for e in env):
-        return tuple(item if e.partition("=")[0] == name else e for e in env)
-    return (*env, item)
-
-
-def _healthcheck(inst: ins.Healthcheck, config: ImageConfig) -> tuple[ImageConfig, str]:
-    """The config's Healthcheck (durations in nanoseconds, zero values left out, as Docker's JSON)
-    and BuildKit's history text (Go's ``%+v`` of the health config)."""
-    from bake.dockerfile.durations import format_ns, parse
-
-    test = ("NONE",) if inst.command is None else (
-        ("CMD-SHELL", *inst.command.args) if inst.command.shell else ("CMD", *inst.command.args))
-    times = {k: parse(v) if v else 0 for k, v in (("Interval", inst.interval), ("Timeout", inst.timeout),
-                                                  ("StartPeriod", inst.start_period),
-                                                  ("StartInterval", inst.start_interval))}
-    retries = inst.retries or 0
-    hc = (("Test", test), *((k, v) for k, v in times.items() if v), *((("Retries", retries),) if retries else ()))
-    text = (f"HEALTHCHECK {{Test:[{' '.join(test)}] " + " ".join(f"{k}:{format_ns(v)}" for k, v in times.items())
-            + f" Retries:{retries}}}")
-    return replace(config, healthcheck=hc), text
 
 
 def normalize_ref(ref: str) -> str:

@@ -33,7 +33,8 @@ def copy(
     """Apply one COPY/ADD to ``state``. ``source_of(from)`` gives the state files come from
     (the build context for None)."""
     dest = expand(inst.dest)
-    dest_dir = dest.endswith("/") or len(inst.sources) > 1
+    # BuildKit: ".", "" and a trailing "/" (or "/.") name a directory, even where none exists yet (--link)
+    dest_dir = dest in (".", "") or dest.endswith(("/", "/.")) or len(inst.sources) > 1
     dest = posixpath.normpath(posixpath.join(cwd or "/", dest))
     if dest_dir and not dest.endswith("/"):
         dest += "/"

@@ -34,9 +34,9 @@ def config_document(config: ImageConfig, platform: oci.Platform, diff_ids: Seque
     if config.exposed_ports:
         c["ExposedPorts"] = {p: {} for p in sorted(config.exposed_ports)}
     c["Env"] = list(config.env) or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    if config.entrypoint is not None:
+    if config.entrypoint:  # Go's omitempty: an empty list (CMD []) is not written
         c["Entrypoint"] = list(config.entrypoint)
-    if config.cmd is not None:
+    if config.cmd:
         c["Cmd"] = list(config.cmd)
     if config.volumes:
         c["Volumes"] = {v: {} for v in sorted(config.volumes)}

@@ -201,7 +201,9 @@ def _capability_below(view: Root, rel: str) -> bytes | None:
 
 
 def _meta(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns)
+    # a directory's time is not compared (BuildKit's differ neither): one whose entries were only
+    # rewritten as they were is unchanged; its parents of real changes are kept anyway
+    return (st.st_mode, st.st_uid, st.st_gid)
 
 
 def _walk(root: str) -> list[str]:
