@@ -1,10 +1,16 @@
-"""Layer compression: gzip (the default, as BuildKit) and zstd, read by media type or magic bytes."""
+"""Layer compression: gzip (the default, as BuildKit) and zstd, read by media type or magic bytes.
+
+Reading gzip goes through ISA-L (``isal``'s igzip: 2–3× zlib's speed) where it is installed, in a
+thread of its own when streamed, so a layer decompresses while the previous bytes are unpacked.
+"""
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
+from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 
@@ -18,8 +24,79 @@ def decompress(data: bytes, media_type: str = "") -> bytes:
         with zstandard.ZstdDecompressor().stream_reader(data) as reader:  # frames without a content size too
             return reader.read()
     if media_type.endswith("gzip") or data[:2] == GZIP_MAGIC:
-        return gzip.decompress(data)
+        try:
+            from isal import igzip
+        except ImportError:
+            return gzip.decompress(data)
+        return cast(bytes, igzip.decompress(data))  # type: ignore[no-untyped-call]
     return data
+
+
+class Blob(Protocol):
+    """What a layer blob is read through: the store's verified reader, a download's follower."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+    def close(self) -> None: ...
+
+
+def decompressing(blob: Blob, media_type: str = "") -> BinaryIO:
+    """A reader of the tar inside the blob read from ``blob`` (known by media type, else by its first
+    bytes). Every gzip member and zstd frame is read; the decompressor reads what ``blob`` has
+    (one ``readinto`` at a time), so a blob still downloading is decompressed as it arrives. The
+    caller closes the reader (``blob`` stays open)."""
+    raw = blob if isinstance(blob, io.RawIOBase) else _Raw(blob)
+    head = b""
+    while len(head) < 4 and (more := raw.read(4 - len(head))):
+        head += more
+    stream = _Prepended(head, raw)
+    if media_type.endswith("+zstd") or head == ZSTD_MAGIC:
+        return cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], stream),
+                                                                         read_across_frames=True, closefd=False))
+    if media_type.endswith("gzip") or head[:2] == GZIP_MAGIC:
+        try:
+            from isal import igzip_threaded
+        except ImportError:
+            return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
+        return cast(BinaryIO, igzip_threaded.open(stream, "rb", threads=1))  # type: ignore[no-untyped-call]
+    return cast(BinaryIO, stream)
+
+
+class _Raw(io.RawIOBase):
+    """Any reader with ``read(n)`` as a raw stream."""
+
+    def __init__(self, reader: Blob) -> None:
+        super().__init__()
+        self._reader = reader
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self._reader.read(len(buffer)) or b""
+        buffer[:len(data)] = data
+        return len(data)
+
+
+class _Prepended(io.RawIOBase):
+    """``head`` (bytes already read to recognise the blob), then the rest of ``raw``; closing it
+    leaves ``raw`` open."""
+
+    def __init__(self, head: bytes, raw: io.RawIOBase) -> None:
+        super().__init__()
+        self._head = head
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._raw.readinto(buffer) or 0
 
 
 GZIP_CHUNK = 1 << 20
