@@ -1,7 +1,8 @@
 """A content store: blobs named by their sha256, under ``<root>/blobs/sha256/``.
 
 Writes go to ``<root>/ingest/`` first, are fsynced, and are renamed into place, so a blob is
-either complete or absent — a crash or a concurrent writer never leaves half a blob behind.
+either complete or absent — a crash or a concurrent writer never leaves half a blob behind
+(``ingesting`` writes one as it downloads, readable meanwhile: ``content/ingest.py``).
 Writing a blob that exists replaces it with the bytes just hashed, so a write also heals a damaged
 copy. Bytes leaving the store are verified: ``read`` hashes what it returns, ``open`` hashes while
 the caller streams and fails at the end (or at once, on a wrong size) with ``CorruptContent``, so a
@@ -15,10 +16,13 @@ import hashlib
 import os
 from collections.abc import Iterable
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from bake.content.atomic import disk_full_is_an_error, stale_temporary, temp_name
 from bake.errors import BakeError
+
+if TYPE_CHECKING:
+    from bake.content.ingest import Ingest
 
 
 class ContentError(BakeError):
@@ -78,12 +82,18 @@ class ContentStore:
                     raise ContentError(f"content does not match {expected}: got {digest}", expected)
                 # Replaced even when present: the new bytes are known good, the old copy may not be.
                 os.replace(tmp, self.path(digest))
-                _fsync_dir(self.blobs)
+                fsync_dir(self.blobs)
             return digest, size
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+    def ingesting(self, digest: str, size: int | None = None) -> Ingest:
+        """A blob to write as it arrives and read while it is written (``content/ingest.py``)."""
+        from bake.content.ingest import Ingest
+
+        return Ingest(self, digest, size)
 
     def read(self, digest: str, verify: bool = True) -> bytes:
         path = self.path(digest)
@@ -192,7 +202,7 @@ class VerifiedReader:
         self.close()
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
