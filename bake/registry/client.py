@@ -19,6 +19,7 @@ import httpx
 
 from bake._record import record
 from bake.content import oci
+from bake.content.ingest import Ingest
 from bake.content.store import ContentStore
 from bake.errors import BakeError
 from bake.registry.config import RegistryConfig
@@ -129,20 +130,24 @@ class RegistryClient:
     def _url(self, ep: Endpoint, ref: Reference, path: str) -> str:
         return f"{ep.base}{ref.repository}/{path}"
 
-    async def _pulled(self, ref: Reference, path: str, scope: str, **kw: object) -> httpx.Response:
-        """GET from the first endpoint that has it; a mirror's miss or failure falls through."""
+    async def _pulled(self, ref: Reference, path: str, scope: str, stream: bool = False,
+                      **kw: object) -> httpx.Response:
+        """GET from the first endpoint that has it; a mirror's miss or failure falls through. With
+        ``stream``, the body is left unread (the caller reads and closes it)."""
         for ep in self.endpoints(ref):
             try:
-                resp = await self._request(ep, "GET", self._url(ep, ref, path), scope, **kw)
+                resp = await self._request(ep, "GET", self._url(ep, ref, path), scope, stream=stream, **kw)
             except RegistryError:
                 if ep.mirror:
                     continue
                 raise
-            if resp.status_code == 200 or not ep.mirror:
+            if resp.status_code in (200, 206) or not ep.mirror:
                 return resp
+            await resp.aclose()
         raise AssertionError("unreachable: the registry itself is the last endpoint")
 
-    async def _request(self, ep: Endpoint, method: str, url: str, scope: str, **kw: object) -> httpx.Response:
+    async def _request(self, ep: Endpoint, method: str, url: str, scope: str, stream: bool = False,
+                       **kw: object) -> httpx.Response:
         headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
         http = self._http(ep)
         for attempt in range(self.retries + 1):
@@ -150,15 +155,19 @@ class RegistryClient:
             if token:
                 headers["Authorization"] = token
             try:
-                resp = await http.request(method, url, headers=headers, **kw)  # type: ignore[arg-type]
+                request = http.build_request(method, url, headers=headers, **kw)  # type: ignore[arg-type]
+                resp = await http.send(request, stream=stream)
             except httpx.TransportError as err:
                 if attempt == self.retries:
                     raise RegistryError(f"{method} {url}: {err}") from None
                 await anyio.sleep(0.2 * 2**attempt)
                 continue
-            if resp.status_code == 401 and attempt < self.retries and await self._authorize(ep, resp, scope):
-                continue
+            if resp.status_code == 401 and attempt < self.retries:
+                await resp.aread()  # the challenge is in the headers; the body frees the connection
+                if await self._authorize(ep, resp, scope):
+                    continue
             if (resp.status_code >= 500 or resp.status_code == 429) and attempt < self.retries:
+                await resp.aclose()
                 await anyio.sleep(0.2 * 2**attempt)
                 continue
             return resp
@@ -212,16 +221,44 @@ class RegistryClient:
             return await self.manifest(ref, oci.select(top, platform).digest), top.digest
         return top, top.digest
 
-    async def fetch_blob(self, ref: Reference, digest: str, store: ContentStore) -> str:
+    async def fetch_blob(self, ref: Reference, digest: str, store: ContentStore, size: int | None = None) -> str:
+        """Download a blob into the store unless it is there; verified (a wrong blob is never stored)."""
         if store.exists(digest):
             return digest
-        scope = f"repository:{ref.repository}:pull"
-        resp = await self._pulled(ref, f"blobs/{digest}", scope)
-        if resp.status_code != 200:
-            raise RegistryError(f"{ref}: blob {digest} not found ({resp.status_code})", resp.status_code)
-        store.write_stream([resp.content], expected=digest)  # verified: a wrong blob is never stored
-        self.seen[(self.endpoints(ref)[-1].host, digest)] = ref.repository  # a push may mount it from here
+        with store.ingesting(digest, size) as ingest:
+            await self.download_blob(ref, digest, ingest)
+            await anyio.to_thread.run_sync(ingest.commit)
         return digest
+
+    async def download_blob(self, ref: Reference, digest: str, ingest: Ingest) -> None:
+        """Stream a blob's bytes into ``ingest`` as they arrive (its ``commit`` checks them). A
+        connection that drops mid-body is resumed where it stopped with a ``Range`` request (a
+        registry that sends the whole blob again has its first bytes skipped), ``retries`` times."""
+        scope = f"repository:{ref.repository}:pull"
+        for attempt in range(self.retries + 1):
+            start = ingest.written
+            resp = await self._pulled(ref, f"blobs/{digest}", scope, stream=True,
+                                      headers={"Range": f"bytes={start}-"} if start else {})
+            try:
+                resumed = resp.status_code == 206 and resp.headers.get("Content-Range", "").startswith(
+                    f"bytes {start}-")
+                if resp.status_code != 200 and not (start and resumed):
+                    raise RegistryError(f"{ref}: blob {digest} not found ({resp.status_code})", resp.status_code)
+                skip = 0 if resumed else start
+                async for chunk in resp.aiter_bytes():
+                    if skip:
+                        cut = min(skip, len(chunk))
+                        chunk, skip = chunk[cut:], skip - cut
+                    if chunk:
+                        ingest.write(chunk)
+                self.seen[(self.endpoints(ref)[-1].host, digest)] = ref.repository  # a push may mount it
+                return
+            except httpx.TransportError as err:
+                if attempt == self.retries:
+                    raise RegistryError(f"{ref}: blob {digest}: {err}") from None
+            finally:
+                await resp.aclose()
+            await anyio.sleep(0.2 * 2**attempt)
 
     async def pull(self, ref: Reference, platform: oci.Platform, store: ContentStore) -> oci.Document:
         """Fetch an image's manifest, config and layers into ``store``; returns the manifest."""
@@ -229,7 +266,7 @@ class RegistryClient:
         store.write(manifest.raw)
         await self.fetch_blob(ref, manifest.body["config"]["digest"], store)
         for layer in manifest.body["layers"]:
-            await self.fetch_blob(ref, layer["digest"], store)
+            await self.fetch_blob(ref, layer["digest"], store, layer.get("size"))
         return manifest
 
     # --- push -----------------------------------------------------------------------------------

@@ -112,3 +112,41 @@ async def test_plain_http_registry_loads_no_certificates_until_an_https_request(
     await client._pulled(ref, "manifests/latest", "repository:library/busybox:pull")
     assert CountingTransport.made == [False, True]  # the token realm is HTTPS: verified
     await client.aclose()
+
+
+class _Dropping(httpx.AsyncByteStream):
+    """A body that breaks off after ``data``, as a reset connection does."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        yield self.data
+        raise httpx.ReadError("connection reset by peer")
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+async def test_a_download_that_breaks_off_resumes_where_it_stopped(ranges: bool, tmp_path: object) -> None:
+    """Registries that honour ``Range`` send the rest (206); one that does not sends the whole blob
+    again, whose first bytes are then skipped. Either way the blob is stored once, whole."""
+    blob = bytes(range(256)) * 4000
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    asked: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("Range"))
+        if len(asked) == 1:
+            return httpx.Response(200, stream=_Dropping(blob[:300_000]))
+        start = int(request.headers["Range"][len("bytes="):-1])
+        if ranges:
+            return httpx.Response(206, content=blob[start:],
+                                  headers={"Content-Range": f"bytes {start}-{len(blob) - 1}/{len(blob)}"})
+        return httpx.Response(200, content=blob)
+
+    client = RegistryClient(transport=httpx.MockTransport(handler))
+    store = ContentStore(str(tmp_path))
+    try:
+        await client.fetch_blob(parse_reference("127.0.0.1:5000/app"), digest, store, len(blob))
+    finally:
+        await client.aclose()
+    assert asked == [None, "bytes=300000-"] and store.read(digest) == blob
