@@ -9,6 +9,7 @@ entry ``lnk -> /victim`` followed by a file ``lnk`` replaces the link instead of
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -74,52 +75,110 @@ def extract(tar: tarfile.TarFile, root: Root, layer: bool = False) -> list[str]:
     written: list[str] = []
     created: set[str] = set()
     is_root = os.geteuid() == 0
-    for member in tar:
-        name = posixpath.normpath("/" + member.name).lstrip("/")
-        if not name or name == ".":
-            continue
-        parent, base = posixpath.split(name)
-        if layer and base == OPAQUE_MARKER:
-            _empty_except(root, parent, created)
-            continue
-        if layer and base.startswith(WHITEOUT_PREFIX):
-            root.remove(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
-            continue
-        try:
-            dirfd, entry = root.parent(name, create=True)
-            with opened(dirfd):
-                _entry(tar, member, root, dirfd, entry, is_root)
-                _metadata(dirfd, entry, member, is_root)
-        except OSError as e:
-            if e.errno in FULL:
-                raise NoSpaceError(root.path, f"{member.name} (extracting an archive)") from e
-            raise UnsafeArchiveError(f"cannot extract {member.name}: {e.strerror or e}") from e
-        created.add(name)
-        written.append(name)
+    parents = _Parents(root)
+    try:
+        for member in tar:
+            name = posixpath.normpath("/" + member.name).lstrip("/")
+            if not name or name == ".":
+                continue
+            parent, base = posixpath.split(name)
+            if layer and base == OPAQUE_MARKER:
+                parents.forget()
+                _empty_except(root, parent, created)
+                continue
+            if layer and base.startswith(WHITEOUT_PREFIX):
+                parents.forget()
+                root.remove(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
+                continue
+            try:
+                dirfd = parents.of(name)
+                if member.isreg():
+                    replaced = _file(tar, member, dirfd, base, is_root)
+                else:
+                    replaced = _entry(member, root, dirfd, base, is_root)
+                    _metadata(dirfd, base, member, is_root)
+                if replaced or member.issym():
+                    parents.forget()  # a path resolved before may lead elsewhere now
+            except OSError as e:
+                if e.errno in FULL:
+                    raise NoSpaceError(root.path, f"{member.name} (extracting an archive)") from e
+                raise UnsafeArchiveError(f"cannot extract {member.name}: {e.strerror or e}") from e
+            created.add(name)
+            written.append(name)
+    finally:
+        parents.forget()
     return written
 
 
-def _entry(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Root, dirfd: int, name: str, is_root: bool) -> None:
+class _Parents:
+    """Directories entries go into, each resolved inside the root once while nothing that could
+    change what a path leads to (a replaced entry, a symlink, a deletion) has happened since."""
+
+    def __init__(self, root: Root) -> None:
+        self.root = root
+        self.fds: dict[str, int] = {}
+
+    def of(self, name: str) -> int:
+        """An fd of ``name``'s directory (made where missing); the cache owns it."""
+        directory = posixpath.dirname(name)
+        fd = self.fds.get(directory)
+        if fd is None:
+            if len(self.fds) >= 64:
+                self.forget()
+            fd, _ = self.root.parent(name, create=True)
+            self.fds[directory] = fd
+        return fd
+
+    def forget(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+
+def _file(tar: tarfile.TarFile, m: tarfile.TarInfo, dirfd: int, name: str, is_root: bool) -> bool:
+    """A regular file, its data and attributes set through the descriptor it was made with;
+    whether it replaced a directory or a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    replaced = False
+    try:
+        fd = os.open(name, flags, 0o600, dir_fd=dirfd)
+    except FileExistsError:
+        replaced = _leads(os.stat(name, dir_fd=dirfd, follow_symlinks=False))
+        remove_at(dirfd, name)  # replaced, never written through
+        fd = os.open(name, flags, 0o600, dir_fd=dirfd)
+    with opened(fd):
+        src = tar.extractfile(m)
+        assert src is not None
+        while chunk := src.read(1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        if is_root:
+            os.fchown(fd, m.uid, m.gid)
+        for key, value in _xattrs(m):
+            with contextlib.suppress(OSError):  # the filesystem may not support this namespace
+                os.setxattr(fd, key, value)
+        os.fchmod(fd, m.mode)  # after the owner: a chown clears set-id bits
+        os.utime(fd, (m.mtime, m.mtime))
+    return replaced
+
+
+def _entry(m: tarfile.TarInfo, root: Root, dirfd: int, name: str, is_root: bool) -> bool:
+    """Any entry but a regular file; whether it replaced a directory or a link."""
     try:
         existing: os.stat_result | None = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
     except FileNotFoundError:
         existing = None
     if m.isdir():
         if existing is not None and stat.S_ISDIR(existing.st_mode):
-            return  # directories merge
+            return False  # directories merge
         if existing is not None:
             os.unlink(name, dir_fd=dirfd)
         os.mkdir(name, 0o700, dir_fd=dirfd)
-        return
+        return existing is not None and _leads(existing)
     if existing is not None:
         remove_at(dirfd, name)  # replaced, never written through
-    if m.isreg():
-        f = tar.extractfile(m)
-        assert f is not None
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd)
-        with open(fd, "wb") as out:
-            shutil.copyfileobj(f, out, 1 << 20)
-    elif m.issym():
+    if m.issym():
         os.symlink(m.linkname, name, dir_fd=dirfd)
     elif m.islnk():
         try:
@@ -138,17 +197,28 @@ def _entry(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Root, dirfd: int, nam
         os.mknod(name, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=dirfd)
     else:
         raise UnsafeArchiveError(f"unsupported entry type for {m.name}")
+    return existing is not None and _leads(existing)
+
+
+def _leads(st: os.stat_result) -> bool:
+    """Whether a path could lead through this entry (so removing it may change where one leads)."""
+    return stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode)
+
+
+def _xattrs(m: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+    return [(k[len("SCHILY.xattr."):], v.encode("utf-8", "surrogateescape"))
+            for k, v in (m.pax_headers or {}).items() if k.startswith("SCHILY.xattr.")]
 
 
 def _metadata(dirfd: int, name: str, m: tarfile.TarInfo, is_root: bool) -> None:
     if is_root:
         os.chown(name, m.uid, m.gid, dir_fd=dirfd, follow_symlinks=False)
-    xattrs = [(k[len("SCHILY.xattr."):], v) for k, v in (m.pax_headers or {}).items() if k.startswith("SCHILY.xattr.")]
+    xattrs = _xattrs(m)
     if xattrs and not m.issym():
         with opened(os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)) as fd:
             for key, value in xattrs:
                 try:
-                    os.setxattr(f"/proc/self/fd/{fd}", key, value.encode("utf-8", "surrogateescape"))
+                    os.setxattr(f"/proc/self/fd/{fd}", key, value)
                 except OSError:
                     continue  # the filesystem may not support this namespace
     if not m.issym():

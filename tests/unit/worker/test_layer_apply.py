@@ -116,3 +116,44 @@ def test_a_file_is_copied_across_filesystems(tmp_path: Path) -> None:
             copy_data(src.fd, "src", dst.fd, "copy")
     assert (tmp_path / "copy").read_bytes() == data
     assert stat.S_IMODE(os.stat(tmp_path / "copy").st_mode) == 0o600  # attributes are the caller's to set
+
+
+def test_an_entry_after_its_directory_became_a_link_goes_where_the_link_leads_inside_the_root(
+        tmp_path: Path) -> None:
+    """Directories are resolved once for the entries that follow; a link or a replacement in between
+    makes them resolved again, so the later entry lands where the container would see it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    apply_layer(layer(entry("d", tarfile.DIRTYPE, 0o755), (entry("d/first"), b"1"),
+                      entry("d", tarfile.SYMTYPE, 0o777, linkname="/elsewhere"),
+                      entry("elsewhere", tarfile.DIRTYPE, 0o755), (entry("d/second"), b"2")), str(root))
+    assert os.readlink(root / "d") == "/elsewhere" and (root / "elsewhere" / "second").read_bytes() == b"2"
+    assert not (tmp_path / "elsewhere").exists()  # the absolute link stayed inside the root
+    with pytest.raises(UnsafeArchiveError, match="Not a directory"):  # not into the directory it replaced
+        apply_layer(layer(entry("e", tarfile.DIRTYPE, 0o755), (entry("e/x"), b"x"), (entry("e"), b"a file now"),
+                          (entry("e/y"), b"y")), str(root))
+    assert (root / "e").read_bytes() == b"a file now"
+
+
+def test_a_blob_is_read_to_its_end_and_its_diff_id_checked(tmp_path: Path) -> None:
+    import gzip
+    import hashlib
+
+    import zstandard
+
+    from bake.worker.errors import SourceError
+    from bake.worker.unpack import apply_blob
+
+    tar = layer((entry("f"), b"data")).getvalue()
+    diff_id = "sha256:" + hashlib.sha256(tar).hexdigest()
+    half = len(tar) // 2
+    two_members = gzip.compress(tar[:half], mtime=0) + gzip.compress(tar[half:], mtime=0)
+    two_frames = zstandard.ZstdCompressor().compress(tar[:half]) + zstandard.ZstdCompressor().compress(tar[half:])
+    for n, blob in enumerate((tar, gzip.compress(tar, mtime=0), two_members, two_frames)):  # known by their bytes
+        (tmp_path / str(n)).mkdir()
+        reader = io.BytesIO(blob + b"\0" * 4096 if n == 0 else blob)  # a plain tar's trailing zeros count too
+        apply_blob(reader, str(tmp_path / str(n)), diff_id=diff_id if n else None)
+        assert (tmp_path / str(n) / "f").read_bytes() == b"data" and reader.read() == b""
+    (tmp_path / "lied").mkdir()
+    with pytest.raises(SourceError, match="not what its image config says"):
+        apply_blob(io.BytesIO(tar), str(tmp_path / "lied"), diff_id="sha256:" + "0" * 64)
