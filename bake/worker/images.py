@@ -13,27 +13,33 @@ found damaged. Records of the wrong shape are misses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import json
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bake.content import oci
-from bake.content.compression import decompress
+from bake.content.compression import Blob
 from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
 from bake.content.stateroot import StateRoot
 from bake.content.store import ContentError, ContentStore, CorruptContent
-from bake.errors import BakeError
+from bake.errors import BakeError, ungrouped
 from bake.registry.reference import Reference
 from bake.worker.layers import Layers
 from bake.worker.snapshot import Snapshotter
-from bake.worker.unpack import apply_layer
+from bake.worker.unpack import apply_blob
 
 if TYPE_CHECKING:
+    import anyio
+
+    from bake.content.ingest import Ingest
     from bake.registry.client import RegistryClient
+
+DOWNLOADS = 4  # blobs downloading at once per root and process (containerd's default is 3)
 
 
 class ImageStore:
@@ -45,8 +51,10 @@ class ImageStore:
         self.snapshots = snapshots
         self.layers = Layers(root, store, snapshots)  # an unpacked layer keeps its blob for image outputs
         self.scratch = snapshots.dir  # where layers are mounted to unpack: a build sets its own
-        self._unpacking = threading.Lock()
-        self._fetching: dict[str, Any] = {}  # blob digest → the lock of the one fetch of it
+        self._index = threading.Lock()  # guards the chain index file and the chain locks
+        self._chains: dict[str, threading.Lock] = {}  # chain ID → the lock of its one unpack
+        self._ingests: dict[str, Ingest] = {}  # blob digest → its download under way (one per blob)
+        self._downloads: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
 
     async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                        refresh: bool = False) -> oci.Document:
@@ -126,44 +134,132 @@ class ImageStore:
 
     async def pull(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                    refresh: bool = False, log: Callable[[bytes], None] | None = None) -> tuple[str, dict[str, object]]:
-        """(top snapshot id, image config) of ``ref`` for ``platform``; layers are fetched (those
-        not in the store) and verified, then unpacked in a worker thread. ``log`` hears each layer."""
-        import anyio
-
+        """(top snapshot id, image config) of ``ref`` for ``platform``. Layers not unpacked before are
+        fetched at once, in parallel, each hashed into the store as it arrives, and unpacked in order,
+        each onto its parent, while they download: a layer's snapshot is committed only after its
+        blob's digest and its diff ID checked out. ``log`` hears what each layer took."""
         say = log or (lambda data: None)
         manifest = await self.manifest(client, ref, platform, refresh)
         say(f"resolve {ref}@{manifest.digest}\n".encode())
-        for layer in manifest.body["layers"]:
-            size = f"{int(layer.get('size', 0)) / 1e6:.1f} MB"
-            # one fetch per blob, whatever names reach it (two tags of one image pull at once)
-            lock = self._fetching.setdefault(layer["digest"], anyio.Lock())
-            async with lock:
-                if self.store.exists(layer["digest"]):
-                    say(f"{layer['digest'][:19]} {size} in the store\n".encode())
-                    continue
-                await client().fetch_blob(ref, layer["digest"], self.store)
-            say(f"{layer['digest'][:19]} {size} fetched\n".encode())
         config = json.loads(self.store.read(manifest.body["config"]["digest"]))
+        layers = _layers(manifest, config)
         repaired: set[str] = set()
         while True:
             try:
-                top = await anyio.to_thread.run_sync(self.unpack, manifest, config)
+                with ungrouped():
+                    top = await self._pull(client, ref, layers, say)
                 break
             except CorruptContent as err:  # a stored layer went bad: fetch it again, once
                 if err.digest in repaired:
                     raise
                 repaired.add(err.digest)
                 self.store.drop(err.digest, f"a layer of {ref}")
-                await client().fetch_blob(ref, err.digest, self.store)
                 say(f"{err.digest[:19]} was damaged in the store: fetched again\n".encode())
-        say(f"unpacked {len(manifest.body['layers'])} layer(s)\n".encode())
+        say(f"unpacked {len(layers)} layer(s)\n".encode())
         return top, config
 
+    async def _pull(self, client: Callable[[], RegistryClient], ref: Reference, layers: list[_Layer],
+                    say: Callable[[bytes], None]) -> str:
+        import anyio
+
+        async with anyio.create_task_group() as tg:
+            def fetch(layer: _Layer) -> Ingest:
+                ingest = self._ingests[layer.digest] = self.store.ingesting(layer.digest, layer.size)
+                tg.start_soon(self._download, client, ref, layer, ingest, say)
+                return ingest
+
+            index = _load(self.index_path, str.isdigit, self.store.repaired)
+            for layer in layers:  # every download starts now; the unpacks below follow them in order
+                if index.get(layer.chain) is not None:
+                    say(f"{layer.digest[:19]} {layer.mb} unpacked before\n".encode())
+                elif self.store.exists(layer.digest):
+                    say(f"{layer.digest[:19]} {layer.mb} in the store\n".encode())
+                elif layer.digest in self._ingests:  # one download per blob, whatever names reach it
+                    say(f"{layer.digest[:19]} {layer.mb} shared with another pull\n".encode())
+                else:
+                    fetch(layer)
+            parent: str | None = None
+            for layer in layers:
+                known = self._known(layer.chain)
+                if known is None:
+                    reader = self._reader(layer, fetch)
+                    parent = await anyio.to_thread.run_sync(self._unpack_layer, parent, layer, reader)
+                else:
+                    parent = known
+        return parent if parent is not None else self.snapshots.commit(self.snapshots.prepare(None))
+
+    async def _download(self, client: Callable[[], RegistryClient], ref: Reference, layer: _Layer, ingest: Ingest,
+                        say: Callable[[bytes], None]) -> None:
+        import anyio
+
+        if self._downloads is None:
+            self._downloads = anyio.CapacityLimiter(DOWNLOADS)
+        try:
+            async with self._downloads:
+                await client().download_blob(ref, layer.digest, ingest)
+            await anyio.to_thread.run_sync(ingest.commit)
+        finally:
+            ingest.abort()  # after a failure or a cancellation: whoever follows it hears at once
+            if self._ingests.get(layer.digest) is ingest:
+                del self._ingests[layer.digest]
+        say(f"{layer.digest[:19]} {layer.mb} fetched\n".encode())
+
+    def _reader(self, layer: _Layer, fetch: Callable[[_Layer], Ingest]) -> Blob:
+        """The layer's blob: following its download, from the store (checked as it is read), or
+        from a download started now (another pull's download of it failed)."""
+        ingest = self._ingests.get(layer.digest)
+        if ingest is not None:
+            with contextlib.suppress(ContentError):  # it failed: the store or a download of our own
+                return ingest.follow()
+        if self.store.exists(layer.digest):
+            return self.store.open(layer.digest, layer.size)
+        return fetch(layer).follow()
+
     def unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
-        """Unpack the manifest's layers (already in the store) into a snapshot chain; returns its top.
-        One unpack at a time (they run in worker threads): a chain two images share is unpacked once."""
-        with self._unpacking:
-            return self._unpack(manifest, config)
+        """Unpack the manifest's layers (already in the store) into a snapshot chain; returns its top."""
+        parent: str | None = None
+        for layer in _layers(manifest, config):
+            known = self._known(layer.chain)
+            parent = known if known is not None else self._unpack_layer(
+                parent, layer, self.store.open(layer.digest, layer.size))
+        return parent if parent is not None else self.snapshots.commit(self.snapshots.prepare(None))
+
+    def _unpack_layer(self, parent: str | None, layer: _Layer, blob: Blob) -> str:
+        """Apply one layer onto ``parent`` as a new committed snapshot (in a worker thread). One
+        unpack per chain at a time: a chain another pull unpacked meanwhile is taken as it is."""
+        with contextlib.closing(blob), self._chain_lock(layer.chain):
+            known = self._known(layer.chain)
+            if known is not None:
+                return known
+            sid = self.snapshots.prepare(parent)
+            try:
+                # Applied through the mounted overlay, so a deletion of a lower file becomes an
+                # overlay whiteout in this snapshot instead of silently doing nothing.
+                with tempfile.TemporaryDirectory(dir=self.scratch) as mnt:
+                    self.snapshots.mount(sid, mnt)
+                    try:
+                        apply_blob(blob, mnt, layer.media_type, layer.diff_id)
+                    finally:
+                        self.snapshots.unmount(mnt)
+            except BaseException:
+                self.snapshots.remove(sid)  # a layer that fails to apply or to verify leaves no half snapshot
+                raise
+            top = self.snapshots.commit(sid)
+            self.layers.record_unpacked(top, oci.Descriptor.from_json(layer.descriptor), layer.diff_id or layer.digest)
+            with self._index:
+                index = _load(self.index_path, str.isdigit, self.store.repaired)
+                index[layer.chain] = top
+                _save(self.index_path, index)
+            return top
+
+    def _known(self, chain: str) -> str | None:
+        """The committed snapshot of a layer chain unpacked before, if it is whole."""
+        known = _load(self.index_path, str.isdigit, self.store.repaired).get(chain)
+        return known if known is not None and self.snapshots.committed(known) else None
+
+    def _chain_lock(self, chain: str) -> threading.Lock:
+        with self._index:
+            return self._chains.setdefault(chain, threading.Lock())
 
     def repair(self, err: CorruptContent) -> bool:
         """Drop the damaged blob of ``err`` and make it again: a layer this root made is rebuilt, a
@@ -198,43 +294,6 @@ class ImageStore:
             return True
         return False
 
-    def _unpack(self, manifest: oci.Document, config: dict[str, object]) -> str:
-        index = _load(self.index_path, str.isdigit, self.store.repaired)
-        parent: str | None = None
-        chain = ""
-        layers = manifest.body["layers"]
-        rootfs = config.get("rootfs")
-        diff_ids = list(rootfs.get("diff_ids") or []) if isinstance(rootfs, dict) else []
-        for n, layer in enumerate(layers):
-            diff_id = diff_ids[n] if n < len(diff_ids) else layer["digest"]
-            chain = hashlib.sha256(f"{chain}/{diff_id}".encode()).hexdigest()
-            known = index.get(chain)
-            if known is not None and known in self.snapshots.ids() and self.snapshots.committed(known):
-                parent = known
-                continue
-            data = decompress(self.store.read(layer["digest"]), layer.get("mediaType", ""))
-            sid = self.snapshots.prepare(parent)
-            try:
-                # Applied through the mounted overlay, so a deletion of a lower file becomes an
-                # overlay whiteout in this snapshot instead of silently doing nothing.
-                with tempfile.TemporaryDirectory(dir=self.scratch) as mnt:
-                    self.snapshots.mount(sid, mnt)
-                    try:
-                        apply_layer(io.BytesIO(data), mnt)
-                    finally:
-                        self.snapshots.unmount(mnt)
-            except BaseException:
-                self.snapshots.remove(sid)  # a layer that fails to apply leaves no half snapshot
-                raise
-            parent = self.snapshots.commit(sid)
-            self.layers.record_unpacked(parent, oci.Descriptor.from_json(layer), diff_id)
-            index[chain] = parent
-            _save(self.index_path, index)
-        if parent is None:
-            parent = self.snapshots.commit(self.snapshots.prepare(None))
-        return parent
-
-
 def _load(path: str, valid: Callable[[str], bool], notes: list[str] | None = None) -> dict[str, str]:
     """A ``str → str`` record; entries of another shape are left out (misses)."""
     data, _ = load_map(path, lambda _k, v: isinstance(v, str) and valid(v), notes)
@@ -243,3 +302,40 @@ def _load(path: str, valid: Callable[[str], bool], notes: list[str] | None = Non
 
 def _save(path: str, data: dict[str, str]) -> None:
     save_map(path, data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """One layer of a manifest and where it sits: its chain ID names the whole stack up to it."""
+
+    descriptor: dict[str, Any]
+    diff_id: str | None  # the config's; None when the config names none (then not checked)
+    chain: str
+
+    @property
+    def digest(self) -> str:
+        return str(self.descriptor["digest"])
+
+    @property
+    def media_type(self) -> str:
+        return str(self.descriptor.get("mediaType", ""))
+
+    @property
+    def size(self) -> int | None:
+        size = self.descriptor.get("size")
+        return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+    @property
+    def mb(self) -> str:
+        return f"{(self.size or 0) / 1e6:.1f} MB"
+
+
+def _layers(manifest: oci.Document, config: dict[str, object]) -> list[_Layer]:
+    rootfs = config.get("rootfs")
+    diff_ids = list(rootfs.get("diff_ids") or []) if isinstance(rootfs, dict) else []
+    out, chain = [], ""
+    for n, layer in enumerate(manifest.body["layers"]):
+        diff_id = diff_ids[n] if n < len(diff_ids) and is_digest(diff_ids[n]) else None
+        chain = hashlib.sha256(f"{chain}/{diff_id or layer['digest']}".encode()).hexdigest()
+        out.append(_Layer(layer, diff_id, chain))
+    return out

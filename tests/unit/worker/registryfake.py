@@ -1,6 +1,6 @@
-"""A registry for unit tests: images made from inline file lists, served through the two calls the
-worker makes of a ``RegistryClient`` (``resolve``, ``fetch_blob``) and ``manifest``; every call is
-counted."""
+"""A registry for unit tests: images made from inline file lists, served through the calls the
+worker makes of a ``RegistryClient`` (``resolve``, ``fetch_blob``, ``download_blob``) and
+``manifest``; every call is counted."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import hashlib
 import io
 import tarfile
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bake.content import oci
+from bake.content.ingest import Ingest
 from bake.content.store import ContentStore
 from bake.registry.client import RegistryError
 from bake.registry.reference import Reference
@@ -45,6 +47,11 @@ class FakeRegistry:
     blobs: dict[str, bytes] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     fetched: list[str] = field(default_factory=list)
+    served: dict[str, bytes] = field(default_factory=dict)  # digest → other bytes sent for it (a lying registry)
+    chunk: int = 1 << 16
+    between: Callable[[str, int], Awaitable[None]] | None = None  # awaited after each chunk (blob, bytes sent)
+    downloading: int = 0
+    most_at_once: int = 0  # the most downloads that were under way at once
 
     def image(self, ref: str, *layers: dict[str, str], config: dict[str, object] | None = None,
               gzipped: bool = True) -> oci.Document:
@@ -89,6 +96,24 @@ class FakeRegistry:
             raise RegistryError(f"{ref}: blob {blob} not found (404)", 404)
         store.write_stream([self.blobs[blob]], expected=blob)
         return blob
+
+    async def download_blob(self, ref: Reference, blob: str, ingest: Ingest) -> None:
+        """The blob into ``ingest`` in ``chunk``-byte pieces, yielding between them as a network does."""
+        import anyio
+
+        self.calls["download_blob"] += 1
+        self.fetched.append(blob)
+        if blob not in self.blobs:
+            raise RegistryError(f"{ref}: blob {blob} not found (404)", 404)
+        data = self.served.get(blob, self.blobs[blob])
+        self.downloading += 1
+        self.most_at_once = max(self.most_at_once, self.downloading)
+        try:
+            for at in range(0, len(data), self.chunk):
+                ingest.write(data[at:at + self.chunk])
+                await (self.between(blob, at + self.chunk) if self.between else anyio.sleep(0))
+        finally:
+            self.downloading -= 1
 
     async def aclose(self) -> None:
         self.calls["aclose"] += 1

@@ -203,3 +203,75 @@ def test_repair_of_a_blob_nobody_made_or_pulled_answers_false(tmp_path: Path) ->
     digest = images.store.write(b"stray")
     assert images.repair(CorruptContent(digest, "x")) is False
     assert not images.store.exists(digest)
+
+
+def test_layers_download_at_once_and_unpack_in_order_each_onto_its_parent(tmp_path: Path) -> None:
+    registry = FakeRegistry(chunk=64)
+    manifest = registry.image(BUSYBOX, {"etc/": "", "etc/motd": "one" * 100},
+                              {"etc/motd": "two" * 100}, {"app": "three" * 100})
+    images, snaps = store_on(tmp_path)
+    top, _ = pull(images, registry, BUSYBOX)
+    assert registry.most_at_once == 3  # every layer was downloading before the first one ended
+    assert snaps.tree(top) == {"/etc/motd": b"two" * 100, "/app": b"three" * 100}
+    assert [len(snaps.chain(s)) for s in snaps.ids()] == [1, 2, 3]
+    assert registry.fetched == [manifest.body["config"]["digest"], *(x["digest"] for x in manifest.body["layers"])]
+    assert os.listdir(images.store.ingest) == []
+
+
+def test_a_layer_unpacks_while_it_downloads(tmp_path: Path) -> None:
+    """The download of the layer's second half waits until the first file of its first half is
+    unpacked: a pull that unpacked only whole blobs would never finish (it fails after 10 s)."""
+    registry = FakeRegistry(chunk=16 << 10)
+    noise = os.urandom(2_000_000).hex()  # 4 MB of text, about 2.3 MB gzipped
+    registry.image(BUSYBOX, {"first": "early", "rest": noise})
+    images, snaps = store_on(tmp_path)
+
+    async def between(blob: str, sent: int) -> None:
+        if sent == 96 * (16 << 10):  # 1.5 MB sent: more than a block of the decompressor's output
+            with anyio.fail_after(10):
+                while not list(Path(images.scratch).glob("*/first")):
+                    await anyio.sleep(0.01)
+        await anyio.sleep(0)
+
+    registry.between = between
+    top, _ = pull(images, registry, BUSYBOX)
+    assert snaps.tree(top) == {"/first": b"early", "/rest": noise.encode()}
+
+
+def test_a_blob_the_registry_garbles_leaves_no_snapshot_and_no_blob(tmp_path: Path) -> None:
+    from bake.content.store import ContentError
+
+    registry = FakeRegistry(chunk=64)
+    manifest = registry.image(BUSYBOX, {"f": "good" * 100})
+    layer = manifest.body["layers"][0]
+    good = registry.blobs[layer["digest"]]
+    registry.served[layer["digest"]] = good[:-40] + bytes(40)  # same size, wrong bytes
+    images, snaps = store_on(tmp_path)
+    with pytest.raises(ContentError):
+        pull(images, registry, BUSYBOX)
+    assert snaps.ids() == [] and not images.store.exists(layer["digest"])
+    assert os.listdir(images.store.ingest) == []
+
+
+def test_a_layer_that_is_not_what_the_config_says_is_refused(tmp_path: Path) -> None:
+    """The config's diff IDs name the chain a snapshot is shared under: a layer whose tar does not
+    match must not become the snapshot of another image's layer."""
+    from bake.worker.errors import SourceError
+    from tests.unit.worker.registryfake import digest
+
+    registry = FakeRegistry()
+    honest = registry.image(ALPINE, {"bin/sh": "the real shell"})
+    diff_id = json.loads(registry.blobs[honest.body["config"]["digest"]])["rootfs"]["diff_ids"][0]
+    lying = registry.image(BUSYBOX, {"bin/sh": "a trojan"})
+    config = json.loads(registry.blobs[lying.body["config"]["digest"]])
+    config["rootfs"]["diff_ids"] = [diff_id]  # claims to be the honest image's layer
+    raw = oci.encode(config)
+    registry.blobs[digest(raw)] = raw
+    manifest = oci.manifest(oci.Descriptor(oci.CONFIG, digest(raw), len(raw)),
+                            [oci.Descriptor.from_json(x) for x in lying.body["layers"]])
+    registry.manifests[BUSYBOX] = registry.manifests[manifest.digest] = manifest
+    images, snaps = store_on(tmp_path)
+    with pytest.raises(SourceError, match="not what its image config says"):
+        pull(images, registry, BUSYBOX)
+    assert snaps.ids() == []
+    assert snaps.tree(pull(images, registry, ALPINE)[0]) == {"/bin/sh": b"the real shell"}
