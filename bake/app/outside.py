@@ -161,7 +161,9 @@ def _walk(top: str, rel: str) -> Iterator[tuple[str, os.stat_result, str]]:
 
 
 def _answerable(t: Target) -> bool:
-    return (not t.pull and not t.no_cache and not t.cache_to
+    """No pull, no --no-cache, no cache export, no attestations (documents made anew each build);
+    outputs only of the kinds that can be in place already."""
+    return (not t.pull and not t.no_cache and not t.cache_to and not t.attest
             and all(o.type in ANSWERABLE_OUTPUTS and o.dest != "-" for o in t.output or ()))
 
 
