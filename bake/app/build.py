@@ -62,7 +62,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
     if builder is not None:
         return remote.build(resolved, opts, builder, sink)
     env = dict(os.environ if req.env is None else req.env)
-    specs = plan_specs(plan)  # outputs and caches typed and checked: nothing found bad after the build
+    specs = plan_specs(plan, env)  # outputs, caches and attest typed and checked: nothing found bad after the build
     from bake.registry.config import load as load_config
 
     load_config()  # a malformed bake.toml is an error now, not when (or if) a registry is first asked
@@ -74,6 +74,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
         return outside.build(resolved, opts, root, sink)
     from bake.worker.worker import Worker
 
+    started = time.time()  # the provenance's buildStartedOn
     try:
         worker = Worker.open(root)
     except OSError as err:
@@ -89,7 +90,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
                 cached = _all_cached(req, plan, worker, key_plan, sink)
 
                 def export(done: Done, pusher: Pusher | None) -> list[TargetResult]:
-                    return _export(req, plan, specs, opts, env, worker, root, scratch, done, pusher, sink)
+                    return _export(req, plan, specs, opts, env, worker, root, scratch, done, pusher, sink, started)
 
                 if isinstance(cached, tuple) and not _needs_registry(specs):
                     results = export(cached, None)  # the warm no-op path: no event loop, no client
@@ -117,11 +118,12 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
 
 def _export(req: Request, plan: Plan, specs: Mapping[str, TargetSpecs], opts: BuildOptions, env: Mapping[str, str],
             worker: Worker, root: str, scratch: str, done: Done, pusher: Pusher | None,
-            sink: Sink) -> list[TargetResult]:
+            sink: Sink, started: float | None = None) -> list[TargetResult]:
     """Every target's outputs, then every ``cache-to``, written from the build's results."""
     roots, outcomes, keys = done
     results = Outputs(plan, specs, roots, outcomes, worker.images, cwd=req.cwd, env=env, root=root, scratch=scratch,
-                      sink=sink, publish_after_all=opts.publish == "after-all", keys=keys, pusher=pusher).write()
+                      sink=sink, publish_after_all=opts.publish == "after-all", keys=keys, pusher=pusher,
+                      started=started).write()
     if any(s.cache_to for s in specs.values()):
         from bake.app import cache
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bake._record import record
+from bake.content import oci
 from bake.content.imageconfig import ImageConfig
 from bake.errors import BakeError
 from bake.exporter.images import Built, Publisher, TargetImages
@@ -29,7 +30,7 @@ from bake.exporter.job import ExportJob
 from bake.exporter.specs import TargetSpecs
 from bake.exporter.table import exporter
 from bake.graph.ops import Vertex
-from bake.model import OutputSpec, Plan, Target
+from bake.model import OutputSpec, Plan, Target, local_platform
 from bake.progress.events import Completed, Noted, Sink, Started, Step
 from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
@@ -38,6 +39,7 @@ from bake.worker.layers import Layer, Layers
 from bake.worker.snapshot import Snapshotter
 
 if TYPE_CHECKING:
+    from bake.exporter.attest import BuildFacts
     from bake.exporter.push import Pusher
 
 
@@ -69,8 +71,9 @@ class Outputs:
     def __init__(self, plan: Plan, specs: Mapping[str, TargetSpecs], roots: Sequence[Root],
                  outcomes: Sequence[Outcome], images: ImageStore, *, cwd: str, env: Mapping[str, str], root: str,
                  scratch: str, sink: Sink, publish_after_all: bool = False, keys: Mapping[str, str] | None = None,
-                 pusher: Pusher | None = None) -> None:
+                 pusher: Pusher | None = None, started: float | None = None) -> None:
         self.plan = plan
+        self.started = time.time() if started is None else started  # the build's start, as provenance says
         self.specs = specs
         self.roots = list(roots)
         self.outcomes = list(outcomes)
@@ -142,16 +145,56 @@ class Outputs:
 
             inline = inline_keys([r.vertex for r, _ in mine], self.keys, DirCache(self.root), self.images.snapshots)
         epoch_text = self.env.get("SOURCE_DATE_EPOCH") or (t.args or {}).get("SOURCE_DATE_EPOCH") or ""
+        provenance = self.specs[name].provenance
+        facts = [build_facts(t, r, self.images, self.started, time.time()) for r, _ in mine] if provenance else []
         images = TargetImages(name, self.images.store, WorkerLayers(self.images.layers),
                               [Built(r.platform, o.result, r.config) for r, o in mine], created=time.time(),
                               epoch=int(epoch_text) if epoch_text.isdigit() else None,
-                              labels={k: v for k, v in (t.labels or {}).items() if v is not None}, inline=inline)
+                              labels={k: v for k, v in (t.labels or {}).items() if v is not None}, inline=inline,
+                              provenance=provenance, facts=facts)
         job = ExportJob(name, t.tags or (), self.cwd, publish=self.publish, images=images, publisher=self.publisher)
         written: list[str] = []
         with reported(self.sink, "exporting to " + ", ".join(exporter(s.type).describe(s) for s in wanted), name):
             for spec in wanted:
                 written += exporter(spec.type).export(spec, job)
         return written, job.metadata
+
+
+def build_facts(t: Target, root: Root, images: ImageStore, started: float, finished: float) -> BuildFacts:
+    """What one platform's provenance says: the target's args, the secrets and SSH sockets its
+    steps mount (ids only, never values), its local sources and the base images as resolved."""
+    from bake.exporter.attest import BuildFacts, image_purl
+    from bake.graph.ops import ExecOp, SourceOp
+    from bake.registry.reference import parse_reference
+
+    seen: set[int] = set()
+    secrets: dict[str, bool] = {}
+    ssh: dict[str, bool] = {}
+    # the named contexts buildx sends as local directories, by their names (bake's sources are paths)
+    named = sorted(k for k, v in (t.contexts or {}).items() if "://" not in v and not v.startswith("target:"))
+    materials: dict[str, str] = {}
+    stack = [root.vertex] if root.vertex is not None else []
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        stack.extend(v.inputs)
+        if isinstance(v.op, ExecOp):
+            for m in v.op.mounts:
+                if m.type in ("secret", "ssh"):
+                    into = secrets if m.type == "secret" else ssh
+                    into[m.secret_id or "default"] = into.get(m.secret_id or "default", True) and not m.required
+        elif isinstance(v.op, SourceOp) and v.op.identifier.startswith("docker-image://"):
+            ref = parse_reference(v.op.identifier[len("docker-image://"):])
+            platform = oci.Platform.parse(v.platform or root.platform)
+            manifest = images.recorded(ref, platform)
+            if manifest is not None:
+                materials[image_purl(str(ref), platform)] = ref.digest or manifest.digest
+    return BuildFacts(dockerfile=t.dockerfile or "Dockerfile", platform=root.platform, started=started,
+                      finished=finished, args=tuple((k, v) for k, v in (t.args or {}).items() if v is not None),
+                      secrets=tuple(sorted(secrets.items())), ssh=tuple(sorted(ssh.items())), locals=("context", "dockerfile", *named),
+                      materials=tuple(sorted(materials.items())), builder_platform=local_platform())
 
 
 class WorkerLayers:

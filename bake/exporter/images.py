@@ -30,6 +30,7 @@ from bake.exporter.job import ExportJob
 from bake.model import OutputSpec
 
 if TYPE_CHECKING:
+    from bake.exporter.attest import BuildFacts, ProvenanceSpec
     from bake.exporter.ocilayout import Named
     from bake.exporter.push import Pusher
 
@@ -66,11 +67,13 @@ class ImageLayers(Protocol):
 
 def assemble(store: ContentStore, layers: ImageLayers, built: Sequence[Built], spec: OutputSpec, *,
              created: float, epoch: int | None = None, labels: Mapping[str, str] | None = None,
-             inline: Inline | None = None, where: str = "") -> oci.Descriptor:
+             inline: Inline | None = None, where: str = "",
+             provenance: tuple[str, Sequence[BuildFacts], Sequence[str]] | None = None) -> oci.Descriptor:
     """The target's image (one platform) or index (several) as ``spec`` shapes it, stored; its
     descriptor. ``epoch`` (SOURCE_DATE_EPOCH) dates the config and history instead of ``created``;
     ``inline`` (cache-to type=inline) maps a snapshot id to the cache keys whose results are in
-    that snapshot's chain, each with the chain's length."""
+    that snapshot's chain, each with the chain's length. ``provenance`` (mode, each platform's
+    facts, the image names) adds an attestation manifest per platform, in an index."""
     from bake.exporter.image import align_history, config_document, manifest_document
 
     docker = _docker_types(spec)
@@ -95,11 +98,27 @@ def assemble(store: ContentStore, layers: ImageLayers, built: Sequence[Built], s
             raise UsageError(f"{where}: {err}" if where else str(err)) from None
         store.write(manifest.raw)
         manifests.append(manifest.descriptor(platform))
-    if len(manifests) == 1:
+    if provenance is not None:
+        manifests += _attestations(store, manifests, *provenance)
+    elif len(manifests) == 1:
         return oci.Descriptor(manifests[0].media_type, manifests[0].digest, manifests[0].size)
     index = oci.index(manifests, annotations or None, kind=oci.DOCKER_LIST if docker else oci.INDEX)
     store.write(index.raw)
     return index.descriptor()
+
+
+def _attestations(store: ContentStore, images: Sequence[oci.Descriptor], mode: str, facts: Sequence[BuildFacts],
+                  names: Sequence[str]) -> list[oci.Descriptor]:
+    from bake.exporter.attest import attestation_manifest, index_entry, statement
+
+    out = []
+    for image, f in zip(images, facts, strict=True):
+        raw = oci.encode(statement(f, mode, names, image))
+        manifest, empty = attestation_manifest(raw, image)
+        for blob in (raw, empty, manifest.raw):
+            store.write(blob)
+        out.append(index_entry(manifest, image))
+    return out
 
 
 def _docker_types(spec: OutputSpec) -> bool:
@@ -112,7 +131,8 @@ class TargetImages:
 
     def __init__(self, target: str, store: ContentStore, layers: ImageLayers, built: Sequence[Built], *,
                  created: float, epoch: int | None = None, labels: Mapping[str, str] | None = None,
-                 inline: Inline | None = None) -> None:
+                 inline: Inline | None = None, provenance: ProvenanceSpec | None = None,
+                 facts: Sequence[BuildFacts] = ()) -> None:
         self.target = target
         self.store = store
         self.layers = layers
@@ -121,15 +141,23 @@ class TargetImages:
         self.epoch = epoch
         self.labels = labels
         self.inline = inline
+        self.provenance = provenance  # None: no attestations (bake.exporter.attest)
+        self.facts = list(facts)  # one per built platform, as ``built``
         self._made: dict[tuple[object, ...], oci.Descriptor] = {}
 
-    def image(self, spec: OutputSpec) -> oci.Descriptor:
+    def image(self, spec: OutputSpec, names: Sequence[str] = ()) -> oci.Descriptor:
+        """The image ``spec`` shapes; ``names`` are the attestation's subjects (when it carries one)."""
+        from bake.exporter.attest import carried
+
+        attest = None
+        if carried(self.provenance, spec.type, len(self.built)) and self.provenance and self.facts:
+            attest = (self.provenance.mode, tuple(self.facts), tuple(names))
         shape = (spec.compression, spec.compression_level, spec.force_compression, _docker_types(spec),
-                 spec.rewrite_timestamp, spec.annotations)
+                 spec.rewrite_timestamp, spec.annotations, attest)
         if shape not in self._made:
             self._made[shape] = assemble(self.store, self.layers, self.built, spec, created=self.created,
                                          epoch=self.epoch, labels=self.labels, inline=self.inline,
-                                         where=f"target {self.target}")
+                                         where=f"target {self.target}", provenance=attest)
         return self._made[shape]
 
     def forget(self) -> None:
@@ -187,8 +215,13 @@ class Publisher:
     def _merge(self, name: str, sources: list[tuple[str, oci.Descriptor]]) -> oci.Descriptor:
         manifests: list[oci.Descriptor] = []
         owner: dict[str, str] = {}
+        from bake.exporter.attest import is_attestation
+
         for target, top in sources:
             for m in self._platform_manifests(top):
+                if is_attestation(m):  # each names its own image: never a clash
+                    manifests.append(m)
+                    continue
                 platform = str(m.platform)
                 if platform in owner and owner[platform] != target:
                     raise UsageError(f"{name}: targets {owner[platform]} and {target} both push {platform}")
@@ -258,7 +291,7 @@ class ImageExporter:
         names = spec.names or job.tags
         if spec.name_canonical:
             names = tuple(dict.fromkeys(n for name in names for n in (name, _canonical(name))))
-        top = job.images.image(spec)
+        top = job.images.image(spec, names)
         job.metadata.update(_metadata(store, top, names))
         if not job.publish:
             return []

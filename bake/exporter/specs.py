@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 from bake._record import record
 from bake.errors import UsageError
-from bake.model import CacheEntry, CacheSpec, ExportEntry, OutputSpec, Plan
+from bake.exporter.attest import ProvenanceSpec, check_outputs, provenance_spec
+from bake.model import CacheEntry, CacheSpec, ExportEntry, OutputSpec, Plan, build_platforms, local_platform
 
 CACHE_TYPES = ("local", "registry", "inline")  # what bake exports and imports; others are reported and skipped
 _UNSUPPORTED_CACHE = ("gha", "s3", "azblob")
@@ -25,17 +26,25 @@ class TargetSpecs:
     outputs: tuple[OutputSpec, ...] = ()
     cache_from: tuple[CacheSpec, ...] = ()
     cache_to: tuple[CacheSpec, ...] = ()
+    provenance: ProvenanceSpec | None = None  # what image outputs attest (bake.exporter.attest)
 
 
-def plan_specs(plan: Plan) -> dict[str, TargetSpecs]:
+def plan_specs(plan: Plan, env: Mapping[str, str] | None = None) -> dict[str, TargetSpecs]:
     """Every target's outputs and cache entries, parsed and checked (a ``UsageError`` names the
-    first bad one)."""
+    first bad one). With ``env`` (the embedded worker's build), its ``attest`` too, buildx's
+    default provenance included."""
     out = {}
     for name, t in plan.targets.items():
+        outputs = tuple(output_spec(e, f"target {name}: output type={e.type}") for e in t.output or ())
+        provenance = None
+        if env is not None:
+            provenance = provenance_spec(name, t.attest, env)
+            check_outputs(name, provenance, outputs, len(build_platforms(t.platforms, local_platform())))
         out[name] = TargetSpecs(
-            tuple(output_spec(e, f"target {name}: output type={e.type}") for e in t.output or ()),
+            outputs,
             tuple(cache_spec(e, f"target {name}: cache-from type={e.type}", export=False) for e in t.cache_from or ()),
-            tuple(cache_spec(e, f"target {name}: cache-to type={e.type}", export=True) for e in t.cache_to or ()))
+            tuple(cache_spec(e, f"target {name}: cache-to type={e.type}", export=True) for e in t.cache_to or ()),
+            provenance)
         if len(t.platforms or ()) > 1 and any(o.type == "docker" for o in out[name].outputs):
             # a docker-save tarball (and so --load) holds one platform per image: BuildKit's words
             raise UsageError(f"target {name}: output type=docker: docker exporter does not currently support "
