@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -211,3 +213,28 @@ def test_as_root_run_calls_in_this_process_and_otherwise_in_a_child(monkeypatch:
     assert rootless.run("prune:usage", ("/r",)) == ("called", ("/r",))
     assert made == ["prune:usage"]
 
+
+
+def test_ctrl_c_while_the_child_builds_is_passed_on_and_raised_once_it_stopped(
+        ns: Namespace, target: Callable[[Callable[..., Any]], str]) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands in for the child's pid
+    before = signal.getsignal(signal.SIGINT)
+
+    def build(sink: Callable[[object], None]) -> None:
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # the user's Ctrl-C reaches the parent
+        sleeper.wait(30)  # the parent passed it on
+        sink("step CANCELED")
+        raise KeyboardInterrupt  # the build stopped
+
+    child, process = started(target(build))
+    process.pid = sleeper.pid
+    events: list[object] = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            child.call((), events.append)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert sleeper.returncode == -signal.SIGINT
+    assert events == ["step CANCELED"] and process.wait() == 130
+    assert signal.getsignal(signal.SIGINT) is before
