@@ -215,12 +215,13 @@ class Publisher:
     def _merge(self, name: str, sources: list[tuple[str, oci.Descriptor]]) -> oci.Descriptor:
         manifests: list[oci.Descriptor] = []
         owner: dict[str, str] = {}
+        attestations: list[oci.Descriptor] = []
         from bake.exporter.attest import is_attestation
 
         for target, top in sources:
             for m in self._platform_manifests(top):
                 if is_attestation(m):  # each names its own image: never a clash
-                    manifests.append(m)
+                    attestations.append(m)
                     continue
                 platform = str(m.platform)
                 if platform in owner and owner[platform] != target:
@@ -228,7 +229,7 @@ class Publisher:
                 if platform not in owner:
                     owner[platform] = target
                     manifests.append(m)
-        index = oci.index(manifests)
+        index = oci.index(manifests + attestations)  # images first, as BuildKit orders an index
         self.store.write(index.raw)
         return index.descriptor()
 

@@ -31,7 +31,11 @@ def test_one_image_as_oci_and_docker_tarballs_and_pushed(busybox_image: str, reg
     oci = skopeo("inspect", f"oci-archive:{d}/app.tar")
     pushed = skopeo("inspect", "--tls-verify=false", f"docker://{tag}")
     docker = skopeo("inspect", f"docker-archive:{d}/app-docker.tar")
-    assert oci["Digest"] == pushed["Digest"]  # the same bytes, exported and pushed
+    # the same image bytes, exported and pushed; the push is an index that adds buildx's default
+    # provenance beside it, which a one-platform OCI tarball leaves out (as BuildKit does)
+    index = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{tag}")
+    assert [m["digest"] for m in index["manifests"]][:1] == [oci["Digest"]] != [pushed["Digest"]]
+    assert index["manifests"][1]["annotations"]["vnd.docker.reference.type"] == "attestation-manifest"
     assert oci["Labels"] == {"org.example.team": "build"} and "MODE=prod" in oci["Env"]
     assert len(oci["Layers"]) == len(docker["Layers"]) == 4  # busybox, WORKDIR, COPY, RUN
     config = skopeo("inspect", "--config", f"oci-archive:{d}/app.tar")
@@ -71,7 +75,8 @@ def test_several_platforms_make_an_index(registry: str, tmp_path: Path) -> None:
                          text=True, check=True).stdout
     index = json.loads(raw)
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
-    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
+    # each platform's image, then buildx's default provenance of each (an index carries it, as BuildKit's)
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64", "unknown", "unknown"]
     for arch in ("amd64", "arm64"):
         got = skopeo("inspect", "--tls-verify=false", "--override-arch", arch, f"docker://{tag}")
         assert got["Architecture"] == arch
@@ -154,7 +159,9 @@ def test_publish_after_all_writes_nothing_when_a_target_failed(busybox_image: st
     assert (d / "good.tar").exists()
     good = json.loads(meta.read_text())["good"]
     assert good["image.name"] == f"{registry}/out/good:1"
-    assert good["containerimage.digest"] == skopeo("inspect", f"oci-archive:{d}/good.tar")["Digest"]
+    # as buildx's: the digest of the pushed index (the image and buildx's default provenance)
+    assert good["containerimage.digest"] == skopeo("inspect", "--tls-verify=false",
+                                                   f"docker://{registry}/out/good:1")["Digest"]
     assert good["containerimage.config.digest"].startswith("sha256:")
 
 
@@ -173,7 +180,7 @@ def test_several_targets_share_one_layout_and_one_pushed_name(registry: str, tmp
     raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
                          capture_output=True, text=True, check=True).stdout
     merged = json.loads(raw)  # one index of both targets' platforms under the shared name
-    assert sorted(m["platform"]["architecture"] for m in merged["manifests"]) == ["amd64", "arm64"]
+    assert [m["platform"]["architecture"] for m in merged["manifests"]] == ["amd64", "arm64", "unknown", "unknown"]
 
 
 def test_docker_tarballs_use_docker_media_types_unless_asked(tmp_path: Path) -> None:
