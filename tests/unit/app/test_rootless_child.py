@@ -238,3 +238,37 @@ def test_ctrl_c_while_the_child_builds_is_passed_on_and_raised_once_it_stopped(
     assert sleeper.returncode == -signal.SIGINT
     assert events == ["step CANCELED"] and process.wait() == 130
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_raised_here_off_the_main_thread_is_passed_on_to_the_child(
+        ns: Namespace, target: Callable[[Callable[..., Any]], str]) -> None:
+    signalled = threading.Event()
+
+    def build(sink: Callable[[object], None]) -> None:
+        sink("first step")
+        signalled.wait(30)
+        raise KeyboardInterrupt  # the child stops when told
+
+    child, process = started(target(build))
+
+    def passed_on(signum: int) -> None:
+        process.signals.append(signum)
+        signalled.set()
+
+    process.send_signal = passed_on  # type: ignore[method-assign]
+
+    def interrupted(event: object) -> None:
+        raise KeyboardInterrupt  # what Ctrl-C raises in a thread that is not the main one
+
+    caught: list[BaseException] = []
+
+    def caller() -> None:
+        try:
+            child.call((), interrupted)
+        except KeyboardInterrupt as err:
+            caught.append(err)
+
+    t = threading.Thread(target=caller)
+    t.start()
+    t.join(30)
+    assert len(caught) == 1 and process.signals == [signal.SIGINT] and process.wait() == 130
