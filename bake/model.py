@@ -187,5 +187,7 @@ def local_platform() -> str:
 
 def build_platforms(platforms: tuple[str, ...] | None, host: str) -> tuple[str, ...]:
     """The platforms a target builds for: ``host`` when it names none, and ``local`` (buildx's
-    name for the client's platform) as ``host``; each once, in order."""
-    return tuple(dict.fromkeys(host if p == "local" else p for p in platforms)) if platforms else (host,)
+    name for the client's platform, any case) as ``host``; an entry ``a,b`` is two; each once, in order."""
+    if not platforms:
+        return (host,)
+    return tuple(dict.fromkeys(host if p.lower() == "local" else p for e in platforms for p in e.split(",")))

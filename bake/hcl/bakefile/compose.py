@@ -326,3 +326,26 @@ def _dotenv(directory: str) -> dict[str, str]:
     except OSError:
         return out  # no .env file
     return out
+
+
+def check_services(files: list[tuple[str, str]]) -> None:
+    """Every service of the merged compose files (``(name, text)`` pairs) names an image or a build
+    (compose's consistency check, which buildx runs after merging them); ``extends`` counts as both."""
+    import yaml
+
+    complete: dict[str, bool] = {}
+    where: dict[str, str] = {}
+    for name, text in files:
+        try:
+            doc = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError):
+            continue  # parse_compose has reported it
+        services = doc.get("services") if isinstance(doc, dict) else None
+        for svc_name, svc in (services if isinstance(services, dict) else {}).items():
+            has = isinstance(svc, dict) and any(svc.get(k) for k in ("image", "build", "extends"))
+            complete[str(svc_name)] = complete.get(str(svc_name), False) or has
+            where.setdefault(str(svc_name), name)
+    for svc_name, ok in complete.items():
+        if not ok:
+            raise DefinitionError("Invalid compose file", f'service "{svc_name}" has neither an image nor a build '
+                                  "context specified: invalid compose project", SourceRange(where[svc_name], 1, 1, 1, 2))

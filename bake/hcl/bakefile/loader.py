@@ -128,6 +128,11 @@ class Project:
             body, is_compose = parse_file(f, cenv)
             src = SourceBody(f.name, os.path.dirname(f.name) or ".", body)
             (compose if is_compose else sources).append(src)
+        self.has_definitions = bool(sources)
+        if compose:
+            from bake.hcl.bakefile.compose import check_services
+
+            check_services([(f.name, f.text) for f in files if f.name in {c.file for c in compose}])
         builtins = {"BAKE_CMD_CONTEXT": "cwd://", "BAKE_LOCAL_PLATFORM": local_platform()}
         self.definition = Definition(
             compose + sources, self.env, dict(variables or {}), builtins,
@@ -164,9 +169,13 @@ class Project:
             plan.targets[name] = t
         return plan
 
-    def variables(self) -> list[dict[str, str]]:
+    def variables(self) -> list[dict[str, str]] | None:
+        """The variables as ``--list variables`` shows them; None when no HCL or JSON file was read."""
         import json
 
+        if not self.has_definitions:
+            return None
+        _ = self.resolver  # buildx evaluates every block before it lists: an error anywhere fails the list
         d = self.definition.namespace
         rows = []
         for name in sorted(d.variables):

@@ -54,7 +54,10 @@ def expand(label: str, block: ast.Block, dir_: str, evaluator: Evaluator, root: 
         sizes = " × ".join(f"{k} ({len(matrix[k])})" for k in keys)
         raise DefinitionError("Matrix too large", f"{sizes} make {count} targets; a matrix may make at most "
                               f"{MAX_MATRIX} (bake's limit).", matrix_attr.rng)
-    combos = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(matrix[k] for k in keys))]
+    # buildx walks the matrix's Go map, so its order varies from run to run; this is the order it
+    # gives most often (keys sorted, the first varying fastest): a,b = [x,y],[p,q] → x-p y-p x-q y-q
+    rev = keys[::-1]
+    combos = [dict(zip(rev, vals, strict=True)) for vals in itertools.product(*(matrix[k] for k in rev))]
     out: list[Instance] = []
     seen: set[str] = set()
     for combo in combos:

@@ -200,15 +200,16 @@ def list_targets(targets: dict[str, Target], groups: dict[str, Group], as_json: 
             if is_group:
                 item["group"] = True
             items.append(item)
-        return go_json(items) + "\n"
+        return (go_json(items) if items else "null") + "\n"
     return tabwriter([["TARGET", "DESCRIPTION"], *([n, d] for n, _, d in rows)])
 
 
-def list_variables(rows: list[dict[str, str]], as_json: bool) -> str:
+def list_variables(rows: list[dict[str, str]] | None, as_json: bool) -> str:
+    """``--list variables``; ``rows`` is None when only compose files were read (buildx's JSON is then null)."""
     if as_json:
-        return go_json(rows) + "\n"
+        return (go_json(rows) if rows is not None else "null") + "\n"
     return tabwriter([["VARIABLE", "TYPE", "VALUE", "DESCRIPTION"],
-                      *([r["name"], r.get("type", ""), r.get("value", "<null>"), r.get("description", "")] for r in rows)])
+                      *([r["name"], r.get("type", ""), r.get("value", "<null>"), r.get("description", "")] for r in rows or [])])
 
 
 def tabwriter(rows: list[list[str]], tabwidth: int = 8, padding: int = 1) -> str:

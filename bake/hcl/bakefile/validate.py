@@ -39,8 +39,9 @@ def check_target(t: Target, cwd: str, env: Mapping[str, str]) -> None:
 
 
 def _check(t: Target, cwd: str, env: Mapping[str, str]) -> None:
-    for p in t.platforms or ():
-        check_platform(p)
+    for entry in t.platforms or ():
+        for p in entry.split(","):  # buildx splits each entry at commas when it parses them
+            check_platform(p)
     for o in t.output or ():
         if o.type == "local" and not o.dest:
             raise DefinitionError("dest is required for local exporter")
@@ -95,7 +96,7 @@ def check_size(s: str) -> None:
 def check_platform(p: str) -> None:
     """containerd's ``platforms.Parse`` rules: ``os[/arch[/variant]]``, or a lone known os or arch;
     ``local`` (the client's platform, as buildx reads it) too."""
-    if p == "local":
+    if p.lower() == "local":
         return
     parts = p.split("/")
     bad = DefinitionError(f'"{p}": unknown operating system or architecture', "invalid argument")

@@ -14,6 +14,8 @@ from bake.hcl.engine.values import (
     CTX,
     MAX_STRING_LENGTH,
     ConversionError,
+    SetValue,
+    as_set,
     equal,
     is_number,
     normalize_number,
@@ -296,7 +298,15 @@ class Evaluator:
             ok = to_bool(c)
         except ConversionError:
             raise _err("Incorrect condition type", f"The condition expression must be of type bool, not {type_name(c)}.", e.cond.rng) from None
-        return self.eval(e.if_true if ok else e.if_false, scope)
+        value = self.eval(e.if_true if ok else e.if_false, scope)
+        if isinstance(value, list) and not isinstance(value, SetValue):
+            try:  # HCL evaluates both branches and unifies their types; errors of the other are not reported
+                other = self.eval(e.if_false if ok else e.if_true, scope)
+            except DefinitionError:
+                other = None
+            if isinstance(other, SetValue):
+                return as_set(value)
+        return value
 
     # --- for expressions and calls ----------------------------------------------------------
 

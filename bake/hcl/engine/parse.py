@@ -24,7 +24,9 @@ _CACHE_FORMAT = b"bake-hcl-ast-5"
 
 
 def parse(text: str, file: str) -> ast.Body:
-    """Parse HCL native syntax; errors carry ``file:line:col``."""
+    """Parse HCL native syntax; errors carry ``file:line:col``. A leading UTF-8 byte order mark is
+    skipped, as HCL's scanner skips it."""
+    text = text.removeprefix("\ufeff")
     cache = _cache_path(text, file)
     if cache is not None:
         try:

@@ -203,6 +203,20 @@ def convert(v: object, t: Type) -> object:
     raise ConversionError(f"unknown type {kind}")
 
 
+class SetValue(list[object]):
+    """A list whose cty type is a set (what the set functions return). HCL unifies the two result
+    types of a conditional, so a tuple or list in the other branch becomes a set too: sorted, once each."""
+
+
+def as_set(items: list[object]) -> SetValue:
+    """``items`` deduplicated and, where they are comparable, sorted as cty orders a set."""
+    out = dedupe(items)
+    try:
+        return SetValue(sorted(out, key=sort_key))
+    except (ConversionError, TypeError):
+        return SetValue(out)
+
+
 def dedupe(items: list[object]) -> list[object]:
     out: list[object] = []
     for x in items:

@@ -16,10 +16,10 @@ from bake.hcl.engine.values import (
     NUMBER,
     STRING,
     ConversionError,
+    as_set,
     convert,
     dedupe,
     equal,
-    sort_key,
     to_string,
 )
 
@@ -230,10 +230,7 @@ def _set(v: object, i: int) -> list[object]:
 
 
 def _sorted_set(items: list[object]) -> list[object]:
-    try:
-        return sorted(dedupe(items), key=sort_key)
-    except ConversionError:
-        return dedupe(items)
+    return as_set(items)
 
 
 @lib.define("sethaselement", p("set", ANY), p("elem", ANY, True))
