@@ -87,7 +87,7 @@ def provenance_spec(target: str, entries: Sequence[AttestEntry] | None,
         if e.disabled:
             continue
         attrs = dict(e.attrs)
-        mode = attrs.get("mode", "max")
+        mode = {"full": "max"}.get(attrs.get("mode", "max"), attrs.get("mode", "max"))  # BuildKit's alias
         if mode not in ("min", "max"):
             raise UsageError(f"{where} type=provenance: mode={mode} (expected min or max)")
         version = attrs.get("version", "v1")

@@ -58,7 +58,7 @@ def test_provenance_false_disables_it_and_the_default() -> None:
 def test_an_explicit_provenance_is_max_unless_asked_min_and_never_inline_only() -> None:
     assert spec("type=provenance") == ProvenanceSpec("max")
     assert spec("type=provenance,mode=min") == ProvenanceSpec("min")
-    assert spec("type=provenance,mode=max") == ProvenanceSpec("max")
+    assert spec("type=provenance,mode=max") == spec("type=provenance,mode=full") == ProvenanceSpec("max")
 
 
 def test_an_sbom_is_refused_naming_the_scanner_bake_does_not_run() -> None:
@@ -68,7 +68,7 @@ def test_an_sbom_is_refused_naming_the_scanner_bake_does_not_run() -> None:
 
 
 @pytest.mark.parametrize(("entry", "words"), [("type=provenance,version=v0.2", "version=v0.2 is not supported yet"),
-                                              ("type=provenance,mode=full", "mode=full"),
+                                              ("type=provenance,mode=all", "mode=all"),
                                               ("type=provenance,builder-id=x", "builder-id is not supported yet")])
 def test_what_bake_cannot_attest_is_refused(entry: str, words: str) -> None:
     with pytest.raises(UsageError, match=words):
