@@ -41,6 +41,9 @@ FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/buildkit/bake/co
 BASE_ENV = {"PATH": "/work/ref/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent",
             "DOCKER_CONFIG": "/work/ref/docker-config", "BUILDX_BUILDER": "ref"}
 OVERRIDE_VALUE = "9.9.9"
+TYPED_VALUES = {"bool": "true", "number": "42", "string": "typed", "list(string)": '["a","b"]',
+                "set(string)": '["b","a","b"]', "map(string)": '{"k":"v"}', "list(number)": "[2,1]",
+                "tuple([string,number])": '["a",1]'}
 SET_ALL = ["--set", "*.platform=linux/arm64,linux/amd64", "--set", "*.args.CORPUS_ARG=1"]
 # typed attributes (outputs, caches, attestations, secrets…) as --set gives them, each as buildx prints it
 SET_TYPED = [f"--set=*.{kv}" for kv in (
@@ -79,9 +82,13 @@ def invocations(cwd: Path, file: str) -> list[tuple[list[str], dict[str, str]]]:
     targets = [e["name"] for e in listed if not e.get("group")]
     picks = groups[:1] + [targets[i] for i in sorted({0, len(targets) // 2, len(targets) - 1}) if targets]
     runs += [(["--print", name], {}) for name in picks[:4]]
-    variables = [e["name"] for e in _listed(cwd, file, "variables")]
+    listed_vars = _listed(cwd, file, "variables")
+    variables = [e["name"] for e in listed_vars]
     if variables:
         runs.append(([], {variables[0]: OVERRIDE_VALUE}))
+    typed = [e for e in listed_vars if e.get("type") in TYPED_VALUES]
+    if typed:  # a value of the variable's own type, parsed from the environment
+        runs.append(([], {typed[0]["name"]: TYPED_VALUES[typed[0]["type"]]}))
     extra = ["--set", f"{targets[0]}.tags=example.com/corpus:1"] if targets else []
     runs.append((SET_ALL + extra, {}))
     runs.append((SET_TYPED, {}))
