@@ -29,6 +29,8 @@ from bake.model import Plan, local_platform
 from bake.progress.events import Noted, Planned, Sink
 
 if TYPE_CHECKING:
+    from anyio import CancelScope
+
     from bake.app.remote_solve import Job, Sources
     from bake.buildkit.control import Control, DaemonInfo
 
@@ -155,11 +157,11 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
         if opts.publish == "after-all":
             # build everything first, exporting nothing; only when every target built, the same
             # solves again with their outputs (each step cached by then): nothing is published otherwise
-            built = await _solve_all([replace(j, export=False) for j in jobs], sources, sink)
+            built = await _solve_all([replace(j, export=False) for j in jobs], sources, sink, opts.keep_going)
             if any(r.error is not None for r in built):
                 sink(Noted("publish after-all: a target failed, nothing exported", time.time(), "warning"))
                 return _per_target(plan, roots, built)
-        solved = await _solve_all(jobs, sources, sink)
+        solved = await _solve_all(jobs, sources, sink, opts.keep_going)
         from bake.app.remote_index import push_indexes
         from bake.app.remote_merge import merge_parts
 
@@ -167,21 +169,28 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
         return await push_indexes(plan, solved, results, sink)
 
 
-async def _solve_all(jobs: list[Job], sources: Sources, sink: Sink) -> list[TargetResult]:
-    """Every job solved at once; each one's failure is its own result."""
+async def _solve_all(jobs: list[Job], sources: Sources, sink: Sink, keep_going: bool) -> list[TargetResult]:
+    """Every job solved at once; each one's failure is its own result. Without ``keep_going`` the
+    first failure cancels the other solves (the daemon stops their steps, nothing more is
+    exported), as on the embedded worker; a cancelled job's result carries that failure."""
     import anyio
 
     solved: dict[int, TargetResult] = {}
     async with anyio.create_task_group() as tg:
         for k, job in enumerate(jobs):
-            tg.start_soon(_one, job, sources, sink, solved, k)
-    return [solved[k] for k in range(len(jobs))]
+            tg.start_soon(_one, job, sources, sink, solved, k, None if keep_going else tg.cancel_scope)
+    first = next((r.error for r in solved.values() if r.error is not None), None)
+    return [solved[k] if k in solved else
+            TargetResult(j.root.target, (j.root.platform,), (), (), first, 0, 0) for k, j in enumerate(jobs)]
 
 
-async def _one(job: Job, sources: Sources, sink: Sink, solved: dict[int, TargetResult], k: int) -> None:
+async def _one(job: Job, sources: Sources, sink: Sink, solved: dict[int, TargetResult], k: int,
+               stop: CancelScope | None) -> None:
     from bake.app.remote_solve import solve
 
-    solved[k] = await solve(job, sources, sink)
+    solved[k] = result = await solve(job, sources, sink)
+    if result.error is not None and stop is not None:
+        stop.cancel()
 
 
 def _node_of(root: Root, served: list[tuple[str, ...]], builder: Builder, nodes: tuple[Node, ...]) -> int:
