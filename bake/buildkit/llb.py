@@ -209,6 +209,9 @@ class _Marshaller:
             meta.env.append(f"SSH_AUTH_SOCK={ssh[0].target}")
         meta.cwd = o.cwd
         meta.user = o.user
+        # as BuildKit's own LLB client sends every exec: the mount points the step made (parents
+        # too, e.g. /run of /run/secrets/x) are removed afterwards, so they stay out of the result
+        meta.removeMountStubsRecursive = True
         for entry in o.extra_hosts:
             host, _, ip = entry.partition("=")
             meta.extraHosts.add(Host=host, IP=ip)

@@ -104,20 +104,22 @@ class SecretEnv(_message.Message):
     def __init__(self, ID: _Optional[str] = ..., name: _Optional[str] = ..., optional: _Optional[bool] = ...) -> None: ...
 
 class Meta(_message.Message):
-    __slots__ = ("args", "env", "cwd", "user", "extraHosts", "ulimit")
+    __slots__ = ("args", "env", "cwd", "user", "extraHosts", "ulimit", "removeMountStubsRecursive")
     ARGS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     CWD_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     EXTRAHOSTS_FIELD_NUMBER: _ClassVar[int]
     ULIMIT_FIELD_NUMBER: _ClassVar[int]
+    REMOVEMOUNTSTUBSRECURSIVE_FIELD_NUMBER: _ClassVar[int]
     args: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.RepeatedScalarFieldContainer[str]
     cwd: str
     user: str
     extraHosts: _containers.RepeatedCompositeFieldContainer[HostIP]
     ulimit: _containers.RepeatedCompositeFieldContainer[Ulimit]
-    def __init__(self, args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., user: _Optional[str] = ..., extraHosts: _Optional[_Iterable[_Union[HostIP, _Mapping]]] = ..., ulimit: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ...) -> None: ...
+    removeMountStubsRecursive: bool
+    def __init__(self, args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., user: _Optional[str] = ..., extraHosts: _Optional[_Iterable[_Union[HostIP, _Mapping]]] = ..., ulimit: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., removeMountStubsRecursive: _Optional[bool] = ...) -> None: ...
 
 class HostIP(_message.Message):
     __slots__ = ("Host", "IP")

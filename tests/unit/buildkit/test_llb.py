@@ -46,6 +46,7 @@ def test_structure() -> None:
     assert [(mt.dest, mt.input, mt.output, mt.mountType) for mt in ex.exec.mounts] == [
         ("/", 0, 0, pb.BIND), ("/cache", -1, -1, pb.CACHE)]
     assert ex.exec.mounts[1].cacheOpt.sharing == pb.LOCKED
+    assert ex.exec.meta.removeMountStubsRecursive  # as BuildKit's client: /run of /run/secrets/x goes too
     assert (ex.platform.OS, ex.platform.Architecture) == ("linux", "amd64")
     src = [o.source for o in ops.values() if o.WhichOneof("op") == "source"]
     local_src = next(s for s in src if s.identifier.startswith("local://"))
@@ -122,12 +123,12 @@ GOLDEN = [
     "sha256:aad370679669eaf5c5914687fe866725cecc3a8bf4a5b537b1ff5bc48de38cd0",
     "sha256:c50c36d50bf98c261649444f0c097450966497e885872b8b183a99e82c717962",
     "sha256:481dcb5aa0aaccc84d762bbfe22fae52dcbfd55717567fe21ba50c97991153d7",
-    "sha256:dc3fcb4360dca2385cf3a192259b1408eb67fbb8f7688fedff01c0e4d5b194b6",
-    "sha256:db2806b2e38fc8783fdd2baaf803ecdcf281fbdcbf622658e85d6840811ed6a2",
-    "sha256:93e27792e002aee830e9e646d50c39d9ece13399887bbb913165557e6b520287",
-    "sha256:941e61b22312f00b48a3a0ece10bde34eec58404cbb38c19c72006f592cf5ecb",
+    "sha256:71562ef6db65de487dac43ca263a5b564377cae42f7bded8faac05052f7fff8d",
+    "sha256:c0481458016198493022bb380579577cf5383f6a4a92dc85410d6d0840ba0ad2",
+    "sha256:52d93803b4b662ca30b15d086df9f3fda24a84b03ed9921b9c4bb1af29042ec8",
+    "sha256:84ebe88ce12019587be6e8aff177bf6b0486914299a81476d9c06aa6e8b9dae7",
 ]
-GOLDEN_TERMINAL = "sha256:702c9e334c2e1a224051e8211cbf665b984271f478a32b72d5db0a39d1fd45fc"
+GOLDEN_TERMINAL = "sha256:fd609459da54f8c8557df08f5c2346cd5d9c3bcf08b32fc4912ac28704c5fac0"
 
 
 def test_a_cache_mount_with_owner_and_mode_mounts_a_made_directory_as_buildkits_frontend_does() -> None:
