@@ -165,8 +165,9 @@ def bake_cli(code: str, image: str, work: str) -> tuple[float, float]:
     d = project(image, work)
     root = os.path.join(d, "root")
     cpu, start = children_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bake", "--progress", "quiet", "--root", root], cwd=d, check=True,
-                   capture_output=True, env={**os.environ, "PYTHONPATH": code})
+    env = {k: v for k, v in os.environ.items() if k not in ("BUILDX_BUILDER", "DOCKER_CONFIG")}  # not on BuildKit
+    subprocess.run([sys.executable, "-m", "bake", "--progress", "quiet", "--root", root],
+                   cwd=d, check=True, capture_output=True, env={**env, "PYTHONPATH": code})
     took = time.perf_counter() - start, children_cpu() - cpu
     subprocess.run(["rm", "-rf", d], check=True)
     return took
