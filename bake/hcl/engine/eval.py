@@ -14,8 +14,6 @@ from bake.hcl.engine.values import (
     CTX,
     MAX_STRING_LENGTH,
     ConversionError,
-    SetValue,
-    as_set,
     equal,
     is_number,
     normalize_number,
@@ -25,6 +23,7 @@ from bake.hcl.engine.values import (
     to_string,
     too_large,
     type_name,
+    unify_with,
 )
 
 
@@ -299,13 +298,12 @@ class Evaluator:
         except ConversionError:
             raise _err("Incorrect condition type", f"The condition expression must be of type bool, not {type_name(c)}.", e.cond.rng) from None
         value = self.eval(e.if_true if ok else e.if_false, scope)
-        if isinstance(value, list) and not isinstance(value, SetValue):
+        if isinstance(value, (list, str, bool)) or is_number(value):
             try:  # HCL evaluates both branches and unifies their types; errors of the other are not reported
                 other = self.eval(e.if_false if ok else e.if_true, scope)
             except DefinitionError:
                 other = None
-            if isinstance(other, SetValue):
-                return as_set(value)
+            return unify_with(value, other)
         return value
 
     # --- for expressions and calls ----------------------------------------------------------

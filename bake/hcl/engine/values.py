@@ -217,6 +217,28 @@ def as_set(items: list[object]) -> SetValue:
         return SetValue(out)
 
 
+def unify_with(value: object, other: object) -> object:
+    """``value`` (a conditional's result) converted to the type HCL unifies it with: the other branch
+    is a set → a set; a string beside a number or bool → a string; tuples of primitives whose types
+    differ, one of them a string → strings. Anything else is left as it is."""
+    if other is None:
+        return value
+    if isinstance(value, list) and isinstance(other, list):
+        if isinstance(value, SetValue):
+            return value
+        if isinstance(other, SetValue):
+            return as_set(value)
+        mine, theirs = [type_name(x) for x in value], [type_name(x) for x in other]
+        kinds = set(mine) | set(theirs)
+        if mine != theirs and "string" in kinds and kinds <= {"string", "number", "bool"}:
+            return [to_string(x) for x in value]
+        return value
+    pair = {type_name(value), type_name(other)}
+    if len(pair) == 2 and "string" in pair and pair <= {"string", "number", "bool"}:
+        return to_string(value)
+    return value
+
+
 def dedupe(items: list[object]) -> list[object]:
     out: list[object] = []
     for x in items:

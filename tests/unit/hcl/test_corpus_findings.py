@@ -126,3 +126,28 @@ def test_listing_variables_evaluates_the_targets_too(tmp_path: Path) -> None:
     files = {"docker-bake.hcl": 'variable "V" {}\ntarget "t" { tags = [V, t3] }\n'}
     with pytest.raises(DefinitionError, match='no variable named "t3"'):
         _listing(tmp_path, files, "variables")
+
+
+@pytest.mark.parametrize(("expr", "printed"), [
+    # what buildx printed for V = jsonencode(<expr>): HCL unifies the types of both branches
+    ('true ? 1 : "a"', '"1"'),
+    ('false ? "1" : 2', '"2"'),
+    ('true ? true : "a"', '"true"'),
+    ('true ? ["a", 1] : []', '["a","1"]'),
+    ('true ? [1, 2] : ["a"]', '["1","2"]'),
+    ('true ? [1, "a"] : ["a", 1]', '["1","a"]'),
+    ('true ? ["a", 1] : ["b", 2]', '["a",1]'),
+    ('true ? [1, 2] : []', "[1,2]"),
+    ('true ? [1] : [2, 3]', "[1]"),
+    ('true ? [1, 2] : null', "[1,2]"),
+])
+def test_a_conditional_unifies_its_branch_types(bake_print: PrintFn, expr: str, printed: str) -> None:
+    out = bake_print(f'target "default" {{\n  args = {{\n    V = jsonencode({expr})\n  }}\n}}\n')
+    assert out["target"]["default"]["args"]["V"] == printed
+
+
+def test_length_counts_collections_not_strings(bake_print: PrintFn) -> None:
+    # buildx: Call to function "length" failed: collection must be a list, a map or a tuple.
+    assert bake_print('target "default" { args = { V = length(["a", "b"]) } }')["target"]["default"]["args"] == {"V": "2"}
+    with pytest.raises(DefinitionError, match="collection must be a list, a map or a tuple"):
+        bake_print('target "default" { args = { V = length("abc") } }')

@@ -42,13 +42,11 @@ def _map(v: object, arg: int = 0) -> dict[str, object]:
 
 @lib.define("length", p("value", ANY))
 def length(v: object) -> int:
-    if isinstance(v, str):
-        from bake.hcl.engine.functions.strings import strlen
-
-        return strlen(v)
+    # go-cty's LengthFunc: collections only (strlen counts a string). It refuses objects too, which
+    # bake cannot tell from maps (a variable of type map(string)), so both are counted.
     if isinstance(v, (list, dict)):
         return len(v)
-    raise FunctionError("value must be a string, list, set, map, tuple or object")
+    raise FunctionError("collection must be a list, a map or a tuple")
 
 
 @lib.define("concat", variadic=p("seqs", ANY))
