@@ -157,9 +157,9 @@ class Namespace:
             scope = self.scope
             cond = self.evaluator.eval(cond_attr.expr, scope)
             if cond is None:
-                raise ValidationError("Invalid condition result", "Condition expression must return either true or false, not null.", cond_attr.rng)
+                raise ValidationError("Invalid condition result", "Condition expression must return either true or false, not null.", cond_attr.expr.rng)
             if not isinstance(cond, bool):
-                raise ValidationError("Invalid condition result value", "a bool is required", cond_attr.rng)
+                raise ValidationError("Invalid condition result value", "a bool is required", cond_attr.expr.rng)
             if cond:
                 continue
             msg_attr = v.body.attribute("error_message")
@@ -168,7 +168,7 @@ class Namespace:
                 m = self.evaluator.eval(msg_attr.expr, scope)
                 if isinstance(m, str):
                     message = m
-            raise ValidationError("Validation failed", message, cond_attr.rng)
+            raise ValidationError("Validation failed", message, cond_attr.expr.rng)  # the condition, as buildx points at it
 
     # --- globals and the whole namespace ----------------------------------------------------------
 

@@ -431,7 +431,10 @@ class _Converter:
     def x_BinaryOpRule(self, n: Any) -> ast.Expr:
         term = n.binary_term
         op = str(term.binary_operator.children[0].value)
-        return ast.Binary(op, self.expr(n.expr_term), self.expr(term.expr_term), self.rng(n))
+        left, right = self.expr(n.expr_term), self.expr(term.expr_term)
+        # from the left operand to the right one (the rule's own span takes a trailing newline too)
+        a, b = left.rng, right.rng
+        return ast.Binary(op, left, right, SourceRange(self.file, a.line, a.col, b.end_line, b.end_col))
 
     def x_UnaryOpRule(self, n: Any) -> ast.Expr:
         operand = self.expr(n.expr_term)

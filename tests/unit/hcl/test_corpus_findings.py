@@ -151,3 +151,12 @@ def test_length_counts_collections_not_strings(bake_print: PrintFn) -> None:
     assert bake_print('target "default" { args = { V = length(["a", "b"]) } }')["target"]["default"]["args"] == {"V": "2"}
     with pytest.raises(DefinitionError, match="collection must be a list, a map or a tuple"):
         bake_print('target "default" { args = { V = length("abc") } }')
+
+
+def test_a_failed_validation_points_at_its_condition(bake_print: PrintFn) -> None:
+    # buildx: docker-bake.hcl:4,17-37: Validation failed; no
+    text = 'variable "V" {\n  default = "x"\n  validation {\n    condition = V != "x" && V != "y"\n    error_message = "no"\n  }\n}\ntarget "default" {}\n'
+    with pytest.raises(DefinitionError) as err:
+        bake_print(text)
+    rng = err.value.rng
+    assert rng is not None and (rng.line, rng.col, rng.end_line, rng.end_col) == (4, 17, 4, 37)
