@@ -218,7 +218,7 @@ def test_plan_text_shows_sharing_and_the_critical_path() -> None:
     r = bake(ROOT / "examples" / "node-monorepo", "--plan")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Plan: 3 build(s), 23 vertices requested, 16 unique (7 deduplicated)")
-    assert "[base 1/1] WORKDIR /app [linux/amd64]" in r.stdout
+    assert "[base 2/2] WORKDIR /app [linux/amd64]" in r.stdout
     assert "used by production (linux/amd64), test (linux/amd64)" in r.stdout
     dot = bake(ROOT / "examples" / "node-monorepo", "--plan=dot").stdout
     assert dot.startswith("digraph plan {") and dot.rstrip().endswith("}")
