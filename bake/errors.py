@@ -116,6 +116,7 @@ class StepError(BakeError):
         self.output = output
         self.exit_code = exit_code
         self.source = source  # "Dockerfile:12" or "Dockerfile:12-14" when known
+        self.text = ""  # the Dockerfile's text when it is not a file (dockerfile-inline); set by the app
         super().__init__(f"failed to solve: {reason}")
 
 

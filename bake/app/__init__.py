@@ -167,7 +167,7 @@ class _TargetConverter:
             extra_hosts=tuple(f"{h}={ip}" for h, ip in sorted((t.extra_hosts or {}).items())),
             shm_size=ram_in_bytes(t.shm_size) if t.shm_size else None, ulimits=t.ulimits or (),
         )
-        return convert(text, inputs, self.resolver, os.path.relpath(path, self.cwd))
+        return convert(text, inputs, self.resolver, dockerfile_name(t, path, self.cwd))
 
     def _config(self, value: str, platform: str) -> ImageConfig | None:
         """The image config a context brings (a target's result, an image's); None for files."""
@@ -231,7 +231,7 @@ def call(resolved: Resolved, method: str) -> tuple[str, bool]:
     failed = False
     for name, t in plan.targets.items():
         path, text = _dockerfile(t, req.cwd)
-        shown = os.path.relpath(path, req.cwd) if t.dockerfile_inline is None else "Dockerfile"
+        shown = dockerfile_name(t, path, req.cwd)
         if len(plan.targets) > 1:
             parts.append(f"target {name}\n")
         if method == "check":  # buildx exits 1 when the check finds warnings or fails
@@ -263,6 +263,12 @@ def _check_images(req: Request) -> ImageLookup:
         return ImageInfo(env=config.env, shell=config.shell, os=os_name, architecture=arch.split("/")[0])
 
     return lookup
+
+
+def dockerfile_name(t: Target, path: str, cwd: str) -> str:
+    """How locations name a target's Dockerfile: its path from ``cwd``; "Dockerfile" for an inline
+    one, as buildx names it (its lines come with the error: ``StepError.text``)."""
+    return os.path.relpath(path, cwd) if t.dockerfile_inline is None else "Dockerfile"
 
 
 def _dockerfile(t: Target, cwd: str) -> tuple[str, str]:

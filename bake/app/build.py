@@ -109,6 +109,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
     if opts.metadata_file:
         _write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
+    _inline_sources(plan, failures)
     if len(failures) == 1 or (failures and not opts.keep_going):
         raise _first_error(failures)
     if failures:
@@ -260,6 +261,16 @@ def _entitlements(plan: Plan, allow: Sequence[str]) -> tuple[str, ...]:
         if t.network == "host":
             granted.add("network.host")
     return tuple(sorted(granted))
+
+
+def _inline_sources(plan: Plan, failures: tuple[tuple[str, BakeError | None], ...]) -> None:
+    """A step of a dockerfile-inline target failed: its error carries the text the location points
+    into, so the excerpt shows those lines (a file named like it on disk may say something else)."""
+    for name, err in failures:
+        t = plan.targets.get(name)
+        if isinstance(err, StepError) and t is not None and t.dockerfile_inline is not None \
+                and err.source.startswith("Dockerfile:"):
+            err.text = t.dockerfile_inline
 
 
 def _first_error(failures: tuple[tuple[str, BakeError | None], ...]) -> BakeError:

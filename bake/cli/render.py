@@ -28,7 +28,7 @@ def render_error(err: BakeError) -> str:
     if isinstance(err, BuildFailed):
         return "".join(render_error(e) for _, e in err.failures) + f"ERROR: {err.message}\n"
     if isinstance(err, StepError):
-        lines += ["------", f" > {err.step}:", *err.output, "------", *_source_excerpt(err.source)]
+        lines += ["------", f" > {err.step}:", *err.output, "------", *_source_excerpt(err.source, err.text)]
         if err.targets:
             return "\n".join(lines) + f"\nERROR: target {', '.join(err.targets)}: {err.message}\n"
     lines.append(f"ERROR: {err.message}")
@@ -40,17 +40,21 @@ def render_usage_error(message: str, command_path: str) -> str:
     return f"ERROR: {message}\nSee '{command_path} --help'.\n"
 
 
-def _source_excerpt(source: str) -> list[str]:
-    """``Dockerfile:12-14`` → the file's lines around them, the failing ones marked, as buildx shows."""
+def _source_excerpt(source: str, inline: str = "") -> list[str]:
+    """``Dockerfile:12-14`` → the file's lines around them (or ``inline``'s, the text of a
+    dockerfile-inline), the failing ones marked, as buildx shows."""
     path, _, span = source.rpartition(":")
     first, _, last = span.partition("-")
     if not path or not first.isdigit():
         return []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read().splitlines()
-    except OSError:
-        return [source]
+    if inline:
+        text = inline.splitlines()
+    else:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read().splitlines()
+        except OSError:
+            return [source]
     start, end = int(first), int(last) if last.isdigit() else int(first)
     out = [source, "-" * 20]
     for n in range(max(1, start - 2), min(len(text), end + 2) + 1):

@@ -154,6 +154,18 @@ def test_a_failing_step_names_itself_and_its_output(busybox_image: str, tmp_path
     assert 'process "/bin/sh -c echo preparing' in err.reason and "exit code: 3" in err.reason
 
 
+def test_a_failing_step_of_an_inline_dockerfile_shows_its_own_lines(tmp_path: Path) -> None:
+    from bake.cli.render import render_error
+
+    # a Dockerfile on disk where the context is: its line 2 must not be shown for the inline one's
+    d = project(tmp_path, 'target "default" {\n  dockerfile-inline = "FROM scratch\\nCOPY missing /m\\n"\n}\n',
+                "FROM scratch\nCOPY on-disk /d\n")
+    with pytest.raises(StepError) as info:
+        run(d, tmp_path / "root")
+    shown = render_error(info.value)
+    assert "Dockerfile:2\n" in shown and ">>> COPY missing /m" in shown and "on-disk" not in shown, shown
+
+
 KEEP_GOING = """
 group "default" {{ targets = ["bad", "good"] }}
 target "bad" {{
