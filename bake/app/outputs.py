@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bake._record import record
+from bake.app import exported
 from bake.content import oci
 from bake.content.imageconfig import ImageConfig
 from bake.errors import BakeError
@@ -127,12 +128,24 @@ class Outputs:
         if not wanted or not self.publish:
             return []
         written = []
+        ids = [o.result for _, o in mine]
+        dests = [exported.dest_path(self.cwd, s.dest) if s.type == "local" and s.dest not in ("", "-") else None
+                 for s in wanted]
+        # a local output already holding these results as the last export left it: a sync would write nothing
+        fresh = [d is not None and exported.in_sync(self.root, name, d, ids) for d in dests]
         subdirs = [r.platform.replace("/", "_") if len(mine) > 1 else "" for r, _ in mine]
-        with views(self.images.snapshots, self.scratch, [o.result for _, o in mine]) as trees:
-            job = ExportJob(name, t.tags or (), self.cwd, trees=list(zip(subdirs, trees, strict=True)))
-            for spec in wanted:
+        with contextlib.ExitStack() as stack:
+            mounted = () if all(fresh) else zip(subdirs, stack.enter_context(views(self.images.snapshots, self.scratch,
+                                                                                  ids)), strict=True)
+            job = ExportJob(name, t.tags or (), self.cwd, trees=list(mounted))
+            for spec, dest, skip in zip(wanted, dests, fresh, strict=True):
                 with reported(self.sink, f"exporting to {exporter(spec.type).describe(spec)}", name):
+                    if skip:
+                        written.append(f"type={spec.type},dest={spec.dest}")
+                        continue
                     written += exporter(spec.type).export(spec, job)
+                if dest is not None:
+                    exported.note(self.root, name, dest, ids)
         return written
 
     def _images(self, name: str, t: Target, mine: list[tuple[Root, Outcome]],

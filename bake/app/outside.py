@@ -16,27 +16,19 @@ events are held back until the answer is certain, so nothing shows twice. The pa
 it never mounts, never claims a scratch directory, never sets a snapshot aside as damaged (the
 child, which can mount and check them, decides that).
 
-Why the output check is exact: a local export syncs entry by entry, comparing type, size, mode,
-modification time and link target, and re-applies each directory's mode and times. After a
-build in the namespace the parent records, per target and destination, the result ids and a
-fingerprint of exactly those attributes of every entry below the destination (``record``). If the
-same results — snapshots never change once committed — are cached again and the destination's
-fingerprint is unchanged, a sync would find every entry equal and write nothing.
+Why the output check is exact: every local export records, per target and destination, the
+result ids and a fingerprint of what a sync compares (``app/exported.py``, the same records root's
+builds skip an export by). If the same results are cached again and the destination's fingerprint
+is unchanged, a sync would find every entry equal and write nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
-import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bake.content.atomic import write_atomic
-from bake.content.stateroot import StateRoot
+from bake.app import exported
 from bake.errors import BakeError
 from bake.model import Plan, Target
 from bake.progress.events import Event, Noted, Sink
@@ -68,8 +60,7 @@ def build(resolved: Resolved, opts: BuildOptions, root: str, sink: Sink,
     if results is not None:
         helper.dismiss()
         return results
-    built: list[TargetResult] = helper.call((resolved, opts), sink)
-    record(built, plan, req.cwd, root)
+    built: list[TargetResult] = helper.call((resolved, opts), sink)  # its exports note what they left
     return built
 
 
@@ -120,46 +111,6 @@ def answered(req: Request, opts: BuildOptions, plan: Plan, root: str, sink: Sink
     return results
 
 
-def record(results: Sequence[TargetResult], plan: Plan, cwd: str, root: str) -> None:
-    """After a build in the namespace: note what each ``type=local`` output now holds, so the next
-    fully cached build can see that exporting again would change nothing. Best effort: an output the
-    user cannot read, or a root that cannot be written, just leaves no record."""
-    for r in results:
-        t = plan.targets.get(r.target)
-        if r.error is not None or t is None:
-            continue
-        for out in t.output or ():
-            if out.type != "local" or not out.dest or out.dest == "-":
-                continue
-            dest = _dest(cwd, out.dest)
-            with contextlib.suppress(OSError):
-                doc = {"dest": dest, "results": list(r.results), "fingerprint": fingerprint(dest)}
-                path = _record_path(root, r.target, dest)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                write_atomic(path, json.dumps(doc).encode())
-
-
-def fingerprint(dest: str) -> str:
-    """A digest of what a local export compares and sets for every entry below ``dest``: relative
-    path, type, mode, size and modification time, and link targets (links are never followed)."""
-    h = hashlib.sha256()
-    for rel, st, link in _walk(dest, ""):
-        size = st.st_size if stat.S_ISREG(st.st_mode) else 0
-        h.update(f"{rel}\0{st.st_mode:o}\0{size}\0{st.st_mtime_ns}\0{link}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
-def _walk(top: str, rel: str) -> Iterator[tuple[str, os.stat_result, str]]:
-    with os.scandir(os.path.join(top, rel) if rel else top) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        path = f"{rel}/{entry.name}" if rel else entry.name
-        st = entry.stat(follow_symlinks=False)
-        yield path, st, os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else ""
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(top, path)
-
-
 def _answerable(t: Target) -> bool:
     """No pull, no --no-cache, no cache export, no attestations (documents made anew each build);
     outputs only of the kinds that can be in place already."""
@@ -191,22 +142,12 @@ def _results(plan: Plan, by_target: dict[str, list[tuple[str, str | None, int]]]
         written = []
         for o in t.output or ():
             if o.type == "local":
-                if not _in_sync(root, name, _dest(cwd, o.dest), ids):
+                if not exported.in_sync(root, name, exported.dest_path(cwd, o.dest), ids):
                     return None
                 written.append(f"type=local,dest={o.dest}")
         out.append(TargetResult(name, tuple(p for p, _, _ in mine), tuple(ids), tuple(written), None, 0,
                                 sum(c for _, _, c in mine)))
     return out
-
-
-def _in_sync(root: str, target: str, dest: str, ids: list[str | None]) -> bool:
-    try:
-        with open(_record_path(root, target, dest), "rb") as f:
-            doc = json.loads(f.read())
-        return (isinstance(doc, dict) and doc.get("dest") == dest and doc.get("results") == ids
-                and doc.get("fingerprint") == fingerprint(dest))
-    except (OSError, ValueError):
-        return False
 
 
 def _report_exports(plan: Plan, cwd: str, sink: Sink) -> None:
@@ -227,12 +168,3 @@ def _report_exports(plan: Plan, cwd: str, sink: Sink) -> None:
         which = f"{silent[0]} target" if len(silent) == 1 else f"targets {', '.join(silent)}"
         sink(Noted(f"No output specified for {which}; the build result will only remain in the build cache. "
                    "Use an output (type=local,dest=… or type=tar,dest=…) to export it.", time.time(), "warning"))
-
-
-def _dest(cwd: str, dest: str) -> str:
-    return os.path.abspath(dest if os.path.isabs(dest) else os.path.join(cwd, dest))
-
-
-def _record_path(root: str, target: str, dest: str) -> str:
-    name = hashlib.sha256(f"{target}\0{dest}".encode("utf-8", "surrogateescape")).hexdigest()
-    return os.path.join(StateRoot(root).exported, name + ".json")

@@ -9,7 +9,7 @@ Every file or folder under the root has one owner module, which reaches it throu
     locks/            cache-key locks shared by processes (solver/locks.py)
     cachemounts/      RUN --mount=type=cache directories (worker/cachemounts.py)
     explain/          per target, the last build's step keys and what made them (app/explain.py)
-    exported/         per target and local output, what the last export left there (app/outside.py)
+    exported/         per target and local output, what the last export left there (app/exported.py)
     parse/            parsed HCL trees (hcl)
     images.json       name → descriptor of images built with type=image
     layers.json       layer chain → snapshot id (worker/images.py)

@@ -17,9 +17,9 @@ import pytest
 from bake.app import Request, Resolved, resolve
 from bake.app.build import BuildOptions
 from bake.app.build import build as build_as_root
+from bake.app.exported import fingerprint
 from bake.app.outputs import TargetResult
-from bake.app.outside import answered, build, fingerprint, record
-from bake.errors import StepError
+from bake.app.outside import answered, build
 from bake.progress.events import Cached, Event, Noted, Started
 
 pytestmark = pytest.mark.root  # the stand-in child mounts snapshots, as root in the namespace does
@@ -151,19 +151,6 @@ def test_the_child_is_dismissed_when_the_parent_fails_while_answering(tmp_path: 
     with pytest.raises(KeyboardInterrupt):
         build(resolved, BuildOptions(root=str(root)), str(root), failing, child=child)
     assert (child.calls, child.dismissed) == (1, 1)
-
-
-def test_a_failed_target_or_an_unreadable_output_leaves_no_record(tmp_path: Path) -> None:
-    d, root = project(tmp_path), tmp_path / "root"
-    plan = resolve(Request(targets=("app",), cwd=str(d), env={})).plan
-    failed = TargetResult("app", ("linux/amd64",), ("1",), (), StepError("s", "exit code: 1"), 1, 0)
-    unknown = TargetResult("gone", ("linux/amd64",), ("1",), (), None, 1, 0)
-    record([failed, unknown], plan, str(d), str(root))
-    assert not (root / "exported").exists()
-    (d / "out").mkdir()
-    record([TargetResult("app", ("linux/amd64",), ("1",), (), None, 1, 0)], plan, str(d), str(root))
-    (doc,) = [json.loads(p.read_text()) for p in (root / "exported").iterdir()]
-    assert doc == {"dest": str(d / "out"), "results": ["1"], "fingerprint": fingerprint(str(d / "out"))}
 
 
 def test_the_fingerprint_sees_what_a_local_export_compares(tmp_path: Path) -> None:
