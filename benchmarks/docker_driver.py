@@ -16,60 +16,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from two_targets import timed, write_project  # the same project, timed the same way
+
 
 def project(d: Path, base: str, host: str, salt: str) -> dict[str, str]:
-    (d / "ctx").mkdir(exist_ok=True)
-    for i in range(50):
-        (d / "ctx" / f"f{i}.txt").write_text(f"file {i}\n" * 100)
-    (d / "ctx" / ".dockerignore").write_text("*.log\n")
-    (d / "docker-bake.hcl").write_text(f'''
-group "default" {{ targets = ["a", "b"] }}
-target "base" {{
-  context = "ctx"
-  args = {{ SALT = "{salt}" }}
-  dockerfile-inline = <<EOT
-FROM {base} AS shared
-ARG SALT
-RUN echo $SALT > /salt && for i in 1 2 3 4 5; do echo $i >> /n; done
-COPY . /ctx/
-FROM shared AS a
-RUN cat /ctx/f1.txt /n > /a.txt
-CMD ["cat", "/a.txt"]
-FROM shared AS b
-RUN cat /ctx/f2.txt /n > /b.txt
-EOT
-}}
-target "a" {{
-  inherits = ["base"]
-  target = "a"
-  tags = ["bake-bench/a:{salt[:8]}"]
-  output = ["type=local,dest=out/a"]
-}}
-target "b" {{
-  inherits = ["base"]
-  target = "b"
-  output = ["type=local,dest=out/b"]
-}}
-''')
+    write_project(d, base, salt, "type=local,dest=out/NAME", tags=f'"bake-bench/a:{salt[:8]}"')
     return {**os.environ, "DOCKER_HOST": host, "DOCKER_CONFIG": str(d / "docker"), "BAKE_ROOT": str(d / "root")}
-
-
-def timed(d: Path, env: dict[str, str], builder: str, load: bool) -> float:
-    args = ["--load", "a"] if load else []
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "bake", "--progress=quiet", "--builder", builder, *args], cwd=d,
-                       env=env, capture_output=True, text=True)
-    took = time.perf_counter() - t
-    if r.returncode != 0:
-        sys.exit(f"bake --builder {builder} {' '.join(args)} failed:\n{r.stderr}")
-    return took
 
 
 def main() -> None:
@@ -87,8 +46,9 @@ def main() -> None:
                 with tempfile.TemporaryDirectory(prefix="bake-docker-bench-") as tmp:
                     d = Path(tmp)
                     env = project(d, base, host, uuid.uuid4().hex)
-                    rows.setdefault((builder, load, "cold"), []).append(timed(d, env, builder, load))
-                    rows.setdefault((builder, load, "warm"), []).append(timed(d, env, builder, load))
+                    args = ["--load", "a"] if load else []
+                    rows.setdefault((builder, load, "cold"), []).append(timed(d, env, builder, *args))
+                    rows.setdefault((builder, load, "warm"), []).append(timed(d, env, builder, *args))
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"{'builder':10s} {'output':8s} {'cold s':>8s} {'warm s':>8s}   (median of {a.runs})")
     for load in (False, True):

@@ -16,12 +16,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from two_targets import timed, write_project  # the same project, timed the same way
 
 
 def project(d: Path, base: str, endpoint: str, salt: str, output: str = "local") -> dict[str, str]:
@@ -29,49 +31,8 @@ def project(d: Path, base: str, endpoint: str, salt: str, output: str = "local")
     inst.mkdir(parents=True, exist_ok=True)
     (inst / "bench").write_text(json.dumps({"Name": "bench", "Driver": "remote", "Nodes": [
         {"Name": "bench0", "Endpoint": endpoint}], "Dynamic": False}))
-    (d / "ctx").mkdir(exist_ok=True)
-    for i in range(50):
-        (d / "ctx" / f"f{i}.txt").write_text(f"file {i}\n" * 100)
-    (d / "ctx" / ".dockerignore").write_text("*.log\n")
-    out = "type=local,dest=out/NAME" if output == "local" else "type=oci,dest=out/NAME.tar"
-    (d / "docker-bake.hcl").write_text(f'''
-group "default" {{ targets = ["a", "b"] }}
-target "base" {{
-  context = "ctx"
-  args = {{ SALT = "{salt}" }}
-  dockerfile-inline = <<EOT
-FROM {base} AS shared
-ARG SALT
-RUN echo $SALT > /salt && for i in 1 2 3 4 5; do echo $i >> /n; done
-COPY . /ctx/
-FROM shared AS a
-RUN cat /ctx/f1.txt /n > /a.txt
-FROM shared AS b
-RUN cat /ctx/f2.txt /n > /b.txt
-EOT
-}}
-target "a" {{
-  inherits = ["base"]
-  target = "a"
-  output = ["{out.replace('NAME', 'a')}"]
-}}
-target "b" {{
-  inherits = ["base"]
-  target = "b"
-  output = ["{out.replace('NAME', 'b')}"]
-}}
-''')
+    write_project(d, base, salt, "type=local,dest=out/NAME" if output == "local" else "type=oci,dest=out/NAME.tar")
     return {**os.environ, "DOCKER_CONFIG": str(d / "docker"), "BAKE_ROOT": str(d / "root")}
-
-
-def timed(d: Path, env: dict[str, str], builder: str) -> float:
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "bake", "--progress=quiet", "--builder", builder], cwd=d, env=env,
-                       capture_output=True, text=True)
-    took = time.perf_counter() - t
-    if r.returncode != 0:
-        sys.exit(f"bake --builder {builder} failed:\n{r.stderr}")
-    return took
 
 
 def main() -> None:
