@@ -57,6 +57,14 @@ target "b" {{
     return {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker"), "BAKE_ROOT": str(tmp_path / "root")}
 
 
+# Each platform's build writes its own TARGETPLATFORM to /p.txt (BUILDPLATFORM's busybox runs it).
+PER_PLATFORM = f"""FROM --platform=$BUILDPLATFORM {BASE} AS b
+ARG TARGETPLATFORM
+RUN echo $TARGETPLATFORM > /p.txt
+FROM scratch
+COPY --from=b /p.txt /"""
+
+
 def _bake(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bake", "--progress=plain", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -136,10 +144,13 @@ EOT
     return env
 
 
+def _skopeo(*args: str) -> str:
+    """What ``skopeo inspect ARGS`` prints."""
+    return subprocess.run(["skopeo", "inspect", *args], capture_output=True, text=True, check=True).stdout
+
+
 def _skopeo_config(ref: str) -> dict[str, object]:
-    r = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--config", ref], capture_output=True, text=True,
-                       check=True)
-    doc: dict[str, object] = json.loads(r.stdout)
+    doc: dict[str, object] = json.loads(_skopeo("--tls-verify=false", "--config", ref))
     return doc
 
 
@@ -207,28 +218,31 @@ HOSTS = os.environ.get("BAKE_TEST_BUILDKIT_HOSTS", "").split()
 TLS_DIR = os.environ.get("BAKE_TEST_BUILDKIT_TLS", "")  # ca.pem, client.pem, client.key for the tcp:// nodes
 
 
+def _tls_opts(endpoint: str) -> dict[str, str] | None:
+    if not (endpoint.startswith("tcp://") and TLS_DIR):
+        return None
+    return {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
+
+
+def _two_node_builder(tmp_path: Path) -> None:
+    """Builder "two": node n0 pinned to linux/amd64 on HOSTS[0], n1 to linux/386 on HOSTS[1]."""
+    nodes = [{"Name": f"n{i}", "Endpoint": endpoint, "Platforms": [{"os": "linux", "architecture": arch}],
+              "DriverOpts": _tls_opts(endpoint), "Flags": None, "Files": None}
+             for i, (endpoint, arch) in enumerate(zip(HOSTS[:2], ("amd64", "386"), strict=True))]
+    (tmp_path / "docker" / "buildx" / "instances" / "two").write_text(
+        json.dumps({"Name": "two", "Driver": "remote", "Nodes": nodes, "Dynamic": False}))
+
+
 @pytest.mark.skipif(len(HOSTS) < 2, reason="needs two daemons: BAKE_TEST_BUILDKIT_HOSTS='unix:///… tcp://…' "
                     "(scripts/buildkit_second_node.sh starts one)")
 def test_two_nodes_each_building_the_platform_it_is_pinned_to(tmp_path: Path) -> None:
     env = _project(tmp_path, HOST, "type=cacheonly")
-    nodes = []
-    for i, (endpoint, arch) in enumerate(zip(HOSTS[:2], ("amd64", "386"), strict=True)):
-        opts = None
-        if endpoint.startswith("tcp://") and TLS_DIR:
-            opts = {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
-        nodes.append({"Name": f"n{i}", "Endpoint": endpoint, "Platforms": [{"os": "linux", "architecture": arch}],
-                      "DriverOpts": opts, "Flags": None, "Files": None})
-    (tmp_path / "docker" / "buildx" / "instances" / "two").write_text(
-        json.dumps({"Name": "two", "Driver": "remote", "Nodes": nodes, "Dynamic": False}))
+    _two_node_builder(tmp_path)
     (tmp_path / "docker-bake.hcl").write_text(f'''
 group "default" {{ targets = ["amd", "i386", "both"] }}
 target "_base" {{
   dockerfile-inline = <<EOT
-FROM --platform=$BUILDPLATFORM {BASE} AS b
-ARG TARGETPLATFORM
-RUN echo $TARGETPLATFORM > /p.txt
-FROM scratch
-COPY --from=b /p.txt /
+{PER_PLATFORM}
 EOT
 }}
 target "amd" {{
@@ -286,12 +300,9 @@ def test_builders_lists_the_store_with_each_nodes_state(tmp_path: Path) -> None:
 
 
 def _node_builder(tmp_path: Path, name: str, endpoint: str) -> None:
-    opts = None
-    if endpoint.startswith("tcp://") and TLS_DIR:
-        opts = {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
     (tmp_path / "docker" / "buildx" / "instances" / name).write_text(json.dumps({
         "Name": name, "Driver": "remote", "Dynamic": False,
-        "Nodes": [{"Name": f"{name}0", "Endpoint": endpoint, "DriverOpts": opts}]}))
+        "Nodes": [{"Name": f"{name}0", "Endpoint": endpoint, "DriverOpts": _tls_opts(endpoint)}]}))
 
 
 @pytest.mark.skipif(len(HOSTS) < 2, reason="needs a second daemon with its own cache: BAKE_TEST_BUILDKIT_HOSTS")
@@ -344,11 +355,7 @@ target "m" {{
   tags = ["{tag}"]
   output = ["type=registry"]
   dockerfile-inline = <<EOT
-FROM --platform=$BUILDPLATFORM {BASE} AS b
-ARG TARGETPLATFORM
-RUN echo $TARGETPLATFORM > /p.txt
-FROM scratch
-COPY --from=b /p.txt /
+{PER_PLATFORM}
 ENV WHERE=index
 CMD ["/p.txt"]
 EOT
@@ -356,15 +363,12 @@ EOT
 ''')
     r = _bake(tmp_path, env, "--builder", "remote1", "--metadata-file", "meta.json", "m")
     assert r.returncode == 0, r.stderr
-    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"], capture_output=True,
-                         text=True, check=True).stdout
+    raw = _skopeo("--tls-verify=false", "--raw", f"docker://{tag}")
     index = json.loads(raw)
     assert [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]] == [
         ("linux", "amd64"), ("linux", "386")]
     for arch in ("amd64", "386"):
-        config = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--override-arch", arch, "--config",
-                                 f"docker://{tag}"], capture_output=True, text=True, check=True).stdout
-        doc = json.loads(config)
+        doc = json.loads(_skopeo("--tls-verify=false", "--override-arch", arch, "--config", f"docker://{tag}"))
         assert doc["architecture"] == arch
         assert doc["config"]["Cmd"] == ["/p.txt"] and "WHERE=index" in doc["config"]["Env"]
     meta = json.loads((tmp_path / "meta.json").read_text())["m"]
@@ -377,15 +381,7 @@ EOT
 @pytest.mark.skipif(len(HOSTS) < 2, reason="needs two daemons: BAKE_TEST_BUILDKIT_HOSTS")
 def test_a_multi_platform_image_built_on_two_nodes_is_pushed_as_one_index(tmp_path: Path) -> None:
     env = _project(tmp_path, HOST, "type=cacheonly")
-    nodes = []
-    for i, (endpoint, arch) in enumerate(zip(HOSTS[:2], ("amd64", "386"), strict=True)):
-        opts = None
-        if endpoint.startswith("tcp://") and TLS_DIR:
-            opts = {"cacert": f"{TLS_DIR}/ca.pem", "cert": f"{TLS_DIR}/client.pem", "key": f"{TLS_DIR}/client.key"}
-        nodes.append({"Name": f"n{i}", "Endpoint": endpoint, "Platforms": [{"os": "linux", "architecture": arch}],
-                      "DriverOpts": opts})
-    (tmp_path / "docker" / "buildx" / "instances" / "two").write_text(
-        json.dumps({"Name": "two", "Driver": "remote", "Nodes": nodes}))
+    _two_node_builder(tmp_path)
     tag = f"{BASE.split('/')[0]}/bake-remote-test/two-node:{uuid.uuid4().hex[:12]}"
     (tmp_path / "docker-bake.hcl").write_text(f'''
 target "m" {{
@@ -393,19 +389,14 @@ target "m" {{
   tags = ["{tag}"]
   output = ["type=registry"]
   dockerfile-inline = <<EOT
-FROM --platform=$BUILDPLATFORM {BASE} AS b
-ARG TARGETPLATFORM
-RUN echo $TARGETPLATFORM > /p.txt
-FROM scratch
-COPY --from=b /p.txt /
+{PER_PLATFORM}
 EOT
 }}
 ''')
     r = _bake(tmp_path, env, "--builder", "two", "m")
     assert r.returncode == 0, r.stderr
     assert "m (linux/amd64): node n0" in r.stderr and "m (linux/386): node n1" in r.stderr
-    index = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"],
-                                      capture_output=True, text=True, check=True).stdout)
+    index = json.loads(_skopeo("--tls-verify=false", "--raw", f"docker://{tag}"))
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "386"]
 
 
@@ -568,11 +559,7 @@ target "m" {{
   tags = ["bake-remote/multi:1"]
   output = ["type=oci,dest=img.tar", "type=tar,dest=fs.tar"]
   dockerfile-inline = <<EOT
-FROM --platform=$BUILDPLATFORM {BASE} AS b
-ARG TARGETPLATFORM
-RUN echo $TARGETPLATFORM > /p.txt
-FROM scratch
-COPY --from=b /p.txt /
+{PER_PLATFORM}
 CMD ["/p.txt"]
 EOT
 }}
@@ -585,9 +572,7 @@ EOT
         got = {m.name: tf.extractfile(m).read() for m in tf if m.isreg()}  # type: ignore[union-attr]
     assert got == {"linux_amd64/p.txt": b"linux/amd64\n", "linux_386/p.txt": b"linux/386\n"}
     for arch in ("amd64", "386"):
-        doc = json.loads(subprocess.run(["skopeo", "inspect", "--override-arch", arch, "--config",
-                                         f"oci-archive:{tmp_path / 'img.tar'}"], capture_output=True, text=True,
-                                        check=True).stdout)
+        doc = json.loads(_skopeo("--override-arch", arch, "--config", f"oci-archive:{tmp_path / 'img.tar'}"))
         assert doc["architecture"] == arch and doc["config"]["Cmd"] == ["/p.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
@@ -597,7 +582,6 @@ def test_provenance_is_attached_by_the_daemon(tmp_path: Path) -> None:
     env = _image_project(tmp_path, tag, "type=registry")
     r = _bake(tmp_path, env, "--builder", "remote1", "--set", "app.attest=type=provenance,mode=min", "app")
     assert r.returncode == 0, r.stderr
-    index = json.loads(subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{tag}"],
-                                      capture_output=True, text=True, check=True).stdout)
+    index = json.loads(_skopeo("--tls-verify=false", "--raw", f"docker://{tag}"))
     kinds = [m.get("annotations", {}).get("vnd.docker.reference.type", "image") for m in index["manifests"]]
     assert kinds == ["image", "attestation-manifest"]

@@ -6,15 +6,15 @@ runs the real thing as an ordinary user (test_rootless_cli.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
-from bake.app import Request, Resolved, resolve
+from bake.app import Request, resolve
 from bake.app.build import BuildOptions
 from bake.app.build import build as build_as_root
 from bake.app.outputs import TargetResult
 from bake.app.outside import build
 from bake.progress.events import Completed, Event, Noted, Started
+from tests.unit.app.test_outside import CountingChild  # the counting stand-in for the child
 
 HCL = """
 target "app" {
@@ -29,22 +29,6 @@ FROM {base}
 COPY data /data
 RUN cat /data > /copy && mkdir -p /etc/app && echo on > /etc/app/flag
 """
-
-
-class CountingChild:
-    """The user-namespace child, standing in: builds in this process, counts the builds it was
-    asked for and the times it was sent away unused."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.dismissed = 0
-
-    def call(self, args: tuple[Resolved, BuildOptions], sink: Callable[[Event], None] | None = None) -> object:
-        self.calls += 1
-        return build_as_root(*args, sink or (lambda e: None))
-
-    def dismiss(self) -> None:
-        self.dismissed += 1
 
 
 def project(tmp_path: Path, base: str) -> Path:
