@@ -52,7 +52,7 @@ class OutputSpec:
     compression: str = "gzip"
     compression_level: int | None = None
     force_compression: bool = False
-    oci_mediatypes: bool | None = None  # None: the type's default (docker: false, others: true)
+    oci_mediatypes: bool | None = None  # None: the type's default (true for every type, as BuildKit v0.32.2)
     rewrite_timestamp: bool = False
     annotations: Attrs = ()  # annotation.KEY=VALUE, as (KEY, VALUE)
 

@@ -42,7 +42,7 @@ def export_caches(exports: Sequence[CacheExport], store: ContentStore, cwd: str,
         store.write(manifest.raw)
         if x.spec.type == "local":
             dest = x.spec.dest if os.path.isabs(x.spec.dest) else os.path.join(cwd, x.spec.dest)
-            named = [Named(manifest.descriptor(), (x.spec.tag or "latest",))]
+            named = [Named(manifest.descriptor(), (x.spec.tag or "latest",), cache=True)]
             restoring(repair, f"target {x.target}: cache-to type=local,dest={x.spec.dest}",
                       functools.partial(write_dir, store, named, dest))
             done.append(f"cache type=local,dest={x.spec.dest} ({len(x.entries)} keys)")

@@ -122,7 +122,9 @@ def _attestations(store: ContentStore, images: Sequence[oci.Descriptor], mode: s
 
 
 def _docker_types(spec: OutputSpec) -> bool:
-    return not (spec.oci_mediatypes if spec.oci_mediatypes is not None else spec.type != "docker")
+    # BuildKit v0.32.2 (compatibility version 031) makes OCI manifests for every exporter, type=docker
+    # included (recorded: tests/fixtures/buildkit/layout-index.json); docker's only when asked
+    return spec.oci_mediatypes is False
 
 
 class TargetImages:
@@ -285,7 +287,7 @@ class ImageExporter:
                 job.images.forget()
 
     def _export(self, spec: OutputSpec, job: ExportJob) -> list[str]:
-        from bake.exporter.ocilayout import Named, write_dir, write_tar
+        from bake.exporter.ocilayout import Named, created, write_dir, write_tar
 
         assert job.images is not None and job.publisher is not None
         store, publisher = job.images.store, job.publisher
@@ -300,10 +302,11 @@ class ImageExporter:
             dest = job.path(spec.dest)
             if not dest:
                 raise ExportError(f"target {job.target}: type={spec.type} needs dest=")
+            when = created(job.images.epoch if job.images.epoch is not None else job.images.created)
             if spec.multi_target:
-                publisher.layout(spec.type, dest, spec.tar, Named(top, names or (job.target,)))
+                publisher.layout(spec.type, dest, spec.tar, Named(top, names or (job.target,), when))
                 return []
-            (write_tar if spec.tar else write_dir)(store, [Named(top, names)], dest, docker=self.type == "docker")
+            (write_tar if spec.tar else write_dir)(store, [Named(top, names, when)], dest, docker=self.type == "docker")
             return [f"type={spec.type},dest={spec.dest}"]
         if self.type == "image":
             remember(publisher.root, names, top)

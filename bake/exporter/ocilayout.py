@@ -1,9 +1,11 @@
 """``type=oci`` and ``type=docker``: images written as an OCI image layout, as a tar (default) or a
-directory (``tar=false``). The docker flavour adds ``manifest.json`` (and ``repositories``) so
-``docker load`` and ``skopeo docker-archive:`` read it. Several images (targets, tags) can share
-one layout: each is an entry of ``index.json`` named by ``org.opencontainers.image.ref.name``.
+directory (``tar=false``). The docker flavour adds ``manifest.json`` so ``docker load`` and
+``skopeo docker-archive:`` read it (BuildKit writes no ``repositories``). Several images (targets,
+tags) can share one layout: each is an entry of ``index.json`` named by
+``org.opencontainers.image.ref.name``. The small files are BuildKit v0.32.2's bytes.
 
-Entries are sorted and times zeroed, so equal images give equal tar bytes. A tar is written through
+Members come in BuildKit's order (blobs, then the small files by name) with its modes, times
+zeroed, so equal images give equal tar bytes. A tar is written through
 ``atomic_file``; a directory is staged beside ``dest`` and moved in at the end. A missing parent of
 ``dest`` is created, as buildx does. Every blob is hashed as it is copied out of the store: a
 damaged one raises ``CorruptContent`` and nothing is written (the caller repairs it and exports
@@ -31,10 +33,14 @@ from bake.exporter.errors import ExportError
 
 @record
 class Named:
-    """An image (manifest or index) and the names it is exported under."""
+    """An image (manifest or index) and the names it is exported under. ``created`` (RFC 3339, the
+    SOURCE_DATE_EPOCH or the build's time) annotates its index entries, as BuildKit's exporter
+    does; ``cache`` marks a cache manifest, named by its bare tag and nothing else."""
 
     descriptor: oci.Descriptor
     names: tuple[str, ...] = ()
+    created: str = ""
+    cache: bool = False
 
 
 def blobs(store: ContentStore, desc: oci.Descriptor) -> list[oci.Descriptor]:
@@ -66,25 +72,75 @@ def layout_files(store: ContentStore, images: Sequence[Named], docker: bool = Fa
     """(path, content) of the layout: bytes for small files, a descriptor for blobs. Images are
     named by tag, as BuildKit names them, or by their whole name (``full_names``: a layout of
     several targets, whose tags may repeat)."""
-    yield "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()
-    manifests = []
-    for image in images:
-        for name in image.names or ("",):
-            ref = name if full_names else _ref_name(name)
-            annotations = {"org.opencontainers.image.ref.name": ref} if name else {}
-            if name and docker:
-                annotations["io.containerd.image.name"] = name
-            manifests.append({**image.descriptor.to_json(), **({"annotations": annotations} if annotations else {})})
+    manifests = [entry for image in images for entry in _entries(store, image, docker, full_names)]
     index = {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": manifests}
-    yield "index.json", json.dumps(index, separators=(",", ":")).encode()
-    if docker:
-        yield "manifest.json", json.dumps(_docker_manifest(store, images), separators=(",", ":")).encode()
     seen: set[str] = set()
     for image in images:
         for d in blobs(store, image.descriptor):
             if d.digest not in seen:
                 seen.add(d.digest)
                 yield "blobs/sha256/" + d.digest.partition(":")[2], d
+    # BuildKit's order: blobs, then the small files by name
+    yield "index.json", json.dumps(index, separators=(",", ":")).encode()
+    if docker:
+        yield "manifest.json", json.dumps(_docker_manifest(store, images), separators=(",", ":")).encode()
+    yield "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}, separators=(",", ":")).encode()
+
+
+def _entries(store: ContentStore, image: Named, docker: bool, full_names: bool) -> list[dict[str, Any]]:
+    """The index entries of one image, as BuildKit v0.32.2 writes them: one per name, annotated
+    with the whole normalised name (``app:2`` → ``docker.io/library/app:2``), its tag as
+    ``ref.name`` and the creation time (keys sorted, as Go writes a map); an unnamed image is
+    ``latest`` in an OCI layout and has no name in a docker one. A single-platform manifest
+    carries its platform."""
+    base = image.descriptor.to_json()
+    base.pop("annotations", None)
+    base.pop("platform", None)
+    if image.cache:
+        return [{**base, "annotations": {"org.opencontainers.image.ref.name": n}} for n in image.names]
+    platform = _platform(store, image.descriptor)
+    out = []
+    for name in image.names or ("",):
+        annotations = dict(image.descriptor.annotations or {})
+        if image.created:
+            annotations["org.opencontainers.image.created"] = image.created
+        if name:
+            full = _normalized(name)
+            annotations["io.containerd.image.name"] = full
+            annotations["org.opencontainers.image.ref.name"] = name if full_names else _ref_name(full)
+        elif not docker:
+            annotations["org.opencontainers.image.ref.name"] = "latest"
+        entry = {**base, "annotations": dict(sorted(annotations.items()))} if annotations else dict(base)
+        if platform:
+            entry["platform"] = platform
+        out.append(entry)
+    return out
+
+
+def _platform(store: ContentStore, desc: oci.Descriptor) -> dict[str, str]:
+    """A manifest's platform from its config, in Go's field order; an index has none."""
+    if desc.media_type not in oci.MANIFEST_TYPES:
+        return {}
+    if desc.platform is not None:
+        return desc.platform.to_json()
+    config = json.loads(store.read(json.loads(store.read(desc.digest))["config"]["digest"]))
+    out = {"architecture": config.get("architecture", ""), "os": config.get("os", "")}
+    if config.get("os.version"):
+        out["os.version"] = config["os.version"]
+    if config.get("variant"):
+        out["variant"] = config["variant"]
+    return out
+
+
+def _normalized(name: str) -> str:
+    """Docker's whole form of a name (``app`` → ``docker.io/library/app:latest``); a name that is
+    no reference stays as written."""
+    from bake.registry.reference import InvalidReference, parse_reference
+
+    try:
+        return str(parse_reference(name))
+    except InvalidReference:
+        return name
 
 
 def write_tar(store: ContentStore, images: Sequence[Named], dest: str, docker: bool = False,
@@ -169,10 +225,17 @@ def _whole(path: str, desc: oci.Descriptor) -> bool:
     return "sha256:" + h.hexdigest() == desc.digest
 
 
+def created(when: float) -> str:
+    """The ``org.opencontainers.image.created`` value: RFC 3339 in whole seconds, as Go formats it."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _ref_name(name: str) -> str:
     """What OCI layouts name an image by: the tag (``docker.io/x/y:1`` → ``1``), as BuildKit writes it."""
-    tail = name.rsplit("/", 1)[-1]
-    return tail.split(":", 1)[1] if ":" in tail else name
+    tail = name.partition("@")[0].rsplit("/", 1)[-1]
+    return tail.split(":", 1)[1] if ":" in tail else "latest"
 
 
 def _docker_manifest(store: ContentStore, images: Sequence[Named]) -> list[dict[str, object]]:
@@ -184,7 +247,7 @@ def _docker_manifest(store: ContentStore, images: Sequence[Named]) -> list[dict[
         body = json.loads(store.read(d.digest))
         out.append({
             "Config": "blobs/sha256/" + body["config"]["digest"].partition(":")[2],
-            "RepoTags": list(dict.fromkeys(_docker_tag(n) for n in image.names)),
+            "RepoTags": list(dict.fromkeys(_docker_tag(_normalized(n)) for n in image.names)) or None,
             "Layers": ["blobs/sha256/" + layer["digest"].partition(":")[2] for layer in body["layers"]],
         })
     return out
@@ -211,7 +274,7 @@ def _tar(store: ContentStore, files: Iterator[tuple[str, bytes | oci.Descriptor]
                     info.type, info.mode = tarfile.DIRTYPE, 0o755
                     tar.addfile(info)
             info = tarfile.TarInfo(path)
-            info.mode = 0o644
+            info.mode = 0o644 if path.endswith(".json") else 0o444  # BuildKit's modes
             if isinstance(content, bytes):
                 info.size = len(content)
                 tar.addfile(info, io.BytesIO(content))

@@ -50,7 +50,7 @@ def test_who_a_run_runs_as(busybox_image: str, tmp_path: Path, name: str) -> Non
 def test_an_uncompressed_reproducible_manifest_is_buildkits(tmp_path: Path) -> None:
     """With SOURCE_DATE_EPOCH=0, rewrite-timestamp=true and uncompressed layers, the manifest is
     BuildKit's bytes (indented, rewritten layers annotated), OCI and Docker types alike. (gzip
-    layers differ: Go's deflate is not zlib's; the layout's index.json annotations are not BuildKit's yet.)"""
+    layers differ: Go's deflate is not zlib's; the layout's files: test_layout_fidelity.py.)"""
     fx = fixture("manifest-uncompressed.json")
     targets = "".join(
         f'target "{name}" {{\n  args = {{SOURCE_DATE_EPOCH = "0"}}\n'

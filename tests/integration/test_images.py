@@ -183,9 +183,9 @@ def test_several_targets_share_one_layout_and_one_pushed_name(registry: str, tmp
     assert [m["platform"]["architecture"] for m in merged["manifests"]] == ["amd64", "arm64", "unknown", "unknown"]
 
 
-def test_docker_tarballs_use_docker_media_types_unless_asked(tmp_path: Path) -> None:
+def test_docker_tarballs_use_oci_media_types_unless_asked(tmp_path: Path) -> None:
     d = project(tmp_path, 'target "default" {\n  tags = ["example/app:1"]\n'
-                '  output = ["type=docker,dest=d.tar,name-canonical=true", "type=docker,dest=o.tar,oci-mediatypes=true"]\n}\n',
+                '  output = ["type=docker,dest=d.tar,name-canonical=true,oci-mediatypes=false", "type=docker,dest=o.tar"]\n}\n',
                 "FROM scratch\nCOPY <<EOF /hi\nhi\nEOF\n")
     run(d, tmp_path / "root")
     kinds = {}
