@@ -98,12 +98,11 @@ class Explanations:
 
 def context_files(root: str, patterns: Sequence[str], cache: StatCache) -> dict[str, str]:
     """``file:PATH`` → a short digest of what the context's checksum reads of it (at most MAX_FILES)."""
-    from bake.worker.context import files
+    from bake.worker.context import listing
 
     out: dict[str, str] = {}
-    for rel in files(root, patterns)[:MAX_FILES]:
+    for rel, st in listing(root, patterns, cache)[:MAX_FILES]:  # as the context's checksum read it
         full = os.path.join(root, rel)
-        st = os.lstat(full)
         if stat.S_ISREG(st.st_mode):
             what = f"{stat.S_IMODE(st.st_mode):o} {cache.digest(full, st)[7:23]}"
         elif stat.S_ISLNK(st.st_mode):

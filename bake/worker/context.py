@@ -23,12 +23,17 @@ from bake.worker.dockerignore import Matcher
 _CHUNK = 1 << 20
 
 
+Listing = list[tuple[str, os.stat_result]]  # (context-relative path, lstat) of every selected entry, sorted
+
+
 class StatCache:
-    """File digests keyed by path and validated by (size, mtime_ns, inode); saved atomically."""
+    """File digests keyed by path and validated by (size, mtime_ns, inode); saved atomically.
+    Also, in memory only, the last walk of each context (``listing``)."""
 
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self.entries: dict[str, list[object]] = {}
+        self.walks: dict[tuple[str, tuple[str, ...]], Listing] = {}
         self.hits = 0
         self.misses = 0
         if path:
@@ -70,10 +75,20 @@ def files(root: str, excludes: Iterable[str] = ()) -> list[str]:
     return [rel for rel, _ in _entries(root, Matcher(excludes))]
 
 
-def _entries(root: str, matcher: Matcher) -> list[tuple[str, os.stat_result]]:
+def listing(root: str, excludes: Iterable[str], cache: StatCache) -> Listing:
+    """The entries the last ``checksum`` of this context with ``cache`` read (so what its digest
+    says), else a walk now: a second reader of the context (``--explain``'s records) walks nothing."""
+    key = (root, tuple(excludes))
+    found = cache.walks.get(key)
+    if found is None:
+        found = cache.walks[key] = _entries(root, Matcher(key[1]))
+    return found
+
+
+def _entries(root: str, matcher: Matcher) -> Listing:
     """(path, lstat) of every selected entry, sorted. An excluded directory is still walked when
     an exception (``!pattern``) might re-include something inside it, as Docker does."""
-    out: list[tuple[str, os.stat_result]] = []
+    out: Listing = []
     check = bool(matcher.patterns)
 
     def walk(rel: str, base: str) -> None:
@@ -103,7 +118,9 @@ def checksum(root: str, excludes: Iterable[str] = (), selected: Iterable[str] | 
     cache = cache or StatCache()
     wanted = [s.strip("/") for s in selected] if selected is not None else None
     h = hashlib.sha256()
-    for rel, st in _entries(root, Matcher(excludes)):
+    patterns = tuple(excludes)
+    entries = cache.walks[(root, patterns)] = _entries(root, Matcher(patterns))  # always walked: a key is never stale
+    for rel, st in entries:
         if wanted is not None and not any(rel == w or rel.startswith(w + "/") or w in ("", ".") for w in wanted):
             continue
         full = os.path.join(root, rel)

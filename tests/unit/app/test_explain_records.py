@@ -20,7 +20,7 @@ from bake.graph.state import local
 from bake.progress.events import Event, Noted, Started, Step
 from bake.solver.explain import Change, Reason
 from bake.solver.keyplan import KeyPlan
-from bake.worker.context import StatCache
+from bake.worker.context import StatCache, checksum
 
 HCL = """
 target "default" {
@@ -135,6 +135,18 @@ def test_context_files_name_links_and_directories_as_the_checksum_reads_them(tmp
     assert got["file:link"] == "-> d/f"
     assert got["file:d"].split(" ") == [f"{0o755 & ~_umask():o}", "4"]
     assert got["file:d/f"].startswith(f"{0o666 & ~_umask():o} ")
+
+
+def test_context_files_are_the_entries_the_checksum_read_without_a_second_walk(tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a").write_text("x")
+    (ctx / "skipped").write_text("y")
+    cache = StatCache()
+    checksum(str(ctx), ["skipped"], cache=cache)
+    (ctx / "later").write_text("z")  # after the checksum: not what the key was made of
+    assert sorted(context_files(str(ctx), ["skipped"], cache)) == ["file:a"]
+    assert sorted(context_files(str(ctx), [], cache)) == ["file:a", "file:later", "file:skipped"]  # never walked: now
 
 
 def _umask() -> int:
