@@ -125,3 +125,13 @@ def worker_state(root: Path, executor: FakeExecutor | None = None, cwd: Path | N
                        client=client or no_client, executor=make, cachemounts=CacheMounts(str(root)),  # type: ignore[arg-type]
                        secrets=Secrets([], {}, context), ssh=SSHAgents([], {}, context),
                        statcache=StatCache(None), scratch=str(scratch))
+
+
+def snapshot(state: WorkerState, files: dict[str, bytes]) -> str:
+    """A committed snapshot of ``state`` holding ``files`` (path inside the root: content)."""
+    sid = state.snapshots.prepare(None)
+    for path, data in files.items():
+        full = Path(state.snapshots.upper(sid)) / path.lstrip("/")
+        full.parent.mkdir(parents=True, exist_ok=True)
+        full.write_bytes(data)
+    return state.snapshots.commit(sid)

@@ -16,18 +16,9 @@ from bake.worker.execution import Mount as RunMount
 from bake.worker.execution import Process
 from bake.worker.ops import exec as execop
 from bake.worker.state import WorkerState
-from tests.unit.worker.fakes import CopySnapshots, FakeExecutor, worker_state
+from tests.unit.worker.fakes import CopySnapshots, FakeExecutor, snapshot, worker_state
 
 ROOT = Mount("/", input=0, output=True)
-
-
-def snapshot(state: WorkerState, files: dict[str, bytes]) -> str:
-    sid = state.snapshots.prepare(None)
-    for path, data in files.items():
-        full = Path(state.snapshots.upper(sid)) / path.lstrip("/")
-        full.parent.mkdir(parents=True, exist_ok=True)
-        full.write_bytes(data)
-    return state.snapshots.commit(sid)
 
 
 def run(state: WorkerState, op: ExecOp, inputs: list[str], platform: str | None = None,

@@ -12,25 +12,16 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bake.graph.ops import Copy, Mkdir, Mkfile, Rm
-from bake.worker import inroot
 from bake.worker.errors import FileOpError, UnsafeArchiveError, UnsafePathError
 from bake.worker.fileops import apply_actions
 from bake.worker.inroot import Root
 from bake.worker.unpack import apply_layer
-
-
-@pytest.fixture(params=["openat2", "walk"], autouse=True)
-def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "openat2" and not inroot.openat2_available():
-        pytest.skip("this kernel has no openat2")
-    monkeypatch.setattr(inroot, "_openat2_works", request.param == "openat2")
-    yield request.param
+from tests.unit.worker.resolvers import resolver  # noqa: F401  (autouse: every test on both resolvers)
 
 
 class Canary:

@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bake.worker import inroot
 from bake.worker.errors import UnsafePathError, UserError
 from bake.worker.inroot import Root, chmod_fd
 from bake.worker.users import resolve_user
-
-
-@pytest.fixture(params=["openat2", "walk"], autouse=True)
-def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "openat2" and not inroot.openat2_available():
-        pytest.skip("this kernel has no openat2")
-    monkeypatch.setattr(inroot, "_openat2_works", request.param == "openat2")
-    yield request.param
+from tests.unit.worker.resolvers import resolver  # noqa: F401  (autouse: every test on both resolvers)
 
 
 @pytest.fixture

@@ -14,18 +14,9 @@ from bake.worker.errors import ExecError, FileOpError
 from bake.worker.ops import resolve
 from bake.worker.secrets import Secrets
 from bake.worker.state import WorkerState
-from tests.unit.worker.fakes import CopySnapshots, FakeExecutor, worker_state
+from tests.unit.worker.fakes import CopySnapshots, FakeExecutor, snapshot, worker_state
 
 ROOT = Mount("/", input=0, output=True)
-
-
-def snapshot(state: WorkerState, files: dict[str, bytes]) -> str:
-    sid = state.snapshots.prepare(None)
-    for path, data in files.items():
-        full = Path(state.snapshots.upper(sid)) / path.lstrip("/")
-        full.parent.mkdir(parents=True, exist_ok=True)
-        full.write_bytes(data)
-    return state.snapshots.commit(sid)
 
 
 def run(state: WorkerState, op: object, inputs: list[str]) -> str:
