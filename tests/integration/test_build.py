@@ -13,6 +13,7 @@ from bake.app.build import BuildOptions, build
 from bake.app.outputs import TargetResult
 from bake.errors import BuildFailed, StepError
 from bake.progress.events import Completed, Event, Logged, Started
+from tests.integration.httpfiles import served
 
 
 def project(tmp_path: Path, hcl: str, dockerfile: str, files: dict[str, str] | None = None) -> Path:
@@ -293,30 +294,19 @@ def test_metadata_file_has_an_entry_per_built_target(busybox_image: str, tmp_pat
 
 
 def test_add_of_a_url_is_cached_by_its_content(busybox_image: str, tmp_path: Path) -> None:
-    import functools
-    import http.server
-    import threading
-
-    served = tmp_path / "www"
-    served.mkdir()
-    (served / "tool.txt").write_text("version 1\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/tool.txt"
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "tool.txt").write_text("version 1\n")
+    with served(www) as base:
         d = project(tmp_path, 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
-                    f"FROM {busybox_image}\nADD {url} /opt/\nRUN cat /opt/tool.txt > /seen\n")
+                    f"FROM {busybox_image}\nADD {base}/tool.txt /opt/\nRUN cat /opt/tool.txt > /seen\n")
         root = tmp_path / "root"
         run(d, root)
         assert (d / "out/seen").read_text() == "version 1\n"
         assert executed(run(d, root)) == 0  # same content: cached
-        (served / "tool.txt").write_text("version 2\n")
+        (www / "tool.txt").write_text("version 2\n")
         again = run(d, root)
         assert executed(again) >= 2 and (d / "out/seen").read_text() == "version 2\n"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_add_of_a_git_repository_over_ssh(busybox_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,18 +5,16 @@ a builder lacks is marked with its reason."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
 import tarfile
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.integration.builders import Builder, builder_fixture, ran, remote_base, steps  # noqa: F401  (fixtures)
+from tests.integration.httpfiles import served
 from tests.integration.test_build import GATE, KEEP_GOING, SHARED, SHARED_HCL, project, wait_for
 
 pytestmark = pytest.mark.root
@@ -168,24 +166,17 @@ def test_metadata_file_has_an_entry_per_built_target(builder: Builder, tmp_path:
 
 
 def test_add_of_a_url_is_cached_by_its_content(builder: Builder, tmp_path: Path) -> None:
-    served = tmp_path / "www"
-    served.mkdir()
-    (served / "tool.txt").write_text("version 1\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/tool.txt"
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "tool.txt").write_text("version 1\n")
+    with served(www) as base:
         d = project(tmp_path, 'target "default" {\n  output = ["type=local,dest=out"]\n}\n',
-                    f"FROM {builder.base}\nADD {url} /opt/\nRUN cat /opt/tool.txt > /seen\n")
+                    f"FROM {builder.base}\nADD {base}/tool.txt /opt/\nRUN cat /opt/tool.txt > /seen\n")
         builder.ok(d)
         assert (d / "out/seen").read_text() == "version 1\n"
         assert ran(builder.ok(d), "RUN") == []  # same content: cached
-        (served / "tool.txt").write_text("version 2\n")
+        (www / "tool.txt").write_text("version 2\n")
         assert len(ran(builder.ok(d), "RUN")) == 1 and (d / "out/seen").read_text() == "version 2\n"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_no_cache_and_no_cache_filter_run_steps_again(builder: Builder, tmp_path: Path) -> None:

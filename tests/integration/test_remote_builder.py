@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.httpfiles import served
+
 HOST = os.environ.get("BAKE_TEST_BUILDKIT_HOST", "")
 BASE = os.environ.get("BAKE_TEST_BUILDKIT_BASE", "127.0.0.1:5000/library/busybox:latest")
 pytestmark = pytest.mark.skipif(not HOST, reason="no BuildKit daemon: set BAKE_TEST_BUILDKIT_HOST=unix:///…/buildkitd.sock")
@@ -401,10 +403,6 @@ EOT
 
 
 def test_url_and_git_sources_are_fetched_by_the_daemon(tmp_path: Path) -> None:
-    import functools
-    import http.server
-    import threading
-
     env = _project(tmp_path, HOST, "type=cacheonly")
     srv = tmp_path / "srv"
     srv.mkdir()
@@ -417,11 +415,8 @@ def test_url_and_git_sources_are_fetched_by_the_daemon(tmp_path: Path) -> None:
     subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "one"], check=True)
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(srv / "repo.git")], check=True)
     subprocess.run(["git", "-C", str(srv / "repo.git"), "update-server-info"], check=True)  # dumb HTTP
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(srv))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the daemon shares the host network
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    (tmp_path / "docker-bake.hcl").write_text(f'''
+    with served(srv) as url:  # the daemon shares the host network: it reaches 127.0.0.1 too
+        (tmp_path / "docker-bake.hcl").write_text(f'''
 target "g" {{
   output = ["type=local,dest=out"]
   dockerfile-inline = <<EOT
@@ -432,11 +427,7 @@ ADD {url}/repo.git#main /src
 EOT
 }}
 ''')
-    try:
         r = _bake(tmp_path, env, "--builder", "remote1", "g")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
     assert (out / "f.txt").read_text() == "downloaded\n"
