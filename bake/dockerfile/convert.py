@@ -8,7 +8,8 @@ whichever of ENV and an ARG's value came last; RUN/CMD/ENTRYPOINT are left to th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 
 from bake._record import record, replace
 from bake.content.imageconfig import History, ImageConfig
@@ -18,7 +19,7 @@ from bake.dockerfile.convert_copy import copy
 from bake.dockerfile.convert_run import command, mounts
 from bake.dockerfile.convert_values import go_quoted, healthcheck, set_env, workdir_of
 from bake.dockerfile.parser import parse
-from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_word, expand_words
+from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_name, expand_word, expand_words
 from bake.dockerfile.stages import Stage, platform_args, split_stages
 from bake.errors import DockerfileError
 from bake.graph.ops import Mkdir, SourceOp
@@ -59,6 +60,25 @@ class Converted:
     stages: dict[int, State]
 
 
+_HEREDOC_ONLY = re.compile(r"<<-?(['\"]?)[A-Za-z0-9_]+\1")  # RUN <<EOF: BuildKit runs the document itself
+
+
+def _single(stages: Sequence[Stage]) -> bool:
+    """Whether BuildKit labels the steps without a stage name: the Dockerfile has one stage and no
+    other source. ``COPY --from=<image>`` and every ``RUN --mount`` (one without ``from=`` reads
+    ``scratch``) add a source stage of their own, so ``[stage-0 2/3]`` (recorded:
+    tests/fixtures/buildkit/step-labels.json)."""
+    if len(stages) != 1:
+        return False
+    own = {stages[0].name.lower(), "0"} if stages[0].name else {"0"}
+    for inst in stages[0].instructions:
+        if isinstance(inst, ins.Copy) and inst.from_ and inst.from_.lower() not in own:
+            return False
+        if isinstance(inst, ins.Run) and inst.mounts:
+            return False
+    return True
+
+
 def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file: str = "Dockerfile") -> Converted:
     doc = parse(text, file)
     auto = platform_args(inputs.build_platform, inputs.platform)
@@ -74,7 +94,7 @@ def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file:
     for index in plan.needed:
         stage = plan.stages[index]
         d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names,
-                   doc.escape, args_of, single=len(plan.stages) == 1)
+                   doc.escape, args_of, single=_single(plan.stages))
         done[index] = d.run()
         args_of[index] = (d.args, d.overrides)
     state, config = done[plan.target]
@@ -170,13 +190,31 @@ class _Stage:
         # Collected here and set once: adding to the config's tuple per step copied it every time.
         history = list(config.history)
         for i, inst in enumerate(body):
-            if i < len(triggers) or isinstance(inst, counted):
+            if (i < len(triggers) or isinstance(inst, counted)) and not self._root_workdir(inst, config):
                 n += 1
             label = f"[{prefix}{n:>{width}}/{total}]"
             state, config, step = self.dispatch(inst, state, config, label)
             if not isinstance(inst, ins.Onbuild):  # BuildKit records no history for ONBUILD
                 history.append(step)
         return state, replace(config, history=tuple(history))
+
+    def run_name(self, inst: ins.Run, env_state: State) -> str:
+        """BuildKit's name of a RUN step: the instruction as written, its variables expanded (values of
+        secret env mounts masked), the keyword upper-cased, a heredoc's first line in brackets."""
+        if not inst.original:
+            return "RUN " + " ".join(inst.command.args)
+        env = dict(env_state.env)
+        env.update({m.env: "****" for m in inst.mounts if m.type == "secret" and m.env})
+        keyword, _, rest = expand_name(inst.original, env, self.escape).partition(" ")
+        name = f"{keyword.upper()} {rest}" if rest else keyword.upper()
+        if inst.heredocs and inst.command.shell and _HEREDOC_ONLY.fullmatch(" ".join(inst.command.args).strip()):
+            lines = inst.heredocs[0].content.strip().replace("\r\n", "\n").split("\n")
+            name += f" ({lines[0]}{'...' if len(lines) > 1 else ''})"
+        return name
+
+    def _root_workdir(self, inst: ins.Instruction, config: ImageConfig) -> bool:
+        """``WORKDIR /``: counted in the total but, making no layer, given no step number (BuildKit)."""
+        return isinstance(inst, ins.Workdir) and workdir_of(config.workdir, self.expand(inst.path, config, inst.loc)) == "/"
 
     # --- instructions ------------------------------------------------------------------------
 
@@ -288,7 +326,7 @@ class _Stage:
                        lambda frm: self.source_of(frm), config.workdir)
         network = inst.network or self.inputs.network or "default"
         run = env_state.run(args, mounts=extra, network=network, security=inst.security or "sandbox",
-                            name=f"{label} RUN {' '.join(args[2:] if inst.command.shell else args)}",
+                            name=f"{label} {self.run_name(inst, env_state)}",
                             ignore_cache=self.ignore_cache, extra_hosts=self.inputs.extra_hosts,
                             shm_size=self.inputs.shm_size, ulimits=self.inputs.ulimits)
         return replace(run, env=state.env)  # ARG values are not kept for later steps' config
@@ -309,7 +347,8 @@ class _Stage:
         index = int(frm) if frm.isdigit() else self.names.get(frm.lower())
         if index is not None and index in self.done:
             return self.done[index][0]
-        return image(normalize_ref(frm), self.platform)
+        ref = normalize_ref(frm)  # BuildKit: an implicit stage of its own, unnumbered
+        return image(ref, self.platform, name=f"FROM {ref}")
 
     def config_only(self, inst: ins.Instruction, config: ImageConfig, loc: ins.Location) -> tuple[ImageConfig, str]:
         if isinstance(inst, ins.Label):

@@ -63,6 +63,7 @@ class Run:
     mounts: tuple[Mount, ...]
     network: str | None
     security: str | None
+    original: str = ""  # the instruction as written (continuations joined): BuildKit names the step by it
 
 
 @record
@@ -214,7 +215,7 @@ def build(node: Node, file: str, escape: str = "\\") -> Instruction:
     if kw == "run":
         mounts = tuple(parse_mount(m, fail) for m in _list(flags, "mount"))
         return Run(loc, _command(node, fail, allow_empty=False), node.heredocs, mounts,
-                   flags.get("network"), flags.get("security"))  # type: ignore[arg-type]
+                   flags.get("network"), flags.get("security"), node.original)  # type: ignore[arg-type]
     if kw == "cmd":
         return Cmd(loc, _command(node, fail))
     if kw == "entrypoint":

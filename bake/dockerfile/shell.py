@@ -34,9 +34,20 @@ def expand_heredoc(text: str, env: Mapping[str, str]) -> str:
     return "".join(_Lexer(text, env, "\\", keep_quotes=True).run(split=False)[0])
 
 
+def expand_name(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A step's name as BuildKit expands it: quotes kept as written (nothing expands between single
+    quotes), an unset ``$V`` or ``${V}`` left as written; text that does not expand stays as it is."""
+    try:
+        return "".join(_Lexer(text, env, escape, raw=True).run(split=False)[0])
+    except ExpansionError:
+        return text
+
+
 class _Lexer:
-    def __init__(self, word: str, env: Mapping[str, str], escape: str, keep_quotes: bool = False) -> None:
+    def __init__(self, word: str, env: Mapping[str, str], escape: str, keep_quotes: bool = False,
+                 raw: bool = False) -> None:
         self.keep_quotes = keep_quotes
+        self.raw = raw  # quotes kept, unset variables left as written (BuildKit's RawQuotes + SkipUnsetEnv)
         self.s = word
         self.i = 0
         self.env = env
@@ -94,7 +105,7 @@ class _Lexer:
             raise ExpansionError(f"unexpected end of statement while looking for matching single-quote in {self.s!r}")
         out = self.s[self.i + 1 : end]
         self.i = end + 1
-        return out
+        return f"'{out}'" if self.raw else out
 
     def double_quoted(self) -> str:
         self.i += 1
@@ -105,7 +116,7 @@ class _Lexer:
             c = self.s[self.i]
             if c == '"':
                 self.i += 1
-                return "".join(out)
+                return f'"{"".join(out)}"' if self.raw else "".join(out)
             if c == "$":
                 out.append(self.dollar())
             elif c == self.escape and self.peek(1) in ('"', "$", self.escape):
@@ -124,6 +135,8 @@ class _Lexer:
         if not m:
             return "$"
         self.i = m.end()
+        if self.raw and m.group(0) not in self.env:
+            return "$" + m.group(0)
         return self.env.get(m.group(0), "")
 
     def braced(self) -> str:
@@ -135,6 +148,8 @@ class _Lexer:
         self.i = m.end()
         if self.peek() == "}":
             self.i += 1
+            if self.raw and name not in self.env:
+                return "${" + name + "}"
             return self.env.get(name, "")
         op = self.peek()
         if op == ":" and self.peek(1) in "-+?":
