@@ -145,6 +145,13 @@ Roots = list[Root]
 Done = tuple[Roots, list[Outcome], dict[str, str]]
 
 
+@record
+class Unresolved:
+    """Base images the Dockerfiles name that the root has not resolved yet: (ref, platform)."""
+
+    images: tuple[tuple[str, str], ...]
+
+
 def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
     out = []
     for name, t in plan.targets.items():
@@ -154,21 +161,30 @@ def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
     return out
 
 
-def _all_cached(req: Request, plan: Plan, worker: Worker, keys: KeyPlan[Vertex], sink: Sink) -> Done | Roots | None:
+def _all_cached(req: Request, plan: Plan, worker: Worker, keys: KeyPlan[Vertex],
+                sink: Sink) -> Done | Roots | Unresolved | None:
     """The build's results when every target is already in the cache — recognised from records
     alone, with no event loop, runtime or registry client. Else the roots, when they could be
-    converted offline (and ``keys`` holds what was learnt), or None."""
+    converted offline (and ``keys`` holds what was learnt), or the base images the root has no
+    record of (to be resolved at once, concurrently), or None."""
     from bake.solver.cached import all_cached
     from bake.worker.worker import NotRecorded
 
     if any(t.pull or t.no_cache for t in plan.targets.values()):
         return None
     host = local_platform()
-    converter = _TargetConverter(plan, req.cwd, host, worker.configs())
+    configs = worker.configs(gather=True)
+    converter = _TargetConverter(plan, req.cwd, host, configs)
     try:
         roots = _roots(plan, converter, host)
     except NotRecorded:
         return None
+    except BakeError:
+        if not configs.missing:
+            raise
+        roots = []  # read with empty configs where images are unknown: an error may be theirs alone
+    if configs.missing:
+        return Unresolved(tuple(dict.fromkeys(configs.missing)))
     salts = worker.salts(req.cwd, host, pull=False)
     outcomes = all_cached(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)), keys, salts.salt,
                           worker.cache, worker.usable, sink)
@@ -183,7 +199,8 @@ def _labels(roots: Roots) -> list[str]:
 
 
 async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, specs: Mapping[str, TargetSpecs],
-               worker: Worker, keys: KeyPlan[Vertex], cached: Done | Roots | None, allow: tuple[str, ...], sink: Sink,
+               worker: Worker, keys: KeyPlan[Vertex], cached: Done | Roots | Unresolved | None, allow: tuple[str, ...],
+               sink: Sink,
                export: Callable[[Done, Pusher | None], list[TargetResult]],
                why: Explanations | None = None) -> list[TargetResult]:
     """Solve every target as one graph (unless ``cached`` has the results already), converting
@@ -210,8 +227,9 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
 
         if isinstance(cached, tuple):
             return await anyio.to_thread.run_sync(export, cached, pusher)
-        converted = cached
-        converter = _TargetConverter(plan, req.cwd, host, worker.configs(session.client, refresh=pull))
+        converted = cached if isinstance(cached, list) else None
+        configs = worker.configs(session.client, refresh=pull)
+        converter = _TargetConverter(plan, req.cwd, host, configs)
 
         def convert() -> Roots:
             return converted if converted is not None else _roots(plan, converter, host)
@@ -225,6 +243,8 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
                         locks=worker.locks(), keys=keys)
         async with anyio.create_task_group() as tg:
             tg.start_soon(session.prefetch)  # the runtime probe overlaps conversion and pulls
+            if isinstance(cached, Unresolved):  # every base image at once, not one stage's after another's
+                tg.start_soon(configs.prefetch, cached.images)
             roots = await anyio.to_thread.run_sync(convert)
             if why is not None:
                 for label, r in zip(_labels(roots), roots, strict=True):

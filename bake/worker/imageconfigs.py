@@ -9,7 +9,7 @@ records. ``resolve`` is synchronous, like the frontend: call it from a worker th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bake.content import oci
@@ -18,6 +18,8 @@ from bake.registry.reference import parse_reference
 from bake.worker.images import ImageStore
 
 if TYPE_CHECKING:
+    import anyio
+
     from bake.registry.client import RegistryClient
 
 
@@ -31,13 +33,17 @@ class RegistryConfigs:
     left open; otherwise each resolution runs its own loop and closes the client it made."""
 
     def __init__(self, images: ImageStore, client: Callable[[], RegistryClient], refresh: bool = False,
-                 shared: bool = False, offline: bool = False) -> None:
+                 shared: bool = False, offline: bool = False, gather: bool = False) -> None:
         self.images = images
         self.client = client
         self.refresh = refresh
         self.shared = shared
         self.offline = offline  # only recorded resolutions: anything else raises NotRecorded
+        # offline and gather: an image not recorded is noted in ``missing`` and answered with an empty config
+        self.missing: list[tuple[str, str]] | None = [] if gather else None
         self._configs: dict[tuple[str, str], ImageConfig] = {}
+        self._pending: dict[tuple[str, str], anyio.Event] = {}  # prefetches under way (in the event loop)
+        self._prefetched: dict[tuple[str, str], ImageConfig | Exception] = {}
 
     def resolve(self, ref: str, platform: str) -> ImageConfig:
         key = (ref, platform)
@@ -45,6 +51,9 @@ class RegistryConfigs:
             known = None if self.refresh else self.images.recorded(parse_reference(ref), oci.Platform.parse(platform))
             if known is not None:  # resolved before: no event loop, no registry
                 self._configs[key] = from_oci(json.loads(self.images.store.read(known.body["config"]["digest"])))
+            elif self.offline and self.missing is not None:
+                self.missing.append(key)
+                return ImageConfig()
             elif self.offline:
                 raise NotRecorded(f"{ref} ({platform}) was not resolved before")
             elif self.shared:
@@ -71,5 +80,36 @@ class RegistryConfigs:
             for c in made:
                 await c.aclose()
 
+    async def prefetch(self, wanted: Sequence[tuple[str, str]]) -> None:
+        """Resolve these (ref, platform) pairs concurrently, in this loop — the base images of a
+        build's Dockerfiles, gathered before converting them — so the frontend, which asks for one
+        stage's base at a time, finds each resolved or under way. A failure is kept and raised to the
+        frontend when it asks for that image (never twice the retries)."""
+        import anyio
+
+        async with anyio.create_task_group() as tg:
+            for key in dict.fromkeys(wanted):
+                if key not in self._pending:
+                    self._pending[key] = anyio.Event()
+                    tg.start_soon(self._prefetch_one, key)
+
+    async def _prefetch_one(self, key: tuple[str, str]) -> None:
+        try:
+            self._prefetched[key] = await self._get(self.client, *key)
+        except Exception as err:  # kept for the frontend, which reports it where the image is named
+            self._prefetched[key] = err
+        finally:
+            self._pending[key].set()
+
     async def _fetch(self, client: Callable[[], RegistryClient], ref: str, platform: str) -> ImageConfig:
+        pending = self._pending.get((ref, platform))
+        if pending is not None:
+            await pending.wait()
+            found = self._prefetched[(ref, platform)]
+            if isinstance(found, Exception):
+                raise found
+            return found
+        return await self._get(client, ref, platform)
+
+    async def _get(self, client: Callable[[], RegistryClient], ref: str, platform: str) -> ImageConfig:
         return from_oci(await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform), self.refresh))

@@ -72,11 +72,13 @@ class Worker:
 
         return FileLocks(self.root)
 
-    def configs(self, client: Callable[[], RegistryClient] | None = None, refresh: bool = False) -> RegistryConfigs:
+    def configs(self, client: Callable[[], RegistryClient] | None = None, refresh: bool = False,
+                gather: bool = False) -> RegistryConfigs:
         """Base images' configs for the frontend. Without ``client``: only what the root has
-        recorded (``NotRecorded`` otherwise); with it, from inside the session's event loop."""
+        recorded (``NotRecorded`` otherwise, or with ``gather`` an empty config, the image noted in
+        ``missing``); with it, from inside the session's event loop."""
         if client is None:
-            return RegistryConfigs(self.images, _no_client, offline=True)
+            return RegistryConfigs(self.images, _no_client, offline=True, gather=gather)
         return RegistryConfigs(self.images, client, refresh=refresh, shared=True)
 
     def salts(self, cwd: str, host_platform: str, pull: bool) -> Salts:
