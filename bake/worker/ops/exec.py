@@ -61,7 +61,7 @@ async def run(state: WorkerState, v: Vertex, inputs: Sequence[str], log: Log) ->
             for m in op.mounts:
                 if m.output:
                     continue
-                mount, extra = await _realize(state, stack, m, inputs)
+                mount, extra = await _realize(state, stack, m, inputs, v.ignore_cache)
                 if mount is not None:
                     mounts.append(mount)
                 env.extend(f"{k}={v}" for k, v in extra.items())
@@ -92,8 +92,10 @@ async def run(state: WorkerState, v: Vertex, inputs: Sequence[str], log: Log) ->
 
 
 async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMount,
-                   inputs: Sequence[str]) -> tuple[Mount | None, dict[str, str]]:
-    """An executor mount (and environment variables) for one graph mount of the exec."""
+                   inputs: Sequence[str], ignore_cache: bool = False) -> tuple[Mount | None, dict[str, str]]:
+    """An executor mount (and environment variables) for one graph mount of the exec. A step that
+    runs regardless of the cache (no-cache) gets an empty cache mount of its own, dropped after the
+    run, as BuildKit gives it one (recorded with buildx --no-cache: every run starts from nothing)."""
     snaps = state.snapshots
     if m.type == "bind":
         if m.input is None:
@@ -112,14 +114,21 @@ async def _realize(state: WorkerState, stack: contextlib.ExitStack, m: GraphMoun
                 raise ExecError(f"bind mount source {m.selector or '/'}: {e.strerror}") from e
         return Mount(m.target, source, readonly=m.readonly), {}
     if m.type == "cache":
-        lease = await anyio.to_thread.run_sync(
-            lambda: state.cachemounts.acquire(m.cache_id, m.sharing or "shared", m.mode if m.mode is not None else 0o755,
-                                              m.uid or 0, m.gid or 0))
-        stack.callback(lease.release)
-        if m.input is not None and not os.listdir(lease.path):  # from=: the cache starts as that directory
+        mode = m.mode if m.mode is not None else 0o755
+        if ignore_cache:
+            path = tempdir(state, stack, "empty-")
+            os.chmod(path, mode)
+            if os.geteuid() == 0:
+                os.chown(path, m.uid or 0, m.gid or 0)
+        else:
+            lease = await anyio.to_thread.run_sync(
+                lambda: state.cachemounts.acquire(m.cache_id, m.sharing or "shared", mode, m.uid or 0, m.gid or 0))
+            stack.callback(lease.release)
+            path = lease.path
+        if m.input is not None and not os.listdir(path):  # from=: the cache starts as that directory
             view = tempdir(state, stack, "cache-from-")
-            await anyio.to_thread.run_sync(_seed, snaps, inputs[m.input], view, m.selector, lease.path)
-        return Mount(m.target, lease.path, readonly=m.readonly), {}
+            await anyio.to_thread.run_sync(_seed, snaps, inputs[m.input], view, m.selector, path)
+        return Mount(m.target, path, readonly=m.readonly), {}
     if m.type == "tmpfs":
         return Mount(m.target, type="tmpfs", size=m.size), {}
     if m.type == "secret":
