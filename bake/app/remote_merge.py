@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import tarfile
 from collections.abc import Sequence
 
 from bake._record import replace
 from bake.app.outputs import TargetResult
 from bake.content import oci
-from bake.errors import UsageError
+from bake.exporter.errors import ExportError
 from bake.model import Plan
 
 MERGED = ("tar", "oci")
@@ -46,7 +47,7 @@ def merge_parts(plan: Plan, results: list[TargetResult], cwd: str) -> list[Targe
                     try:
                         (_tar if entry.type == "tar" else _oci)(parts, r.platforms, dest)
                     except (OSError, tarfile.TarError, ValueError, KeyError) as err:
-                        r = replace(r, error=UsageError(f"target {r.target}: output type={entry.type},dest={entry.dest}: "
+                        r = replace(r, error=ExportError(f"target {r.target}: output type={entry.type},dest={entry.dest}: "
                                                         f"joining the platforms' tarballs: {err}"))
             finally:
                 for p in parts:
@@ -64,11 +65,16 @@ def _tar(parts: Sequence[str], platforms: Sequence[str], dest: str) -> None:
             with tarfile.open(path) as tf:
                 for m in tf:
                     data = tf.extractfile(m) if m.isreg() else None
-                    m.name = f"{prefix}/{m.name.lstrip('./')}".rstrip("/")
+                    m.name = f"{prefix}/{_relative(m.name)}".rstrip("/")
                     if m.islnk():
-                        m.linkname = f"{prefix}/{m.linkname.lstrip('./')}"
+                        m.linkname = f"{prefix}/{_relative(m.linkname)}"
                     out.addfile(m, data)
     os.replace(tmp, dest)
+
+
+def _relative(name: str) -> str:
+    """A member name without its leading ``./`` or ``/`` (``.env`` stays ``.env``)."""
+    return posixpath.normpath("/" + name).lstrip("/") if name not in ("", ".", "./") else ""
 
 
 def _oci(parts: Sequence[str], platforms: Sequence[str], dest: str) -> None:
@@ -84,7 +90,8 @@ def _oci(parts: Sequence[str], platforms: Sequence[str], dest: str) -> None:
                         seen.add(m.name)
                         out.addfile(m, tf.extractfile(m) if m.isreg() else None)
                 index = tf.extractfile("index.json")
-                assert index is not None
+                if index is None:
+                    raise ValueError(f"the {platform} tarball the builder sent has no index.json")
                 (top,) = json.loads(index.read())["manifests"]
                 d = oci.Descriptor.from_json(top)
                 names = names or {k: v for k, v in d.annotations if k in ("org.opencontainers.image.ref.name", "io.containerd.image.name")}

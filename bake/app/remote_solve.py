@@ -255,13 +255,19 @@ def _cache(request: api.SolveRequest, t: Target) -> None:
 
 
 def _deliver(kind: str, received: str, dest: str) -> None:
-    """``file``: the bytes moved into place; ``unpack``: the tarball unpacked into ``dest``
-    (tarfile's ``tar`` filter: no absolute names, nothing outside ``dest``), owned by whoever runs bake."""
+    """``file``: the bytes moved into place; ``unpack``: the daemon's tarball unpacked into ``dest``
+    by the worker's in-root writer (every entry resolved inside ``dest``, links never followed out of
+    it), owned by whoever runs bake, as BuildKit's local exporter writes files."""
     if kind == "file":
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
         os.replace(received, dest)
         return
+    from bake.worker.inroot import Root
+    from bake.worker.writes import extract
+
     os.makedirs(dest, exist_ok=True)
-    with tarfile.open(received) as tf:
-        tf.chown = lambda *args, **kwargs: None  # type: ignore[method-assign]  # owned by whoever runs bake
-        tf.extractall(dest, filter="tar")
+    uid, gid = os.geteuid(), os.getegid()
+    with tarfile.open(received) as tf, Root(dest) as root:
+        for m in tf.getmembers():  # loaded once: extract() walks these, with the owner set here
+            m.uid, m.gid = uid, gid
+        extract(tf, root)

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import tarfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -357,12 +358,39 @@ def tarball(tmp_path: Path) -> Iterator[Path]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("lnk")
+        link.type, link.linkname = tarfile.SYMTYPE, str(path.parent)
+        tf.addfile(link)
+        through = tarfile.TarInfo("lnk/through-link")
+        through.size = 1
+        tf.addfile(through, io.BytesIO(b"!"))
     yield path
 
 
-def test_delivery_refuses_a_name_outside_the_destination(tmp_path: Path, tarball: Path) -> None:
-    with pytest.raises(tarfile.OutsideDestinationError):
-        _deliver("unpack", str(tarball), str(tmp_path / "out"))
-    assert not (tmp_path / "escape").exists()
+def test_delivery_keeps_every_name_inside_the_destination(tmp_path: Path, tarball: Path) -> None:
+    # resolved inside the destination, as BuildKit's chrooted untar: ../escape lands in it, and a
+    # file under a link to outside is written where the link resolves inside it
+    _deliver("unpack", str(tarball), str(tmp_path / "out"))
+    assert not (tmp_path / "escape").exists() and (tmp_path / "out" / "escape").read_bytes() == b"!"
+    assert not (tmp_path / "through-link").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sent.tar"]
+    assert (tmp_path / "out" / "etc" / "x").stat().st_uid == os.geteuid()
     _deliver("file", str(tarball), str(tmp_path / "deep/dir/fs.tar"))
     assert (tmp_path / "deep/dir/fs.tar").is_file() and not tarball.exists()
+
+
+def test_joined_platform_tarballs_keep_dot_files(tmp_path: Path) -> None:
+    from bake.app.remote_merge import _tar
+
+    parts = []
+    for platform in ("linux/amd64", "linux/arm64"):
+        part = tmp_path / f"{platform.replace('/', '_')}.tar"
+        with tarfile.open(part, "w") as tf:
+            for name in ("./.env", ".a/.b", "plain"):
+                info = tarfile.TarInfo(name)
+                info.size = 1
+                tf.addfile(info, io.BytesIO(b"x"))
+        parts.append(str(part))
+    _tar(parts, ("linux/amd64", "linux/arm64"), str(tmp_path / "out.tar"))
+    with tarfile.open(tmp_path / "out.tar") as tf:
+        assert sorted(tf.getnames()) == [f"linux_{a}/{n}" for a in ("amd64", "arm64") for n in (".a/.b", ".env", "plain")]
