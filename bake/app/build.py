@@ -58,6 +58,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
     from bake.app import remote, rootless
 
     req, plan = resolved.request, resolved.plan
+    _check_network(plan)
     builder = remote.selected(opts.builder, req.env)  # an unknown builder is an error before anything builds
     if builder is not None:
         return remote.build(resolved, opts, builder, sink)
@@ -267,6 +268,13 @@ def _registry_client() -> RegistryClient:
 def _check_outputs(plan: Plan) -> None:
     """Outputs and caches checked as the plan is made (``bake.exporter.specs``), for the BuildKit builders."""
     plan_specs(plan)
+
+
+def _check_network(plan: Plan) -> None:
+    """A target's ``network`` is one buildx passes on (default, host, none), before anything builds."""
+    for name, t in plan.targets.items():
+        if t.network not in (None, "", "default", "host", "none"):
+            raise UsageError(f'target {name}: network mode "{t.network}" not supported (expected default, host or none)')
 
 
 def _entitlements(plan: Plan, allow: Sequence[str]) -> tuple[str, ...]:

@@ -149,6 +149,14 @@ def test_a_bad_output_is_refused_before_anything_is_made(tmp_path: Path, loops: 
     assert not (tmp_path / "root").exists() and loops == []
 
 
+def test_a_network_mode_buildx_does_not_pass_on_is_refused_before_anything_is_made(tmp_path: Path,
+                                                                                    loops: list[str]) -> None:
+    d = project(tmp_path, '"type=local,dest=out"', '  network = "weird"\n')
+    with pytest.raises(UsageError, match='target default: network mode "weird" not supported'):
+        run(d, tmp_path / "root")
+    assert not (tmp_path / "root").exists() and loops == []
+
+
 def test_the_cli_reads_and_plans_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       plans: list[list[str]]) -> None:
     from bake.cli.build import BuildArgs, run_build
