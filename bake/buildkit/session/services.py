@@ -88,6 +88,10 @@ async def forward_agent(requests: AsyncIterator[bytes], context: grpc.aio.Servic
 async def credentials(request: bytes, context: grpc.aio.ServicerContext[Any, Any], source: CredentialSource) -> bytes:
     req = pb.CredentialsRequest.FromString(request)
     host = "docker.io" if req.Host == "registry-1.docker.io" else req.Host  # Docker Hub's creds are filed under docker.io
-    found = await asyncio.to_thread(source, host)
+    try:
+        found = await asyncio.to_thread(source, host)
+    except Exception as err:  # a resolver's own error (an unreadable Docker config, a credential helper that failed)
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"credentials for {host}: {err}")
+        return b""  # not reached: abort raises
     user, secret = found if found is not None else ("", "")
     return pb.CredentialsResponse(Username=user, Secret=secret).SerializeToString()

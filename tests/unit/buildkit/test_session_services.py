@@ -69,6 +69,18 @@ def test_credentials_by_host_and_docker_hubs_name() -> None:
     assert hosts == ["docker.io", "r.example"]
 
 
+def test_a_credential_helper_that_fails_is_a_precondition_the_daemon_reports() -> None:
+    from bake.registry.auth import AuthError
+
+    def source(host: str) -> tuple[str, str] | None:
+        raise AuthError(f"docker-credential-pass get {host}: exit status 1")
+
+    ctx = Context()
+    with pytest.raises(Aborted, match=r"credentials for r\.example: docker-credential-pass get r\.example"):
+        run(services.credentials(pb.CredentialsRequest(Host="r.example").SerializeToString(), ctx, source))  # type: ignore[arg-type]
+    assert [str(code) for code, _ in ctx.aborts] == ["StatusCode.FAILED_PRECONDITION"]
+
+
 def test_ssh_agent_connections_are_forwarded_byte_for_byte() -> None:
     async def scenario() -> tuple[list[bytes], list[bytes], list[str]]:
         seen: list[bytes] = []
