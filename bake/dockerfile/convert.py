@@ -8,8 +8,7 @@ whichever of ENV and an ARG's value came last; RUN/CMD/ENTRYPOINT are left to th
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from bake._record import record, replace
 from bake.content.imageconfig import History, ImageConfig
@@ -19,8 +18,9 @@ from bake.dockerfile.convert_copy import copy
 from bake.dockerfile.convert_run import command, mounts
 from bake.dockerfile.convert_values import go_quoted, healthcheck, set_env, workdir_of
 from bake.dockerfile.parser import parse
-from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_name, expand_word, expand_words
+from bake.dockerfile.shell import ExpansionError, expand_heredoc, expand_word, expand_words
 from bake.dockerfile.stages import Stage, platform_args, split_stages
+from bake.dockerfile.step_names import copy_name, run_name, single_stage, step_name
 from bake.errors import DockerfileError
 from bake.graph.ops import Mkdir, SourceOp
 from bake.graph.state import State, image, local, scratch
@@ -60,25 +60,6 @@ class Converted:
     stages: dict[int, State]
 
 
-_HEREDOC_ONLY = re.compile(r"<<-?(['\"]?)[A-Za-z0-9_]+\1")  # RUN <<EOF: BuildKit runs the document itself
-
-
-def _single(stages: Sequence[Stage]) -> bool:
-    """Whether BuildKit labels the steps without a stage name: the Dockerfile has one stage and no
-    other source. ``COPY --from=<image>`` and every ``RUN --mount`` (one without ``from=`` reads
-    ``scratch``) add a source stage of their own, so ``[stage-0 2/3]`` (recorded:
-    tests/fixtures/buildkit/step-labels.json)."""
-    if len(stages) != 1:
-        return False
-    own = {stages[0].name.lower(), "0"} if stages[0].name else {"0"}
-    for inst in stages[0].instructions:
-        if isinstance(inst, ins.Copy) and inst.from_ and inst.from_.lower() not in own:
-            return False
-        if isinstance(inst, ins.Run) and inst.mounts:
-            return False
-    return True
-
-
 def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file: str = "Dockerfile") -> Converted:
     doc = parse(text, file)
     auto = platform_args(inputs.build_platform, inputs.platform)
@@ -94,7 +75,7 @@ def convert(text: str, inputs: BuildInputs, resolver: ImageConfigResolver, file:
     for index in plan.needed:
         stage = plan.stages[index]
         d = _Stage(stage, plan.global_args, build_args, auto, inputs, resolver, done, contexts, context_state, names,
-                   doc.escape, args_of, single=_single(plan.stages))
+                   doc.escape, args_of, single=single_stage(plan.stages))
         done[index] = d.run()
         args_of[index] = (d.args, d.overrides)
     state, config = done[plan.target]
@@ -198,20 +179,6 @@ class _Stage:
                 history.append(step)
         return state, replace(config, history=tuple(history))
 
-    def run_name(self, inst: ins.Run, env_state: State) -> str:
-        """BuildKit's name of a RUN step: the instruction as written, its variables expanded (values of
-        secret env mounts masked), the keyword upper-cased, a heredoc's first line in brackets."""
-        if not inst.original:
-            return "RUN " + " ".join(inst.command.args)
-        env = dict(env_state.env)
-        env.update({m.env: "****" for m in inst.mounts if m.type == "secret" and m.env})
-        keyword, _, rest = expand_name(inst.original, env, self.escape).partition(" ")
-        name = f"{keyword.upper()} {rest}" if rest else keyword.upper()
-        if inst.heredocs and inst.command.shell and _HEREDOC_ONLY.fullmatch(" ".join(inst.command.args).strip()):
-            lines = inst.heredocs[0].content.strip().replace("\r\n", "\n").split("\n")
-            name += f" ({lines[0]}{'...' if len(lines) > 1 else ''})"
-        return name
-
     def _root_workdir(self, inst: ins.Instruction, config: ImageConfig) -> bool:
         """``WORKDIR /``: counted in the total but, making no layer, given no step number (BuildKit)."""
         return isinstance(inst, ins.Workdir) and workdir_of(config.workdir, self.expand(inst.path, config, inst.loc)) == "/"
@@ -274,7 +241,8 @@ class _Stage:
             state = state.with_cwd(path)
             if path != "/":  # BuildKit makes no layer for WORKDIR /
                 state = state.file(((Mkdir(path, 0o755, make_parents=True, chown=config.user), None),),
-                                   name=f"{label} WORKDIR {path}", ignore_cache=self.ignore_cache)
+                                   name=f"{label} {step_name(inst.original, self.env(config), self.escape) or 'WORKDIR ' + path}",
+                                   ignore_cache=self.ignore_cache)
             created, empty = f"WORKDIR {path}", path == "/"
         elif isinstance(inst, ins.User):
             user = self.expand(inst.user, config, loc)
@@ -285,10 +253,10 @@ class _Stage:
             state = self.run_step(inst, state, config, label)
             created, empty = "RUN " + self.with_build_args(command(inst, config.shell), config), False
         elif isinstance(inst, ins.Copy):
-            frm = f"--from={inst.from_} " if inst.from_ else ""
+            text = copy_name(inst, self.env(config), self.escape)
             state = copy(state, inst, lambda w: self.expand(w, config, loc), self.source_of, config.workdir,
-                         f"{label} {'ADD' if inst.add else 'COPY'} {frm}{' '.join(inst.sources)} {inst.dest}",
-                         lambda text: self.expand_body(text, config, loc), ignore_cache=self.ignore_cache)
+                         f"{label} {text}", lambda text: self.expand_body(text, config, loc),
+                         ignore_cache=self.ignore_cache, link_name=f"{label} LINK {text}")
             created, empty = self.copy_history(inst, config), False
         else:
             config, created = self.config_only(inst, config, loc)
@@ -326,7 +294,7 @@ class _Stage:
                        lambda frm: self.source_of(frm), config.workdir)
         network = inst.network or self.inputs.network or "default"
         run = env_state.run(args, mounts=extra, network=network, security=inst.security or "sandbox",
-                            name=f"{label} {self.run_name(inst, env_state)}",
+                            name=f"{label} {run_name(inst, dict(env_state.env), self.escape)}",
                             ignore_cache=self.ignore_cache, extra_hosts=self.inputs.extra_hosts,
                             shm_size=self.inputs.shm_size, ulimits=self.inputs.ulimits)
         return replace(run, env=state.env)  # ARG values are not kept for later steps' config

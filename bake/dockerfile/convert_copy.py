@@ -29,6 +29,7 @@ def copy(
     name: str,
     expand_body: Callable[[str], str] = lambda text: text,
     ignore_cache: bool = False,
+    link_name: str = "",
 ) -> State:
     """Apply one COPY/ADD to ``state``. ``source_of(from)`` gives the state files come from
     (the build context for None)."""
@@ -62,12 +63,12 @@ def copy(
         unpack = bool(inst.add and inst.unpack is not False and not is_url(src) and src.endswith(_ARCHIVES))
         actions.append((Copy(0, path, dest, chown=chown, chmod=chmod, exclude=inst.exclude, parents=inst.parents,
                              unpack=unpack, dir_contents_only=not is_url(src)), source))
-    if not inst.link:
+    if not inst.link or inst.chmod:  # BuildKit links no copy with --chmod
         return state.file(tuple(actions), name=name, ignore_cache=ignore_cache)
     # --link: the files land on an empty layer that is merged on top, so the copy does not
     # depend on (or invalidate with) the layers below.
     layer = scratch(state.platform).file(tuple(actions), name=name, ignore_cache=ignore_cache)
-    return merge((state, layer), name=name)
+    return merge((state, layer), name=link_name or name)
 
 
 def git_identifier(src: str, keep_git_dir: bool) -> tuple[str, tuple[tuple[str, str], ...]]:

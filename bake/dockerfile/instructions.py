@@ -94,6 +94,7 @@ class Expose:
 class Workdir:
     loc: Location
     path: str
+    original: str = ""  # the instruction as written: BuildKit names the step by it
 
 
 @record
@@ -151,6 +152,7 @@ class Copy:
     keep_git_dir: bool | None = None
     checksum: str | None = None
     unpack: bool | None = None
+    original: str = ""  # the instruction as written: BuildKit names the step by it
 
 
 @record
@@ -229,7 +231,7 @@ def build(node: Node, file: str, escape: str = "\\") -> Instruction:
     if kw == "expose":
         return Expose(loc, tuple(text.split()))
     if kw == "workdir":
-        return Workdir(loc, text)
+        return Workdir(loc, text, node.original)
     if kw == "user":
         return User(loc, text)
     if kw == "volume":
@@ -346,6 +348,7 @@ def _copy(node: Node, loc: Location, flags: dict[str, object], fail: Fail, escap
         keep_git_dir=flags.get("keep-git-dir") if add else None,  # type: ignore[arg-type]
         checksum=flags.get("checksum") if add else None,  # type: ignore[arg-type]
         unpack=flags.get("unpack") if add else None,  # type: ignore[arg-type]
+        original=node.original,
     )
 
 

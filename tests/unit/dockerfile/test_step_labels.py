@@ -3,7 +3,9 @@ reference (tests/fixtures/buildkit/step-labels.json, ``--progress=rawjson`` vert
 ``[stage-0 2/3]`` once a single-stage Dockerfile has another source (``COPY --from=<image>``, any
 ``RUN --mount``), ``WORKDIR /`` counted in the total without a number of its own, and a RUN named
 by the instruction as written (flags kept, variables expanded, quotes kept, unset variables and
-secret env values masked, a heredoc's first line).
+secret env values masked, a heredoc's first line); COPY, ADD and WORKDIR by the instruction
+as written, expanded as a word; a ``--link`` copy as a copy and a ``LINK COPY`` merge (none with
+``--chmod``, which BuildKit does not link).
 
 Two deliberate differences are masked here: BuildKit pins FROM to the digest it resolved
 (``@sha256:…``; bake resolves while building, so its names are known before), and where a FROM
