@@ -66,6 +66,7 @@ class Layers:
         if pulled is not None and self.store.exists(pulled.descriptor.digest) and (
                 not force or pulled.descriptor.media_type == MEDIA_TYPES[compression]):
             return pulled
+        sid = self.snapshots.layer_of(sid) or sid
         key = f"{sid} {compression} {level} {epoch}"
         made = known.get(key)
         if made is None or not self.store.exists(made.descriptor.digest):

@@ -153,6 +153,21 @@ class Snapshotter:
         """The directory holding this snapshot's own changes (what the differ reads)."""
         return os.path.join(self.dir, sid, "fs")
 
+    def set_layer_of(self, sid: str, source: str) -> None:
+        """Record, before ``sid`` is committed, that its layer is ``source``'s own: a merge that put
+        one parentless snapshot on top (``COPY --link``), whose layer BuildKit exports as it is,
+        whatever the merge below already held."""
+        write_atomic(os.path.join(self.dir, sid, "layer-of"), source.encode(), durable=False)
+
+    def layer_of(self, sid: str) -> str | None:
+        """The snapshot whose layer ``sid`` exports (``set_layer_of``), if it is still whole."""
+        try:
+            with open(os.path.join(self.dir, sid, "layer-of")) as f:
+                source = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return source if source.isdigit() and source != sid and self.committed(source) else None
+
     # --- mounts -------------------------------------------------------------------------------
 
     def mount(self, sid: str, target: str, readonly: bool = False) -> None:

@@ -7,6 +7,7 @@ the compact ``oci-layout``; a tar's members in BuildKit's order and modes."""
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def test_a_layout_is_buildkits(built: Path, name: str) -> None:
     else:
         files = {n: (built / name / n).read_text() for n in rec["files"]}
     assert files == rec["files"]
+
+
+def test_a_linked_copy_is_a_layer_of_its_own(tmp_path: Path) -> None:
+    """``COPY --link`` of files already below: BuildKit's layer is the copy alone (a merge op), so
+    the same file copied twice gives the same layer twice; bake's merged snapshot exports the
+    linked copy's own layer, not its difference to what lies below. The whole image is BuildKit's."""
+    fx = json.loads((Path(__file__).parents[1] / "fixtures" / "buildkit" / "linked-copy.json").read_text())
+    d = project(tmp_path, 'target "default" {\n  args = {SOURCE_DATE_EPOCH = "0"}\n'
+                '  attest = ["type=provenance,disabled=true"]\n'
+                f'  output = ["type=oci,tar=false,dest=out,{fx["attrs"]}"]\n}}\n', fx["dockerfile"], fx["files"])
+    for name, when in fx["mtimes"].items():  # whole seconds: the differ then compares bytes, not times
+        os.utime(d / name, (when, when))
+    run(d, tmp_path / "root")
+    index = json.loads((d / "out/index.json").read_text())
+    manifest = json.loads((d / "out/blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    config = json.loads((d / "out/blobs/sha256" / manifest["config"]["digest"][7:]).read_text())
+    assert config["rootfs"]["diff_ids"] == fx["diff_ids"]
+    assert (d / "out/index.json").read_text() == fx["index_json"]

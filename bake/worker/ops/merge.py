@@ -33,6 +33,8 @@ def merge(state: WorkerState, inputs: Sequence[str]) -> str:
                         write_layer(snaps.upper(layer), tar)
                         tar.seek(0)
                         apply_layer(tar, root)
+        if len(inputs) == 2 and snaps.parent(inputs[1]) is None:
+            snaps.set_layer_of(sid, inputs[1])  # its layer is the linked copy alone, as BuildKit's
     except BaseException:
         with contextlib.suppress(Exception):
             snaps.remove(sid)
