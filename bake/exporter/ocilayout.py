@@ -5,7 +5,7 @@ tags) can share one layout: each is an entry of ``index.json`` named by
 ``org.opencontainers.image.ref.name``. The small files are BuildKit v0.32.2's bytes.
 
 Members come in BuildKit's order (blobs, then the small files by name) with its modes, times
-zeroed, so equal images give equal tar bytes. A tar is written through
+zeroed, written as Go's archive/tar writes them: the tarball is BuildKit's bytes. A tar is written through
 ``atomic_file``; a directory is staged beside ``dest`` and moved in at the end. A missing parent of
 ``dest`` is created, as buildx does. Every blob is hashed as it is copied out of the store: a
 damaged one raises ``CorruptContent`` and nothing is written (the caller repairs it and exports
@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 from bake._record import record
 from bake.content import oci
 from bake.content.atomic import atomic_file, disk_full_is_an_error
+from bake.content.gotar import GoTarInfo, go_tar
 from bake.content.store import ContentStore
 from bake.exporter.errors import ExportError
 
@@ -262,7 +263,7 @@ def _docker_tag(name: str) -> str:
 
 
 def _tar(store: ContentStore, files: Iterator[tuple[str, bytes | oci.Descriptor]], out: BinaryIO) -> None:
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with go_tar(out) as tar:  # BuildKit's bytes for the same files
         dirs_done: set[str] = set()
         for path, content in files:
             parts = path.split("/")[:-1]
@@ -270,10 +271,10 @@ def _tar(store: ContentStore, files: Iterator[tuple[str, bytes | oci.Descriptor]
                 d = "/".join(parts[:n])
                 if d not in dirs_done:
                     dirs_done.add(d)
-                    info = tarfile.TarInfo(d)
+                    info = GoTarInfo(d)
                     info.type, info.mode = tarfile.DIRTYPE, 0o755
                     tar.addfile(info)
-            info = tarfile.TarInfo(path)
+            info = GoTarInfo(path)
             info.mode = 0o644 if path.endswith(".json") else 0o444  # BuildKit's modes
             if isinstance(content, bytes):
                 info.size = len(content)

@@ -13,10 +13,11 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Callable, Collection, Mapping
-from typing import BinaryIO, cast
+from collections.abc import Collection
+from typing import BinaryIO
 
 from bake.content.dirfd import opened
+from bake.content.gotar import GoTarInfo, go_tar
 from bake.worker.inroot import Root
 from bake.worker.writes import OPAQUE_MARKER, WHITEOUT_PREFIX
 
@@ -34,9 +35,7 @@ def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source
     entries = [rel for rel in _walk(upper) if rel not in exclude]
     skip = _copied_up(upper, lower, entries) if lower is not None else set()
     links: dict[tuple[int, int], str] = {}
-    sink = _Unpadded(out)
-    with tarfile.open(fileobj=cast(BinaryIO, sink), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        setattr(tar.fileobj, "close", _end(tar, sink, tar.fileobj.close))  # noqa: B010 (a method, replaced)
+    with go_tar(out) as tar:
         for rel in entries:
             if rel in skip:
                 continue
@@ -63,66 +62,6 @@ def write_layer(upper: str, out: BinaryIO, exclude: Collection[str] = (), source
                 tar.addfile(info)
             if stat.S_ISDIR(st.st_mode) and _is_opaque(full):
                 tar.addfile(_marker(os.path.join(rel, OPAQUE_MARKER), st, source_date_epoch))
-
-
-class _GoTarInfo(tarfile.TarInfo):
-    """A header as Go's archive/tar (BuildKit's differ) writes it: device number fields hold
-    zeros for every entry, where Python leaves them empty — so equal trees give equal diff ids."""
-
-    @staticmethod
-    def _create_header(info: dict[str, object], format: int, encoding: str, errors: str) -> bytes:
-        buf = tarfile.TarInfo._create_header(info, format, encoding, errors)  # type: ignore[attr-defined]
-        if buf[329:345] != b"\0" * 16:
-            return buf  # type: ignore[no-any-return]
-        buf = buf[:329] + b"0000000\0" * 2 + buf[345:]
-        checksum = 256 + sum(buf[:148]) + sum(buf[156:512])  # the checksum field counts as spaces
-        return buf[:148] + b"%06o\0 " % checksum + buf[156:]  # type: ignore[no-any-return]
-
-
-    def create_pax_header(self, info: Mapping[str, str | int | bytes | Mapping[str, str]], encoding: str) -> bytes:
-        # Go keeps a long ASCII path in the ustar header when it splits into prefix and name (at
-        # the last "/" that fits); Python would write a PAX record for it
-        split = _ustar_split(str(info["name"]))
-        if split is not None:
-            info = {**info, "prefix": split[0], "name": split[1]}
-        return super().create_pax_header(info, encoding)
-
-
-def _ustar_split(path: str) -> tuple[str, str] | None:
-    """``(prefix, name)`` as Go's archive/tar splits a path longer than the 100-byte name field
-    (the prefix field holds 155), or None when it keeps the path whole or needs a PAX record."""
-    if len(path) <= 100 or not path.isascii():
-        return None
-    end = 156 if len(path) > 156 else len(path) - 1 if path.endswith("/") else len(path)
-    i = path.rfind("/", 0, end)
-    if i <= 0 or len(path) - i - 1 > 100 or len(path) - i - 1 == 0 or i > 155:
-        return None
-    return path[:i], path[i + 1:]
-
-
-class _Unpadded:
-    """Passes writes through until ``limit``: Python pads a tar to a 10 KiB record, Go (BuildKit)
-    ends it right after the two zero blocks; the same files must make the same bytes (diff ids)."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.written = 0
-        self.limit: int | None = None
-
-    def write(self, data: bytes) -> int:
-        if self.limit is not None:
-            data = data[: max(0, self.limit - self.written)]
-        self.out.write(data)
-        self.written += len(data)
-        return len(data)
-
-
-def _end(tar: tarfile.TarFile, sink: _Unpadded, close: Callable[[], object]) -> Callable[[], None]:
-    def closing() -> None:
-        sink.limit = tar.offset  # by now the end-of-archive blocks are counted, the record padding not
-        close()
-
-    return closing
 
 
 def layer_bytes(upper: str, exclude: Collection[str] = (), source_date_epoch: int | None = None,
@@ -227,7 +166,7 @@ def _walk(root: str) -> list[str]:
 
 
 def _info(rel: str, full: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
-    info = _GoTarInfo(rel)
+    info = GoTarInfo(rel)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
     info.uname = info.gname = ""
@@ -254,7 +193,7 @@ def _info(rel: str, full: str, st: os.stat_result, sde: int | None) -> tarfile.T
 
 
 def _marker(rel: str, st: os.stat_result, sde: int | None) -> tarfile.TarInfo:
-    info = _GoTarInfo(rel)
+    info = GoTarInfo(rel)
     info.mode = 0
     info.uname = info.gname = ""
     info.mtime = min(int(st.st_mtime), sde) if sde is not None else int(st.st_mtime)

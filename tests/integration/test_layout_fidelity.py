@@ -2,10 +2,11 @@
 tests/fixtures/buildkit/layout-index.json): ``index.json`` entries annotated with the creation time,
 the whole normalised name and its tag (``latest`` for an unnamed OCI image), a single platform's
 manifest with its platform; docker's ``manifest.json`` with familiar names (``null`` without a tag);
-the compact ``oci-layout``; a tar's members in BuildKit's order and modes."""
+the compact ``oci-layout``; a tar's members in BuildKit's order and modes, and its very bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tarfile
@@ -45,6 +46,7 @@ def test_a_layout_is_buildkits(built: Path, name: str) -> None:
             members = [[m.name + ("/" if m.isdir() else ""), oct(m.mode)] for m in tar]
             files = {n: tar.extractfile(n).read().decode() for n in rec["files"]}  # type: ignore[union-attr]
         assert members == rec["members"]
+        assert hashlib.sha256((built / f"{name}.tar").read_bytes()).hexdigest() == rec["sha256"]  # Go's tar bytes
     else:
         files = {n: (built / name / n).read_text() for n in rec["files"]}
     assert files == rec["files"]
