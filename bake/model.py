@@ -175,6 +175,12 @@ def ram_in_bytes(s: str) -> int:
     return int(float(m.group(1)) * 1024 ** "bkmgtp".index((m.group(2) or "b").lower()))
 
 
+def platform_dir(platform: str) -> str:
+    """The folder (or tar prefix) of one platform's files in a multi-platform local or tar output,
+    as buildx names it: ``linux/arm64/v8`` → ``linux_arm64_v8``."""
+    return platform.replace("/", "_")
+
+
 def local_platform() -> str:
     """The platform of this machine (``linux/amd64``): ``BAKE_LOCAL_PLATFORM``, and what a target
     without ``platforms`` builds for."""

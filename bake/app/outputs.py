@@ -31,7 +31,7 @@ from bake.exporter.job import ExportJob
 from bake.exporter.specs import TargetSpecs
 from bake.exporter.table import exporter
 from bake.graph.ops import Vertex
-from bake.model import OutputSpec, Plan, Target, local_platform
+from bake.model import OutputSpec, Plan, Target, local_platform, platform_dir
 from bake.progress.events import Completed, Noted, Sink, Started, Step
 from bake.solver.cache import DirCache
 from bake.solver.outcome import Outcome
@@ -133,7 +133,7 @@ class Outputs:
                  for s in wanted]
         # a local output already holding these results as the last export left it: a sync would write nothing
         fresh = [d is not None and exported.in_sync(self.root, name, d, ids) for d in dests]
-        subdirs = [r.platform.replace("/", "_") if len(mine) > 1 else "" for r, _ in mine]
+        subdirs = [platform_dir(r.platform) if len(mine) > 1 else "" for r, _ in mine]
         with contextlib.ExitStack() as stack:
             mounted = () if all(fresh) else zip(subdirs, stack.enter_context(views(self.images.snapshots, self.scratch,
                                                                                   ids)), strict=True)

@@ -22,7 +22,7 @@ from bake._record import replace
 from bake.app.outputs import TargetResult
 from bake.content import oci
 from bake.exporter.errors import ExportError
-from bake.model import Plan
+from bake.model import Plan, platform_dir
 
 MERGED = ("tar", "oci")
 
@@ -61,7 +61,7 @@ def _tar(parts: Sequence[str], platforms: Sequence[str], dest: str) -> None:
     tmp = dest + ".tmp"
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as out:
         for path, platform in zip(parts, platforms, strict=True):
-            prefix = platform.replace("/", "_")
+            prefix = platform_dir(platform)
             with tarfile.open(path) as tf:
                 for m in tf:
                     data = tf.extractfile(m) if m.isreg() else None

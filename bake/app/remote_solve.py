@@ -21,7 +21,7 @@ from bake._record import record
 from bake.app.outputs import Root, TargetResult
 from bake.buildkit import NotSupportedRemote
 from bake.errors import BakeError, StepError
-from bake.model import ExportEntry, Plan, SecretEntry, SSHEntry, Target
+from bake.model import ExportEntry, Plan, SecretEntry, SSHEntry, Target, platform_dir
 from bake.progress.events import Built, Noted, Sink
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def exports_of(job: Job) -> list[tuple[ExportEntry, Export]]:
         if dest and dest != "-" and not os.path.isabs(dest):
             dest = os.path.join(job.cwd, dest)
         if entry.type == "local" and job.per_platform:
-            dest = os.path.join(dest, job.root.platform.replace("/", "_"))
+            dest = os.path.join(dest, platform_dir(job.root.platform))
         elif entry.type in ("tar", "oci") and job.per_platform:  # joined once every platform is built
             from bake.app.remote_merge import part
 
