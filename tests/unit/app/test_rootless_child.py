@@ -217,7 +217,8 @@ def test_as_root_run_calls_in_this_process_and_otherwise_in_a_child(monkeypatch:
 
 def test_ctrl_c_while_the_child_builds_is_passed_on_and_raised_once_it_stopped(
         ns: Namespace, target: Callable[[Callable[..., Any]], str]) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands in for the child's pid
+    # stands in for the child's pid; not a Python process: once started, Python turns SIGINT into an exit status 1
+    sleeper = subprocess.Popen(["sleep", "60"])
     before = signal.getsignal(signal.SIGINT)
 
     def build(sink: Callable[[object], None]) -> None:
