@@ -92,7 +92,7 @@ def test_a_changed_instruction_names_its_line_and_old_and_new_text(busybox_image
     assert len(notes) == 2, notes
     changed = next(t for n, t in notes.items() if "a.txt /app/a.txt" in n)
     assert "instruction changed at Dockerfile:6:" in changed and "cat /app/a.txt > /out →" in changed, changed
-    other = next(t for n, t in notes.items() if "GREETING" in n)
+    other = next(t for n, t in notes.items() if "echo" in n)  # BuildKit's step name shows the value, not $GREETING
     assert "parent step ran:" in other and "instruction changed at Dockerfile:6" in other
 
 
