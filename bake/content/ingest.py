@@ -5,7 +5,8 @@ way to a temp file under ``ingest/``) and ends with ``commit`` — size and dige
 fsynced and renamed into place — or ``abort``. Meanwhile ``follow()`` hands other threads readers of
 the bytes written so far, which wait for the rest. A follower never ends before the verdict: its
 last read waits for ``commit`` and raises ``ContentError`` when the bytes were wrong or the write
-failed (at once, even with bytes left to read). So a consumer that unpacks while a blob downloads
+failed (at once, even with bytes left to read; ``DownloadAbandoned`` when the writer gave up without
+a verdict on the bytes, so a follower may download the blob itself). So a consumer that unpacks while a blob downloads
 acts on verified bytes only if it reads to the end before it keeps anything (``drain``).
 """
 
@@ -44,6 +45,7 @@ class Ingest:
         self.written = 0
         self.state = OPEN
         self._why = ""
+        self._abandoned = False
         self._cond = threading.Condition()
 
     def write(self, data: bytes) -> None:
@@ -94,13 +96,15 @@ class Ingest:
             raise
         return self.digest
 
-    def abort(self, why: str = "its download was abandoned") -> None:
-        """Give up: the temp file goes, followers raise. Nothing happens once committed."""
+    def abort(self, why: str | None = None) -> None:
+        """Give up: the temp file goes, followers raise (``DownloadAbandoned`` without a ``why``: the
+        writer stopped, nothing was found wrong). Nothing happens once committed."""
         with self._cond:
             if self.state != OPEN:
                 return
             self.state = FAILED
-            self._why = why
+            self._why = why or "its download was abandoned"
+            self._abandoned = why is None
             self._cond.notify_all()
         if self._fd >= 0:
             os.close(self._fd)
@@ -117,8 +121,10 @@ class Ingest:
         return Follower(self, fd)
 
     def _error(self) -> Exception:
-        from bake.content.store import ContentError
+        from bake.content.store import ContentError, DownloadAbandoned
 
+        if self._abandoned:
+            return DownloadAbandoned(f"blob {self.digest}: {self._why}", self.digest)
         return ContentError(f"blob {self.digest}: {self._why or 'already stored'}", self.digest)
 
     def __enter__(self) -> Ingest:

@@ -33,6 +33,11 @@ class ContentError(BakeError):
         self.digest = digest
 
 
+class DownloadAbandoned(ContentError):
+    """A blob's download stopped before its end (its writer was cancelled or failed), with no verdict
+    on its bytes: a follower may start the download again."""
+
+
 class CorruptContent(ContentError):
     """A stored blob's bytes do not match its digest (``path`` is the damaged file)."""
 

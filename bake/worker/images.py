@@ -26,7 +26,7 @@ from bake.content import oci
 from bake.content.compression import Blob
 from bake.content.jsonstate import is_descriptor, is_digest, load_map, save_map
 from bake.content.stateroot import StateRoot
-from bake.content.store import ContentError, ContentStore, CorruptContent
+from bake.content.store import ContentError, ContentStore, CorruptContent, DownloadAbandoned
 from bake.errors import BakeError, ungrouped
 from bake.registry.reference import Reference
 from bake.worker.layers import Layers
@@ -181,12 +181,23 @@ class ImageStore:
             parent: str | None = None
             for layer in layers:
                 known = self._known(layer.chain)
-                if known is None:
-                    reader = self._reader(layer, fetch)
-                    parent = await anyio.to_thread.run_sync(self._unpack_layer, parent, layer, reader)
-                else:
-                    parent = known
+                parent = known if known is not None else await self._unpack_following(parent, layer, fetch, say)
         return parent if parent is not None else self.snapshots.commit(self.snapshots.prepare(None))
+
+    async def _unpack_following(self, parent: str | None, layer: _Layer, fetch: Callable[[_Layer], Ingest],
+                                say: Callable[[bytes], None]) -> str:
+        """Unpack ``layer`` as its blob arrives. A download that stops unfinished was another pull's,
+        cancelled (its task group is not ours, so it cannot go on): this pull downloads the blob
+        itself. Our own stops only when we are cancelled too, which the checkpoint raises."""
+        import anyio
+
+        while True:
+            reader = self._reader(layer, fetch)
+            try:
+                return await anyio.to_thread.run_sync(self._unpack_layer, parent, layer, reader)
+            except DownloadAbandoned:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                say(f"{layer.digest[:19]} {layer.mb} taken over from a stopped pull\n".encode())
 
     async def _download(self, client: Callable[[], RegistryClient], ref: Reference, layer: _Layer, ingest: Ingest,
                         say: Callable[[bytes], None]) -> None:

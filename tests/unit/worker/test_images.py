@@ -275,3 +275,50 @@ def test_a_layer_that_is_not_what_the_config_says_is_refused(tmp_path: Path) -> 
         pull(images, registry, BUSYBOX)
     assert snaps.ids() == []
     assert snaps.tree(pull(images, registry, ALPINE)[0]) == {"/bin/sh": b"the real shell"}
+
+
+def test_a_pull_whose_shared_download_is_cancelled_takes_it_over(tmp_path: Path) -> None:
+    """Two pulls of one image share one download; the pull that started it is cancelled mid-blob.
+    The other one fetches the blob itself and finishes, instead of failing with the abandoned one."""
+    registry = FakeRegistry(chunk=64)
+    manifest = registry.image(BUSYBOX, {"f": "shared" * 100})
+    layer = manifest.body["layers"][0]["digest"]
+    images, snaps = store_on(tmp_path)
+    never = anyio.Event()
+
+    async def between(blob: str, sent: int) -> None:
+        if registry.calls["download_blob"] == 1:
+            await never.wait()  # the first download stalls after its first chunk, until cancelled
+
+    registry.between = between
+    first_log: list[bytes] = []
+    second_log: list[bytes] = []
+    got: dict[str, object] = {}
+
+    async def main() -> None:
+        ref = parse_reference(BUSYBOX)
+        async with anyio.create_task_group() as tg:
+            first = anyio.CancelScope()
+
+            async def first_pull() -> None:
+                with first:
+                    await images.pull(registry.client, ref, AMD64, False, first_log.append)  # type: ignore[arg-type]
+
+            async def second_pull() -> None:
+                got["top"], _ = await images.pull(registry.client, ref, AMD64, False,  # type: ignore[arg-type]
+                                                  second_log.append)
+
+            tg.start_soon(first_pull)
+            with anyio.fail_after(10):
+                while registry.calls["download_blob"] == 0:
+                    await anyio.sleep(0)
+                tg.start_soon(second_pull)
+                while b"shared with another pull" not in b"".join(second_log):
+                    await anyio.sleep(0)
+            first.cancel()
+
+    anyio.run(main)
+    assert snaps.tree(str(got["top"])) == {"/f": b"shared" * 100}
+    assert registry.calls["download_blob"] == 2 and registry.fetched.count(layer) == 2
+    assert b"fetched\n" not in b"".join(first_log)
+    assert images.store.verify(layer) and os.listdir(images.store.ingest) == []
