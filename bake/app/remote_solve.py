@@ -203,12 +203,18 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                     raise failure
             written = []
             for i, (out, export) in enumerate(exports):
+                spelled = f"type={out.type}" + (f",dest={out.dest}" if out.dest else "")
+                if export.receive and not os.path.isfile(received[i]):  # the daemon never called the file send
+                    from bake.buildkit import BuilderError
+
+                    raise BuilderError(f"target {root.target}: the daemon sent nothing for the output {spelled}",
+                                       control.builder, control.node)
                 if export.receive == "load":
                     loaded = await anyio.to_thread.run_sync(_load, received[i], job.env)
                     sink(Noted(f"{job.label}: loaded into the Docker engine: {', '.join(loaded)}", time.time()))
                 elif export.receive:
                     await anyio.to_thread.run_sync(_deliver, export.receive, received[i], export.dest)
-                written.append(f"type={out.type}" + (f",dest={out.dest}" if out.dest else ""))
+                written.append(spelled)
                 where = f" to {out.dest}" if out.dest else ""
                 sink(Noted(f"{job.label}: exported type={out.type}{where}", time.time()))
             outputs = tuple(written)

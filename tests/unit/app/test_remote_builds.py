@@ -242,6 +242,21 @@ def test_local_and_tar_outputs_come_back_where_the_embedded_worker_puts_them(tmp
     assert (tmp_path / "project/fs.tar").read_bytes() == buf.getvalue()
 
 
+@pytest.mark.parametrize("output", ["type=local,dest=out", "type=tar,dest=fs.tar", "type=docker"])
+def test_an_export_the_daemon_never_sent_is_an_error_naming_builder_node_and_output(tmp_path: Path, world: World,
+                                                                                     output: str) -> None:
+    node = Daemon(("linux/amd64",))  # solves, but never sends the export's bytes back
+    req = project(tmp_path, f'target "t" {{\n  output = ["{output}"]\n}}\n', world, ("n0", node))
+    events: list[Event] = []
+    with pytest.raises(BuilderError) as info:
+        bake(req, events)
+    assert (info.value.builder, info.value.node) == ("farm", "n0")
+    assert f"target t: the daemon sent nothing for the output {output}" in str(info.value)
+    (built,) = [e for e in events if isinstance(e, Built)]
+    assert built.error == str(info.value)
+    assert not (tmp_path / "project/out").exists() and not (tmp_path / "project/fs.tar").exists()
+
+
 def test_an_image_push_carries_bakes_config_cache_and_attestations(tmp_path: Path, world: World) -> None:
     descriptor = {"mediaType": oci.MANIFEST, "digest": "sha256:" + "a" * 64, "size": 100}
     node = Daemon(("linux/amd64",), response={
