@@ -137,16 +137,17 @@ def leaves(err: BaseException) -> list[BaseException]:
 
 
 @contextlib.contextmanager
-def ungrouped() -> Iterator[None]:
+def ungrouped(prefer: type[BaseException] = StepError) -> Iterator[None]:
     """Task groups wrap what fails inside them in ``ExceptionGroup``s; at the API and CLI boundary
-    the group becomes the error it stands for: its first ``BakeError`` (a build step's error before
-    others), else its only exception. Anything else (a bug) keeps the group."""
+    the group becomes the error it stands for: its first ``BakeError`` (a ``prefer`` before others:
+    a build step's error unless the caller names the kind that says which step failed), else its
+    only exception. Anything else (a bug) keeps the group. The one place groups are unwrapped."""
     try:
         yield
     except BaseExceptionGroup as group:
         found = leaves(group)
         ours = [e for e in found if isinstance(e, BakeError)]
-        chosen: BaseException | None = next((e for e in ours if isinstance(e, StepError)), ours[0] if ours else None)
+        chosen: BaseException | None = next((e for e in ours if isinstance(e, prefer)), ours[0] if ours else None)
         if chosen is None and len(found) == 1 and isinstance(found[0], Exception):
             chosen = found[0]
         if chosen is None:

@@ -24,7 +24,7 @@ from bake.app.remote_solve import CACHE_TYPES
 from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node, check, load, route, selected_name, tls
 from bake.buildkit.exporters import TYPES, pushes
-from bake.errors import BuildFailed
+from bake.errors import BuildFailed, ungrouped
 from bake.model import Plan, local_platform
 from bake.progress.events import Noted, Planned, Sink
 
@@ -97,13 +97,10 @@ async def _connect(controls: list[Control]) -> list[DaemonInfo]:
     async def ask(i: int) -> None:
         infos[i] = await controls[i].info()
 
-    try:
+    with ungrouped(prefer=BuilderError):
         async with anyio.create_task_group() as tg:
             for i in range(len(controls)):
                 tg.start_soon(ask, i)
-    except BaseExceptionGroup as group:
-        first = group.exceptions[0]
-        raise first if isinstance(first, BuilderError) else group from None
     return [infos[i] for i in range(len(controls))]
 
 

@@ -25,6 +25,7 @@ import grpc.aio
 from bake.buildkit.control import Control, SolveFailed
 from bake.buildkit.proto import control_pb2 as api
 from bake.buildkit.proto import gateway_pb2 as gw
+from bake.errors import ungrouped
 
 _BRIDGE = "/moby.buildkit.v1.frontend.LLBBridge/"
 _BUILD_ID = "buildkit-controlapi-buildid"
@@ -43,7 +44,7 @@ async def solve_returning(control: Control, request: api.SolveRequest,
     async def build() -> None:
         answer["response"] = await control.solve(bare)
 
-    try:
+    with ungrouped(prefer=SolveFailed):  # the build's own failure first: it names the step
         async with anyio.create_task_group() as tg:
             tg.start_soon(build)
             try:
@@ -58,9 +59,6 @@ async def solve_returning(control: Control, request: api.SolveRequest,
             ref = result.ref.id if result.HasField("ref") else (result.refDeprecated or solved.ref)
             await _return(control, gw.ReturnRequest(result=gw.Result(ref=gw.Ref(id=ref), metadata=dict(metadata))),
                           tags)
-    except BaseExceptionGroup as group:  # the build's own failure first: it names the step
-        first = next((e for e in group.exceptions if isinstance(e, SolveFailed)), group.exceptions[0])
-        raise first from None
     return answer["response"]
 
 
