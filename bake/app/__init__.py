@@ -92,7 +92,7 @@ def graph_roots(resolved: Resolved) -> list[Root]:
     from bake.graph.analysis import Root
 
     req, plan = resolved.request, resolved.plan
-    converter = _TargetConverter(plan, req.cwd, local_platform(), _recorded_configs(req))
+    converter = TargetConverter(plan, req.cwd, local_platform(), _recorded_configs(req))
     roots: list[Root] = []
     with resolved.located():
         for name, target in plan.targets.items():
@@ -117,9 +117,9 @@ def _recorded_configs(req: Request) -> ImageConfigResolver:
     from bake.worker.snapshot import Snapshotter
 
     images = ImageStore(root, ContentStore(layout.content), Snapshotter(root))
-    from bake.app.build import _registry_client
+    from bake.app.build import registry_client
 
-    recorded = RegistryConfigs(images, _registry_client, offline=True)  # offline: the client is never made
+    recorded = RegistryConfigs(images, registry_client, offline=True)  # offline: the client is never made
 
     class Recorded:
         def resolve(self, ref: str, platform: str) -> ImageConfig:
@@ -131,7 +131,7 @@ def _recorded_configs(req: Request) -> ImageConfigResolver:
     return Recorded()
 
 
-class _TargetConverter:
+class TargetConverter:
     """Converts bake targets, memoised per (target, platform) so ``target:`` links reuse graphs."""
 
     def __init__(self, plan: Plan, cwd: str, build_platform: str, resolver: ImageConfigResolver) -> None:

@@ -14,15 +14,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bake._record import record
-from bake.app import Request, Resolved, _TargetConverter
-from bake.app.outputs import Outputs, Root, TargetResult
+from bake.app import Request, Resolved, TargetConverter
+from bake.app.outputs import Outputs, TargetResult
+from bake.app.roots import CacheCheck, Done, Roots, check_cached, converted_roots, labels
 from bake.content.atomic import write_atomic
 from bake.content.stateroot import StateRoot
 from bake.errors import BakeError, BuildFailed, StepError, UsageError
 from bake.exporter.specs import TargetSpecs, plan_specs
-from bake.model import Plan, SecretEntry, SSHEntry, build_platforms, local_platform
+from bake.model import Plan, SecretEntry, SSHEntry, local_platform
 from bake.progress.events import Noted, Sink, discard
-from bake.solver.outcome import Outcome
 
 if TYPE_CHECKING:
     from bake.app.explain import Explanations
@@ -88,13 +88,13 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
                 from bake.solver.keyplan import KeyPlan
 
                 key_plan: KeyPlan[Vertex] = KeyPlan(digest)  # one key plan: the all-cached check, then the solver
-                cached = _all_cached(req, plan, worker, key_plan, sink)
+                cached = check_cached(req, plan, worker, key_plan, sink)
 
                 def export(done: Done, pusher: Pusher | None) -> list[TargetResult]:
                     return _export(req, plan, specs, opts, env, worker, root, scratch, done, pusher, sink, started)
 
-                if isinstance(cached, tuple) and not _needs_registry(specs):
-                    results = export(cached, None)  # the warm no-op path: no event loop, no client
+                if cached.done is not None and not _needs_registry(specs):
+                    results = export(cached.done, None)  # the warm no-op path: no event loop, no client
                 else:
                     import anyio
 
@@ -108,7 +108,7 @@ def build(resolved: Resolved, opts: BuildOptions, sink: Sink = discard) -> list[
 
             report_repairs(worker.images, sink)  # also when the build failed before its outputs
     if opts.metadata_file:
-        _write_metadata(opts.metadata_file, results)
+        write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
     _inline_sources(plan, failures)
     if len(failures) == 1 or (failures and not opts.keep_going):
@@ -142,65 +142,8 @@ def _needs_registry(specs: Mapping[str, TargetSpecs]) -> bool:
         c.type == "registry" and c.supported for s in specs.values() for c in s.cache_to)
 
 
-Roots = list[Root]
-Done = tuple[Roots, list[Outcome], dict[str, str]]
-
-
-@record
-class Unresolved:
-    """Base images the Dockerfiles name that the root has not resolved yet: (ref, platform)."""
-
-    images: tuple[tuple[str, str], ...]
-
-
-def _roots(plan: Plan, converter: _TargetConverter, host: str) -> Roots:
-    out = []
-    for name, t in plan.targets.items():
-        for platform in build_platforms(t.platforms, host):
-            c = converter.converted(name, platform)
-            out.append(Root(name, platform, c.state.vertex, c.config))
-    return out
-
-
-def _all_cached(req: Request, plan: Plan, worker: Worker, keys: KeyPlan[Vertex],
-                sink: Sink) -> Done | Roots | Unresolved | None:
-    """The build's results when every target is already in the cache — recognised from records
-    alone, with no event loop, runtime or registry client. Else the roots, when they could be
-    converted offline (and ``keys`` holds what was learnt), or the base images the root has no
-    record of (to be resolved at once, concurrently), or None."""
-    from bake.solver.cached import all_cached
-    from bake.worker.worker import NotRecorded
-
-    if any(t.pull or t.no_cache for t in plan.targets.values()):
-        return None
-    host = local_platform()
-    configs = worker.configs(gather=True)
-    converter = _TargetConverter(plan, req.cwd, host, configs)
-    try:
-        roots = _roots(plan, converter, host)
-    except NotRecorded:
-        return None
-    except BakeError:
-        if not configs.missing:
-            raise
-        roots = []  # read with empty configs where images are unknown: an error may be theirs alone
-    if configs.missing:
-        return Unresolved(tuple(dict.fromkeys(configs.missing)))
-    salts = worker.salts(req.cwd, host, pull=False)
-    outcomes = all_cached(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)), keys, salts.salt,
-                          worker.cache, worker.usable, sink)
-    worker.statcache.save()
-    return (roots, outcomes, keys.bases) if outcomes is not None else roots
-
-
-def _labels(roots: Roots) -> list[str]:
-    """Target names, with the platform where a target builds for several."""
-    multi = {r.target for r in roots if sum(1 for o in roots if o.target == r.target) > 1}
-    return [f"{r.target} ({r.platform})" if r.target in multi else r.target for r in roots]
-
-
 async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan, specs: Mapping[str, TargetSpecs],
-               worker: Worker, keys: KeyPlan[Vertex], cached: Done | Roots | Unresolved | None, allow: tuple[str, ...],
+               worker: Worker, keys: KeyPlan[Vertex], cached: CacheCheck, allow: tuple[str, ...],
                sink: Sink,
                export: Callable[[Done, Pusher | None], list[TargetResult]],
                why: Explanations | None = None) -> list[TargetResult]:
@@ -219,21 +162,20 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
     pull = any(t.pull for t in plan.targets.values())
     host = local_platform()
     async with worker.session(salts=worker.salts(req.cwd, host, pull), env=env, secrets=secrets, ssh=ssh,
-                              allow=allow, runtime=opts.runtime, client=_registry_client) as session:
+                              allow=allow, runtime=opts.runtime, client=registry_client) as session:
 
         def pusher(images: Sequence[tuple[oci.Descriptor, Sequence[str]]], insecure: Collection[str] = ()) -> None:
             from bake.exporter.push import push_all
 
             anyio.from_thread.run(push_all, session.client(), worker.images.store, images, insecure)
 
-        if isinstance(cached, tuple):
-            return await anyio.to_thread.run_sync(export, cached, pusher)
-        converted = cached if isinstance(cached, list) else None
+        if cached.done is not None:
+            return await anyio.to_thread.run_sync(export, cached.done, pusher)
         configs = worker.configs(session.client, refresh=pull)
-        converter = _TargetConverter(plan, req.cwd, host, configs)
+        converter = TargetConverter(plan, req.cwd, host, configs)
 
         def convert() -> Roots:
-            return converted if converted is not None else _roots(plan, converter, host)
+            return cached.roots if cached.roots is not None else converted_roots(plan, converter, host)
 
         cores = os.cpu_count() or 1
         limits = {"exec": opts.parallelism or max(4, 4 * cores), "fetch": 4}
@@ -244,30 +186,26 @@ async def _run(req: Request, opts: BuildOptions, env: dict[str, str], plan: Plan
                         locks=worker.locks(), keys=keys)
         async with anyio.create_task_group() as tg:
             tg.start_soon(session.prefetch)  # the runtime probe overlaps conversion and pulls
-            if isinstance(cached, Unresolved):  # every base image at once, not one stage's after another's
-                tg.start_soon(configs.prefetch, cached.images)
+            if cached.unresolved:  # every base image at once, not one stage's after another's
+                tg.start_soon(configs.prefetch, cached.unresolved)
             roots = await anyio.to_thread.run_sync(convert)
             if why is not None:
-                for label, r in zip(_labels(roots), roots, strict=True):
+                for label, r in zip(labels(roots), roots, strict=True):
                     why.add(plan, label, r.target, r.platform, r.vertex)
-            outcomes = await solver.solve([(label, r.vertex) for label, r in zip(_labels(roots), roots, strict=True)])
+            outcomes = await solver.solve([(label, r.vertex) for label, r in zip(labels(roots), roots, strict=True)])
         for failure in remote.failures if remote is not None else ():
             sink(Noted(f"{failure} (built without it)", time.time(), "warning"))
         if why is not None:
-            why.save(list(zip(_labels(roots), (r.vertex for r in roots), strict=True)),
+            why.save(list(zip(labels(roots), (r.vertex for r in roots), strict=True)),
                      {o.label for o in outcomes if o.error is not None})
         return await anyio.to_thread.run_sync(export, (roots, outcomes, solver.keys_of), pusher)
 
 
-def _registry_client() -> RegistryClient:
-    from bake.registry.client import default_client  # httpx is imported only when a registry is asked
+def registry_client() -> RegistryClient:
+    """The command's registry client, made when a registry is first asked (httpx is imported then)."""
+    from bake.registry.client import default_client
 
     return default_client()
-
-
-def _check_outputs(plan: Plan) -> None:
-    """Outputs and caches checked as the plan is made (``bake.exporter.specs``), for the BuildKit builders."""
-    plan_specs(plan)
 
 
 def _check_network(plan: Plan) -> None:
@@ -310,7 +248,8 @@ def _first_error(failures: tuple[tuple[str, BakeError | None], ...]) -> BakeErro
     return err
 
 
-def _write_metadata(path: str, results: list[TargetResult]) -> None:
+def write_metadata(path: str, results: list[TargetResult]) -> None:
+    """``--metadata-file``: buildx's keys for every target that built (its build ref, image digests)."""
     doc: dict[str, object] = {}
     for r in results:
         if r.error is None:

@@ -218,8 +218,8 @@ def planned(resolved: Resolved, root_override: str | None = None) -> list[str]:
     """``bake --plan --explain``: before building, which steps the cache holds and which would run,
     and why — from recorded image digests and the context files only (nothing runs or is fetched)."""
     from bake.app import graph_roots
-    from bake.app.build import _labels
     from bake.app.outputs import Root
+    from bake.app.roots import labels as labelled
     from bake.graph.digest import digest
     from bake.model import local_platform
     from bake.solver.explain import forecast
@@ -236,7 +236,7 @@ def planned(resolved: Resolved, root_override: str | None = None) -> list[str]:
     why = Explanations(root, keys, req.cwd, worker.statcache, lambda e: None, False)
     from bake.content.imageconfig import ImageConfig
 
-    labels = _labels([Root(r.target, r.platform, r.vertex, ImageConfig()) for r in converted])
+    labels = labelled([Root(r.target, r.platform, r.vertex, ImageConfig()) for r in converted])
     for label, r in zip(labels, converted, strict=True):
         why.add(plan, label, r.target, r.platform, r.vertex)
     salts = worker.salts(req.cwd, local_platform(), pull=False)

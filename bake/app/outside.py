@@ -4,7 +4,7 @@ Starting the user-namespace child (``app/rootless.py``: an interpreter, bake's i
 namespace) is most of a warm no-op rebuild's time. Yet a build whose every target is in the cache
 needs no privilege to be recognised: the cache index, the snapshots' commit records, recorded
 image digests and the context are the user's own files. So the parent asks first, with the same
-``KeyPlan`` the solver uses (``app/build.py``'s all-cached check), and answers by itself when
+``KeyPlan`` the solver uses (``app/roots.py``'s all-cached check), and answers by itself when
 
 - every target's result is cached and usable (its snapshot chain committed and whole), and
 - every output of every target is ``cacheonly`` or a ``type=local`` directory that already holds
@@ -82,17 +82,17 @@ def answered(req: Request, opts: BuildOptions, plan: Plan, root: str, sink: Sink
     worker = _reader(root)
     if worker is None:
         return None
-    from bake.app.build import _all_cached
+    from bake.app.roots import check_cached
     from bake.graph.digest import digest
     from bake.solver.keyplan import KeyPlan
 
     held: list[Event] = []
     try:
         keys: KeyPlan[Vertex] = KeyPlan(digest)
-        done = _all_cached(req, plan, worker, keys, held.append)
+        done = check_cached(req, plan, worker, keys, held.append).done
     except (OSError, BakeError):
         return None  # what the parent cannot read, root in the namespace may: the child decides
-    if not isinstance(done, tuple):
+    if done is None:
         return None
     roots, outcomes, _ = done
     by_target: dict[str, list[tuple[str, str | None, int]]] = {}
@@ -105,9 +105,9 @@ def answered(req: Request, opts: BuildOptions, plan: Plan, root: str, sink: Sink
         sink(event)
     _report_exports(plan, req.cwd, sink)
     if opts.metadata_file:
-        from bake.app.build import _write_metadata
+        from bake.app.build import write_metadata
 
-        _write_metadata(opts.metadata_file, results)
+        write_metadata(opts.metadata_file, results)
     return results
 
 

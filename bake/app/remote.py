@@ -17,14 +17,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from bake._record import replace
-from bake.app import Resolved, _TargetConverter
-from bake.app.build import BuildOptions, _check_outputs, _labels, _roots, _write_metadata
+from bake.app import Resolved, TargetConverter
+from bake.app.build import BuildOptions, write_metadata
 from bake.app.outputs import Root, TargetResult
 from bake.app.remote_solve import CACHE_TYPES
+from bake.app.roots import converted_roots, labels
 from bake.buildkit import BuilderError, NotSupportedRemote
 from bake.buildkit.builders import Builder, Node, check, load, route, selected_name, tls
 from bake.buildkit.exporters import TYPES, pushes
 from bake.errors import BuildFailed, ungrouped
+from bake.exporter.specs import plan_specs
 from bake.model import Plan, local_platform
 from bake.progress.events import Noted, Planned, Sink
 
@@ -45,13 +47,13 @@ def selected(flag: str | None, env: Mapping[str, str] | None) -> Builder | None:
 def build(resolved: Resolved, opts: BuildOptions, builder: Builder, sink: Sink) -> list[TargetResult]:
     nodes = check(builder)
     plan = resolved.plan
-    _check_outputs(plan)
+    plan_specs(plan)  # outputs and caches typed and checked as for the embedded worker, before anything builds
     _refuse(plan, opts, builder)
     import anyio
 
     results: list[TargetResult] = anyio.run(_run, resolved, opts, builder, nodes, sink)
     if opts.metadata_file:
-        _write_metadata(opts.metadata_file, results)
+        write_metadata(opts.metadata_file, results)
     failures = tuple((r.target, r.error) for r in results if r.error is not None)
     if len(failures) == 1 or (failures and not opts.keep_going):
         err = failures[0][1]
@@ -136,21 +138,21 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
 
         for r, n in zip(roots, where, strict=True):  # an op the node's BuildKit lacks: refused before sending
             refuse_missing_ops(builder, nodes[n], infos[n].version, r.vertex)
-        labels = _labels(roots)
+        named = labels(roots)
         if len(nodes) > 1:
-            for label, n in zip(labels, where, strict=True):
+            for label, n in zip(named, where, strict=True):
                 sink(Noted(f"{label}: node {nodes[n].name}", time.time()))
-        sink(Planned(tuple(labels), 0, time.time()))
+        sink(Planned(tuple(named), 0, time.time()))
         env = dict(os.environ if req.env is None else req.env)
         sources = stack.enter_context(Sources.open(plan, env, req.cwd))
         trees: dict[str, Tree] = {}
         sessions: dict[int, Session] = {}
         for n in sorted(set(where)):  # one context session per node that builds something
             sessions[n] = await stack.enter_async_context(
-                Session(controls[n], trees=trees, lister=_lister, name="bake-contexts"))
+                Session(controls[n], trees=trees, lister=lister, name="bake-contexts"))
         jobs = [Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root,
                     len(plan.targets[root.target].platforms or ()) > 1, builder.driver)
-                for label, root, n in zip(labels, roots, where, strict=True)]
+                for label, root, n in zip(named, roots, where, strict=True)]
         if opts.publish == "after-all":
             # build everything first, exporting nothing; only when every target built, the same
             # solves again with their outputs (each step cached by then): nothing is published otherwise
@@ -201,7 +203,7 @@ def _node_of(root: Root, served: list[tuple[str, ...]], builder: Builder, nodes:
 def _convert(resolved: Resolved, host: str) -> list[Root]:
     """Every target converted as for the embedded worker; base images' configs come from their
     registries through bake's client (and its records under the bake root)."""
-    from bake.app.build import _registry_client
+    from bake.app.build import registry_client
     from bake.content.stateroot import StateRoot
     from bake.content.store import ContentStore
     from bake.worker.imageconfigs import RegistryConfigs
@@ -212,10 +214,11 @@ def _convert(resolved: Resolved, host: str) -> list[Root]:
     root = StateRoot.locate(dict(os.environ if req.env is None else req.env)).path
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), Snapshotter(root))
     with resolved.located():
-        return _roots(plan, _TargetConverter(plan, req.cwd, host, RegistryConfigs(images, _registry_client)), host)
+        return converted_roots(plan, TargetConverter(plan, req.cwd, host, RegistryConfigs(images, registry_client)), host)
 
 
-def _lister(path: str, excludes: tuple[str, ...]) -> list[str]:
+def lister(path: str, excludes: tuple[str, ...]) -> list[str]:
+    """The files of a local context the session sends (``.dockerignore`` patterns left out)."""
     from bake.worker.context import files
 
     return files(path, excludes)

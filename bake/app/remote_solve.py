@@ -173,11 +173,11 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
             if len(exports) == 1:  # and as the one exporter of BuildKit before v0.13 (newer daemons read Exporters)
                 request.ExporterDeprecated = exports[0][1].type
                 request.ExporterAttrsDeprecated.update(dict(exports[0][1].attrs))
-            from bake.app.remote import _lister
+            from bake.app.remote import lister
 
             # the contexts again: BuildKit before v0.10 (dockerd 20.10's) reads local sources from the
             # solve's own session, not from the one the source names
-            async with Session(control, trees=job.trees, lister=_lister, receiver=receivers, name=f"bake-{root.target}",
+            async with Session(control, trees=job.trees, lister=lister, receiver=receivers, name=f"bake-{root.target}",
                                secrets=sources.secrets.value,
                                agents=sources.agents.agent, credentials=sources.credentials) as session:
                 request.Session = session.id

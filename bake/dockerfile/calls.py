@@ -7,7 +7,7 @@ from bake.dockerfile import instructions as ins
 from bake.dockerfile.comments import doc_comment, prev_comments
 from bake.dockerfile.lint import ImageLookup, Warning, check
 from bake.dockerfile.parser import Document, parse
-from bake.dockerfile.stages import _STAGE_NAME, platform_args, split_stages
+from bake.dockerfile.stages import STAGE_NAME, platform_args, split_stages
 from bake.errors import DockerfileError
 
 
@@ -63,7 +63,7 @@ def _stage_heads(instrs: list[ins.Instruction], file: str) -> list[ins.From]:
     heads: list[ins.From] = []
     for inst in instrs:
         if isinstance(inst, ins.From):
-            if inst.name is not None and not _STAGE_NAME.match(inst.name):
+            if inst.name is not None and not STAGE_NAME.match(inst.name):
                 raise DockerfileError(f"invalid name for build stage: {inst.name!r}, name can't start with a number "
                                       "or contain symbols", file, inst.loc.start_line)
             heads.append(inst)

@@ -17,7 +17,7 @@ from bake.dockerfile import instructions as ins
 from bake.dockerfile.shell import ExpansionError, expand_word
 from bake.errors import DockerfileError
 
-_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
 PLATFORM_ARGS = ("BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
                  "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT")
 
@@ -102,7 +102,7 @@ def split_stages(
             i += 1
         index = len(stages)
         if head.name is not None:
-            if not _STAGE_NAME.match(head.name):
+            if not STAGE_NAME.match(head.name):
                 raise _error(f"invalid name for build stage: {head.name!r}, name can't start with a number or contain symbols", head.loc)
             if head.name in names:
                 raise _error(f'duplicate stage name "{head.name}"', head.loc)

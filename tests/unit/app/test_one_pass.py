@@ -81,7 +81,7 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> list[PushClient]:
         made.append(PushClient())
         return made[-1]
 
-    monkeypatch.setattr("bake.app.build._registry_client", make)
+    monkeypatch.setattr("bake.app.build.registry_client", make)
     return made
 
 

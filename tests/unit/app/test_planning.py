@@ -10,8 +10,9 @@ import pytest
 
 from bake.app import Request, Resolved, graph_roots, resolve
 from bake.app import call as call_method
-from bake.app.build import _entitlements, _first_error, _labels, _needs_registry
+from bake.app.build import _entitlements, _first_error, _needs_registry
 from bake.app.outputs import Root
+from bake.app.roots import labels
 from bake.content.imageconfig import ImageConfig
 from bake.errors import BakeError, DefinitionError, StepError, UsageError
 from bake.exporter.specs import plan_specs
@@ -44,7 +45,7 @@ def test_a_target_context_reuses_that_targets_graph(tmp_path: Path) -> None:
 def test_labels_name_the_platform_only_where_a_target_has_several() -> None:
     roots = [Root("a", "linux/amd64", None, ImageConfig()), Root("b", "linux/amd64", None, ImageConfig()),
              Root("b", "linux/arm64", None, ImageConfig())]
-    assert _labels(roots) == ["a", "b (linux/amd64)", "b (linux/arm64)"]
+    assert labels(roots) == ["a", "b (linux/amd64)", "b (linux/arm64)"]
 
 
 def test_call_answers_for_every_target(tmp_path: Path) -> None:

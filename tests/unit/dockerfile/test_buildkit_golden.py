@@ -44,15 +44,15 @@ def test_configs_match_buildkits(fixture: Path, case: int) -> None:
 def test_a_stage_on_a_target_context_inherits_that_targets_config(tmp_path: Path) -> None:
     """``contexts = { x = "target:base" }`` then ``FROM x``: the stage starts from base's image
     config (ENV, WORKDIR, labels, history), as buildx + BuildKit build it."""
-    from bake.app import Request, _TargetConverter, plan
+    from bake.app import Request, TargetConverter, plan
 
     recorded = json.loads((FIXTURES[0].parent / "bake-target-contexts.json").read_text())
     for name, text in recorded["files"].items():
         (tmp_path / name).write_text(text)
     base = recorded["base_image"]
     the_plan = plan(Request(cwd=str(tmp_path), env={}))
-    converter = _TargetConverter(the_plan, str(tmp_path), "linux/amd64",
-                                 StaticConfigs({base["ref"]: from_oci(base["config"])}))
+    converter = TargetConverter(the_plan, str(tmp_path), "linux/amd64",
+                                StaticConfigs({base["ref"]: from_oci(base["config"])}))
     for target, want in recorded["expected"].items():
         got = converter.converted(target, "linux/amd64")
         layers = sum(1 for h in want["history"] if not h.get("empty_layer"))

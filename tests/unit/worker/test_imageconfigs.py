@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from bake.app import Request, resolve
-from bake.app.build import Unresolved, _all_cached
+from bake.app.roots import check_cached
 from bake.content import oci
 from bake.content.imageconfig import ImageConfig
 from bake.errors import BakeError
@@ -103,7 +103,7 @@ def test_a_build_on_a_new_root_gathers_the_base_images_of_all_its_stages(tmp_pat
                                          "FROM b\nCOPY --from=node:22 /x /x\nFROM scratch\n")
     (tmp_path / "docker-bake.hcl").write_text('target "default" {\n  target = "b"\n}\n')
     resolved = resolve(Request(cwd=str(tmp_path), env={}))
-    got = _all_cached(resolved.request, resolved.plan, Worker.open(str(tmp_path / "root")), KeyPlan(digest),
-                      lambda e: None)
-    assert isinstance(got, Unresolved)
-    assert [ref for ref, _ in got.images] == ["docker.io/library/alpine:3", "docker.io/library/debian:12"]
+    got = check_cached(resolved.request, resolved.plan, Worker.open(str(tmp_path / "root")), KeyPlan(digest),
+                       lambda e: None)
+    assert got.done is None and got.roots is None
+    assert [ref for ref, _ in got.unresolved] == ["docker.io/library/alpine:3", "docker.io/library/debian:12"]
