@@ -137,7 +137,7 @@ class Outputs:
         with contextlib.ExitStack() as stack:
             mounted = () if all(fresh) else zip(subdirs, stack.enter_context(views(self.images.snapshots, self.scratch,
                                                                                   ids)), strict=True)
-            job = ExportJob(name, t.tags or (), self.cwd, trees=list(mounted))
+            job = ExportJob(name, t.tags or (), self.cwd, trees=list(mounted), env=self.env)
             for spec, dest, skip in zip(wanted, dests, fresh, strict=True):
                 with reported(self.sink, f"exporting to {exporter(spec.type).describe(spec)}", name):
                     if skip:
@@ -165,7 +165,8 @@ class Outputs:
                               epoch=int(epoch_text) if epoch_text.isdigit() else None,
                               labels={k: v for k, v in (t.labels or {}).items() if v is not None}, inline=inline,
                               provenance=provenance, facts=facts)
-        job = ExportJob(name, t.tags or (), self.cwd, publish=self.publish, images=images, publisher=self.publisher)
+        job = ExportJob(name, t.tags or (), self.cwd, publish=self.publish, images=images, publisher=self.publisher,
+                        env=self.env)
         written: list[str] = []
         with reported(self.sink, "exporting to " + ", ".join(exporter(s.type).describe(s) for s in wanted), name):
             for spec in wanted:

@@ -2,14 +2,15 @@
 
 An exporter is told the typed ``OutputSpec`` (parsed and checked when the plan was made) and an
 ``ExportJob`` (the target's results as mounted trees or assembled images, where relative paths
-start, whether to publish, the publisher gathering pushes and shared layouts). It writes, or hands
+start, the request's environment, whether to publish, the publisher gathering pushes and shared
+layouts). It writes, or hands
 its writes to the publisher, and says what it wrote. It never parses attributes and never makes a
 registry client or an event loop: those come with the job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from bake.model import OutputSpec
@@ -41,15 +42,18 @@ class Exporter(Protocol):
 
 
 class ExportJob:
-    """One built target, as its exporters see it. ``metadata`` collects buildx's
-    ``--metadata-file`` keys (``containerimage.digest`` …) as image exporters add them."""
+    """One built target, as its exporters see it. ``env`` is the request's environment (what an
+    output that reaches outside reads: ``DOCKER_HOST``… for ``--load``; None: the process's).
+    ``metadata`` collects buildx's ``--metadata-file`` keys (``containerimage.digest`` …) as image
+    exporters add them."""
 
     def __init__(self, target: str, tags: Sequence[str], cwd: str, *, publish: bool = True,
                  trees: Sequence[tuple[str, str | None]] = (), images: TargetImages | None = None,
-                 publisher: Publisher | None = None) -> None:
+                 publisher: Publisher | None = None, env: Mapping[str, str] | None = None) -> None:
         self.target = target
         self.tags = tuple(tags)
         self.cwd = cwd
+        self.env = env
         self.publish = publish  # false: --publish=after-all after a failure; assemble, write nothing
         self.trees = list(trees)  # (subdirectory, mounted tree or None for an empty filesystem)
         self.images = images

@@ -1,6 +1,7 @@
 """``type=docker`` without ``dest=`` (``--load``): the image loaded into the Docker engine the user
-means (``DOCKER_HOST``, else the current Docker context), as buildx does for its container
-drivers: a ``docker save``-format tarball streamed to the engine's ``POST /images/load``.
+means (``DOCKER_HOST``, else the current Docker context, as the job's environment says), as buildx
+does for its container drivers: a ``docker save``-format tarball streamed to the engine's
+``POST /images/load``.
 
 With ``dest=`` it is the docker-format layout of ``ImageExporter("docker")``, unchanged.
 The tarball is written to a private temporary file first (the image is assembled and written by
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
 from typing import Literal
 
 from bake._record import replace
@@ -27,9 +27,8 @@ class DockerExporter:
 
     kind: Literal["image"] = "image"
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self) -> None:
         self.layout = ImageExporter("docker")
-        self.env = env  # None: the process environment, read when an image is loaded
 
     def check(self, spec: OutputSpec, where: str) -> None:
         if spec.dest:
@@ -47,7 +46,7 @@ class DockerExporter:
         from bake.docker.client import load_file
         from bake.docker.context import engine
 
-        env = os.environ if self.env is None else self.env
+        env = os.environ if job.env is None else job.env
         what = f"target {job.target}: output type=docker (--load)"
         with tempfile.TemporaryDirectory(prefix="bake-load-") as tmp:
             tarball = os.path.join(tmp, "image.tar")
