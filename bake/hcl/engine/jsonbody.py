@@ -61,7 +61,7 @@ class _JsonConverter:
                 names = value if isinstance(value, list) else [value]
                 attrs.append(ast.Attribute(key, ast.TupleExpr(tuple(ast.Var(str(n), self.rng) for n in names), self.rng), self.rng))
             elif block_type == "variable" and key == "type" and isinstance(value, str):
-                from bake.hcl.engine.parse import parse_expression
+                from bake.hcl.engine.tree import parse_expression
 
                 attrs.append(ast.Attribute(key, parse_expression(value, self.file, 1, 1), self.rng))
             else:
@@ -84,7 +84,7 @@ class _JsonConverter:
         if isinstance(v, str):
             if "${" not in v and "%{" not in v:
                 return ast.Literal(v, self.rng)
-            from bake.hcl.engine.parse import parse_expression
+            from bake.hcl.engine.tree import parse_expression
 
             pieces = scan(v, self.file, 1, 1, lambda t, ln, cl: parse_expression(t, self.file, ln, cl))
             return assemble(pieces, self.rng)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bake.hcl.engine import ast
+from bake.hcl.engine import ast, parsecache
 from bake.hcl.engine import parse as parse_mod
 
 TEXT = 'target "app" {\n  tags = ["a:1"]\n}\n'
@@ -21,7 +21,7 @@ TEXT = 'target "app" {\n  tags = ["a:1"]\n}\n'
 ])
 def test_a_wrong_entry_is_parsed_again(payload: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BAKE_ROOT", str(tmp_path))
-    path = parse_mod._cache_path(TEXT, "docker-bake.hcl")
+    path = parsecache.cache_path(TEXT, "docker-bake.hcl")
     assert path is not None
     good = parse_mod.parse(TEXT, "docker-bake.hcl")
     Path(path).write_bytes(payload)
