@@ -1,4 +1,4 @@
-"""Parser nodes → typed instructions, with BuildKit's flag rules (its ``BFlags``) and argument forms.
+"""Parser nodes → typed instructions, with BuildKit's flag rules (``flags.py``) and argument forms.
 
 Words stay unexpanded here: which words expand, and with which ARG/ENV values, depends on the
 stage being converted (``convert*.py``). Each instruction keeps its source lines.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bake._record import record
+from bake.dockerfile.flags import flag_list, parse_flags
 from bake.dockerfile.mounts import Fail, Mount, parse_mount
 from bake.dockerfile.parser import Document, Heredoc, Node
 from bake.errors import DockerfileError
@@ -167,17 +168,6 @@ Instruction = (
     | Maintainer | Healthcheck | Copy | Onbuild
 )
 
-# instruction → {flag: kind}; kind is "string", "bool" or "list" (repeatable)
-FLAGS: dict[str, dict[str, str]] = {
-    "from": {"platform": "string"},
-    "run": {"mount": "list", "network": "string", "security": "string"},
-    "copy": {"from": "string", "chown": "string", "chmod": "string", "link": "bool", "parents": "bool", "exclude": "list"},
-    "add": {"chown": "string", "chmod": "string", "link": "bool", "keep-git-dir": "bool", "checksum": "string",
-            "exclude": "list", "unpack": "bool"},
-    "healthcheck": {"interval": "string", "timeout": "string", "start-period": "string", "start-interval": "string",
-                    "retries": "string"},
-}
-
 
 def instructions(doc: Document) -> list[Instruction]:
     """Every node of ``doc`` as a typed instruction."""
@@ -190,7 +180,7 @@ def build(node: Node, file: str, escape: str = "\\") -> Instruction:
     def fail(msg: str) -> DockerfileError:
         return DockerfileError(msg, file, node.start_line, 1, node.original.split("\n")[0])
 
-    flags = _flags(node, fail)
+    flags = parse_flags(node, fail)
     kw = node.keyword
     args = node.args
     text = args[0] if args and not node.json else ""
@@ -215,7 +205,7 @@ def build(node: Node, file: str, escape: str = "\\") -> Instruction:
         pairs2 = _name_values(kw, text, escape, fail)
         return Env(loc, pairs2) if kw == "env" else Label(loc, pairs2)
     if kw == "run":
-        mounts = tuple(parse_mount(m, fail) for m in _list(flags, "mount"))
+        mounts = tuple(parse_mount(m, fail) for m in flag_list(flags, "mount"))
         return Run(loc, _command(node, fail, allow_empty=False), node.heredocs, mounts,
                    flags.get("network"), flags.get("security"), node.original)  # type: ignore[arg-type]
     if kw == "cmd":
@@ -250,42 +240,6 @@ def build(node: Node, file: str, escape: str = "\\") -> Instruction:
     assert kw == "onbuild" and node.sub is not None
     return Onbuild(loc, node.args[0], build(node.sub, file, escape))
 
-
-def _flags(node: Node, fail: Fail) -> dict[str, object]:
-    known = FLAGS.get(node.keyword, {})
-    out: dict[str, object] = {}
-    for raw in node.flags:
-        name, sep, value = raw[2:].partition("=")
-        kind = known.get(name)
-        if kind is None:  # BuildKit's words: the flag as written, and the near known one
-            import difflib
-
-            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-            raise fail(f"unknown flag: --{name}" + (f" (did you mean {near[0]}?)" if near else ""))
-        if kind == "bool":
-            if sep and value.lower() not in ("true", "false"):
-                raise fail(f"expecting boolean value for flag {name}, not: {value}")
-            if name in out:
-                raise fail(f"Duplicate flag specified: {name}")
-            out[name] = not sep or value.lower() == "true"
-        elif kind == "list":
-            if not sep:
-                raise fail(f"Missing a value on flag: {name}")
-            out.setdefault(name, [])
-            out[name].append(value)  # type: ignore[attr-defined]
-        else:
-            if not sep:
-                raise fail(f"Missing a value on flag: {name}")
-            if name in out:
-                raise fail(f"Duplicate flag specified: {name}")
-            out[name] = value
-    return out
-
-
-def _list(flags: dict[str, object], name: str) -> list[str]:
-    value = flags.get(name, [])
-    assert isinstance(value, list)
-    return value
 
 
 def _command(node: Node, fail: Fail, allow_empty: bool = True) -> Command:
@@ -344,7 +298,7 @@ def _copy(node: Node, loc: Location, flags: dict[str, object], fail: Fail, escap
         loc, add, tuple(words[:-1]), words[-1], node.heredocs,
         from_=flags.get("from"), chown=flags.get("chown"), chmod=flags.get("chmod"),  # type: ignore[arg-type]
         link=bool(flags.get("link", False)), parents=bool(flags.get("parents", False)),
-        exclude=tuple(_list(flags, "exclude")),
+        exclude=tuple(flag_list(flags, "exclude")),
         keep_git_dir=flags.get("keep-git-dir") if add else None,  # type: ignore[arg-type]
         checksum=flags.get("checksum") if add else None,  # type: ignore[arg-type]
         unpack=flags.get("unpack") if add else None,  # type: ignore[arg-type]
