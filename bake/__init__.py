@@ -17,16 +17,18 @@ Each call reads the bake files once and hands the resolved plan down. ``bake.loa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, UsageError, ValidationError
-from bake.model import Group, Plan, Target
-
+# typing costs 10 ms: a command that a build server answers (bake.cli.client) imports this package and
+# nothing else, so names come from their modules on first use (``__getattr__`` below).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
     from bake.app import Request
     from bake.app.outputs import TargetResult
+    from bake.errors import BakeError, BuildFailed, DefinitionError, StepError, UsageError, ValidationError
     from bake.graph.analysis import Analysis
+    from bake.model import Group, Plan, Target
     from bake.progress.events import Sink
 
 __all__ = ["BakeError", "BuildFailed", "DefinitionError", "Group", "Plan", "StepError", "Target", "UsageError",
@@ -100,8 +102,20 @@ def build(
 _DEPRECATED: dict[str, tuple[str, Callable[..., Any]]] = {"load": ("resolve", resolve), "plan": ("analyze", analyze)}
 
 
-def __getattr__(name: str) -> Callable[..., Any]:
-    """The old names, each with a ``DeprecationWarning`` naming the new one."""
+_EXPORTED = {"BakeError": "bake.errors", "BuildFailed": "bake.errors", "DefinitionError": "bake.errors",
+             "StepError": "bake.errors", "UsageError": "bake.errors", "ValidationError": "bake.errors",
+             "Group": "bake.model", "Plan": "bake.model", "Target": "bake.model"}
+
+
+def __getattr__(name: str) -> Any:
+    """The exported types, imported on first use; the old names, each with a ``DeprecationWarning``
+    naming the new one."""
+    if name in _EXPORTED:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTED[name]), name)
+        globals()[name] = value
+        return value
     if name in _DEPRECATED:
         import warnings
 

@@ -12,6 +12,10 @@ import pytest
 from bake.app import Request, open_project
 from bake.hcl.bakefile.printer import plan_json
 
+# Every `bake` the tests start runs in its own process: a build server (bake.cli.server) outlives a
+# test and would answer the next one. tests/e2e/test_server.py tests the server, in its own directory.
+os.environ["BAKE_SERVER"] = "off"
+
 
 @pytest.fixture(autouse=True)
 def _isolated_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -12,16 +12,14 @@ share, so nothing else is imported before the action that needs it runs.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-import signal
 import sys
-from collections.abc import Sequence
 
-from bake.cli.render import render_error
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-__all__ = ["entry", "main", "render_error", "run"]
+__all__ = ["entry", "main", "run"]
 
 
 def run(argv: Sequence[str]) -> int:
@@ -34,8 +32,11 @@ def run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line's exit code for ``argv`` (default: ``sys.argv[1:]``); never raises for a user's error."""
+    import gc
+    import signal
+
     from bake.cli.commands import CommandLineError
-    from bake.cli.render import render_usage_error
+    from bake.cli.render import render_error, render_usage_error
     from bake.errors import BakeError, ungrouped
 
     # Deep but legitimate chains of variables and functions recurse; Python 3.11 frames are cheap.
@@ -65,6 +66,8 @@ def _terminate(signum: int, frame: object) -> None:
     scratch directory removed (SIGINT's handler is asyncio's own while a build runs). Where SIGINT
     is ignored — a background job of a shell without job control — asyncio installed none, so the
     interrupt is raised here; the event loop's shutdown then cancels and cleans up every task."""
+    import signal
+
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         raise KeyboardInterrupt
     os.kill(os.getpid(), signal.SIGINT)
@@ -74,9 +77,24 @@ def entry() -> None:
     """The ``bake`` command: ``main``, then an immediate exit. Interpreter teardown (a last garbage
     collection of a heap built with the collector off, module and thread cleanup) costs 0.1 s and
     does nothing a finished bake needs: every file it wrote is closed, the build's containers,
-    mounts and scratch directory are gone by now."""
-    code = main()
+    mounts and scratch directory are gone by now.
+
+    A build server (``bake.cli.server``) answers the command when one runs for this code and this
+    environment: its imports are done, so the command starts at once. Without one, the command runs
+    here and a server is started for the next (``BAKE_SERVER=off``: never)."""
+    from bake.cli.client import forward
+
+    code = forward(sys.argv)
+    if code is None:
+        code = main()
+    finish(code)
+
+
+def finish(code: int) -> None:
+    """Flush what was printed and leave at once (see ``entry``)."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BrokenPipeError, ValueError):
+        try:  # noqa: SIM105 (contextlib's import is a cost the client's path avoids)
             stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
     os._exit(code)

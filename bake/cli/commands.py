@@ -44,7 +44,7 @@ class CommandLineError(Exception):
 def parse(argv: list[str]) -> Action | int:
     """The action ``argv`` asks for, or the exit code of what typer already did (``--help``,
     ``--show-completion``, ``--install-completion``)."""
-    command = typer.main.get_command(app)
+    command = click_command()
     try:
         result: Action | int = command.main(argv, prog_name="bake", standalone_mode=False)
     except click.ClickException as err:
@@ -53,6 +53,12 @@ def parse(argv: list[str]) -> Action | int:
     except click.Abort:
         return 1
     return result
+
+
+@functools.cache
+def click_command() -> click.Command:
+    """The click command typer makes of ``app`` (made once: a build server makes it before forking)."""
+    return typer.main.get_command(app)
 
 
 def with_optional_values(args: list[str]) -> list[str]:

@@ -1,0 +1,234 @@
+"""A build server: bake's modules imported once, a forked copy of the process per command.
+
+``bake.cli.client`` starts one in the background the first time a command finds none, and hands it
+every later command with its streams, working directory, environment and signals (the protocol is
+described there). Each command runs in its own fork, in its own session, exactly as ``bake.cli.main``
+runs in a process of its own — the server itself runs nothing but ``accept`` and ``fork``, so a
+failing or killed command cannot harm it or another. It exits after ``BAKE_SERVER_IDLE`` seconds
+(default 600) without a command, or once its socket is gone or replaced.
+
+Run as ``python -m bake.cli.server SOCKET FACTS``: FACTS is a file holding the client's fingerprint,
+read and removed at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import marshal
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+#: What a build, ``--print`` and the progress displays import: done once, here, before any fork.
+WARM_MODULES = (
+    "bake.cli.commands", "bake.cli.build", "bake.cli.maintenance", "bake.cli.render",
+    "bake.app", "bake.app.build", "bake.app.outputs", "bake.app.cache", "bake.app.remote", "bake.app.explain",
+    "bake.hcl.bakefile.loader", "bake.hcl.bakefile.printer", "bake.hcl.engine.parse", "bake.dockerfile.convert",
+    "bake.worker.worker", "bake.worker.backend", "bake.registry.config", "bake.registry.client",
+    "bake.progress.plain", "bake.progress.tty", "bake.progress.rawjson",
+    "anyio", "anyio._backends._asyncio", "httpx",
+)
+POLL_SECONDS = 2.0
+_PEERCRED = struct.Struct("3i")
+
+
+def serve(path: str, facts: bytes, idle: float) -> None:
+    """Listen at ``path`` until idle for ``idle`` seconds or the socket is no longer this server's."""
+    warm()
+    listener, inode = _listen(path)
+    if listener is None:
+        return
+    gc.freeze()  # the forks share the imported heap instead of copying it on the collector's first pass
+    last = time.monotonic()
+    while True:
+        _reap()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if not _still_ours(path, inode) or time.monotonic() - last > idle:
+                break
+            continue
+        last = time.monotonic()
+        if _peer_uid(conn) != os.getuid():
+            conn.close()
+            continue
+        if os.fork() == 0:
+            listener.close()
+            _run(conn, facts)  # never returns
+        conn.close()
+    if _still_ours(path, inode):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def warm() -> None:
+    """Import what commands need, and build the command line's parser once."""
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    from bake.cli.commands import click_command
+
+    click_command()
+
+
+def _listen(path: str) -> tuple[socket.socket | None, int]:
+    """A listening socket at ``path``, or ``None`` when a live server already has it. Bound under a
+    temporary name and linked into place, so no client ever meets a half-made socket."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    temporary = f"{path}.{os.getpid()}.bind"
+    listener.bind(temporary)
+    listener.listen(64)
+    try:
+        if _alive(path):
+            return None, 0
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a dead server's
+        os.link(temporary, path)
+    except OSError:
+        listener.close()
+        return None, 0
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    listener.settimeout(POLL_SECONDS)
+    return listener, os.stat(path).st_ino
+
+
+def _alive(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _still_ours(path: str, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    _, uid, _ = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return int(uid)
+
+
+def _run(conn: socket.socket, facts: bytes) -> None:
+    """In the fork: become the client's command, run it, send its exit code, leave."""
+    try:
+        conn.settimeout(None)
+        os.setsid()
+        request, fds = _receive(conn)
+        if request.get("fingerprint") != facts or len(fds) != 4:
+            conn.sendall(b"F")
+            os._exit(0)
+        _become(request, fds)
+        conn.sendall(b"R")
+    except BaseException:
+        os._exit(1)  # nothing ran: the client runs the command itself
+    done = threading.Event()
+    threading.Thread(target=_relay, args=(conn, done), daemon=True).start()
+    from bake.cli import main
+
+    code = 1
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        done.set()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        with contextlib.suppress(OSError):
+            conn.sendall(b"X" + bytes([code & 0xFF]))
+        os._exit(code)
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """The request and its descriptors, which ride with the message's first bytes."""
+    data, fds = b"", []
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+        chunk, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 8))
+        if not chunk:
+            raise ConnectionError("the client went away")
+        data += chunk
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds += [int.from_bytes(payload[i:i + 4], sys.byteorder, signed=True)
+                        for i in range(0, len(payload) - 3, 4)]
+    request = marshal.loads(data[4:])
+    if not isinstance(request, dict):
+        raise ValueError("not a request")
+    return request, fds
+
+
+def _become(request: dict[str, Any], fds: list[int]) -> None:
+    """Take the client's streams, directory, umask, environment and command line."""
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    os.fchdir(fds[3])
+    for fd in fds:
+        os.close(fd)
+    os.umask(request["umask"])
+    for signum in request["ignored"]:  # as the client had them: a background job ignores SIGINT
+        signal.signal(signum, signal.SIG_IGN)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = list(request["argv"])
+    streams: list[Any] = []
+    for fd, spec in enumerate(request["streams"]):
+        if spec is None:
+            streams.append(None)
+            continue
+        encoding, errors, line_buffering = spec
+        streams.append(open(fd, "r" if fd == 0 else "w", buffering=1 if line_buffering else -1,  # noqa: SIM115
+                            encoding=encoding, errors=errors, closefd=False))
+    sys.stdin, sys.stdout, sys.stderr = streams
+
+
+def _relay(conn: socket.socket, done: threading.Event) -> None:
+    """The client's signals, raised here; its end closing (killed, or its terminal gone) is SIGTERM."""
+    pending = b""
+    while True:
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            if not done.is_set():
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+        pending += data
+        while len(pending) >= 2:
+            kind, number, pending = pending[:1], pending[1], pending[2:]
+            if kind == b"S" and not done.is_set():
+                os.kill(os.getpid(), number)
+
+
+def main(argv: list[str]) -> None:
+    path, facts_path = argv
+    with open(facts_path, "rb") as f:
+        facts = f.read()
+    os.unlink(facts_path)
+    idle = float(os.environ.get("BAKE_SERVER_IDLE", "600"))
+    serve(path, facts, idle)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
