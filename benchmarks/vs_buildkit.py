@@ -229,8 +229,8 @@ class Failed(Exception):
 class Bake:
     name = "bake"
 
-    def __init__(self, work: Path, mirror: str) -> None:
-        self.work = work
+    def __init__(self, work: Path, mirror: str, server: bool = True) -> None:
+        self.work, self.server = work, server
         config = work / "bake.toml"
         config.write_text(f'[registry."docker.io"]\nmirrors = ["{mirror}"]\n')
         # bake builds with its own worker here, not with the builder buildx is pointed at
@@ -238,7 +238,29 @@ class Bake:
         self.env["BAKE_CONFIG"] = str(config)
         # as installed: byte-compiled modules are written once and reused, not compiled on every start
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # the build server (bake.cli.server), in a directory of this run, stopped at the end
+        self.env["BAKE_SERVER_DIR"] = str(work / "servers")
+        self.env["BAKE_SERVER"] = "on" if server else "off"
         self.n = 0
+
+    def ready(self, d: Path) -> None:
+        """With the server: one is running for the code as it is now (an edit elsewhere in the tree
+        changes the fingerprint), started by an untimed command, as a user's earlier build would."""
+        if not self.server:
+            return
+        digest = subprocess.run([sys.executable, "-c", "from bake.cli import client; "
+                                 "print(client.digest(client.fingerprint()))"], env=self.env, cwd=d,
+                                check=True, capture_output=True, text=True).stdout.strip()
+        socket = self.work / "servers" / f"{digest}.sock"
+        if not socket.exists():
+            subprocess.run([*BAKE, "--list=targets"], cwd=d, env=self.env, capture_output=True)
+        deadline = time.monotonic() + 30
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for sock in (self.work / "servers").glob("*.sock"):
+            sock.unlink()  # its server notices within seconds and exits
 
     def cold(self, d: Path) -> float:
         self.n += 1
@@ -250,6 +272,7 @@ class Bake:
         return self._run(d)
 
     def _run(self, d: Path) -> float:
+        self.ready(d)
         t0 = time.perf_counter()
         proc = subprocess.run([*BAKE, "--progress=quiet", "--root", str(self.root)], cwd=d, env=self.env,
                               capture_output=True, text=True)
@@ -260,6 +283,7 @@ class Bake:
     def first_step(self, d: Path) -> tuple[float, float]:
         """Seconds from launch to the first step started, and to the first RUN or COPY started."""
         self.n += 1
+        self.ready(d)
         t0 = time.time()
         proc = subprocess.run([*BAKE, "--progress=rawjson", "--root", str(self.work / f"bake-root-{self.n}")],
                               cwd=d, env=self.env, check=True, capture_output=True, text=True)
@@ -300,6 +324,7 @@ def main() -> int:
     ap.add_argument("--registry", default="127.0.0.1:5000", help="docker.io mirror serving busybox")
     ap.add_argument("--no-buildkit", action="store_true")
     ap.add_argument("--debian", action="store_true", help="also the realistic projects on a Debian base (slow)")
+    ap.add_argument("--no-server", action="store_true", help="every bake in a process of its own (BAKE_SERVER=off)")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("runc") is None:
         print("needs root and runc (bash scripts/setup.sh)")
@@ -317,13 +342,15 @@ def main() -> int:
                 print(f"BuildKit's docker.io mirror {mirror} is unreachable")
                 return 1
             mirror = stack.enter_context(own_registry(work))
-        sides: list[Bake | BuildKit] = [Bake(work, mirror)]
+        sides: list[Bake | BuildKit] = [Bake(work, mirror, server=not args.no_server)]
+        stack.callback(sides[0].stop)
         if with_bk:
             assert buildx is not None
             sides.append(BuildKit(buildx))
         else:
             print("(no BuildKit: set BUILDKIT_HOST and put docker-buildx on the PATH; bake alone)")
-        print(f"{len(names)} scenarios, median of {args.runs} runs each, seconds\n")
+        print(f"{len(names)} scenarios, median of {args.runs} runs each, seconds; bake "
+              f"{'without' if args.no_server else 'with'} its build server\n")
         head = f"{'scenario':16s} {'bake cold':>9s} {'bake warm':>9s}"
         if with_bk:
             head += f" {'BK cold':>8s} {'BK warm':>8s} {'cold ×':>7s} {'warm ×':>7s}"
