@@ -10,14 +10,15 @@ The protocol, over a unix socket in a directory only this user can enter:
 - the client sends one message, ``marshal``-encoded: its argv, environment, umask, stream
   encodings and *fingerprint*, with its stdin, stdout, stderr and working directory as file
   descriptors (``SCM_RIGHTS``), so the command reads and writes exactly what it would have here;
-- the server's copy answers ``R`` once it has taken the command, then ``X`` and the exit code;
-  ``F`` instead of ``R`` means "not for me" and the command runs here;
+- the server's copy answers ``R`` and its pid once it has taken the command, then ``X`` and the
+  exit code; ``F`` instead of ``R`` means "not for me" and the command runs here;
 - a signal the client receives (Ctrl-C, SIGTERM, SIGHUP, a resized terminal) goes over as ``S`` and
-  its number; the client's end closing is a SIGTERM to the copy (a killed client stops its build).
+  its number; Ctrl-Z stops the copy's process group and continues it with the client; the
+  client's end closing is a SIGTERM to the copy (a killed client stops its build).
 
 The fingerprint names everything a forked copy would otherwise get wrong: bake's code (every
 module's size and mtime), the interpreter and its search path, and the process's world — its
-namespaces, root, cgroup, user, groups and open-file limit. One server serves one fingerprint; its
+namespaces, root, cgroup, user, groups, open-file limit, niceness and CPU affinity. One server serves one fingerprint; its
 socket is named by the fingerprint's digest, and the copy compares the whole fingerprint again.
 """
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 #: What the client forwards to the server's copy of the command (``S`` + the signal's number).
 FORWARDED_SIGNALS = (1, 2, 3, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH
+SIGTSTP, SIGSTOP, SIGCONT, SIGWINCH = 20, 19, 18, 28
 _OFF = ("0", "off", "false", "no")
 
 
@@ -68,23 +70,36 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
 
     assert isinstance(sock, _socket.socket)
     # Signals are taken from the start: one that comes before the server's copy runs waits for it.
-    previous = {signum: _signal.getsignal(signum) for signum in FORWARDED_SIGNALS}
+    previous = {signum: _signal.getsignal(signum) for signum in (*FORWARDED_SIGNALS, SIGTSTP)}
     ignored = [signum for signum, handler in previous.items() if handler == _signal.SIG_IGN]
-    pending: list[int] = []
-    running = False
+    sent: list[int] = []
+    fork = 0
 
     def relay(signum: int, frame: object) -> None:
-        if not running:
-            pending.append(signum)
-            return
-        try:  # noqa: SIM105 (contextlib's import is a cost this module avoids)
-            sock.sendall(b"S" + bytes([signum]))
-        except OSError:
-            pass
+        if signum != SIGWINCH:
+            sent.append(signum)
+        if fork:
+            try:  # noqa: SIM105 (contextlib's import is a cost this module avoids)
+                sock.sendall(b"S" + bytes([signum]))
+            except OSError:
+                pass
+
+    def suspend(signum: int, frame: object) -> None:
+        """Ctrl-Z: the copy's process group stops (SIGTSTP does not stop a group without a terminal),
+        then this process, as the shell expects; ``fg`` continues both."""
+        if fork:
+            os.killpg(fork, SIGSTOP)
+        _signal.signal(SIGTSTP, _signal.SIG_DFL)
+        os.kill(os.getpid(), SIGTSTP)
+        _signal.signal(SIGTSTP, suspend)
+        if fork:
+            os.killpg(fork, SIGCONT)
 
     for signum in FORWARDED_SIGNALS:
         if signum not in ignored:
             _signal.signal(signum, relay)
+    if SIGTSTP not in ignored:
+        _signal.signal(SIGTSTP, suspend)
     cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         request = marshal.dumps({
@@ -93,22 +108,25 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
         })
         fds = _fd_bytes([0, 1, 2, cwd])
         sock.sendmsg([len(request).to_bytes(4, "big"), request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-        taken = _read(sock, 1)
+        taken = _read(sock, 5)
     except OSError:
         taken = b""
     finally:
         os.close(cwd)
-    if taken != b"R":  # declined, or gone before it began: nothing ran, the command runs here
+    if len(taken) != 5 or taken[:1] != b"R":  # declined, or gone before it began: the command runs here
         for signum, handler in previous.items():
             _signal.signal(signum, handler)
-        return 128 + pending[0] if pending else None
-    running = True
-    for signum in pending:
-        relay(signum, None)
+        return 128 + sent[0] if sent else None
+    fork = int.from_bytes(taken[1:], "big")
+    for signum in list(sent):
+        sock.sendall(b"S" + bytes([signum]))
     answer = _read(sock, 2)
     if len(answer) == 2 and answer[:1] == b"X":
         return answer[1]
-    sys.stderr.write("bake: the build server's process ended without an exit code\n")
+    if sent:  # the signal ended the copy without a word: end as it would have ended this process
+        _signal.signal(sent[-1], _signal.SIG_DFL)
+        os.kill(os.getpid(), sent[-1])
+    sys.stderr.write("bake: the command's process (a fork of the build server) ended without an exit code\n")
     return 1
 
 
@@ -180,7 +198,8 @@ def fingerprint() -> bytes:
     """Everything a forked copy of a server must share with this process (see the module's doc)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts: list[object] = [sys.executable, sys.version, sys.path[1:], os.getuid(), os.getgid(),
-                           sorted(os.getgroups()), _code(package), _paths_mtimes(sys.path[1:])]
+                           sorted(os.getgroups()), _code(package), _paths_mtimes(sys.path[1:]),
+                           os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0))]
     for name in ("mnt", "pid", "user", "net", "ipc", "uts", "cgroup"):
         try:
             parts.append(os.stat(f"/proc/self/ns/{name}").st_ino)

@@ -140,7 +140,7 @@ def _run(conn: socket.socket, facts: bytes) -> None:
             conn.sendall(b"F")
             os._exit(0)
         _become(request, fds)
-        conn.sendall(b"R")
+        conn.sendall(b"R" + os.getpid().to_bytes(4, "big"))
     except BaseException:
         os._exit(1)  # nothing ran: the client runs the command itself
     done = threading.Event()

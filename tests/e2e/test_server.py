@@ -123,6 +123,46 @@ def test_ctrl_c_reaches_the_command_and_a_killed_client_stops_it(sockets: Path, 
         time.sleep(0.05)
 
 
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _until(condition: object, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def _answered(fork: int) -> None:
+    """The fork has sent its answer "R" (its relay thread starts right after), and the client has had time to read it."""
+    _until(lambda: len(list(Path(f"/proc/{fork}/task").iterdir())) > 1, "the fork answered")
+    time.sleep(0.2)
+
+
+def test_ctrl_z_stops_the_command_with_its_client_and_fg_continues_both(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    proc, fork = _blocked_on_stdin(project, {**env, "GREETING": "hi"}, server)
+    _answered(fork)
+    proc.send_signal(signal.SIGTSTP)
+    _until(lambda: _state(proc.pid) == "T" and _state(fork) == "T", "client and command stopped")
+    proc.send_signal(signal.SIGCONT)
+    _until(lambda: _state(fork) != "T", "the command continued")
+    out, err = proc.communicate(HCL, timeout=60)
+    assert proc.returncode == 0 and '"GREETING": "hi"' in out, err
+
+
+def test_a_hangup_ends_the_client_as_it_ends_the_command(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    proc, fork = _blocked_on_stdin(project, env, server)
+    _answered(fork)
+    proc.send_signal(signal.SIGHUP)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGHUP  # as a bake in a process of its own
+
+
 def test_a_server_declines_a_client_of_another_world_and_the_command_runs_in_the_client(sockets: Path,
                                                                                      tmp_path: Path) -> None:
     env = _env(sockets)
