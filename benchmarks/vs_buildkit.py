@@ -23,7 +23,8 @@ code), warm 0.10-0.12x. On the 14 scenarios the pre-issue code finished (its fan
 'umount: target is busy'): cold geomean 1.44x -> 1.33x, warm 0.76x -> 0.72x. bake's time to its
 first step: 0.52 s (busybox-run) and 0.42 s (scratch-copy) against a 0.15 s goal.
 
-Run: .venv/bin/python benchmarks/vs_buildkit.py [--runs N] [--only NAME,...] [--no-buildkit]
+Run: .venv/bin/python benchmarks/vs_buildkit.py [--runs N] [--only NAME,...] [--no-buildkit] [--no-server]
+     [--large] [--debian]
 """
 
 from __future__ import annotations
@@ -149,6 +150,10 @@ SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
                          **{f"src/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(60)}},
                 "a pip-like project: deps with a cache mount, build, test, runtime"),
     "fan-out-100": (lambda: fan_out(100), "100 targets on one shared stage"),
+}
+# --large (BuildKit's warm rebuild of 400 targets takes over a minute): run with --runs 1
+LARGE_SCENARIOS: dict[str, tuple[Callable[[], Files], str]] = {
+    "fan-out-400": (lambda: fan_out(400), "400 targets on one shared stage"),
 }
 
 
@@ -324,13 +329,14 @@ def main() -> int:
     ap.add_argument("--registry", default="127.0.0.1:5000", help="docker.io mirror serving busybox")
     ap.add_argument("--no-buildkit", action="store_true")
     ap.add_argument("--debian", action="store_true", help="also the realistic projects on a Debian base (slow)")
+    ap.add_argument("--large", action="store_true", help="also the 400-target fan-out (slow on BuildKit's side)")
     ap.add_argument("--no-server", action="store_true", help="every bake in a process of its own (BAKE_SERVER=off)")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("runc") is None:
         print("needs root and runc (bash scripts/setup.sh)")
         return 1
-    scenarios = {**SCENARIOS}
-    names = [n for n in [*SCENARIOS, *(DEBIAN_SCENARIOS if args.debian else ())]
+    scenarios = {**SCENARIOS, **LARGE_SCENARIOS}
+    names = [n for n in [*SCENARIOS, *(LARGE_SCENARIOS if args.large else ()), *(DEBIAN_SCENARIOS if args.debian else ())]
              if not args.only or n in args.only.split(",")]
     buildx = shutil.which("docker-buildx") or shutil.which("buildx")
     with_bk = not args.no_buildkit and bool(os.environ.get("BUILDKIT_HOST")) and buildx is not None

@@ -18,7 +18,8 @@ The protocol, over a unix socket in a directory only this user can enter:
 
 The fingerprint names everything a forked copy would otherwise get wrong: bake's code (every
 module's size and mtime), the interpreter and its search path, and the process's world — its
-namespaces, root, cgroup, user, groups, open-file limit, niceness and CPU affinity. One server serves one fingerprint; its
+namespaces, root, cgroup, user, groups, capabilities, seccomp, open-file limit, niceness and CPU
+affinity (a client never gets more rights or another world through the server than it has). One server serves one fingerprint; its
 socket is named by the fingerprint's digest, and the copy compares the whole fingerprint again.
 """
 
@@ -210,6 +211,9 @@ def fingerprint() -> bytes:
     try:
         with open("/proc/self/cgroup", "rb") as f:
             parts.append(f.read())
+        with open("/proc/self/status", "rb") as f:  # capabilities, no_new_privs, seccomp: no more rights than here
+            parts.append([line for line in f.read().splitlines()
+                          if line.startswith((b"Cap", b"NoNewPrivs", b"Seccomp"))])
     except OSError:
         parts.append(None)
     import resource

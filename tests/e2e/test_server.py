@@ -204,3 +204,18 @@ def test_the_fingerprint_changes_with_the_code(tmp_path: Path) -> None:
     before = client._code(str(package))
     os.utime(module, ns=(0, 1))
     assert client._code(str(package)) != before
+
+
+def _digest(*wrapper: str) -> str:
+    code = "from bake.cli import client; print(client.digest(client.fingerprint()))"
+    return subprocess.run([*wrapper, sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping a capability needs one to drop")
+def test_a_client_with_fewer_rights_or_another_niceness_has_another_server() -> None:
+    plain = _digest()
+    assert _digest() == plain
+    assert _digest("setpriv", "--bounding-set=-sys_admin", "--inh-caps=-all") != plain
+    assert _digest("setpriv", "--no-new-privs") != plain
+    assert _digest("nice", "-n", "5") != plain
