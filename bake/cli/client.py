@@ -18,9 +18,13 @@ The protocol, over a unix socket in a directory only this user can enter:
 
 The fingerprint names everything a forked copy would otherwise get wrong: bake's code (every
 module's size and mtime), the interpreter and its search path, and the process's world — its
-namespaces, root, cgroup, user, groups, capabilities, seccomp, open-file limit, niceness and CPU
-affinity (a client never gets more rights or another world through the server than it has). One server serves one fingerprint; its
-socket is named by the fingerprint's digest, and the copy compares the whole fingerprint again.
+namespaces, root, cgroup, user, groups, capabilities, seccomp mode, security label, audit session,
+resource limits, OOM score, niceness, CPU and memory affinity (a client never gets more rights or
+another world through the server than it has). One server serves one fingerprint; its socket is
+named by the fingerprint's digest, and the copy compares the whole fingerprint again. What no
+fingerprint can compare stays out: a process under ``no_new_privs`` (seccomp filters, Landlock), a
+closed standard stream, a chosen hash seed. The client talks only to a server of its own uid
+(``SO_PEERCRED``), the server only to clients of its own.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ def forward(argv: Sequence[str]) -> int | None:
     """The command's exit code, when a build server ran it; ``None`` when it must run in this process
     (no server yet — one is started for the next command —, ``BAKE_SERVER=off``, an unusual
     interpreter, or a server that declined)."""
-    if os.environ.get("BAKE_SERVER", "").lower() in _OFF or not _plain_interpreter():
+    if os.environ.get("BAKE_SERVER", "").lower() in _OFF or not _plain_interpreter() or not _stdio_open():
+        return None
+    if confined():
         return None
     directory = server_directory()
     if directory is None:
@@ -52,17 +58,41 @@ def forward(argv: Sequence[str]) -> int | None:
     path = os.path.join(directory, f"{digest(facts)}.sock")
     import _socket
 
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
     except OSError:
         sock.close()
-        start_server(directory, path, facts)
+        start_server(path, facts)
         return None
     try:
+        if _peer_uid(sock) != os.getuid():  # not planted in a private directory by anyone but this user
+            return None
         return _converse(sock, argv, facts)
     finally:
         sock.close()
+
+
+def _peer_uid(sock: object) -> int:
+    import _socket
+
+    assert isinstance(sock, _socket.socket)
+    try:
+        cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)  # pid, uid, gid
+    except OSError:
+        return -1
+    return int.from_bytes(cred[4:8], sys.byteorder)
+
+
+def _stdio_open() -> bool:
+    """A closed stdin, stdout or stderr would be taken by the connection or the directory's descriptor
+    and handed to the command as that stream: such a command runs here, as it always did."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return False
+    return True
 
 
 def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
@@ -101,11 +131,17 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
             _signal.signal(signum, relay)
     if SIGTSTP not in ignored:
         _signal.signal(SIGTSTP, suspend)
-    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:  # O_PATH: a directory this user may enter but not read is a working directory too
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # gone, or not even searchable: the command runs here and says so as it always did
+        for signum, handler in previous.items():
+            _signal.signal(signum, handler)
+        return None
     try:
         request = marshal.dumps({
             "argv": list(argv), "env": dict(os.environ), "umask": _umask(), "fingerprint": facts,
             "streams": [_stream(s) for s in (sys.stdin, sys.stdout, sys.stderr)], "ignored": ignored,
+            "blocked": sorted(_signal.pthread_sigmask(_signal.SIG_BLOCK, [])),
         })
         fds = _fd_bytes([0, 1, 2, cwd])
         sock.sendmsg([len(request).to_bytes(4, "big"), request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
@@ -118,9 +154,13 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
         for signum, handler in previous.items():
             _signal.signal(signum, handler)
         return 128 + sent[0] if sent else None
+    early = list(sent)
     fork = int.from_bytes(taken[1:], "big")
-    for signum in list(sent):
-        sock.sendall(b"S" + bytes([signum]))
+    try:
+        for signum in early:
+            sock.sendall(b"S" + bytes([signum]))
+    except OSError:
+        pass
     answer = _read(sock, 2)
     if len(answer) == 2 and answer[:1] == b"X":
         return answer[1]
@@ -154,19 +194,23 @@ def _umask() -> int:
     return mask
 
 
-def _stream(stream: object) -> tuple[str, str, bool] | None:
-    """How the copy should wrap this stream: encoding, errors, line buffering (as Python chose here)."""
+def _stream(stream: object) -> tuple[str, str, bool, bool] | None:
+    """How the copy should wrap this stream: encoding, errors, line buffering, unbuffered (``-u``,
+    ``PYTHONUNBUFFERED``) — as Python chose here."""
     if stream is None:
         return None
     encoding = getattr(stream, "encoding", None) or "utf-8"
     errors = getattr(stream, "errors", None) or "strict"
-    return (encoding, errors, bool(getattr(stream, "line_buffering", False)))
+    return (encoding, errors, bool(getattr(stream, "line_buffering", False)),
+            bool(getattr(stream, "write_through", False)))
 
 
 def _plain_interpreter() -> bool:
     """Only an interpreter started without options that change how code runs (``-X importtime``,
     ``-O``, ``-W``, ``-E``…) is forwarded: the server could not honour them."""
     f = sys.flags
+    if os.environ.get("PYTHONHASHSEED", "random") != "random":  # a chosen seed: the server's is another
+        return False
     return not (sys._xoptions or sys.warnoptions or f.optimize or f.dev_mode or f.isolated or f.no_site
                 or f.ignore_environment or f.verbose or f.inspect or f.interactive or f.no_user_site
                 or f.bytes_warning or f.hash_randomization == 0)
@@ -198,28 +242,47 @@ def server_directory() -> str | None:
 def fingerprint() -> bytes:
     """Everything a forked copy of a server must share with this process (see the module's doc)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parts: list[object] = [sys.executable, sys.version, sys.path[1:], os.getuid(), os.getgid(),
+    parts: list[object] = [sys.executable, sys.version, sys.path[1:], os.getresuid(), os.getresgid(),
                            sorted(os.getgroups()), _code(package), _paths_mtimes(sys.path[1:]),
                            os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0))]
-    for name in ("mnt", "pid", "user", "net", "ipc", "uts", "cgroup"):
+    for name in ("mnt", "pid", "user", "net", "ipc", "uts", "cgroup", "time"):
         try:
             parts.append(os.stat(f"/proc/self/ns/{name}").st_ino)
         except OSError:
             parts.append(None)
     st = os.stat("/")
     parts.append((st.st_dev, st.st_ino))
-    try:
-        with open("/proc/self/cgroup", "rb") as f:
-            parts.append(f.read())
-        with open("/proc/self/status", "rb") as f:  # capabilities, no_new_privs, seccomp: no more rights than here
-            parts.append([line for line in f.read().splitlines()
-                          if line.startswith((b"Cap", b"NoNewPrivs", b"Seccomp"))])
-    except OSError:
-        parts.append(None)
+    # The cgroup, the security label (AppArmor, SELinux), the audit session and the OOM killer's
+    # preference; capabilities, no_new_privs, seccomp and the memory nodes: no more rights than here.
+    for name in ("cgroup", "attr/current", "loginuid", "oom_score_adj"):
+        parts.append(_proc_self(name))
+    parts.append(_status())
     import resource
 
-    parts.append(resource.getrlimit(resource.RLIMIT_NOFILE))
+    # Every limit (file size, address space, processes, core dumps…), not only open files': the
+    # command may not write a larger file or use more memory through the server than here.
+    parts.append([resource.getrlimit(n) for n in range(16)])  # Linux has 16: RLIMIT_CPU … RLIMIT_RTTIME
     return marshal.dumps(repr(parts))
+
+
+def _proc_self(name: str) -> bytes | None:
+    try:
+        with open(f"/proc/self/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _status() -> list[bytes]:
+    status = _proc_self("status") or b""
+    return [line for line in status.splitlines() if line.startswith((b"Cap", b"NoNewPrivs", b"Seccomp", b"Mems_allowed"))]
+
+
+def confined() -> bool:
+    """A process under ``no_new_privs`` may carry seccomp filters or Landlock rules, which the kernel
+    lets no one read back: the fingerprint cannot tell one confinement from another, so such a
+    process never hands its command to a server (which may run under a looser one)."""
+    return b"NoNewPrivs:\t1" in _status()
 
 
 def _code(package: str) -> list[tuple[str, int, int]]:
@@ -256,26 +319,48 @@ def digest(facts: bytes) -> str:
     return str(_sha256.sha256(facts).hexdigest()[:24])
 
 
-def start_server(directory: str, path: str, facts: bytes) -> None:
+def start_server(path: str, facts: bytes) -> None:
     """Start a server for this fingerprint in the background, detached (its own session, no
-    terminal, stdio on /dev/null), and return at once; a server that finds its socket already
-    taken by another's exits."""
-    facts_path = f"{path}.{os.getpid()}.facts"
+    terminal, stdout and stderr on /dev/null, the fingerprint on its stdin, a pipe), and return at
+    once; a server that finds its socket already taken by another's exits.
+
+    The server inherits nothing of this process but its world: no other descriptor (a pipe held
+    open for ten minutes keeps its reader waiting), no ignored or blocked signal (a server started
+    by a background job would ignore every later command's Ctrl-C)."""
+    import _signal
+
     try:
-        with open(os.open(facts_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(facts)
-        child = os.fork()
+        read, write = os.pipe()
     except OSError:
         return
+    try:
+        os.set_blocking(write, False)
+        written = os.write(write, facts)  # the pipe holds it: nothing waits for the server's start
+        child = os.fork() if written == len(facts) else -1
+    except OSError:
+        child = -1
     if child:
-        os.waitpid(child, 0)
+        os.close(read)
+        os.close(write)
+        if child > 0:
+            os.waitpid(child, 0)
         return
     try:
         os.setsid()
+        os.close(write)
         null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
+        os.dup2(read, 0)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        for signum in range(1, _signal.NSIG):
+            try:  # SIGKILL, SIGSTOP and the real-time signals the C library keeps refuse
+                if _signal.getsignal(signum) == _signal.SIG_IGN:
+                    _signal.signal(signum, _signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
         if os.fork() == 0:
-            os.execv(sys.executable, [sys.executable, "-m", "bake.cli.server", path, facts_path])
+            os.execv(sys.executable, [sys.executable, "-m", "bake.cli.server", path])
     finally:
         os._exit(0)

@@ -7,8 +7,7 @@ runs in a process of its own — the server itself runs nothing but ``accept`` a
 failing or killed command cannot harm it or another. It exits after ``BAKE_SERVER_IDLE`` seconds
 (default 600) without a command, or once its socket is gone or replaced.
 
-Run as ``python -m bake.cli.server SOCKET FACTS``: FACTS is a file holding the client's fingerprint,
-read and removed at start.
+Run as ``python -m bake.cli.server SOCKET`` with the client's fingerprint on stdin.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import io
 import marshal
 import os
 import signal
@@ -42,9 +42,12 @@ _PEERCRED = struct.Struct("3i")
 def serve(path: str, facts: bytes, idle: float) -> None:
     """Listen at ``path`` until idle for ``idle`` seconds or the socket is no longer this server's."""
     warm()
+    if threading.active_count() > 1:  # a fork would copy a thread's locks but not the thread
+        return
     listener, inode = _listen(path)
     if listener is None:
         return
+    os.chdir("/")  # the first client's directory stays unmountable no longer than its command
     gc.freeze()  # the forks share the imported heap instead of copying it on the collector's first pass
     last = time.monotonic()
     while True:
@@ -144,12 +147,20 @@ def _run(conn: socket.socket, facts: bytes) -> None:
     except BaseException:
         os._exit(1)  # nothing ran: the client runs the command itself
     done = threading.Event()
-    threading.Thread(target=_relay, args=(conn, done), daemon=True).start()
-    from bake.cli import main
-
     code = 1
-    try:
+    try:  # a relayed Ctrl-C may come at any bytecode from here on
+        threading.Thread(target=_relay, args=(conn, done), daemon=True).start()
+        from bake.cli import main
+
         code = main(sys.argv[1:])
+    except KeyboardInterrupt:  # before main could take it: as main would have answered
+        code = 130
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+        if not isinstance(stop.code, int | None):
+            print(stop.code, file=sys.stderr)
+    except BaseException:  # a defect: its traceback, as the interpreter would print it
+        sys.excepthook(*sys.exc_info())
     finally:
         done.set()
         for stream in (sys.stdout, sys.stderr):
@@ -188,6 +199,7 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
     os.umask(request["umask"])
     for signum in request["ignored"]:  # as the client had them: a background job ignores SIGINT
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, request["blocked"])
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = list(request["argv"])
@@ -196,10 +208,17 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
         if spec is None:
             streams.append(None)
             continue
-        encoding, errors, line_buffering = spec
+        encoding, errors, line_buffering, unbuffered = spec
+        if fd and unbuffered:  # -u or PYTHONUNBUFFERED: every write reaches the descriptor at once
+            raw = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115
+            streams.append(io.TextIOWrapper(raw, encoding=encoding, errors=errors,
+                                            line_buffering=line_buffering, write_through=True))
+            continue
         streams.append(open(fd, "r" if fd == 0 else "w", buffering=1 if line_buffering else -1,  # noqa: SIM115
                             encoding=encoding, errors=errors, closefd=False))
     sys.stdin, sys.stdout, sys.stderr = streams
+    for name, stream in zip(("__stdin__", "__stdout__", "__stderr__"), streams, strict=True):
+        setattr(sys, name, stream)  # what tracebacks at exit and faulthandler use
 
 
 def _relay(conn: socket.socket, done: threading.Event) -> None:
@@ -222,10 +241,12 @@ def _relay(conn: socket.socket, done: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> None:
-    path, facts_path = argv
-    with open(facts_path, "rb") as f:
+    (path,) = argv
+    with open(0, "rb", closefd=False) as f:
         facts = f.read()
-    os.unlink(facts_path)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     idle = float(os.environ.get("BAKE_SERVER_IDLE", "600"))
     serve(path, facts, idle)
 

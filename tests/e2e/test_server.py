@@ -5,9 +5,11 @@ one run in a process of its own."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,9 +171,10 @@ def test_a_server_declines_a_client_of_another_world_and_the_command_runs_in_the
     facts = client.fingerprint()
     sockets.mkdir(mode=0o700)
     path = sockets / f"{client.digest(facts)}.sock"
-    other = tmp_path / "facts"
-    other.write_bytes(b"another interpreter, another namespace")
-    server = subprocess.Popen([sys.executable, "-m", "bake.cli.server", str(path), str(other)], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "bake.cli.server", str(path)], env=env, stdin=subprocess.PIPE)
+    assert server.stdin is not None
+    server.stdin.write(b"another interpreter, another namespace")  # its fingerprint
+    server.stdin.close()
     deadline = time.monotonic() + 30
     while not path.exists():
         assert time.monotonic() < deadline
@@ -219,3 +222,191 @@ def test_a_client_with_fewer_rights_or_another_niceness_has_another_server() -> 
     assert _digest("setpriv", "--bounding-set=-sys_admin", "--inh-caps=-all") != plain
     assert _digest("setpriv", "--no-new-privs") != plain
     assert _digest("nice", "-n", "5") != plain
+    assert _digest("prlimit", "--fsize=1000000") != plain  # every limit, not only open files'
+
+
+def _server_up(sockets: Path, other_than: int = 0) -> int:
+    """The pid of the one server listening in ``sockets`` (once it listens), other than ``other_than``."""
+    _until(lambda: list(sockets.glob("*.sock")) and [p for p in _servers(sockets) if p != other_than],
+           "a server listening")
+    _until(lambda: len([p for p in _servers(sockets) if p != other_than]) == 1, "one server left")
+    (pid,) = [p for p in _servers(sockets) if p != other_than]
+    return pid
+
+
+def test_the_server_keeps_nothing_of_the_client_that_started_it(sockets: Path, tmp_path: Path) -> None:
+    """Not its descriptors (a pipe's reader would wait ten minutes for its end), nor its directory (the
+    file system stays busy), nor its ignored signals (a server started by a background job would
+    ignore every later Ctrl-C); and the zygote forks with one thread and no event loop."""
+    env, project = _env(sockets), _project(tmp_path)
+    read, write = os.pipe()
+    first = subprocess.run(["sh", "-c", 'trap "" INT HUP; exec "$@"', "sh", sys.executable, "-m", "bake",
+                            "--list=targets"], cwd=project, env=env, pass_fds=(write,), capture_output=True)
+    os.close(write)
+    assert first.returncode == 0, first.stderr
+    server = _server_up(sockets)
+    os.set_blocking(read, False)
+    _until(lambda: _eof(read), "the pipe's end closed by all but the reader")
+    assert os.readlink(f"/proc/{server}/cwd") == "/"
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{server}/fd")) == [0, 1, 2, 3]  # stdio on /dev/null, its socket
+    assert len(os.listdir(f"/proc/{server}/task")) == 1
+
+    proc, fork = _blocked_on_stdin(project, env, server)
+    _answered(fork)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+
+
+def _eof(fd: int) -> bool:
+    try:
+        return os.read(fd, 1) == b""
+    except BlockingIOError:
+        return False
+
+
+def _digest_in(env: dict[str, str], *wrapper: str) -> str:
+    code = "from bake.cli import client; print(client.digest(client.fingerprint()))"
+    return subprocess.run([*wrapper, sys.executable, "-c", code], env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+FAKE_SERVER = """
+import socket, sys, time
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen(1)
+listener.settimeout(60)
+open(sys.argv[2], "w").close()
+conn, _ = listener.accept()
+conn.settimeout(2)
+got = b""
+try:
+    while chunk := conn.recv(65536):
+        got += chunk
+except TimeoutError:
+    pass
+open(sys.argv[2], "w").write(str(len(got)))
+"""
+
+as_bakeuser = ["setpriv", "--reuid", "1001", "--regid", "1001", "--clear-groups"]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="acting as another user needs root")
+
+
+@pytest.fixture
+def bakeuser_dir() -> Iterator[Path]:
+    """A directory of bakeuser's (uid 1001) that bakeuser can reach; its servers stopped at the end."""
+    base = Path(tempfile.mkdtemp(prefix="bake-server-test-", dir="/tmp"))
+    os.chown(base, 1001, 1001)
+    base.chmod(0o711)
+    yield base
+    for pid in _servers(base):
+        os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(base)
+
+
+@needs_root
+def test_a_socket_planted_by_another_user_is_handed_nothing(sockets: Path, tmp_path: Path, bakeuser_dir: Path) -> None:
+    """Whatever the path, the client talks only to a server of its own user: not even its
+    environment goes to another's (here bakeuser's socket, moved into root's directory)."""
+    env, project = _env(sockets), _project(tmp_path)
+    sockets.mkdir(mode=0o700)
+    planted, record = bakeuser_dir / "fake.sock", bakeuser_dir / "received"
+    fake = subprocess.Popen([*as_bakeuser, sys.executable, "-c", FAKE_SERVER, str(planted), str(record)])
+    _until(lambda: record.exists(), "the planted server listening")
+    planted.rename(sockets / f"{_digest_in(env)}.sock")
+
+    r = _bake(project, {**env, "GREETING": "secret"}, "--print")
+    assert r.returncode == 0 and '"GREETING": "secret"' in r.stdout, r.stderr
+    fake.wait(timeout=60)
+    assert record.read_text() == "0"  # it was connected to, and got not one byte
+
+
+@needs_root
+def test_a_working_directory_the_user_may_enter_but_not_read(bakeuser_dir: Path) -> None:
+    project = bakeuser_dir / "project"
+    project.mkdir()
+    (project / "docker-bake.hcl").write_text(HCL)
+    project.chmod(0o311)  # root's: bakeuser may search it, not list it
+    env = {**_env(bakeuser_dir / "servers"), "HOME": str(bakeuser_dir), "GREETING": "hello"}
+    for attempt in ("starts the server", "is served"):
+        r = subprocess.run([*as_bakeuser, sys.executable, "-m", "bake", "--print"], cwd=project, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and '"GREETING": "hello"' in r.stdout, (attempt, r.stderr)
+        if attempt == "starts the server":
+            _server_up(bakeuser_dir / "servers")
+
+
+def test_a_closed_stdin_is_no_stream_of_the_command(sockets: Path, tmp_path: Path) -> None:
+    """The client's connection would take the free descriptor 0 and become the command's stdin
+    (inherited by whatever it starts): such a command runs in the client, with no stdin, as always."""
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    fifo = tmp_path / "bake.hcl"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "bake", "-f", str(fifo), "--print"],
+                            cwd=project, env={**env, "GREETING": "hi"}, stdout=subprocess.PIPE, text=True)
+    _until(lambda: any(_opening_fifo(pid) for pid in [proc.pid, *_children(server)]), "the bake file opened")
+    (reader,) = [pid for pid in [proc.pid, *_children(server)] if _opening_fifo(pid)]
+    assert not os.path.exists(f"/proc/{reader}/fd/0")
+    fifo.write_text(HCL)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and '"GREETING": "hi"' in out
+
+
+def _opening_fifo(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text() in ("fifo_open", "wait_for_partner")  # as kernels name it
+    except OSError:
+        return False
+
+
+def test_a_facts_file_left_behind_does_not_keep_a_server_from_starting(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    sockets.mkdir(mode=0o700)
+    plant = ("import os, sys; from bake.cli import client; "
+             "open(os.path.join(sys.argv[1], client.digest(client.fingerprint()) + f'.sock.{os.getpid()}.facts'), 'w'); "
+             "os.execv(sys.executable, [sys.executable, '-m', 'bake', '--list=targets'])")  # the same pid
+    r = subprocess.run([sys.executable, "-c", plant, str(sockets)], cwd=project, env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    _server_up(sockets)
+
+
+def test_a_server_killed_mid_command_leaves_the_command_running_and_the_next_starts_another(
+        sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    proc, fork = _blocked_on_stdin(project, {**env, "GREETING": "still"}, server)
+    _answered(fork)
+    os.kill(server, signal.SIGKILL)
+    out, err = proc.communicate(HCL, timeout=60)
+    assert proc.returncode == 0 and '"GREETING": "still"' in out, err
+
+    assert _bake(project, env, "--list=targets").returncode == 0  # a dead server's socket: run here, start one
+    successor = _server_up(sockets, other_than=server)
+    proc, fork = _blocked_on_stdin(project, env, successor)
+    out, err = proc.communicate(HCL, timeout=60)
+    assert proc.returncode == 0, err
+
+
+def test_clients_racing_to_start_a_server_leave_one(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    racers = [subprocess.Popen([sys.executable, "-m", "bake", "--list=targets"], cwd=project, env=env,
+                               stdout=subprocess.DEVNULL) for _ in range(4)]
+    assert [p.wait(timeout=60) for p in racers] == [0] * 4
+    server = _server_up(sockets)
+    proc, _ = _blocked_on_stdin(project, env, server)
+    _, err = proc.communicate(HCL, timeout=60)
+    assert proc.returncode == 0, err
+
+
+def test_a_client_under_no_new_privs_never_uses_a_server(sockets: Path, tmp_path: Path) -> None:
+    """Its seccomp filters or Landlock rules cannot be read back and compared: a server started
+    under other ones would run its command with rights it does not have."""
+    env, project = _env(sockets), _project(tmp_path)
+    for _ in range(2):
+        r = subprocess.run(["setpriv", "--no-new-privs", sys.executable, "-m", "bake", "--list=targets"], cwd=project,
+                           env=env, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    assert not _servers(sockets) and not list(sockets.glob("*.sock"))
