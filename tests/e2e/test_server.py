@@ -4,6 +4,7 @@ one run in a process of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -410,3 +411,70 @@ def test_a_client_under_no_new_privs_never_uses_a_server(sockets: Path, tmp_path
         assert r.returncode == 0, r.stderr
     time.sleep(0.5)
     assert not _servers(sockets) and not list(sockets.glob("*.sock"))
+
+
+@pytest.fixture(scope="module")
+def busybox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The busybox image in a registry of this module's (as tests/integration's fixture)."""
+    from tests.integration.conftest import _serve_registry
+
+    for host in _serve_registry(tmp_path_factory.mktemp("registry")):
+        script = Path(__file__).parents[2] / "scripts" / "seed_registry.py"
+        subprocess.run([sys.executable, str(script), host], check=True, capture_output=True)
+        yield f"{host}/library/busybox"
+
+
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        with contextlib.suppress(OSError):
+            children = _children(pending.pop())
+            found += children
+            pending += children
+    return found
+
+
+def _sockets_of(pid: int) -> set[str]:
+    links = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd))
+    return {link for link in links if link.startswith("socket:")}
+
+
+@pytest.mark.root
+def test_a_build_through_the_server_leaks_no_socket_into_its_containers_and_ctrl_c_ends_it(
+        sockets: Path, tmp_path: Path, busybox: str) -> None:
+    env, project = {**_env(sockets), "BAKE_ROOT": str(tmp_path / "root")}, _project(tmp_path)
+    (project / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo started && sleep 300\n")
+    server = _started(sockets, project, env)
+    proc = subprocess.Popen([sys.executable, "-m", "bake", "--progress=plain"], cwd=project, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen, line = "", ""
+    while not line.rstrip().endswith(" started"):  # the RUN's own output, not its step's name
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    (fork,) = _children(server)
+    _until(lambda: _sleepers(fork), "the RUN's sleep")
+    sleeper = _sleepers(fork)
+    private = _sockets_of(server) | _sockets_of(fork)  # the listening socket, the client's connection
+    for pid in _descendants(fork):  # runc, its shim, the container's processes
+        with contextlib.suppress(OSError):
+            assert not _sockets_of(pid) & private, Path(f"/proc/{pid}/cmdline").read_bytes()
+
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, seen + err
+    _until(lambda: not _sleepers(fork) and not Path(f"/proc/{sleeper[0]}").exists(), "the container killed")
+    assert str(tmp_path / "root") not in Path("/proc/self/mounts").read_text()  # and its mounts taken down
+
+
+def _sleepers(pid: int) -> list[int]:
+    found = []
+    for child in _descendants(pid):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{child}/comm").read_text().strip() == "sleep":
+                found.append(child)
+    return found
