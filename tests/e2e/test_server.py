@@ -228,7 +228,7 @@ def test_a_client_with_fewer_rights_or_another_niceness_has_another_server() -> 
 
 def _server_up(sockets: Path, other_than: int = 0) -> int:
     """The pid of the one server listening in ``sockets`` (once it listens), other than ``other_than``."""
-    _until(lambda: list(sockets.glob("*.sock")) and [p for p in _servers(sockets) if p != other_than],
+    _until(lambda: bool(list(sockets.glob("*.sock"))) and any(p != other_than for p in _servers(sockets)),
            "a server listening")
     _until(lambda: len([p for p in _servers(sockets) if p != other_than]) == 1, "one server left")
     (pid,) = [p for p in _servers(sockets) if p != other_than]
