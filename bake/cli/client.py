@@ -252,6 +252,10 @@ def fingerprint() -> bytes:
             parts.append(None)
     st = os.stat("/")
     parts.append((st.st_dev, st.st_ino))
+    import _locale  # built in (locale.py costs imports)
+
+    # What Python chose at start from LC_ALL/LC_CTYPE/LANG: the default encoding of files and names.
+    parts.append((_locale.setlocale(_locale.LC_CTYPE), sys.flags.utf8_mode, sys.getfilesystemencoding()))
     # The cgroup, the security label (AppArmor, SELinux), the audit session and the OOM killer's
     # preference; capabilities, no_new_privs, seccomp and the memory nodes: no more rights than here.
     for name in ("cgroup", "attr/current", "loginuid", "oom_score_adj"):

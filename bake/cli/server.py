@@ -202,6 +202,7 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, request["blocked"])
     os.environ.clear()
     os.environ.update(request["env"])
+    time.tzset()  # the C library read the server's TZ once; local times are the client's
     sys.argv = list(request["argv"])
     streams: list[Any] = []
     for fd, spec in enumerate(request["streams"]):

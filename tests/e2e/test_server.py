@@ -478,3 +478,23 @@ def _sleepers(pid: int) -> list[int]:
             if Path(f"/proc/{child}/comm").read_text().strip() == "sleep":
                 found.append(child)
     return found
+
+
+def test_a_client_of_another_locale_has_another_server() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k != "LANG"}
+    assert _digest_in({**env, "LC_ALL": "C"}) != _digest_in({**env, "LC_ALL": "C.UTF-8"})  # ASCII, UTF-8 mode
+
+
+@pytest.mark.root
+def test_local_times_are_the_clients(sockets: Path, tmp_path: Path) -> None:
+    """``bake explain`` prints when the last build ran, in the client's time zone (TZ), not the server's."""
+    env, project = _env(sockets), _project(tmp_path)
+    (project / "a").write_text("a\n")
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    assert _bake(project, {**env, "BAKE_SERVER": "off"}, "--set", "*.output=type=cacheonly").returncode == 0
+    _started(sockets, project, {**env, "TZ": "UTC0"})
+    for tz in ("UTC0", "EAST-14"):
+        alone = _bake(project, {**env, "TZ": tz, "BAKE_SERVER": "off"}, "explain")
+        served = _bake(project, {**env, "TZ": tz}, "explain")
+        assert served.returncode == alone.returncode == 0, served.stderr
+        assert served.stdout == alone.stdout and "built" in served.stdout
