@@ -348,8 +348,9 @@ def main() -> int:
                 print(f"BuildKit's docker.io mirror {mirror} is unreachable")
                 return 1
             mirror = stack.enter_context(own_registry(work))
-        sides: list[Bake | BuildKit] = [Bake(work, mirror, server=not args.no_server)]
-        stack.callback(sides[0].stop)
+        bake_side = Bake(work, mirror, server=not args.no_server)
+        stack.callback(bake_side.stop)
+        sides: list[Bake | BuildKit] = [bake_side]
         if with_bk:
             assert buildx is not None
             sides.append(BuildKit(buildx))
@@ -381,7 +382,9 @@ def main() -> int:
                         times[side.name][1].append(side.warm(d))
                 figures = {k: (statistics.median(c), statistics.median(w)) for k, (c, w) in times.items()}
             except Failed as e:
-                print(f"{name:16s} FAILED: {e}", flush=True)
+                done = {k: (statistics.median(c), statistics.median(w)) for k, (c, w) in times.items() if c and w}
+                bake_times = f" (bake: cold {done['bake'][0]:.2f} s, warm {done['bake'][1]:.2f} s)" if "bake" in done else ""
+                print(f"{name:16s} FAILED: {e}{bake_times}", flush=True)
                 continue
             bc, bw = figures["bake"]
             line = f"{name:16s} {bc:9.2f} {bw:9.2f}"
@@ -391,7 +394,7 @@ def main() -> int:
                 ratios["warm"].append((name, bw / kw))
                 line += f" {kc:8.2f} {kw:8.2f} {bc / kc:7.2f} {bw / kw:7.2f}"
             print(line, flush=True)
-        if with_bk:
+        if with_bk and ratios["cold"]:
             print()
             for kind, goal in (("cold", 0.8), ("warm", 0.8)):
                 rs = ratios[kind]
@@ -399,8 +402,6 @@ def main() -> int:
                 worst = max(rs, key=lambda x: x[1])
                 print(f"{kind}: geomean {g:.2f}× BuildKit (goal ≤ {goal}: {'met' if g <= goal else 'MISSED'}); "
                       f"worst {worst[1]:.2f}× ({worst[0]}; goal ≤ 1.5: {'met' if worst[1] <= 1.5 else 'MISSED'})")
-        bake_side = sides[0]
-        assert isinstance(bake_side, Bake)
         for name in ("busybox-run", "scratch-copy"):
             d = work / f"first-{name}"
             write_project(d, SCENARIOS[name][0]())
