@@ -5,12 +5,15 @@ one run in a process of its own."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -498,3 +501,54 @@ def test_local_times_are_the_clients(sockets: Path, tmp_path: Path) -> None:
         served = _bake(project, {**env, "TZ": tz}, "explain")
         assert served.returncode == alone.returncode == 0, served.stderr
         assert served.stdout == alone.stdout and "built" in served.stdout
+
+
+def _on_terminal(cwd: Path, env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    """``bake ARGS`` on a new 50×30 pseudo-terminal: its exit code and the final screen, times as N."""
+    import pty
+    import re
+
+    import pyte
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "bake", *args], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 50, 0, 0))
+    out = b""
+    with contextlib.suppress(OSError):  # EIO: every process holding the terminal has gone
+        while data := os.read(fd, 65536):
+            out += data
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    screen = pyte.Screen(50, 30)
+    pyte.ByteStream(screen).feed(out)
+    return os.waitstatus_to_exitcode(status), [re.sub(r"\d", "N", line.rstrip()) for line in screen.display]
+
+
+@pytest.mark.root
+def test_a_terminal_is_the_commands_terminal_with_its_size(sockets: Path, tmp_path: Path) -> None:
+    env, project = {**_env(sockets), "TERM": "xterm"}, _project(tmp_path)
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    (project / "a").write_text("a\n")
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    alone = {**env, "BAKE_SERVER": "off"}
+    assert _bake(project, alone, "--set", "*.output=type=cacheonly").returncode == 0
+    code, screen = _on_terminal(project, alone, "--set", "*.output=type=cacheonly")
+    assert code == 0 and any(line.startswith("[+] Building") for line in screen), screen
+    _started(sockets, project, env)
+    assert _on_terminal(project, env, "--set", "*.output=type=cacheonly") == (code, screen)
+
+
+def test_a_deleted_working_directory_is_reported_as_without_a_server(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    _started(sockets, project, env)
+    gone = tmp_path / "gone"
+    answers = []
+    for run in ({**env, "BAKE_SERVER": "off"}, env):
+        gone.mkdir()
+        r = subprocess.run(["sh", "-c", f'cd {gone} && rmdir {gone} && exec "$@"', "sh", sys.executable, "-m", "bake",
+                            "--print"], env=run, capture_output=True, text=True, timeout=60)
+        answers.append((r.returncode, r.stdout, r.stderr))
+    assert answers[0] == answers[1] and answers[0][0] == 1
