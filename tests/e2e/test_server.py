@@ -552,3 +552,35 @@ def test_a_deleted_working_directory_is_reported_as_without_a_server(sockets: Pa
                             "--print"], env=run, capture_output=True, text=True, timeout=60)
         answers.append((r.returncode, r.stdout, r.stderr))
     assert answers[0] == answers[1] and answers[0][0] == 1
+
+
+@needs_root
+def test_a_rootless_build_as_an_ordinary_user_is_served_and_ctrl_c_ends_it(bakeuser_dir: Path, busybox: str) -> None:
+    project = bakeuser_dir / "project"
+    project.mkdir()
+    (project / "Dockerfile").write_text(f"FROM {busybox}\nARG S=0\nRUN echo started && sleep $S\n")
+    (project / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=local,dest=out"]\n}\n')
+    for path in (project, project / "Dockerfile", project / "docker-bake.hcl"):
+        os.chown(path, 1001, 1001)
+    sockets = bakeuser_dir / "servers"
+    env = {**_env(sockets), "HOME": str(bakeuser_dir), "XDG_CACHE_HOME": str(bakeuser_dir / "cache")}
+    env.pop("BAKE_ROOT", None)
+    bake = [*as_bakeuser, sys.executable, "-m", "bake", "--progress=plain"]
+    first = subprocess.run(bake, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and (project / "out" / "bin" / "busybox").exists(), first.stderr
+    server = _server_up(sockets)
+
+    proc = subprocess.Popen([*bake, "--set", "*.args.S=300"], cwd=project, env=env, text=True, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen, line = "", ""
+    while not line.rstrip().endswith(" started"):
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    (fork,) = _children(server)
+    _until(lambda: _sleepers(fork), "the RUN's sleep, under the server's fork")
+    sleeper = _sleepers(fork)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, seen + err
+    _until(lambda: not Path(f"/proc/{sleeper[0]}").exists(), "the container killed")
