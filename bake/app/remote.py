@@ -27,7 +27,7 @@ from bake.buildkit.builders import Builder, Node, check, load, route, selected_n
 from bake.buildkit.exporters import TYPES, pushes
 from bake.errors import BuildFailed, ungrouped
 from bake.exporter.specs import plan_specs
-from bake.model import Plan, local_platform
+from bake.model import Plan, Target, build_platforms, local_platform
 from bake.progress.events import Noted, Planned, Sink
 
 if TYPE_CHECKING:
@@ -64,6 +64,11 @@ def build(resolved: Resolved, opts: BuildOptions, builder: Builder, sink: Sink) 
     return results
 
 
+def several(t: Target) -> bool:
+    """Whether ``t`` builds for several platforms (an entry ``a,b`` is two)."""
+    return len(build_platforms(t.platforms, local_platform())) > 1
+
+
 def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
     """What cannot be sent to a BuildKit builder yet, refused before anything builds."""
     def no(what: str) -> None:
@@ -73,7 +78,7 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
         for out in t.output or ():
             if out.type not in TYPES:
                 no(f"target {name}: output type={out.type} (supported: {', '.join(TYPES)})")
-            if out.type in ("image", "docker") and len(t.platforms or ()) > 1 and not pushes(out.type, dict(out.attrs)):
+            if out.type in ("image", "docker") and several(t) and not pushes(out.type, dict(out.attrs)):
                 no(f"target {name}: an image output (type={out.type}) of several platforms that is not pushed")
         if len(t.output or ()) > 1 and builder.driver != "remote":
             no(f"target {name}: several outputs (BuildKit before v0.13 exports once)")
@@ -81,13 +86,8 @@ def _refuse(plan: Plan, opts: BuildOptions, builder: Builder) -> None:
             for entry in entries or ():
                 if entry.type not in types:
                     no(f"target {name}: {what} type={entry.type} (supported: {', '.join(types)})")
-                if what == "cache-to" and len(t.platforms or ()) > 1:
+                if what == "cache-to" and several(t):
                     no(f"target {name}: cache-to of several platforms")
-        attests = [a for a in t.attest or () if not a.disabled]
-        if attests and builder.driver != "remote":
-            no(f"target {name}: attest (dockerd's BuildKit makes no attestations)")
-        if attests and len(t.platforms or ()) > 1:
-            no(f"target {name}: attest of several platforms")
 
 
 async def _connect(controls: list[Control]) -> list[DaemonInfo]:
@@ -138,12 +138,13 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
 
         for r, n in zip(roots, where, strict=True):  # an op the node's BuildKit lacks: refused before sending
             refuse_missing_ops(builder, nodes[n], infos[n].version, r.vertex)
+        env = dict(os.environ if req.env is None else req.env)
+        attests = [_attests(plan, r, env, builder, infos[n].version) for r, n in zip(roots, where, strict=True)]
         named = labels(roots)
         if len(nodes) > 1:
             for label, n in zip(named, where, strict=True):
                 sink(Noted(f"{label}: node {nodes[n].name}", time.time()))
         sink(Planned(tuple(named), 0, time.time()))
-        env = dict(os.environ if req.env is None else req.env)
         sources = stack.enter_context(Sources.open(plan, env, req.cwd))
         trees: dict[str, Tree] = {}
         sessions: dict[int, Session] = {}
@@ -151,8 +152,8 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
             sessions[n] = await stack.enter_async_context(
                 Session(controls[n], trees=trees, lister=lister, name="bake-contexts"))
         jobs = [Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root,
-                    len(plan.targets[root.target].platforms or ()) > 1, builder.driver)
-                for label, root, n in zip(named, roots, where, strict=True)]
+                    several(plan.targets[root.target]), builder.driver, attests=a)
+                for label, root, n, a in zip(named, roots, where, attests, strict=True)]
         if opts.publish == "after-all":
             # build everything first, exporting nothing; only when every target built, the same
             # solves again with their outputs (each step cached by then): nothing is published otherwise
@@ -190,6 +191,18 @@ async def _one(job: Job, sources: Sources, sink: Sink, solved: dict[int, TargetR
     solved[k] = result = await solve(job, sources, sink)
     if result.error is not None and stop is not None:
         stop.cancel()
+
+
+def _attests(plan: Plan, root: Root, env: Mapping[str, str], builder: Builder, version: str) -> tuple[tuple[str, str], ...]:
+    """The attestations one solve asks for, as buildx asks for them of that node (refused before
+    anything is sent where the node cannot make them)."""
+    from bake.buildkit.attests import per_platform, requested
+
+    t = plan.targets[root.target]
+    asked = requested(root.target, t.attest, env, builder.driver, version, builder.name)
+    if several(t):
+        asked = per_platform(asked, [o.type for o in t.output or ()])
+    return tuple(sorted(asked.items()))
 
 
 def _node_of(root: Root, served: list[tuple[str, ...]], builder: Builder, nodes: tuple[Node, ...]) -> int:

@@ -32,8 +32,8 @@ async def push_indexes(plan: Plan, solved: Sequence[TargetResult], results: list
         names = tuple(n for n in (attrs.get("name") or "").split(",") if n) or tuple(t.tags or ())
         mine = [s for s in solved if s.target == r.target]
         try:
-            index = _index(mine)
             with reported(sink, f"pushing index {', '.join(names)}", r.target):
+                index = _index(mine, await _attested(mine, names))
                 await _push(index, names)
         except BakeError as err:
             out.append(replace(r, error=err))
@@ -41,21 +41,58 @@ async def push_indexes(plan: Plan, solved: Sequence[TargetResult], results: list
         sink(Noted(f"{r.target}: pushed {', '.join(names)} ({index.digest}, {len(mine)} platforms)", time.time()))
         meta = {"containerimage.digest": index.digest, "containerimage.descriptor": index.descriptor().to_json(),
                 "image.name": ",".join(names)}
-        out.append(replace(r, metadata={**(r.metadata or {}), **meta}))
+        # one platform's config digest describes no index (buildx's metadata of several platforms has none)
+        kept = {k: v for k, v in (r.metadata or {}).items() if k != "containerimage.config.digest"}
+        out.append(replace(r, metadata={**kept, **meta}))
     return out
 
 
-def _index(platforms: Sequence[TargetResult]) -> oci.Document:
-    """The index of each platform's pushed manifest (its descriptor from the exporter's response)."""
-    manifests = []
+def _pushed(p: TargetResult) -> oci.Descriptor:
+    raw = (p.metadata or {}).get("containerimage.descriptor")
+    if not isinstance(raw, dict):
+        raise UsageError(f"target {p.target}: the daemon did not describe the image it pushed for {p.platforms[0]}")
+    return oci.Descriptor.from_json(raw)
+
+
+async def _attested(platforms: Sequence[TargetResult], names: Sequence[str]) -> dict[str, oci.Document]:
+    """The index each attested platform pushed (its image and attestation manifests), by digest,
+    read back from the registry: the daemon describes only the index it pushed."""
+    from bake.registry.client import RegistryError, default_client
+    from bake.registry.reference import parse_reference
+
+    wanted = [d.digest for d in map(_pushed, platforms) if d.media_type in oci.INDEX_TYPES]
+    if not wanted:
+        return {}
+    client = default_client()
+    ref = parse_reference(names[0])
+    try:
+        return {digest: await client.manifest(ref, digest) for digest in wanted}
+    except RegistryError as err:
+        raise UsageError(f"reading back the index a platform pushed to {names[0]}: {err}") from None
+    finally:
+        await client.aclose()
+
+
+def _index(platforms: Sequence[TargetResult], attested: dict[str, oci.Document]) -> oci.Document:
+    """The index of each platform's pushed manifest (its descriptor from the exporter's response);
+    a platform that pushed an index of its image and attestation (``attested``) gives both, and,
+    as in BuildKit's index of several platforms, every image comes before every attestation."""
+    images: list[oci.Descriptor] = []
+    attestations: list[oci.Descriptor] = []
     for p in platforms:
-        raw = (p.metadata or {}).get("containerimage.descriptor")
-        if not isinstance(raw, dict):
-            raise UsageError(f"target {p.target}: the daemon did not describe the image it pushed for {p.platforms[0]}")
-        d = oci.Descriptor.from_json(raw)
-        manifests.append(replace(d, platform=d.platform or oci.Platform.parse(p.platforms[0]), annotations=()))
-    docker = all(m.media_type == oci.DOCKER_MANIFEST for m in manifests)
-    return oci.index(manifests, kind=oci.DOCKER_LIST if docker else oci.INDEX)
+        d = _pushed(p)
+        if d.digest in attested:
+            for m in attested[d.digest].body["manifests"]:
+                one = oci.Descriptor.from_json(m)
+                (attestations if _is_attestation(one) else images).append(one)
+            continue
+        images.append(replace(d, platform=d.platform or oci.Platform.parse(p.platforms[0]), annotations=()))
+    docker = all(m.media_type == oci.DOCKER_MANIFEST for m in images) and not attestations
+    return oci.index(images + attestations, kind=oci.DOCKER_LIST if docker else oci.INDEX)
+
+
+def _is_attestation(d: oci.Descriptor) -> bool:
+    return dict(d.annotations).get("vnd.docker.reference.type") == "attestation-manifest"
 
 
 async def _push(index: oci.Document, names: Sequence[str]) -> None:

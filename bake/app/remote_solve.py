@@ -48,6 +48,7 @@ class Job:
     per_platform: bool  # the target builds for several platforms: local outputs go in subdirectories
     driver: str = "remote"  # "docker": image outputs go to the engine's image store
     export: bool = True  # False: build only (--publish after-all's first pass)
+    attests: tuple[tuple[str, str], ...] = ()  # attest:<type> frontend attributes (bake.buildkit.attests)
 
 
 class Sources:
@@ -138,7 +139,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
 
     from bake.buildkit import llb
     from bake.buildkit.control import SolveFailed
-    from bake.buildkit.exporters import response_metadata
+    from bake.buildkit.exporters import CONFIG_ATTR, response_metadata
     from bake.buildkit.progress import StatusMapper
     from bake.buildkit.proto import control_pb2 as api
     from bake.buildkit.session import Session
@@ -160,9 +161,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
         ref = secrets.token_hex(13)
         request = api.SolveRequest(Ref=ref, Definition=m.definition)
         _cache(request, job.plan.targets[root.target])
-        for a in job.plan.targets[root.target].attest or ():
-            if not a.disabled:  # BuildKit's solver makes provenance (and asks a scanner for an SBOM) itself
-                request.FrontendAttrs[f"attest:{a.type}"] = ",".join(f"{k}={v}" for k, v in a.attrs)
+        request.FrontendAttrs.update(dict(job.attests))  # BuildKit's solver attaches them itself
         with tempfile.TemporaryDirectory(prefix="bake-export-") as tmp:
             received = [os.path.join(tmp, f"out-{i}.tar") for i in range(len(exports))]
             receivers: dict[int, Receiver] = {}
@@ -193,6 +192,10 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
                             from bake.buildkit.drivers.docker import solve_into_engine
 
                             response = await solve_into_engine(control, request, exports[0][1])
+                        elif job.attests and (config := _config(exports)) is not None:
+                            # BuildKit keys the attestation by the platform of the result's own image
+                            # config (without one: the daemon's), so the config goes with the result
+                            response = await control.solve_returning(request, {CONFIG_ATTR: config.encode()})
                         else:
                             response = await control.solve(request)
                     except BakeError as err:
@@ -229,6 +232,13 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
         sink(Built(job.label, time.time(), "" if error is None else str(error)))
     return TargetResult(root.target, (root.platform,), (None,), outputs, error,
                         mapper.executed if mapper else 0, mapper.cached if mapper else 0, metadata)
+
+
+def _config(exports: list[tuple[ExportEntry, Export]]) -> str | None:
+    """The image config an image exporter of the solve carries (one for all: one root)."""
+    from bake.buildkit.exporters import CONFIG_ATTR
+
+    return next((dict(e.attrs)[CONFIG_ATTR] for _, e in exports if CONFIG_ATTR in dict(e.attrs)), None)
 
 
 def _writer(path: str) -> Receiver:

@@ -9,7 +9,7 @@ stubs are generated. Every failure reaching the caller is a ``BuilderError`` nam
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 # gRPC's C core logs failed handshakes to stderr on its own; bake reports every failure itself,
@@ -108,6 +108,13 @@ class Control:
         except grpc.aio.AioRpcError as err:
             raise SolveFailed(err.details() or str(err.code()), self.builder, self.node) from None
         return response
+
+    async def solve_returning(self, request: api.SolveRequest, metadata: Mapping[str, bytes]) -> api.SolveResponse:
+        """Solve ``request`` so that its result carries ``metadata`` (a client-side gateway build:
+        ``bake.buildkit.gateway``), which BuildKit's exporters and attestations read."""
+        from bake.buildkit.gateway import solve_returning
+
+        return await solve_returning(self, request, metadata)
 
     async def status(self, ref: str) -> AsyncIterator[api.StatusResponse]:
         """Progress of solve ``ref`` until it ends (may start before the solve does)."""

@@ -32,7 +32,7 @@ def _plan(tmp_path: Path, body: str) -> Plan:
     ('  cache-to = ["type=local,dest=c"]', "cache-to type=local (supported: registry, inline)"),
     ('  cache-from = ["type=inline"]', "cache-from type=inline (supported: registry)"),
     ('  cache-to = ["type=registry,ref=r/c"]\n  platforms = ["linux/amd64", "linux/arm64"]', "cache-to of several"),
-    ('  attest = ["type=provenance,mode=max"]\n  platforms = ["linux/amd64", "linux/arm64"]', "attest of several"),
+    ('  cache-to = ["type=registry,ref=r/c"]\n  platforms = ["linux/amd64,linux/arm64"]', "cache-to of several"),  # a,b is two
 ])
 def test_refused_before_building(tmp_path: Path, body: str, what: str) -> None:
     with pytest.raises(NotSupportedRemote, match="target t: " + what.replace("(", r"\(").replace(")", r"\)")):
@@ -44,7 +44,9 @@ def test_accepted_shapes(tmp_path: Path) -> None:
                  '  output = ["type=local,dest=out"]\n  platforms = ["linux/amd64", "linux/arm64"]',
                  '  cache-to = ["type=inline"]\n  cache-from = ["type=registry,ref=r/c"]\n  output = ["type=docker,dest=i.tar"]',
                  '  output = ["type=local,dest=a", "type=tar,dest=b.tar"]',
-                 '  output = ["type=oci,dest=i.tar", "type=tar,dest=f.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]'):
+                 '  output = ["type=oci,dest=i.tar", "type=tar,dest=f.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]',
+                 '  attest = ["type=provenance,mode=max"]\n  output = ["type=registry"]\n  tags = ["r/app:1"]\n'
+                 '  platforms = ["linux/amd64", "linux/arm64"]'):
         _refuse(_plan(tmp_path, body), BuildOptions(), BUILDER)  # no error
     with pytest.raises(NotSupportedRemote, match="several outputs"):  # dockerd's BuildKit exports once
         _refuse(_plan(tmp_path, '  output = ["type=local,dest=a", "type=tar,dest=b.tar"]'), BuildOptions(),
@@ -69,12 +71,35 @@ def test_the_index_of_each_platforms_pushed_manifest() -> None:
             desc["platform"] = oci.Platform.parse(platform).to_json()
         return TargetResult("t", (platform,), (None,), (), None, 0, 0, {"containerimage.descriptor": desc})
 
-    index = _index([pushed("linux/amd64", "sha256:aa"), pushed("linux/arm64/v8", "sha256:bb", described=False)])
+    index = _index([pushed("linux/amd64", "sha256:aa"), pushed("linux/arm64/v8", "sha256:bb", described=False)], {})
     assert index.media_type == oci.INDEX
     assert index.body["manifests"] == [
         {"mediaType": oci.MANIFEST, "digest": "sha256:aa", "size": 500, "platform": {"architecture": "amd64", "os": "linux"}},
         {"mediaType": oci.MANIFEST, "digest": "sha256:bb", "size": 500,
          "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]
+
+
+def test_attested_platforms_give_every_image_then_every_attestation() -> None:
+    """Each platform pushed an index of its image and attestation (buildx's default provenance);
+    the target's index lists the images, then the attestations, as BuildKit's of several platforms."""
+    def image(digest: str, platform: str) -> dict[str, object]:
+        return {"mediaType": oci.MANIFEST, "digest": digest, "size": 500, "platform": oci.Platform.parse(platform).to_json()}
+
+    def attestation(digest: str, of: str) -> dict[str, object]:
+        return {"mediaType": oci.MANIFEST, "digest": digest, "size": 800,
+                "annotations": {"vnd.docker.reference.digest": of, "vnd.docker.reference.type": "attestation-manifest"},
+                "platform": {"architecture": "unknown", "os": "unknown"}}
+
+    parts = {p: oci.index([oci.Descriptor.from_json(image(f"sha256:i-{p[6:]}", p)),
+                           oci.Descriptor.from_json(attestation(f"sha256:a-{p[6:]}", f"sha256:i-{p[6:]}"))])
+             for p in ("linux/amd64", "linux/arm64")}
+    results = [TargetResult("t", (p,), (None,), (), None, 0, 0, {"containerimage.descriptor": d.descriptor().to_json()})
+               for p, d in parts.items()]
+    index = _index(results, {d.digest: d for d in parts.values()})
+    assert index.media_type == oci.INDEX
+    assert index.body["manifests"] == [
+        image("sha256:i-amd64", "linux/amd64"), image("sha256:i-arm64", "linux/arm64"),
+        attestation("sha256:a-amd64", "sha256:i-amd64"), attestation("sha256:a-arm64", "sha256:i-arm64")]
 
 
 def _tarball(path: Path, files: dict[str, bytes]) -> None:
@@ -104,8 +129,9 @@ def test_platform_tarballs_joined_as_the_embedded_worker_writes_them(tmp_path: P
                                                     "annotations": {"io.containerd.image.name": "r/app:1"}}]}
         _tarball(Path(part(str(tmp_path / "img.tar"), platform)), {
             "oci-layout": b"{}", "index.json": json.dumps(index).encode(), blob: shared})
-    result = TargetResult("t", ("linux/amd64", "linux/arm64"), (None, None), (), None, 0, 0)
-    assert merge_parts(plan, [result], str(tmp_path)) == [result]
+    result = TargetResult("t", ("linux/amd64", "linux/arm64"), (None, None), (), None, 0, 0,
+                          {"containerimage.config.digest": "sha256:cc"})  # the last part's
+    (got,) = merge_parts(plan, [result], str(tmp_path))
     with tarfile.open(tmp_path / "fs.tar") as tf:
         assert {m.name: tf.extractfile(m).read() for m in tf if m.isreg()} == {  # type: ignore[union-attr]
             "linux_amd64/etc/hostname": b"linux/amd64", "linux_arm64/etc/hostname": b"linux/arm64"}
@@ -118,3 +144,42 @@ def test_platform_tarballs_joined_as_the_embedded_worker_writes_them(tmp_path: P
     assert [(m["digest"], m["platform"]["architecture"]) for m in inner["manifests"]] == [
         ("sha256:aa", "amd64"), ("sha256:bb", "arm64")]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []  # parts removed
+    # the metadata names the joined index, as buildx's of one solve of both platforms
+    assert got.metadata == {"containerimage.digest": top["digest"],
+                            "containerimage.descriptor": {"mediaType": oci.INDEX, "digest": top["digest"],
+                                                          "size": top["size"]}}
+
+
+def test_attested_platform_tarballs_join_into_one_index_of_images_then_attestations(tmp_path: Path) -> None:
+    """Each part is an index of one platform's image and its attestation; joined, the images come
+    first and the attestations after, as in BuildKit's tarball of several platforms, and the
+    parts' own indexes are left out."""
+    import json
+    import tarfile
+
+    from bake.app.remote_merge import merge_parts, part
+
+    plan = _plan(tmp_path, '  output = ["type=oci,dest=img.tar"]\n  platforms = ["linux/amd64", "linux/arm64"]')
+    for platform in ("linux/amd64", "linux/arm64"):
+        arch = platform.partition("/")[2]
+        own = oci.index([
+            oci.Descriptor(oci.MANIFEST, f"sha256:i-{arch}", 5, oci.Platform.parse(platform)),
+            oci.Descriptor(oci.MANIFEST, f"sha256:a-{arch}", 7, oci.Platform("unknown", "unknown"),
+                           (("vnd.docker.reference.digest", f"sha256:i-{arch}"),
+                            ("vnd.docker.reference.type", "attestation-manifest")))])
+        top = {"schemaVersion": 2, "manifests": [own.descriptor().to_json()]}
+        _tarball(Path(part(str(tmp_path / "img.tar"), platform)), {
+            "oci-layout": b"{}", "index.json": json.dumps(top).encode(),
+            "blobs/sha256/" + own.digest.removeprefix("sha256:"): own.raw})
+    (got,) = merge_parts(plan, [TargetResult("t", ("linux/amd64", "linux/arm64"), (None, None), (), None, 0, 0)],
+                         str(tmp_path))
+    with tarfile.open(tmp_path / "img.tar") as tf:
+        (top,) = json.loads(tf.extractfile("index.json").read())["manifests"]  # type: ignore[union-attr]
+        inner = json.loads(tf.extractfile("blobs/" + top["digest"].replace(":", "/")).read())  # type: ignore[union-attr]
+        blobs = [n for n in tf.getnames() if n.startswith("blobs/")]
+    assert [(m["digest"], m["platform"]["architecture"]) for m in inner["manifests"]] == [
+        ("sha256:i-amd64", "amd64"), ("sha256:i-arm64", "arm64"), ("sha256:a-amd64", "unknown"),
+        ("sha256:a-arm64", "unknown")]
+    assert inner["manifests"][2]["annotations"]["vnd.docker.reference.digest"] == "sha256:i-amd64"
+    assert blobs == ["blobs/" + top["digest"].replace(":", "/")]
+    assert (got.metadata or {})["containerimage.digest"] == top["digest"]

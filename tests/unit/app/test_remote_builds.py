@@ -45,6 +45,7 @@ class Daemon:
         self.response = response or {}
         self.sends = sends  # the export's bytes, back through the receiver bake opened
         self.solves: list[api.SolveRequest] = []
+        self.returned: list[dict[str, bytes]] = []  # the metadata of each solve whose result the client returned
         self.sessions = 0
         self.closed = 0
 
@@ -107,6 +108,10 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
             if self.daemon.fail:
                 raise SolveFailed(f"process did not complete successfully: {self.daemon.fail}", self.builder, self.node)
             return api.SolveResponse(ExporterResponse=self.daemon.response)
+
+        async def solve_returning(self, request: api.SolveRequest, metadata: dict[str, bytes]) -> api.SolveResponse:
+            self.daemon.returned.append(dict(metadata))
+            return await self.solve(request)
 
         async def status(self, ref: str) -> AsyncIterator[api.StatusResponse]:
             while not any(r.Ref == ref for r in self.daemon.solves):
@@ -276,7 +281,9 @@ def test_an_image_push_carries_bakes_config_cache_and_attestations(tmp_path: Pat
     assert config["config"]["Labels"] == {"team": "x"} and config["created"] == "1970-01-01T00:00:10Z"
     assert [(c.Type, dict(c.Attrs)) for c in request.Cache.Imports] == [("registry", {"ref": "r.example/cache"})]
     assert [c.Type for c in request.Cache.Exports] == ["inline"]
-    assert dict(request.FrontendAttrs) == {"attest:provenance": "mode=max"}
+    assert dict(request.FrontendAttrs) == {"attest:provenance": "type=provenance,mode=max"}  # as buildx sends it
+    # the result carries the config: BuildKit keys the attestation by the platform it names
+    assert node.returned == [{"containerimage.config": attrs["containerimage.config"].encode()}]
     assert (result.metadata or {})["containerimage.digest"] == descriptor["digest"]
     assert (result.metadata or {})["containerimage.descriptor"] == descriptor
 
