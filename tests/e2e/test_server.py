@@ -98,7 +98,8 @@ def test_the_second_command_runs_in_a_fork_of_the_server_with_the_clients_world(
     server = _started(sockets, project, env)
 
     proc, fork = _blocked_on_stdin(project, {**env, "GREETING": "bonjour"}, server)
-    assert os.readlink(f"/proc/{fork}/cwd") == str(project)  # the client's directory
+    _answered(fork)
+    assert os.readlink(f"/proc/{fork}/cwd") == str(project)  # the client's directory (the server's is /)
     assert proc.pid not in _children(server)
     out, err = proc.communicate(HCL, timeout=60)  # the client's stdin, stdout and environment
     assert proc.returncode == 0, err
@@ -584,3 +585,51 @@ def test_a_rootless_build_as_an_ordinary_user_is_served_and_ctrl_c_ends_it(bakeu
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, seen + err
     _until(lambda: not Path(f"/proc/{sleeper[0]}").exists(), "the container killed")
+
+
+@pytest.mark.root
+def test_outputs_are_written_with_the_clients_umask(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    (project / "a").write_text("a\n")
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    _started(sockets, project, env)
+    modes = []
+    for run, dest in (({**env, "BAKE_SERVER": "off"}, "alone"), (env, "served")):
+        r = subprocess.run(["sh", "-c", 'umask 027 && exec "$@"', "sh", sys.executable, "-m", "bake", "--set",
+                            f"*.output=type=local,dest={dest}"], cwd=project, env=run, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        modes.append((project / dest).stat().st_mode)
+    assert modes[0] == modes[1] and not modes[1] & 0o007
+
+
+def test_two_commands_at_once_each_with_its_own_world(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    first = subprocess.Popen([sys.executable, "-m", "bake", "-f", "-", "--print"], cwd=project, text=True,
+                             env={**env, "GREETING": "one"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    second = subprocess.Popen([sys.executable, "-m", "bake", "-f", "-", "--print"], cwd=project, text=True,
+                              env={**env, "GREETING": "two"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    _until(lambda: len(_children(server)) == 2, "both taken by the server")
+    out_two, _ = second.communicate(HCL, timeout=60)
+    out_one, _ = first.communicate(HCL, timeout=60)
+    assert first.returncode == second.returncode == 0
+    assert '"GREETING": "one"' in out_one and '"GREETING": "two"' in out_two
+
+
+def test_a_reader_that_stops_early_ends_the_command_as_it_ends_one_of_its_own(sockets: Path, tmp_path: Path) -> None:
+    """``bake --print | head -1``: the same exit code and no complaint on stderr."""
+    env, project = _env(sockets), _project(tmp_path)
+    many = "".join(f'target "t{i}" {{\n  args = {{ N = "{i}" }}\n}}\n' for i in range(2000))
+    (project / "docker-bake.hcl").write_text(many + 'group "default" {\n  targets = [' +
+                                            ", ".join(f'"t{i}"' for i in range(2000)) + "]\n}\n")
+    _started(sockets, project, env)
+    answers = []
+    for run in ({**env, "BAKE_SERVER": "off"}, env):
+        proc = subprocess.Popen([sys.executable, "-m", "bake", "--print"], cwd=project, env=run,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b"{\n"
+        proc.stdout.close()
+        answers.append((proc.wait(timeout=60), proc.stderr.read()))
+        proc.stderr.close()
+    assert answers[0] == answers[1] == (0, b"")
