@@ -104,16 +104,19 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
     previous = {signum: _signal.getsignal(signum) for signum in (*FORWARDED_SIGNALS, SIGTSTP)}
     ignored = [signum for signum, handler in previous.items() if handler == _signal.SIG_IGN]
     sent: list[int] = []
+    pending: list[int] = []  # come before the copy ran: sent once it has (each exactly once)
     fork = 0
 
     def relay(signum: int, frame: object) -> None:
         if signum != SIGWINCH:
             sent.append(signum)
-        if fork:
-            try:  # noqa: SIM105 (contextlib's import is a cost this module avoids)
-                sock.sendall(b"S" + bytes([signum]))
-            except OSError:
-                pass
+        if not fork:
+            pending.append(signum)
+            return
+        try:  # noqa: SIM105 (contextlib's import is a cost this module avoids)
+            sock.sendall(b"S" + bytes([signum]))
+        except OSError:
+            pass
 
     def suspend(signum: int, frame: object) -> None:
         """Ctrl-Z: the copy's process group stops (SIGTSTP does not stop a group without a terminal),
@@ -154,11 +157,10 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
         for signum, handler in previous.items():
             _signal.signal(signum, handler)
         return 128 + sent[0] if sent else None
-    early = list(sent)
     fork = int.from_bytes(taken[1:], "big")
     try:
-        for signum in early:
-            sock.sendall(b"S" + bytes([signum]))
+        while pending:  # a signal from here on is relayed by the handler itself
+            sock.sendall(b"S" + bytes([pending.pop(0)]))
     except OSError:
         pass
     answer = _read(sock, 2)
