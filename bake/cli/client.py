@@ -228,6 +228,7 @@ def server_directory() -> str | None:
         runtime = os.environ.get("XDG_RUNTIME_DIR")
         directory = os.path.join(runtime, "bake") if runtime else f"/tmp/bake-server-{uid}"
     try:
+        directory = os.path.abspath(directory)  # the server runs in /
         os.mkdir(directory, 0o700)
     except FileExistsError:
         pass

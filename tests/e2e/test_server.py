@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bake.cli import client
+from bake.cli import server as server_module
 
 HCL = 'variable "GREETING" {}\ntarget "default" {\n  args = { GREETING = GREETING }\n}\n'
 
@@ -633,3 +634,39 @@ def test_a_reader_that_stops_early_ends_the_command_as_it_ends_one_of_its_own(so
         answers.append((proc.wait(timeout=60), proc.stderr.read()))
         proc.stderr.close()
     assert answers[0] == answers[1] == (0, b"")
+
+
+def test_a_relative_socket_directory_is_the_same_directory_for_client_and_server(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    sockets = project / "servers"
+    env = _env(sockets)
+    env["BAKE_SERVER_DIR"] = "servers"
+    try:
+        server = _started(sockets, project, env)
+        time.sleep(3 * server_module.POLL_SECONDS)  # the server has looked at its socket a few times
+        assert _servers(sockets) == [server], "the server lost its socket"
+        proc, _ = _blocked_on_stdin(project, env, server)
+        _, err = proc.communicate(HCL, timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        for pid in _servers(sockets):
+            os.kill(pid, signal.SIGKILL)
+
+
+@needs_root
+@pytest.mark.parametrize("planted", ["another user's directory", "a link to a private directory"])
+def test_a_socket_directory_planted_by_another_user_is_not_used(planted: str, bakeuser_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    sockets = bakeuser_dir / "servers"
+    if planted == "another user's directory":
+        subprocess.run([*as_bakeuser, "mkdir", "-m", "700", str(sockets)], check=True)
+    else:
+        private = tmp_path / "private"
+        private.mkdir(mode=0o700)
+        subprocess.run([*as_bakeuser, "ln", "-s", str(private), str(sockets)], check=True)
+    env, project = _env(sockets), _project(tmp_path)
+    for _ in range(2):
+        r = _bake(project, {**env, "GREETING": "x"}, "--print")
+        assert r.returncode == 0 and '"GREETING": "x"' in r.stdout, r.stderr
+    time.sleep(0.5)
+    assert not _servers(sockets) and not list(sockets.glob("*"))
