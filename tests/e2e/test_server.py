@@ -406,12 +406,17 @@ def test_clients_racing_to_start_a_server_leave_one(sockets: Path, tmp_path: Pat
     assert proc.returncode == 0, err
 
 
-def test_a_client_under_no_new_privs_never_uses_a_server(sockets: Path, tmp_path: Path) -> None:
-    """Its seccomp filters or Landlock rules cannot be read back and compared: a server started
-    under other ones would run its command with rights it does not have."""
+@pytest.mark.parametrize("client", ["under no_new_privs", "with a chosen hash seed"])
+def test_a_client_the_server_cannot_match_never_uses_one(client: str, sockets: Path, tmp_path: Path) -> None:
+    """Under no_new_privs, its seccomp filters or Landlock rules cannot be read back and compared: a
+    server started under other ones would run its command with rights it does not have. With a
+    chosen PYTHONHASHSEED, the server's seed is another."""
     env, project = _env(sockets), _project(tmp_path)
+    wrapper = ["setpriv", "--no-new-privs"] if client == "under no_new_privs" else []
+    if client == "with a chosen hash seed":
+        env["PYTHONHASHSEED"] = "123"
     for _ in range(2):
-        r = subprocess.run(["setpriv", "--no-new-privs", sys.executable, "-m", "bake", "--list=targets"], cwd=project,
+        r = subprocess.run([*wrapper, sys.executable, "-m", "bake", "--list=targets"], cwd=project,
                            env=env, capture_output=True, timeout=60)
         assert r.returncode == 0, r.stderr
     time.sleep(0.5)
