@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from bake._record import replace
 from bake.app import Request, resolve
 from bake.app.build import BuildOptions, build
 from bake.app.outputs import TargetResult
@@ -316,10 +317,16 @@ def test_publish_after_all_exports_only_when_every_target_built(tmp_path: Path, 
 class IndexClient:
     """What pushing an index asks of a registry client; counts pushes and closes."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, stored: dict[str, oci.Document] | None = None) -> None:
         self.pushed: list[tuple[str, str, str | None]] = []
         self.closed = 0
         self.fail = fail
+        self.stored = stored or {}  # what the daemons pushed by digest
+        self.read: list[tuple[str, str]] = []
+
+    async def manifest(self, ref: Any, reference: str) -> oci.Document:
+        self.read.append((f"{ref.registry}/{ref.repository}", reference))
+        return self.stored[reference]
 
     async def push_manifest(self, ref: Any, doc: oci.Document, tag: str | None = None) -> str:
         from bake.registry.client import RegistryError
@@ -360,6 +367,53 @@ def test_a_multi_node_push_gets_the_index_of_every_platform(tmp_path: Path, worl
     assert (repo, tag) == ("r.example/app", "1") and client.closed == 1
     assert (result.metadata or {})["containerimage.digest"] == digest
     assert (result.metadata or {})["image.name"] == "r.example/app:1"
+
+
+def test_attested_platforms_pushed_by_two_nodes_become_one_index_of_images_then_attestations(
+        tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """buildx's default provenance on every platform's solve: each node pushes an index of its
+    image and attestation; bake reads both back and pushes one index, as BuildKit orders it."""
+    def attested(platform: str) -> oci.Document:
+        image = oci.Descriptor(oci.MANIFEST, "sha256:" + platform[6] * 64, 100, oci.Platform.parse(platform))
+        return oci.index([image, oci.Descriptor(oci.MANIFEST, "sha256:" + platform[7] * 64, 50,
+                                                oci.Platform("unknown", "unknown"),
+                                                (("vnd.docker.reference.digest", image.digest),
+                                                 ("vnd.docker.reference.type", "attestation-manifest")))])
+
+    parts = {p: attested(p) for p in ("linux/amd64", "linux/arm64")}
+    daemons = {p: Daemon((p,), response={
+        "containerimage.digest": d.digest,
+        "containerimage.descriptor": base64.b64encode(json.dumps(d.descriptor().to_json()).encode()).decode()})
+        for p, d in parts.items()}
+    client = IndexClient(stored={d.digest: d for d in parts.values()})
+    monkeypatch.setattr("bake.registry.client.default_client", lambda: client)
+    req = project(tmp_path, TWO % '  output = ["type=registry"]\n  tags = ["r.example/app:1"]\n', world,
+                  ("n0", daemons["linux/amd64"]), ("n1", daemons["linux/arm64"]))
+    (result,) = bake(req)
+    for platform, daemon in daemons.items():
+        (request,) = daemon.solves
+        assert dict(request.FrontendAttrs) == {"attest:provenance": "mode=min,inline-only=true"}  # buildx's default
+        (returned,) = daemon.returned  # the result went back with its config, naming its platform
+        assert json.loads(returned["containerimage.config"])["architecture"] == platform.partition("/")[2]
+    assert sorted(client.read) == sorted(("r.example/app", d.digest) for d in parts.values())
+    ((_, digest, tag),) = client.pushed
+    index = oci.index([*(oci.Descriptor.from_json(d.body["manifests"][0]) for d in parts.values()),
+                       *(oci.Descriptor.from_json(d.body["manifests"][1]) for d in parts.values())])
+    assert (digest, tag) == (index.digest, "1")
+    assert (result.metadata or {})["containerimage.digest"] == index.digest
+    assert "containerimage.config.digest" not in (result.metadata or {})
+
+
+@pytest.mark.parametrize(("env", "asked"), [({}, {"attest:provenance": "mode=min,inline-only=true"}),
+                                            ({"BUILDX_NO_DEFAULT_ATTESTATIONS": "1"}, {})])
+def test_a_plain_solve_asks_for_buildx_default_provenance_unless_turned_off(
+        tmp_path: Path, world: World, env: dict[str, str], asked: dict[str, str]) -> None:
+    node = Daemon(("linux/amd64",))
+    req = project(tmp_path, 'target "t" {\n  output = ["type=cacheonly"]\n}\n', world, ("n0", node))
+    bake(replace(req, env={**(req.env or {}), **env}))
+    (request,) = node.solves
+    assert dict(request.FrontendAttrs) == asked
+    assert node.returned == []  # no image config to carry: a plain solve
 
 
 def test_registry_credentials_for_the_daemon_come_from_the_docker_config(tmp_path: Path) -> None:
