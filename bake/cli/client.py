@@ -19,9 +19,10 @@ The protocol, over a unix socket in a directory only this user can enter:
 The fingerprint names everything a forked copy would otherwise get wrong: bake's code (every
 module's size and mtime), the interpreter and its search path, and the process's world — its
 namespaces, root, cgroup, user, groups, capabilities, seccomp mode, security label, audit session,
-resource limits, OOM score, niceness, CPU and memory affinity (a client never gets more rights or
-another world through the server than it has). One server serves one fingerprint; its socket is
-named by the fingerprint's digest, and the copy compares the whole fingerprint again. What no
+resource limits, OOM score, niceness, CPU and memory affinity, locale, the dynamic loader's
+variables (a client never gets more rights or another world through the server than it has). One
+server serves one fingerprint; its socket is named by the fingerprint's digest, and the copy
+compares the whole fingerprint again. What no
 fingerprint can compare stays out: a process under ``no_new_privs`` (seccomp filters, Landlock), a
 closed standard stream, a chosen hash seed. The client talks only to a server of its own uid
 (``SO_PEERCRED``), the server only to clients of its own.
@@ -259,6 +260,8 @@ def fingerprint() -> bytes:
 
     # What Python chose at start from LC_ALL/LC_CTYPE/LANG: the default encoding of files and names.
     parts.append((_locale.setlocale(_locale.LC_CTYPE), sys.flags.utf8_mode, sys.getfilesystemencoding()))
+    # What the dynamic loader and the C library read once, at start (LD_PRELOAD: fakeroot, proxychains…).
+    parts.append(sorted((k, v) for k, v in os.environ.items() if k.startswith(("LD_", "GLIBC_", "MALLOC_"))))
     # The cgroup, the security label (AppArmor, SELinux), the audit session and the OOM killer's
     # preference; capabilities, no_new_privs, seccomp and the memory nodes: no more rights than here.
     for name in ("cgroup", "attr/current", "loginuid", "oom_score_adj"):

@@ -495,6 +495,13 @@ def test_a_client_of_another_locale_has_another_server() -> None:
     assert _digest_in({**env, "LC_ALL": "C"}) != _digest_in({**env, "LC_ALL": "C.UTF-8"})  # ASCII, UTF-8 mode
 
 
+def test_a_client_with_libraries_preloaded_has_another_server() -> None:
+    """LD_PRELOAD (fakeroot, proxychains, libfaketime…) acts on a process at its start: a fork of a
+    server started without it would run the command without it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LD_")}
+    assert _digest_in({**env, "LD_PRELOAD": "libm.so.6"}) != _digest_in(env)
+
+
 @pytest.mark.root
 def test_local_times_are_the_clients(sockets: Path, tmp_path: Path) -> None:
     """``bake explain`` prints when the last build ran, in the client's time zone (TZ), not the server's."""
