@@ -23,6 +23,13 @@ code), warm 0.10-0.12x. On the 14 scenarios the pre-issue code finished (its fan
 'umount: target is busy'): cold geomean 1.44x -> 1.33x, warm 0.76x -> 0.72x. bake's time to its
 first step: 0.52 s (busybox-run) and 0.42 s (scratch-copy) against a 0.15 s goal.
 
+With the build server (bake.cli.server, session 5; load 2-16 from other work, runs 3): cold geomean
+0.70x (worst fan-out-100 1.26x under load 16, 0.79x on its own), warm 0.23x (worst multi-stage
+0.44x); scratch-copy 0.09 vs 0.12 s cold, 0.04 vs 0.10 s warm; --debian: debian-app 0.75x,
+debian-apt 0.78x cold, 0.02x warm; time to the first step 0.041-0.064 s (scratch-copy), 0.09 s
+(busybox-run). fan-out-400: BuildKit failed twice here ("no active session ... context deadline
+exceeded"); bake 66 s cold, 1.2 s warm under load.
+
 Run: .venv/bin/python benchmarks/vs_buildkit.py [--runs N] [--only NAME,...] [--no-buildkit] [--no-server]
      [--large] [--debian]
 """
