@@ -11,7 +11,8 @@ The protocol, over a unix socket in a directory only this user can enter:
   encodings and *fingerprint*, with its stdin, stdout, stderr and working directory as file
   descriptors (``SCM_RIGHTS``), so the command reads and writes exactly what it would have here;
 - the server's copy answers ``R`` and its pid once it has taken the command, then ``X`` and the
-  exit code; ``F`` instead of ``R`` means "not for me" and the command runs here;
+  exit code; ``F`` instead of ``R`` means "not for me" and the command runs here; when a signal
+  kills the copy, the server (which keeps its end of the connection) sends ``K`` and the signal;
 - a signal the client receives (Ctrl-C, SIGTERM, SIGHUP, a resized terminal) goes over as ``S`` and
   its number; Ctrl-Z stops the copy's process group and continues it with the client; the
   client's end closing is a SIGTERM to the copy (a killed client stops its build).
@@ -149,7 +150,9 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
         })
         fds = _fd_bytes([0, 1, 2, cwd])
         sock.sendmsg([len(request).to_bytes(4, "big"), request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-        taken = _read(sock, 5)
+        taken = _read(sock, 1)  # "F" comes alone
+        if taken == b"R":
+            taken += _read(sock, 4)
     except OSError:
         taken = b""
     finally:
@@ -167,9 +170,15 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
     answer = _read(sock, 2)
     if len(answer) == 2 and answer[:1] == b"X":
         return answer[1]
-    if sent:  # the signal ended the copy without a word: end as it would have ended this process
-        _signal.signal(sent[-1], _signal.SIG_DFL)
-        os.kill(os.getpid(), sent[-1])
+    # A signal ended the copy without a word (the server says which, unless it is gone too; else
+    # the one relayed last): end as it would have ended this process.
+    killer = answer[1] if len(answer) == 2 and answer[:1] == b"K" else sent[-1] if sent else 0
+    if killer:
+        try:  # noqa: SIM105 (contextlib's import is a cost this module avoids)
+            _signal.signal(killer, _signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL's cannot be set, nor needs to be
+            pass
+        os.kill(os.getpid(), killer)
     sys.stderr.write("bake: the command's process (a fork of the build server) ended without an exit code\n")
     return 1
 

@@ -50,8 +50,9 @@ def serve(path: str, facts: bytes, idle: float) -> None:
     os.chdir("/")  # the first client's directory stays unmountable no longer than its command
     gc.freeze()  # the forks share the imported heap instead of copying it on the collector's first pass
     last = time.monotonic()
+    forks: dict[int, socket.socket] = {}  # each running command's connection, to say how it ended
     while True:
-        _reap()
+        _reap(forks)
         try:
             conn, _ = listener.accept()
         except TimeoutError:
@@ -62,10 +63,13 @@ def serve(path: str, facts: bytes, idle: float) -> None:
         if _peer_uid(conn) != os.getuid():
             conn.close()
             continue
-        if os.fork() == 0:
+        pid = os.fork()
+        if pid == 0:
             listener.close()
+            for other in forks.values():  # another command's client waits for its end to close
+                other.close()
             _run(conn, facts)  # never returns
-        conn.close()
+        forks[pid] = conn
     if _still_ours(path, inode):
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -122,10 +126,23 @@ def _still_ours(path: str, inode: int) -> bool:
         return False
 
 
-def _reap() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
+def _reap(forks: dict[int, socket.socket]) -> None:
+    """Collect the commands that ended; to the client of one a signal killed (the OOM killer's
+    SIGKILL, a crash), ``K`` and the signal, so it ends as a process of its own would have."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+        conn = forks.pop(pid, None)
+        if conn is None:
+            continue
+        if os.WIFSIGNALED(status):
+            with contextlib.suppress(OSError):
+                conn.sendall(b"K" + bytes([os.WTERMSIG(status)]))
+        conn.close()
 
 
 def _peer_uid(conn: socket.socket) -> int:

@@ -682,3 +682,17 @@ def test_a_socket_directory_planted_by_another_user_is_not_used(planted: str, ba
         assert r.returncode == 0 and '"GREETING": "x"' in r.stdout, r.stderr
     time.sleep(0.5)
     assert not _servers(sockets) and not list(sockets.glob("*"))
+
+
+def test_a_command_killed_by_a_signal_ends_its_client_by_that_signal(sockets: Path, tmp_path: Path) -> None:
+    """As the OOM killer's SIGKILL ends a process of its own: the shell sees 137, not 1."""
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    proc, fork = _blocked_on_stdin(project, env, server)
+    _answered(fork)
+    os.kill(fork, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    proc, _ = _blocked_on_stdin(project, env, server)  # the server serves on
+    _, err = proc.communicate(HCL, timeout=60)
+    assert proc.returncode == 0, err
