@@ -89,3 +89,8 @@ def test_bake_on_a_remote_builder_attests_as_buildx_did(tmp_path: Path, name: st
         assert meta["containerimage.digest"] == top["digest"]
     if "provenance.json" in want:
         assert (tmp_path / "out" / "provenance.json").exists() == want["provenance.json"]
+    if "provenance_platform" in want:
+        statement = json.loads((tmp_path / "out" / "provenance.json").read_text())
+        uris = [m["uri"] for m in statement["predicate"]["buildDefinition"]["resolvedDependencies"]]
+        quoted = want["provenance_platform"].replace("/", "%2F")
+        assert uris and all(u.endswith(f"?platform={quoted}") for u in uris), uris
