@@ -254,9 +254,9 @@ def server_directory() -> str | None:
 
 def fingerprint() -> bytes:
     """Everything a forked copy of a server must share with this process (see the module's doc)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = package_directory()
     parts: list[object] = [sys.executable, sys.version, sys.path[1:], os.getresuid(), os.getresgid(),
-                           sorted(os.getgroups()), _code(package), _paths_mtimes(sys.path[1:]),
+                           sorted(os.getgroups()), code_files(package), _paths_mtimes(sys.path[1:]),
                            os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0))]
     for name in ("mnt", "pid", "user", "net", "ipc", "uts", "cgroup", "time"):
         try:
@@ -304,7 +304,12 @@ def confined() -> bool:
     return b"NoNewPrivs:\t1" in _status()
 
 
-def _code(package: str) -> list[tuple[str, int, int]]:
+def package_directory() -> str:
+    """The directory of the ``bake`` package."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_files(package: str) -> list[tuple[str, int, int]]:
     """Every module of bake: path, size and modification time."""
     found: list[tuple[str, int, int]] = []
     pending = [package]

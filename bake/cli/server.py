@@ -5,7 +5,8 @@ every later command with its streams, working directory, environment and signals
 described there). Each command runs in its own fork, in its own session, exactly as ``bake.cli.main``
 runs in a process of its own — the server itself runs nothing but ``accept`` and ``fork``, so a
 failing or killed command cannot harm it or another. It exits after ``BAKE_SERVER_IDLE`` seconds
-(default 600) without a command, or once its socket is gone or replaced.
+(default 600) without a command, or once its socket is gone or replaced, or bake's code changed (an
+edit or an upgrade has a server of its own: this one would only hold its memory).
 
 Run as ``python -m bake.cli.server SOCKET`` with the client's fingerprint on stdin.
 """
@@ -26,6 +27,8 @@ import threading
 import time
 from typing import Any
 
+from bake.cli.client import code_files, package_directory
+
 #: What a build, ``--print`` and the progress displays import: done once, here, before any fork.
 WARM_MODULES = (
     "bake.cli.commands", "bake.cli.build", "bake.cli.maintenance", "bake.cli.render",
@@ -40,7 +43,10 @@ _PEERCRED = struct.Struct("3i")
 
 
 def serve(path: str, facts: bytes, idle: float) -> None:
-    """Listen at ``path`` until idle for ``idle`` seconds or the socket is no longer this server's."""
+    """Listen at ``path`` until idle for ``idle`` seconds, the socket is no longer this server's, or
+    bake's code changed."""
+    package = package_directory()
+    code = code_files(package)  # before the imports: an edit made while they run is one too
     warm()
     if threading.active_count() > 1:  # a fork would copy a thread's locks but not the thread
         return
@@ -56,7 +62,8 @@ def serve(path: str, facts: bytes, idle: float) -> None:
         try:
             conn, _ = listener.accept()
         except TimeoutError:
-            if not _still_ours(path, inode) or time.monotonic() - last > idle:
+            # Edited or upgraded code has its own server now: this one would only hold its memory.
+            if not _still_ours(path, inode) or time.monotonic() - last > idle or code_files(package) != code:
                 break
             continue
         last = time.monotonic()

@@ -210,9 +210,9 @@ def test_the_fingerprint_changes_with_the_code(tmp_path: Path) -> None:
     (package / "sub").mkdir(parents=True)
     module = package / "sub" / "m.py"
     module.write_text("x = 1\n")
-    before = client._code(str(package))
+    before = client.code_files(str(package))
     os.utime(module, ns=(0, 1))
-    assert client._code(str(package)) != before
+    assert client.code_files(str(package)) != before
 
 
 def _digest(*wrapper: str) -> str:
@@ -696,3 +696,16 @@ def test_a_command_killed_by_a_signal_ends_its_client_by_that_signal(sockets: Pa
     proc, _ = _blocked_on_stdin(project, env, server)  # the server serves on
     _, err = proc.communicate(HCL, timeout=60)
     assert proc.returncode == 0, err
+
+
+def test_a_server_whose_code_changed_exits(sockets: Path, tmp_path: Path) -> None:
+    """An edit or an upgrade starts a server of its own; the old one leaves at once instead of
+    holding its memory for the idle time (here: a copy of bake, one of its modules touched)."""
+    copy = tmp_path / "code"
+    shutil.copytree(Path(client.__file__).parents[1], copy / "bake", ignore=shutil.ignore_patterns("__pycache__"))
+    env, project = {**_env(sockets), "PYTHONPATH": str(copy)}, _project(tmp_path)
+    server = _started(sockets, project, env)
+    time.sleep(server_module.POLL_SECONDS + 0.5)
+    assert _servers(sockets) == [server]  # unchanged code: it stays
+    os.utime(copy / "bake" / "cli" / "render.py", ns=(0, 1))
+    _until(lambda: not _servers(sockets) and not list(sockets.glob("*.sock")), "the old server gone")
