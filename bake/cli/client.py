@@ -149,7 +149,9 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
             "blocked": sorted(_signal.pthread_sigmask(_signal.SIG_BLOCK, [])),
         })
         fds = _fd_bytes([0, 1, 2, cwd])
-        sock.sendmsg([len(request).to_bytes(4, "big"), request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        message = len(request).to_bytes(4, "big") + request
+        done = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        sock.sendall(message[done:])  # a signal may cut a large environment short
         taken = _read(sock, 1)  # "F" comes alone
         if taken == b"R":
             taken += _read(sock, 4)

@@ -73,9 +73,12 @@ def serve(path: str, facts: bytes, idle: float) -> None:
         pid = os.fork()
         if pid == 0:
             listener.close()
-            for other in forks.values():  # another command's client waits for its end to close
-                other.close()
-            _run(conn, facts)  # never returns
+            try:
+                for other in forks.values():  # another command's client waits for its end to close
+                    other.close()
+                _run(conn, facts)
+            finally:
+                os._exit(1)  # never back into the server's loop
         forks[pid] = conn
     if _still_ours(path, inode):
         with contextlib.suppress(OSError):
@@ -192,7 +195,7 @@ def _run(conn: socket.socket, facts: bytes) -> None:
                 stream.flush()
         with contextlib.suppress(OSError):
             conn.sendall(b"X" + bytes([code & 0xFF]))
-        os._exit(code)
+        os._exit(code & 0xFF)
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:

@@ -23,6 +23,8 @@ import pytest
 from bake.cli import client
 from bake.cli import server as server_module
 
+pytestmark = pytest.mark.skipif(client.confined(), reason="under no_new_privs no command is handed to a server")
+
 HCL = 'variable "GREETING" {}\ntarget "default" {\n  args = { GREETING = GREETING }\n}\n'
 
 
@@ -709,3 +711,12 @@ def test_a_server_whose_code_changed_exits(sockets: Path, tmp_path: Path) -> Non
     assert _servers(sockets) == [server]  # unchanged code: it stays
     os.utime(copy / "bake" / "cli" / "render.py", ns=(0, 1))
     _until(lambda: not _servers(sockets) and not list(sockets.glob("*.sock")), "the old server gone")
+
+
+def test_a_large_environment_reaches_the_command_whole(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    server = _started(sockets, project, env)
+    big = {f"BIG_{i}": str(i) * 100_000 for i in range(10)}  # a megabyte, several socket buffers
+    proc, _ = _blocked_on_stdin(project, {**env, **big, "GREETING": "x" * 100_000}, server)
+    out, err = proc.communicate(HCL, timeout=60)
+    assert proc.returncode == 0 and f'"GREETING": "{"x" * 100_000}"' in out, err
