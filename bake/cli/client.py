@@ -369,7 +369,10 @@ def start_server(path: str, facts: bytes) -> None:
         os.close(read)
         os.close(write)
         if child > 0:
-            os.waitpid(child, 0)
+            try:  # noqa: SIM105 (contextlib's import is a cost this module avoids)
+                os.waitpid(child, 0)
+            except ChildProcessError:  # SIGCHLD ignored (by whoever started bake): reaped already
+                pass
         return
     try:
         os.setsid()

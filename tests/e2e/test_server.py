@@ -720,3 +720,14 @@ def test_a_large_environment_reaches_the_command_whole(sockets: Path, tmp_path: 
     proc, _ = _blocked_on_stdin(project, {**env, **big, "GREETING": "x" * 100_000}, server)
     out, err = proc.communicate(HCL, timeout=60)
     assert proc.returncode == 0 and f'"GREETING": "{"x" * 100_000}"' in out, err
+
+
+def test_a_client_that_ignores_sigchld_starts_a_server_all_the_same(sockets: Path, tmp_path: Path) -> None:
+    """A parent may leave SIGCHLD ignored: the children are then reaped by the kernel, not waited for."""
+    env, project = _env(sockets), _project(tmp_path)
+    ignoring = ("import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+                "os.execv(sys.executable, [sys.executable, '-m', 'bake', '--list=targets'])")
+    r = subprocess.run([sys.executable, "-c", ignoring], cwd=project, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    _server_up(sockets)
