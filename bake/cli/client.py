@@ -389,6 +389,9 @@ def start_server(path: str, facts: bytes) -> None:
             except (OSError, ValueError):
                 pass
         _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+        # ``-m`` puts the working directory first on the search path: the package's own directory
+        # there, not wherever the first bake ran (a checkout's jinja2.py would serve every later one).
+        os.chdir(os.path.dirname(package_directory()))
         if os.fork() == 0:
             os.execv(sys.executable, [sys.executable, "-m", "bake.cli.server", path])
     finally:

@@ -731,3 +731,21 @@ def test_a_client_that_ignores_sigchld_starts_a_server_all_the_same(sockets: Pat
                        timeout=60)
     assert r.returncode == 0 and not r.stderr, r.stderr
     _server_up(sockets)
+
+
+def test_the_directory_of_the_first_command_is_not_on_the_servers_search_path(sockets: Path, tmp_path: Path) -> None:
+    """A module in the directory where bake first ran (an untrusted checkout's jinja2.py) is never
+    imported by a later command: ``bake`` itself never searches its working directory."""
+    env, checkout = _env(sockets), _project(tmp_path)
+    planted = tmp_path / "planted"
+    (checkout / "jinja2.py").write_text(f"open({str(planted)!r}, 'w').close()\nraise ImportError\n")
+    bake = str(Path(sys.executable).parent / "bake")  # the installed command: no directory on its path
+    assert subprocess.run([bake, "--list=targets"], cwd=checkout, env=env, capture_output=True).returncode == 0
+    _server_up(sockets)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "events.jsonl").write_text("")
+    r = subprocess.run([bake, "report", "events.jsonl", "-o", "report.html"], cwd=elsewhere, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert not planted.exists(), r.stderr
+    assert r.returncode == 0 and (elsewhere / "report.html").exists(), r.stderr
