@@ -316,14 +316,18 @@ def code_files(package: str) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     pending = [package]
     while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
-                        pending.append(entry.path)
-                elif entry.name.endswith(".py"):
-                    st = entry.stat()
-                    found.append((entry.path, st.st_size, st.st_mtime_ns))
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name != "__pycache__":
+                            pending.append(entry.path)
+                    elif entry.name.endswith(".py"):
+                        st = entry.stat()
+                        found.append((entry.path, st.st_size, st.st_mtime_ns))
+        except OSError:  # a directory this user may not read (or one just removed): named, not walked
+            found.append((directory, -1, -1))
     found.sort()
     return found
 

@@ -749,3 +749,20 @@ def test_the_directory_of_the_first_command_is_not_on_the_servers_search_path(so
                        capture_output=True, text=True, timeout=60)
     assert not planted.exists(), r.stderr
     assert r.returncode == 0 and (elsewhere / "report.html").exists(), r.stderr
+
+
+@needs_root
+def test_a_package_directory_the_user_cannot_read_does_not_break_bake(bakeuser_dir: Path) -> None:
+    """(A stray directory in the installed package, root's and closed, that no command imports.)"""
+    copy = bakeuser_dir / "code"
+    shutil.copytree(Path(client.__file__).parents[1], copy / "bake", ignore=shutil.ignore_patterns("__pycache__"))
+    copy.chmod(0o755)
+    (copy / "bake" / "closed").mkdir(mode=0o700)
+    project = bakeuser_dir / "project"
+    project.mkdir()
+    (project / "docker-bake.hcl").write_text(HCL)
+    env = {**_env(bakeuser_dir / "servers"), "HOME": str(bakeuser_dir), "PYTHONPATH": str(copy), "GREETING": "hi"}
+    for _ in range(2):
+        r = subprocess.run([*as_bakeuser, sys.executable, "-m", "bake", "--print"], cwd=project, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and '"GREETING": "hi"' in r.stdout, r.stderr
