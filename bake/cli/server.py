@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from bake.cli.client import code_files, package_directory
+from bake.cli.fingerprint import code_files, package_directory
 
 #: What a build, ``--print`` and the progress displays import: done once, here, before any fork.
 WARM_MODULES = (

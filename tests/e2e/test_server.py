@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from bake.cli import client
+from bake.cli import client, fingerprint
 from bake.cli import server as server_module
 
-pytestmark = pytest.mark.skipif(client.confined(), reason="under no_new_privs no command is handed to a server")
+pytestmark = pytest.mark.skipif(fingerprint.confined(), reason="under no_new_privs no command is handed to a server")
 
 HCL = 'variable "GREETING" {}\ntarget "default" {\n  args = { GREETING = GREETING }\n}\n'
 
@@ -176,9 +176,9 @@ def test_a_hangup_ends_the_client_as_it_ends_the_command(sockets: Path, tmp_path
 def test_a_server_declines_a_client_of_another_world_and_the_command_runs_in_the_client(sockets: Path,
                                                                                      tmp_path: Path) -> None:
     env = _env(sockets)
-    facts = client.fingerprint()
+    facts = fingerprint.fingerprint()
     sockets.mkdir(mode=0o700)
-    path = sockets / f"{client.digest(facts)}.sock"
+    path = sockets / f"{fingerprint.digest(facts)}.sock"
     server = subprocess.Popen([sys.executable, "-m", "bake.cli.server", str(path)], env=env, stdin=subprocess.PIPE)
     assert server.stdin is not None
     server.stdin.write(b"another interpreter, another namespace")  # its fingerprint
@@ -212,13 +212,13 @@ def test_the_fingerprint_changes_with_the_code(tmp_path: Path) -> None:
     (package / "sub").mkdir(parents=True)
     module = package / "sub" / "m.py"
     module.write_text("x = 1\n")
-    before = client.code_files(str(package))
+    before = fingerprint.code_files(str(package))
     os.utime(module, ns=(0, 1))
-    assert client.code_files(str(package)) != before
+    assert fingerprint.code_files(str(package)) != before
 
 
 def _digest(*wrapper: str) -> str:
-    code = "from bake.cli import client; print(client.digest(client.fingerprint()))"
+    code = "from bake.cli import fingerprint as f; print(f.digest(f.fingerprint()))"
     return subprocess.run([*wrapper, sys.executable, "-c", code], check=True, capture_output=True,
                           text=True).stdout.strip()
 
@@ -274,7 +274,7 @@ def _eof(fd: int) -> bool:
 
 
 def _digest_in(env: dict[str, str], *wrapper: str) -> str:
-    code = "from bake.cli import client; print(client.digest(client.fingerprint()))"
+    code = "from bake.cli import fingerprint as f; print(f.digest(f.fingerprint()))"
     return subprocess.run([*wrapper, sys.executable, "-c", code], env=env, check=True, capture_output=True,
                           text=True).stdout.strip()
 
@@ -372,8 +372,8 @@ def _opening_fifo(pid: int) -> bool:
 def test_a_facts_file_left_behind_does_not_keep_a_server_from_starting(sockets: Path, tmp_path: Path) -> None:
     env, project = _env(sockets), _project(tmp_path)
     sockets.mkdir(mode=0o700)
-    plant = ("import os, sys; from bake.cli import client; "
-             "open(os.path.join(sys.argv[1], client.digest(client.fingerprint()) + f'.sock.{os.getpid()}.facts'), 'w'); "
+    plant = ("import os, sys; from bake.cli import fingerprint as f; "
+             "open(os.path.join(sys.argv[1], f.digest(f.fingerprint()) + f'.sock.{os.getpid()}.facts'), 'w'); "
              "os.execv(sys.executable, [sys.executable, '-m', 'bake', '--list=targets'])")  # the same pid
     r = subprocess.run([sys.executable, "-c", plant, str(sockets)], cwd=project, env=env, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
