@@ -60,9 +60,9 @@ def test_a_failing_step_is_reported_as_from_a_root_build(busybox_image: str, pro
 
 
 def bake_without_a_child(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``bake`` whose user-namespace child can do nothing (its "interpreter" exits at once): what
-    it still does, it did without the namespace."""
-    code = ("import runpy, sys; sys.executable = '/bin/false'; "
+    """``bake`` whose user-namespace child can do nothing (the fork exits at once): what it still
+    does, it did without the namespace."""
+    code = ("import runpy, sys; import bake.app.rootless as r; r._serve = lambda inp, out: 1; "
             f"sys.argv = ['bake', *{list(args)!r}]; runpy.run_module('bake', run_name='__main__', alter_sys=True)")
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "BAKE_ROOT": str(cwd.parent / "root")})
