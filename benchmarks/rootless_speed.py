@@ -16,6 +16,11 @@ Measured on a loaded 2-core machine (load average 8–15; medians of 4–5, two 
 A rotation of one ordinary user's builds, 12 warm and 6 edited each: warm 0.758 → 0.383 s,
 edited 1.329 → 1.212 s (the child, started at once, sets up while the parent looks).
 
+Session 5 (load 1-2, medians of 3): with the build server the root builds got faster (cold 0.76 →
+0.43 s) and the ratio worse (cold 1.22, edited 1.53) while the child was a new interpreter; the child
+forked instead (88e2eb4): cold root 0.43 / rootless 0.35 s (0.81), warm 0.05 / 0.05 s (0.98),
+edited 0.29 / 0.31 s (1.07).
+
 Run: sudo .venv/bin/python benchmarks/rootless_speed.py [--runs N] [--user NAME]
 """
 
