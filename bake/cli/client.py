@@ -8,8 +8,9 @@ loaded or what is built in (no ``socket``, ``signal``, ``typing``: their enums c
 
 The protocol, over a unix socket in a directory only this user can enter:
 - the client sends one message, ``marshal``-encoded: its argv, environment, umask, stream
-  encodings and *fingerprint*, with its stdin, stdout, stderr and working directory as file
-  descriptors (``SCM_RIGHTS``), so the command reads and writes exactly what it would have here;
+  encodings and *fingerprint*, with its stdin, stdout, stderr, working directory and every
+  descriptor it inherited as file descriptors (``SCM_RIGHTS``), so the command reads and writes
+  exactly what it would have here;
 - the server's copy answers ``R`` and its pid once it has taken the command, then ``X`` and the
   exit code; ``F`` instead of ``R`` means "not for me" and the command runs here; when a signal
   kills the copy, the server (which keeps its end of the connection) sends ``K`` and the signal;
@@ -142,13 +143,16 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
         for signum, handler in previous.items():
             _signal.signal(signum, handler)
         return None
+    inherited = _inherited()
     try:
+        if len(inherited) > 200:  # more than one message carries (SCM_MAX_FD is 253)
+            raise OSError("too many descriptors")
         request = marshal.dumps({
             "argv": list(argv), "env": dict(os.environ), "umask": _umask(), "fingerprint": facts,
             "streams": [_stream(s) for s in (sys.stdin, sys.stdout, sys.stderr)], "ignored": ignored,
-            "blocked": sorted(_signal.pthread_sigmask(_signal.SIG_BLOCK, [])),
+            "blocked": sorted(_signal.pthread_sigmask(_signal.SIG_BLOCK, [])), "inherited": inherited,
         })
-        fds = _fd_bytes([0, 1, 2, cwd])
+        fds = _fd_bytes([0, 1, 2, cwd, *inherited])
         message = len(request).to_bytes(4, "big") + request
         done = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         sock.sendall(message[done:])  # a signal may cut a large environment short
@@ -196,6 +200,25 @@ def _read(sock: object, n: int) -> bytes:
             return data
         data += chunk
     return data
+
+
+def _inherited() -> list[int]:
+    """The descriptors above stderr this process inherited (``bake -f <(…)`` reads ``/dev/fd/63``,
+    ``--secret src=/dev/fd/3``): the copy gets them under the same numbers. Python opens its own
+    non-inheritable, as this module's socket and directory are."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        fd = int(name)
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                found.append(fd)
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return sorted(found)
 
 
 def _fd_bytes(fds: list[int]) -> bytes:

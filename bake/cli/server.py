@@ -14,6 +14,7 @@ Run as ``python -m bake.cli.server SOCKET`` with the client's fingerprint on std
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import importlib
 import io
@@ -166,9 +167,10 @@ def _run(conn: socket.socket, facts: bytes) -> None:
         conn.settimeout(None)
         os.setsid()
         request, fds = _receive(conn)
-        if request.get("fingerprint") != facts or len(fds) != 4:
+        if request.get("fingerprint") != facts or len(fds) != 4 + len(request.get("inherited", ())):
             conn.sendall(b"F")
             os._exit(0)
+        conn = _above(conn, max(request["inherited"], default=2))  # their numbers are the client's
         _become(request, fds)
         conn.sendall(b"R" + os.getpid().to_bytes(4, "big"))
     except BaseException:
@@ -202,7 +204,7 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """The request and its descriptors, which ride with the message's first bytes."""
     data, fds = b"", []
     while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
-        chunk, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 8))
+        chunk, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 256))
         if not chunk:
             raise ConnectionError("the client went away")
         data += chunk
@@ -216,10 +218,24 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return request, fds
 
 
+def _above(conn: socket.socket, highest: int) -> socket.socket:
+    """The connection under a descriptor number above ``highest``."""
+    fd = fcntl.fcntl(conn.fileno(), fcntl.F_DUPFD_CLOEXEC, highest + 1)
+    conn.close()
+    return socket.socket(fileno=fd)
+
+
 def _become(request: dict[str, Any], fds: list[int]) -> None:
-    """Take the client's streams, directory, umask, environment and command line."""
-    for target, fd in enumerate(fds[:3]):
-        os.dup2(fd, target)
+    """Take the client's streams, directory, umask, environment, inherited descriptors (under their
+    numbers) and command line."""
+    inherited: list[int] = request["inherited"]
+    highest = max([2, *inherited])
+    received, fds = fds, [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, highest + 1) for fd in fds]  # out of the way
+    for fd in received:
+        os.close(fd)
+    for target, fd in zip([0, 1, 2, -1, *inherited], fds, strict=True):
+        if target >= 0:
+            os.dup2(fd, target)
     os.fchdir(fds[3])
     for fd in fds:
         os.close(fd)

@@ -766,3 +766,18 @@ def test_a_package_directory_the_user_cannot_read_does_not_break_bake(bakeuser_d
         r = subprocess.run([*as_bakeuser, sys.executable, "-m", "bake", "--print"], cwd=project, env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and '"GREETING": "hi"' in r.stdout, r.stderr
+
+
+def test_descriptors_the_client_inherited_are_the_commands_under_their_numbers(sockets: Path, tmp_path: Path) -> None:
+    """``bake -f <(generate)`` reads /dev/fd/63: the served command has that descriptor too."""
+    env, project = _env(sockets), _project(tmp_path)
+    _started(sockets, project, env)
+    read, write = os.pipe()
+    os.write(write, HCL.encode())
+    os.close(write)
+    as_63 = (f"import os, sys; os.dup2({read}, 63); os.close({read}); "
+             "os.execv(sys.executable, [sys.executable, '-m', 'bake', '-f', '/dev/fd/63', '--print'])")
+    r = subprocess.run([sys.executable, "-c", as_63], cwd=project, env={**env, "GREETING": "piped"},
+                       pass_fds=(read,), capture_output=True, text=True, timeout=60)
+    os.close(read)
+    assert r.returncode == 0 and '"GREETING": "piped"' in r.stdout, r.stderr
