@@ -87,11 +87,6 @@ def entry() -> None:
     code = forward(sys.argv)
     if code is None:
         code = main()
-    finish(code)
-
-
-def finish(code: int) -> None:
-    """Flush what was printed and leave at once (see ``entry``)."""
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 (contextlib's import is a cost the client's path avoids)
             stream.flush()
