@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -781,3 +782,19 @@ def test_descriptors_the_client_inherited_are_the_commands_under_their_numbers(s
                        pass_fds=(read,), capture_output=True, text=True, timeout=60)
     os.close(read)
     assert r.returncode == 0 and '"GREETING": "piped"' in r.stdout, r.stderr
+
+
+@pytest.mark.root
+def test_rawjson_progress_to_a_pipe_is_the_same_events(sockets: Path, tmp_path: Path) -> None:
+    env, project = _env(sockets), _project(tmp_path)
+    (project / "a").write_text("a\n")
+    (project / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    args = ("--progress=rawjson", "--set", "*.output=type=cacheonly")
+    assert _bake(project, {**env, "BAKE_SERVER": "off"}, *args).returncode == 0
+    _started(sockets, project, env)
+    answers = []
+    for run in ({**env, "BAKE_SERVER": "off"}, env):
+        r = _bake(project, run, *args)
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        answers.append((r.returncode, r.stderr, [{k: v for k, v in e.items() if k != "at"} for e in events]))
+    assert answers[0] == answers[1] and answers[0][2], answers
