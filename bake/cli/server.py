@@ -172,13 +172,13 @@ def _run(conn: socket.socket, facts: bytes) -> None:
             os._exit(0)
         conn = _above(conn, max(request["inherited"], default=2))  # their numbers are the client's
         _become(request, fds)
+        relay = _Relay(conn)
         conn.sendall(b"R" + os.getpid().to_bytes(4, "big"))
     except BaseException:
         os._exit(1)  # nothing ran: the client runs the command itself
-    done = threading.Event()
     code = 1
     try:  # a relayed Ctrl-C may come at any bytecode from here on
-        threading.Thread(target=_relay, args=(conn, done), daemon=True).start()
+        relay.start()
         from bake.cli import main
 
         code = main(sys.argv[1:])
@@ -191,7 +191,7 @@ def _run(conn: socket.socket, facts: bytes) -> None:
     except BaseException:  # a defect: its traceback, as the interpreter would print it
         sys.excepthook(*sys.exc_info())
     finally:
-        done.set()
+        relay.stop()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
@@ -265,23 +265,45 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
         setattr(sys, name, stream)  # what tracebacks at exit and faulthandler use
 
 
-def _relay(conn: socket.socket, done: threading.Event) -> None:
-    """The client's signals, raised here; its end closing (killed, or its terminal gone) is SIGTERM."""
-    pending = b""
-    while True:
-        try:
-            data = conn.recv(64)
-        except OSError:
-            data = b""
-        if not data:
-            if not done.is_set():
+class _Relay:
+    """The client's signals, raised in this process; its end closing (killed, or its terminal gone)
+    is SIGTERM. Driven by SIGIO (the kernel signals the connection's every arrival), not by a
+    thread: the command forks (the rootless child), and a fork of a process with threads copies
+    their locks without them."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.pending = b""
+        self.done = False
+
+    def start(self) -> None:
+        self.conn.setblocking(False)
+        signal.signal(signal.SIGIO, self.arrived)
+        fcntl.fcntl(self.conn.fileno(), fcntl.F_SETOWN, os.getpid())
+        fcntl.fcntl(self.conn.fileno(), fcntl.F_SETFL, fcntl.fcntl(self.conn.fileno(), fcntl.F_GETFL) | os.O_ASYNC)
+        self.arrived(signal.SIGIO, None)  # what came before the kernel was asked to tell
+
+    def stop(self) -> None:
+        self.done = True
+        signal.signal(signal.SIGIO, signal.SIG_IGN)
+
+    def arrived(self, signum: int, frame: object) -> None:
+        while not self.done:
+            try:
+                data = self.conn.recv(64)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.stop()
                 os.kill(os.getpid(), signal.SIGTERM)
-            return
-        pending += data
-        while len(pending) >= 2:
-            kind, number, pending = pending[:1], pending[1], pending[2:]
-            if kind == b"S" and not done.is_set():
-                os.kill(os.getpid(), number)
+                return
+            self.pending += data
+            while len(self.pending) >= 2:
+                kind, number, self.pending = self.pending[:1], self.pending[1], self.pending[2:]
+                if kind == b"S":
+                    os.kill(os.getpid(), number)
 
 
 def main(argv: list[str]) -> None:

@@ -103,6 +103,7 @@ def test_the_second_command_runs_in_a_fork_of_the_server_with_the_clients_world(
 
     proc, fork = _blocked_on_stdin(project, {**env, "GREETING": "bonjour"}, server)
     _answered(fork)
+    assert len(os.listdir(f"/proc/{fork}/task")) == 1  # no thread: the command may fork (the rootless child)
     assert os.readlink(f"/proc/{fork}/cwd") == str(project)  # the client's directory (the server's is /)
     assert proc.pid not in _children(server)
     out, err = proc.communicate(HCL, timeout=60)  # the client's stdin, stdout and environment
@@ -146,9 +147,16 @@ def _until(condition: object, what: str) -> None:
 
 
 def _answered(fork: int) -> None:
-    """The fork has sent its answer "R" (its relay thread starts right after), and the client has had time to read it."""
-    _until(lambda: len(list(Path(f"/proc/{fork}/task").iterdir())) > 1, "the fork answered")
+    """The fork has sent its answer "R" (it catches SIGIO, its relay, right after), and the client
+    has had time to read it."""
+    _until(lambda: _catches(fork, signal.SIGIO), "the fork answered")
     time.sleep(0.2)
+
+
+def _catches(pid: int, signum: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (caught,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(caught, 16) >> (signum - 1) & 1)
 
 
 def test_ctrl_z_stops_the_command_with_its_client_and_fg_continues_both(sockets: Path, tmp_path: Path) -> None:
