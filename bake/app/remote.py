@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from bake.app.remote_solve import Job, Sources
     from bake.buildkit.control import Control, DaemonInfo
+    from bake.worker.imageconfigs import RegistryConfigs
 
 
 def selected(flag: str | None, env: Mapping[str, str] | None) -> Builder | None:
@@ -132,7 +133,7 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
             sink(Noted(f"builder {builder.name} ({builder.driver}): node {node.name} at {node.endpoint}, "
                        f"BuildKit {info.version or '(version not reported)'}, {', '.join(info.platforms) or 'no platforms'}", time.time()))
         host = served[0][0] if served[0] else local_platform()
-        roots = await anyio.to_thread.run_sync(_convert, resolved, host)
+        roots, pins = await anyio.to_thread.run_sync(_convert, resolved, host)
         where = [_node_of(r, served, builder, nodes) for r in roots]
         from bake.buildkit.drivers import refuse_missing_ops
 
@@ -152,7 +153,7 @@ async def _run(resolved: Resolved, opts: BuildOptions, builder: Builder, nodes: 
             sessions[n] = await stack.enter_async_context(
                 Session(controls[n], trees=trees, lister=lister, name="bake-contexts"))
         jobs = [Job(controls[n], sessions[n].id, trees, plan, req.cwd, env, label, root,
-                    several(plan.targets[root.target]), builder.driver, attests=a)
+                    several(plan.targets[root.target]), builder.driver, attests=a, pins=pins)
                 for label, root, n, a in zip(named, roots, where, attests, strict=True)]
         if opts.publish == "after-all":
             # build everything first, exporting nothing; only when every target built, the same
@@ -213,9 +214,13 @@ def _node_of(root: Root, served: list[tuple[str, ...]], builder: Builder, nodes:
     return i
 
 
-def _convert(resolved: Resolved, host: str) -> list[Root]:
-    """Every target converted as for the embedded worker; base images' configs come from their
-    registries through bake's client (and its records under the bake root)."""
+def _convert(resolved: Resolved, host: str) -> tuple[list[Root], dict[tuple[str, str], str]]:
+    """Every target converted as for the embedded worker, and the digest each image source is
+    pinned to. Base images' configs come from their registries through bake's client (and its
+    records under the bake root; ``--pull`` asks again), never from bake's own image store, which the
+    daemon cannot see; each image is pinned to the digest whose config was used, so a tag that moved
+    since cannot give the daemon other layers. Images read only for files (``COPY --from=<image>``)
+    are resolved and pinned too, as BuildKit's frontend does."""
     from bake.app.build import registry_client
     from bake.content.stateroot import StateRoot
     from bake.content.store import ContentStore
@@ -226,8 +231,38 @@ def _convert(resolved: Resolved, host: str) -> list[Root]:
     req, plan = resolved.request, resolved.plan
     root = StateRoot.locate(dict(os.environ if req.env is None else req.env)).path
     images = ImageStore(root, ContentStore(os.path.join(root, "content")), Snapshotter(root))
+    configs = RegistryConfigs(images, registry_client, refresh=any(t.pull for t in plan.targets.values()), own=False)
     with resolved.located():
-        return converted_roots(plan, TargetConverter(plan, req.cwd, host, RegistryConfigs(images, registry_client)), host)
+        roots = converted_roots(plan, TargetConverter(plan, req.cwd, host, configs), host)
+    return roots, pins(roots, configs)
+
+
+def pins(roots: list[Root], configs: RegistryConfigs) -> dict[tuple[str, str], str]:
+    """(reference, platform) → digest of every image source below the roots: those the conversion
+    resolved for their configs, and the rest (``COPY --from=<image>``, mounts) resolved here."""
+    for key in _images(roots):
+        if key not in configs.pins:
+            configs.resolve(*key)
+    return configs.pins
+
+
+def _images(roots: list[Root]) -> list[tuple[str, str]]:
+    """(reference, platform) of every image source below the roots whose reference names no digest."""
+    from bake.graph.ops import SourceOp
+
+    found: dict[tuple[str, str], None] = {}
+    seen: set[int] = set()
+    stack = [r.vertex for r in roots if r.vertex is not None]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        stack.extend(v.inputs)
+        scheme, _, ref = v.op.identifier.partition("://") if isinstance(v.op, SourceOp) else ("", "", "")
+        if scheme == "docker-image" and "@" not in ref and v.platform:
+            found[(ref, v.platform)] = None
+    return list(found)
 
 
 def lister(path: str, excludes: tuple[str, ...]) -> list[str]:

@@ -49,6 +49,7 @@ class Job:
     driver: str = "remote"  # "docker": image outputs go to the engine's image store
     export: bool = True  # False: build only (--publish after-all's first pass)
     attests: tuple[tuple[str, str], ...] = ()  # attest:<type> frontend attributes (bake.buildkit.attests)
+    pins: Mapping[tuple[str, str], str] | None = None  # (image ref, platform) → digest its source is pinned to
 
 
 class Sources:
@@ -153,7 +154,7 @@ async def solve(job: Job, sources: Sources, sink: Sink) -> TargetResult:
     try:
         if root.vertex is None:
             raise NotSupportedRemote(f"target {root.target}: an empty result (FROM scratch with nothing added)")
-        m = llb.marshal(root.vertex, job.contexts, pull=bool(job.plan.targets[root.target].pull))
+        m = llb.marshal(root.vertex, job.contexts, pull=bool(job.plan.targets[root.target].pull), pins=job.pins)
         for d in m.locals:
             job.trees[d.name] = Tree(os.path.join(job.cwd, d.path), d.excludes)
         mapper = StatusMapper(job.label, m.vertices)

@@ -67,9 +67,10 @@ def local_name(identifier: str, attrs: tuple[tuple[str, str], ...]) -> str:
 
 
 class _Marshaller:
-    def __init__(self, session_id: str, pull: bool = False) -> None:
+    def __init__(self, session_id: str, pull: bool = False, pins: Mapping[tuple[str, str], str] | None = None) -> None:
         self.session_id = session_id
         self.pull = pull
+        self.pins = pins or {}
         self.ops: list[bytes] = []
         self.metadata: dict[str, pb.OpMetadata] = {}
         self.digests: dict[int, str | None] = {}  # id(vertex) → LLB digest; None: an empty tree
@@ -111,7 +112,7 @@ class _Marshaller:
 
         o = v.op
         if isinstance(o, SourceOp):
-            self._source(op, o)
+            self._source(op, o, v.platform or "")
         elif isinstance(o, ExecOp):
             self._exec(op, o, index, lambda m: extra(self._cache_base(m, inputs)))
         elif isinstance(o, FileOp):
@@ -137,10 +138,13 @@ class _Marshaller:
             self.metadata[dgst] = md
         return dgst
 
-    def _source(self, op: pb.Op, o: SourceOp) -> None:
-        scheme = o.identifier.partition("://")[0]
+    def _source(self, op: pb.Op, o: SourceOp, platform: str) -> None:
+        scheme, _, rest = o.identifier.partition("://")
         if scheme == "docker-image":
-            op.source.identifier = o.identifier
+            # pinned to the digest whose config bake used, as BuildKit's frontend pins what it resolved:
+            # the daemon never resolves the tag again (it may have moved since)
+            pin = self.pins.get((rest, platform)) if "@" not in rest else None
+            op.source.identifier = f"{o.identifier}@{pin}" if pin else o.identifier
             for k, val in o.attrs:
                 raise NotSupportedRemote(f"image source option {k}={val}")
             if self.pull:  # --pull: the daemon asks the registry, never its own copy of the tag
@@ -258,10 +262,13 @@ class _Marshaller:
         return d
 
 
-def marshal(root: Vertex, session_id: str = "", pull: bool = False) -> Marshalled:
+def marshal(root: Vertex, session_id: str = "", pull: bool = False,
+            pins: Mapping[tuple[str, str], str] | None = None) -> Marshalled:
     """The definition of ``root``'s result; ``session_id`` is the session serving local contexts;
-    ``pull`` (--pull): image references are resolved at their registry, never from the daemon's copy."""
-    m = _Marshaller(session_id, pull)
+    ``pull`` (--pull): image references are resolved at their registry, never from the daemon's copy;
+    ``pins``: (image reference, platform) → the digest its source is pinned to (one not listed, or
+    already pinned by digest, goes as written)."""
+    m = _Marshaller(session_id, pull, pins)
     result = m.add(root)
     if result is None:
         raise NotSupportedRemote("a result that is an empty filesystem (FROM scratch with nothing added)")

@@ -15,6 +15,7 @@ Every file or folder under the root has one owner module, which reaches it throu
     layers.json       layer chain → snapshot id (worker/images.py)
     layerblobs.json   snapshot → compressed layer blob (worker/layers.py)
     resolved.json     "ref platform" → manifest digest (worker/images.py)
+    resolved-roots.json  "ref platform manifest" → the digest the ref resolved to, an index's (worker/images.py)
     statcache.json    context file digests by stat (worker/context.py)
 """
 
@@ -89,6 +90,10 @@ class StateRoot:
     @property
     def resolved(self) -> str:
         return os.path.join(self.path, "resolved.json")
+
+    @property
+    def resolved_roots(self) -> str:
+        return os.path.join(self.path, "resolved-roots.json")
 
     @property
     def statcache(self) -> str:

@@ -33,10 +33,13 @@ class RegistryConfigs:
     left open; otherwise each resolution runs its own loop and closes the client it made."""
 
     def __init__(self, images: ImageStore, client: Callable[[], RegistryClient], refresh: bool = False,
-                 shared: bool = False, offline: bool = False, gather: bool = False) -> None:
+                 shared: bool = False, offline: bool = False, gather: bool = False, own: bool = True) -> None:
         self.images = images
         self.client = client
         self.refresh = refresh
+        self.own = own  # False: registries only, never an image of bake's own store (for a BuildKit daemon)
+        # (ref, platform) → the digest that pins ref to the manifest whose config was answered
+        self.pins: dict[tuple[str, str], str] = {}
         self.shared = shared
         self.offline = offline  # only recorded resolutions: anything else raises NotRecorded
         # offline and gather: an image not recorded is noted in ``missing`` and answered with an empty config
@@ -48,9 +51,10 @@ class RegistryConfigs:
     def resolve(self, ref: str, platform: str) -> ImageConfig:
         key = (ref, platform)
         if key not in self._configs:
-            known = None if self.refresh else self.images.recorded(parse_reference(ref), oci.Platform.parse(platform))
+            known = None if self.refresh else self.images.recorded(parse_reference(ref), oci.Platform.parse(platform), self.own)
             if known is not None:  # resolved before: no event loop, no registry
                 self._configs[key] = from_oci(json.loads(self.images.store.read(known.body["config"]["digest"])))
+                self.pins[key] = self.images.pin(parse_reference(ref), oci.Platform.parse(platform), known)
             elif self.offline and self.missing is not None:
                 self.missing.append(key)
                 return ImageConfig()
@@ -112,4 +116,6 @@ class RegistryConfigs:
         return await self._get(client, ref, platform)
 
     async def _get(self, client: Callable[[], RegistryClient], ref: str, platform: str) -> ImageConfig:
-        return from_oci(await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform), self.refresh))
+        config, self.pins[(ref, platform)] = await self.images.config(client, parse_reference(ref), oci.Platform.parse(platform),
+                                                                      self.refresh, self.own)
+        return from_oci(config)

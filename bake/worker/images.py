@@ -46,6 +46,7 @@ class ImageStore:
     def __init__(self, root: str, store: ContentStore, snapshots: Snapshotter) -> None:
         self.index_path = StateRoot(root).layers  # chain id → committed snapshot id
         self.resolved_path = StateRoot(root).resolved  # "ref platform" → manifest digest
+        self.roots_path = StateRoot(root).resolved_roots  # "ref platform manifest" → the index digest it came from
         self.images_path = StateRoot(root).images  # bake's own image store (type=image outputs)
         self.store = store
         self.snapshots = snapshots
@@ -57,16 +58,21 @@ class ImageStore:
         self._downloads: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
 
     async def manifest(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
-                       refresh: bool = False) -> oci.Document:
+                       refresh: bool = False, own: bool = True) -> oci.Document:
         """The image manifest of ``ref`` for ``platform`` with its config blob in the store. A
         reference resolved before is taken from the record, without a request, unless ``refresh``.
-        ``client`` is called only when the registry must be asked (a warm build never makes one)."""
-        recorded = None if refresh else self.recorded(ref, platform)
+        ``client`` is called only when the registry must be asked (a warm build never makes one).
+        ``own=False``: never an image of bake's own store (a BuildKit daemon cannot see those)."""
+        recorded = None if refresh else self.recorded(ref, platform, own)
         if recorded is not None:
             return recorded
         key = f"{ref} {platform}"
         registry = client()
-        manifest, _ = await registry.resolve(ref, platform)
+        manifest, top = await registry.resolve(ref, platform)
+        if top != manifest.digest:  # keyed by the manifest too: a record never pairs an index with another's manifest
+            roots = {k: v for k, v in _load(self.roots_path, is_digest).items() if not k.startswith(key + " ")}
+            roots[f"{key} {manifest.digest}"] = top
+            _save(self.roots_path, roots)
         self.store.write(manifest.raw)
         config = manifest.body["config"]["digest"]
         if self.store.exists(config) and not self.store.verify(config):
@@ -77,11 +83,11 @@ class ImageStore:
         _save(self.resolved_path, resolved)
         return manifest
 
-    def recorded(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
+    def recorded(self, ref: Reference, platform: oci.Platform, own: bool = True) -> oci.Document | None:
         """The manifest ``ref`` resolved to before for ``platform``, if it and its config are stored.
         An image bake built with ``type=image`` under that name (``images.json``) comes first, as a
-        local image does for ``docker build`` (``--pull`` asks the registry instead)."""
-        local = self.built(ref, platform)
+        local image does for ``docker build`` (``--pull`` asks the registry instead), unless not ``own``."""
+        local = self.built(ref, platform) if own else None
         if local is not None:
             return local
         digest = _load(self.resolved_path, is_digest, self.store.repaired).get(f"{ref} {platform}")
@@ -89,6 +95,12 @@ class ImageStore:
             return None
         manifest = self._document(digest, str(ref))
         return manifest if manifest is not None and self._whole(manifest, str(ref)) else None
+
+    def pin(self, ref: Reference, platform: oci.Platform, manifest: oci.Document) -> str:
+        """The digest to pin ``ref`` to so that it means ``manifest`` for ``platform``: the digest the
+        reference resolved to when it gave that manifest (its index's, as BuildKit's frontend pins),
+        else the manifest's own."""
+        return _load(self.roots_path, is_digest).get(f"{ref} {platform} {manifest.digest}", manifest.digest)
 
     def built(self, ref: Reference, platform: oci.Platform) -> oci.Document | None:
         """The platform's manifest of an image in bake's own image store, if there is one."""
@@ -126,11 +138,11 @@ class ImageStore:
         return False
 
     async def config(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
-                     refresh: bool = False) -> dict[str, object]:
-        """The image config document (no layers are fetched)."""
-        manifest = await self.manifest(client, ref, platform, refresh)
+                     refresh: bool = False, own: bool = True) -> tuple[dict[str, object], str]:
+        """The image config document (no layers are fetched) and the digest that pins ``ref`` to it (``pin``)."""
+        manifest = await self.manifest(client, ref, platform, refresh, own)
         config: dict[str, object] = json.loads(self.store.read(manifest.body["config"]["digest"]))
-        return config
+        return config, self.pin(ref, platform, manifest)
 
     async def pull(self, client: Callable[[], RegistryClient], ref: Reference, platform: oci.Platform,
                    refresh: bool = False, log: Callable[[bytes], None] | None = None) -> tuple[str, dict[str, object]]:

@@ -52,6 +52,7 @@ class FakeRegistry:
     between: Callable[[str, int], Awaitable[None]] | None = None  # awaited after each chunk (blob, bytes sent)
     downloading: int = 0
     most_at_once: int = 0  # the most downloads that were under way at once
+    roots: dict[str, str] = field(default_factory=dict)  # reference → the digest it resolves to: its index's
 
     def image(self, ref: str, *layers: dict[str, str], config: dict[str, object] | None = None,
               gzipped: bool = True) -> oci.Document:
@@ -87,7 +88,7 @@ class FakeRegistry:
     async def resolve(self, ref: Reference, platform: oci.Platform) -> tuple[oci.Document, str]:
         self.calls["resolve"] += 1
         doc = self.manifests[str(ref)]
-        return doc, doc.digest
+        return doc, self.roots.get(str(ref), doc.digest)
 
     async def fetch_blob(self, ref: Reference, blob: str, store: ContentStore) -> str:
         self.calls["fetch_blob"] += 1

@@ -33,11 +33,11 @@ class CountingImages:
         self.most = 0
         self.failing = failing
 
-    def recorded(self, ref: Reference, platform: oci.Platform) -> None:
+    def recorded(self, ref: Reference, platform: oci.Platform, own: bool = True) -> None:
         return None
 
     async def config(self, client: Callable[[], Any], ref: Reference, platform: oci.Platform,
-                     refresh: bool = False) -> dict[str, object]:
+                     refresh: bool = False, own: bool = True) -> tuple[dict[str, object], str]:
         self.calls.append(str(ref))
         self.running += 1
         self.most = max(self.most, self.running)
@@ -46,7 +46,7 @@ class CountingImages:
         self.running -= 1
         if ref.repository in self.failing:
             raise BakeError(f"{ref}: not found")
-        return {"config": {"Env": [f"FROM={ref.repository}"]}}
+        return {"config": {"Env": [f"FROM={ref.repository}"]}}, "sha256:" + ref.repository.replace("/", "-")
 
 
 def configs(images: CountingImages) -> RegistryConfigs:

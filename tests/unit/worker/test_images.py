@@ -153,7 +153,7 @@ def test_a_damaged_recorded_config_is_dropped_and_the_registry_asked_again(tmp_p
     assert images.recorded(parse_reference(BUSYBOX), AMD64) is None
     assert not config.exists()
     resolves = registry.calls["resolve"]
-    got = anyio.run(images.config, registry.client, parse_reference(BUSYBOX), AMD64)  # type: ignore[arg-type]
+    got, _ = anyio.run(images.config, registry.client, parse_reference(BUSYBOX), AMD64)  # type: ignore[arg-type]
     assert got["config"] == {"User": "app"} and registry.calls["resolve"] == resolves + 1
 
 
