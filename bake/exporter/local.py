@@ -82,7 +82,13 @@ def _sync_dir(src: int, dst: int) -> None:
         if have is not None and _same(src, dst, name, st, have):
             continue
         if stat.S_ISLNK(st.st_mode):
-            _replace(dst, name, functools.partial(_link, os.readlink(name, dir_fd=src), dst))
+            target = os.readlink(name, dir_fd=src)
+            try:
+                if have is not None:
+                    raise FileExistsError
+                os.symlink(target, name, dir_fd=dst)  # atomic by itself: no temporary name needed
+            except FileExistsError:
+                _replace(dst, name, functools.partial(_link, target, dst))
         elif stat.S_ISREG(st.st_mode):
             _replace(dst, name, functools.partial(_copy_file, src, name, dst))
         else:
