@@ -6,7 +6,8 @@
 - ``remote``: a buildkitd at ``BAKE_TEST_BUILDKIT_HOST`` (skipped, saying so, without one), as a
   buildx store entry of the remote driver; its base image is pushed once per session to the registry
   of ``BAKE_TEST_BUILDKIT_BASE`` (default ``127.0.0.1:5000/library/busybox:latest``, the reference
-  daemon's plain-HTTP registry).
+  daemon's plain-HTTP registry), which is also taken for the daemon's docker.io mirror: bake
+  resolves ``FROM busybox`` through it and pins the daemon to the digest it found there.
 
 A test asserts the same outputs whatever the builder; where a builder lacks a feature, the test
 says so with ``builder.fails_on(...)`` (a strict xfail: a daemon that gains it shows up) or
@@ -154,6 +155,8 @@ def builder_fixture(request: pytest.FixtureRequest, tmp_path: Path, busybox_imag
         return Builder(name, ("--builder", "default"), {**env, "DOCKER_HOST": docker_host}, busybox_image, request)
     if not REMOTE_HOST:
         pytest.skip("no BuildKit daemon for the remote builder: set BAKE_TEST_BUILDKIT_HOST=unix:///…/buildkitd.sock")
+    # the daemon's docker.io mirror: the image source goes pinned to what bake resolved, so both see one busybox
+    config.write_text(f'[registry."docker.io"]\nmirrors = ["{REMOTE_BASE.partition("/")[0]}"]\n')
     instances = docker_config / "buildx" / "instances"
     instances.mkdir(parents=True)
     (instances / "remote1").write_text(json.dumps({"Name": "remote1", "Driver": "remote", "Nodes": [
