@@ -2,6 +2,7 @@
 # CI's rootless pass: bake's build and worker integration tests again, as an ordinary user.
 # Run as root after scripts/test.sh (which installs what they need). It creates the user bake-ci
 # with a subordinate id range, lets that user reach this checkout and its Python, then runs
+#  - tests/e2e/test_server.py again as root: its tests that act as bake-ci;
 #  - tests/integration/test_rootless_cli.py as bake-ci: the `bake` command hands its work to a
 #    child that is root in a user namespace, as it does for any ordinary user;
 #  - the integration tests as root *inside* bake-ci's user namespace (`python -m bake.app.rootless --`),
@@ -23,5 +24,8 @@ for p in "$PWD" "$(readlink -f .venv/bin/python)"; do
 done
 chmod -R o+rX .
 as_user() { su "$user" -s /bin/sh -c "cd '$PWD' && $*"; }
+# the build server's tests that act as another user (planted sockets, rootless builds served): now
+# that bake-ci can reach this checkout (as root; the first pass skipped them)
+BAKE_TEST_OTHER_USER="$user" .venv/bin/python -m pytest -p no:cacheprovider tests/e2e/test_server.py
 as_user .venv/bin/python -m pytest -p no:cacheprovider tests/integration/test_rootless_cli.py
 as_user .venv/bin/python -m bake.app.rootless -- .venv/bin/python -m pytest -p no:cacheprovider tests/integration

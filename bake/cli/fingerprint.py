@@ -94,9 +94,13 @@ def code_files(package: str) -> list[tuple[str, int, int]]:
 
 
 def _paths_mtimes(paths: list[str]) -> list[int | None]:
-    """The search path's directories change when a package is installed or removed."""
+    """Installing or removing a package changes its site-packages directory. Only those count: the
+    checkout on the path of an editable install changes with every file made in it (its modules
+    are ``code_files``'s)."""
     out: list[int | None] = []
     for path in paths:
+        if os.path.basename(path) not in ("site-packages", "dist-packages"):
+            continue
         try:
             out.append(os.stat(path).st_mtime_ns)
         except OSError:

@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
 import shutil
 import signal
 import struct
@@ -306,15 +307,43 @@ except TimeoutError:
 open(sys.argv[2], "w").write(str(len(got)))
 """
 
-as_bakeuser = ["setpriv", "--reuid", "1001", "--regid", "1001", "--clear-groups"]
+# Another user: scripts/test-rootless.sh makes bake-ci (with a subordinate id range) and lets it reach
+# this checkout and its interpreter, then runs this file again; elsewhere these tests are skipped.
+OTHER_USER = os.environ.get("BAKE_TEST_OTHER_USER", "bake-ci")
+
+
+def _ids(name: str) -> tuple[int, int]:
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        return -1, -1
+    return pw.pw_uid, pw.pw_gid
+
+
+OTHER_IDS = _ids(OTHER_USER)
+as_bakeuser = ["setpriv", "--reuid", str(OTHER_IDS[0]), "--regid", str(OTHER_IDS[1]), "--clear-groups"]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="acting as another user needs root")
 
 
+def _other_user_runs_bake() -> bool:
+    if os.geteuid() != 0 or OTHER_IDS[0] < 0:
+        return False
+    probe = subprocess.run([*as_bakeuser, sys.executable, "-c", "import bake.cli"], capture_output=True, cwd="/")
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def other_user() -> None:
+    if not _other_user_runs_bake():
+        pytest.skip(f"needs root and a user {OTHER_USER!r} who can run this checkout's bake "
+                    "(scripts/test-rootless.sh makes one and runs these tests)")
+
+
 @pytest.fixture
-def bakeuser_dir() -> Iterator[Path]:
-    """A directory of bakeuser's (uid 1001) that bakeuser can reach; its servers stopped at the end."""
+def bakeuser_dir(other_user: None) -> Iterator[Path]:
+    """A directory of the other user's that it can reach; its servers stopped at the end."""
     base = Path(tempfile.mkdtemp(prefix="bake-server-test-", dir="/tmp"))
-    os.chown(base, 1001, 1001)
+    os.chown(base, *OTHER_IDS)
     base.chmod(0o711)
     yield base
     for pid in _servers(base):
@@ -586,7 +615,7 @@ def test_a_rootless_build_as_an_ordinary_user_is_served_and_ctrl_c_ends_it(bakeu
     (project / "Dockerfile").write_text(f"FROM {busybox}\nARG S=0\nRUN echo started && sleep $S\n")
     (project / "docker-bake.hcl").write_text('target "default" {\n  output = ["type=local,dest=out"]\n}\n')
     for path in (project, project / "Dockerfile", project / "docker-bake.hcl"):
-        os.chown(path, 1001, 1001)
+        os.chown(path, *OTHER_IDS)
     sockets = bakeuser_dir / "servers"
     env = {**_env(sockets), "HOME": str(bakeuser_dir), "XDG_CACHE_HOME": str(bakeuser_dir / "cache")}
     env.pop("BAKE_ROOT", None)
@@ -806,3 +835,17 @@ def test_rawjson_progress_to_a_pipe_is_the_same_events(sockets: Path, tmp_path: 
         events = [json.loads(line) for line in r.stdout.splitlines()]
         answers.append((r.returncode, r.stderr, [{k: v for k, v in e.items() if k != "at"} for e in events]))
     assert answers[0] == answers[1] and answers[0][2], answers
+
+
+def test_an_installed_package_changes_the_fingerprint_and_a_file_made_in_a_checkout_does_not(tmp_path: Path) -> None:
+    site, checkout = tmp_path / "lib" / "site-packages", tmp_path / "checkout"
+    site.mkdir(parents=True)
+    checkout.mkdir()
+    paths = [str(site), str(checkout)]
+    before = fingerprint._paths_mtimes(paths)
+    (checkout / ".coverage").write_text("")  # as a test run leaves beside the code
+    os.utime(checkout, ns=(0, 1))
+    assert fingerprint._paths_mtimes(paths) == before
+    (site / "newpkg-1.0.dist-info").mkdir()
+    os.utime(site, ns=(0, 2))
+    assert fingerprint._paths_mtimes(paths) != before
