@@ -35,7 +35,7 @@ from bake.cli.fingerprint import confined, digest, fingerprint, package_director
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 #: What the client forwards to the server's copy of the command (``S`` + the signal's number).
 FORWARDED_SIGNALS = (1, 2, 3, 15, 28)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH
@@ -63,7 +63,7 @@ def forward(argv: Sequence[str]) -> int | None:
     except OSError:  # out of descriptors: the command will say so itself
         return None
     try:
-        sock.connect(path)
+        at_path(sock.connect, path)
     except OSError:
         sock.close()
         start_server(path, facts)
@@ -275,6 +275,18 @@ def server_directory() -> str | None:
         return None
     safe = (st.st_mode & 0o170000) == 0o040000 and st.st_uid == uid and not st.st_mode & 0o077
     return directory if safe else None
+
+
+def at_path(call: Callable[[str], None], path: str) -> None:
+    """``call`` (a socket's connect or bind) with ``path`` — through a descriptor of its directory
+    when the path is longer than a unix socket's address holds (107 bytes)."""
+    if len(os.fsencode(path)) < 100:
+        return call(path)
+    fd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        call(f"/proc/self/fd/{fd}/{os.path.basename(path)}")
+    finally:
+        os.close(fd)
 
 
 def start_server(path: str, facts: bytes) -> None:

@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any
 
+from bake.cli.client import at_path
 from bake.cli.fingerprint import code_files, package_directory
 
 #: What a build, ``--print`` and the progress displays import: done once, here, before any fork.
@@ -101,7 +102,7 @@ def _listen(path: str) -> tuple[socket.socket | None, int]:
     temporary name and linked into place, so no client ever meets a half-made socket."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     temporary = f"{path}.{os.getpid()}.bind"
-    listener.bind(temporary)
+    at_path(listener.bind, temporary)
     listener.listen(64)
     try:
         if _alive(path):
@@ -122,7 +123,7 @@ def _listen(path: str) -> tuple[socket.socket | None, int]:
 def _alive(path: str) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        probe.connect(path)
+        at_path(probe.connect, path)
     except OSError:
         return False
     finally:

@@ -849,3 +849,17 @@ def test_an_installed_package_changes_the_fingerprint_and_a_file_made_in_a_check
     (site / "newpkg-1.0.dist-info").mkdir()
     os.utime(site, ns=(0, 2))
     assert fingerprint._paths_mtimes(paths) != before
+
+
+def test_a_socket_directory_deeper_than_a_unix_address_holds_still_has_its_server(tmp_path: Path) -> None:
+    sockets = tmp_path / ("deep" * 30) / "servers"  # far beyond a unix socket address's 107 bytes
+    sockets.parent.mkdir()
+    env, project = _env(sockets), _project(tmp_path)
+    try:
+        server = _started(sockets, project, env)
+        proc, _ = _blocked_on_stdin(project, {**env, "GREETING": "deep"}, server)
+        out, err = proc.communicate(HCL, timeout=60)
+        assert proc.returncode == 0 and '"GREETING": "deep"' in out, err
+    finally:
+        for pid in _servers(sockets):
+            os.kill(pid, signal.SIGKILL)
