@@ -108,7 +108,7 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
     ignored = [signum for signum, handler in previous.items() if handler == _signal.SIG_IGN]
     sent: list[int] = []
     pending: list[int] = []  # come before the copy ran: sent once it has (each exactly once)
-    fork = 0
+    fork, answered = 0, False
 
     def relay(signum: int, frame: object) -> None:
         if signum != SIGWINCH:
@@ -123,7 +123,11 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
 
     def suspend(signum: int, frame: object) -> None:
         """Ctrl-Z: the copy's process group stops (SIGTSTP does not stop a group without a terminal),
-        then this process, as the shell expects; ``fg`` continues both."""
+        then this process, as the shell expects; ``fg`` continues both. Before the copy has answered,
+        the stop waits for its answer (which is on its way), so that both stop."""
+        if not fork and not answered:
+            pending.append(SIGTSTP)
+            return
         if fork:
             os.killpg(fork, SIGSTOP)
         _signal.signal(SIGTSTP, _signal.SIG_DFL)
@@ -163,14 +167,21 @@ def _converse(sock: object, argv: Sequence[str], facts: bytes) -> int | None:
         taken = b""
     finally:
         os.close(cwd)
+    answered = True
     if len(taken) != 5 or taken[:1] != b"R":  # declined, or gone before it began: the command runs here
         for signum, handler in previous.items():
             _signal.signal(signum, handler)
+        if SIGTSTP in pending:
+            os.kill(os.getpid(), SIGTSTP)  # the Ctrl-Z that came meanwhile, now
         return 128 + sent[0] if sent else None
     fork = int.from_bytes(taken[1:], "big")
     try:
         while pending:  # a signal from here on is relayed by the handler itself
-            sock.sendall(b"S" + bytes([pending.pop(0)]))
+            signum = pending.pop(0)
+            if signum == SIGTSTP:
+                suspend(signum, None)
+            else:
+                sock.sendall(b"S" + bytes([signum]))
     except OSError:
         pass
     answer = _read(sock, 2)
