@@ -91,11 +91,13 @@ def _started(sockets: Path, project: Path, env: dict[str, str]) -> int:
     return pid
 
 
-def _blocked_on_stdin(project: Path, env: dict[str, str], server: int) -> tuple[subprocess.Popen[str], int]:
+def _blocked_on_stdin(project: Path, env: dict[str, str], server: int,
+                      process_group: int | None = None) -> tuple[subprocess.Popen[str], int]:
     """A client whose command waits for its bake file on stdin; the server's fork running it."""
     before = set(_children(server))
     proc = subprocess.Popen([sys.executable, "-m", "bake", "-f", "-", "--print"], cwd=project, env=env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            process_group=process_group)
     deadline = time.monotonic() + 30
     while not set(_children(server)) - before:
         if time.monotonic() > deadline or proc.poll() is not None:
@@ -174,13 +176,25 @@ def _catches(pid: int, signum: int) -> bool:
 def test_ctrl_z_stops_the_command_with_its_client_and_fg_continues_both(sockets: Path, tmp_path: Path) -> None:
     env, project = _env(sockets), _project(tmp_path)
     server = _started(sockets, project, env)
-    proc, fork = _blocked_on_stdin(project, {**env, "GREETING": "hi"}, server)
-    _answered(fork)
-    proc.send_signal(signal.SIGTSTP)
-    _until(lambda: _state(proc.pid) == "T" and _state(fork) == "T", "client and command stopped")
-    proc.send_signal(signal.SIGCONT)
-    _until(lambda: _state(fork) != "T", "the command continued")
-    out, err = proc.communicate(HCL, timeout=60)
+    # The client as a shell's job: Ctrl-Z's default action (a runner may start the tests with SIGTSTP
+    # ignored, which the client then keeps, as any program would), and a process group of its own (in
+    # an orphaned group the kernel discards SIGTSTP: neither side stops, the fork is continued at once).
+    ignored = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+    try:
+        proc, fork = _blocked_on_stdin(project, {**env, "GREETING": "hi"}, server, process_group=0)
+    finally:
+        signal.signal(signal.SIGTSTP, ignored)
+    try:
+        _answered(fork)
+        proc.send_signal(signal.SIGTSTP)
+        _until(lambda: _state(proc.pid) == "T" and _state(fork) == "T", "client and command stopped")
+        proc.send_signal(signal.SIGCONT)
+        _until(lambda: _state(fork) != "T", "the command continued")
+        out, err = proc.communicate(HCL, timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0 and '"GREETING": "hi"' in out, err
 
 
