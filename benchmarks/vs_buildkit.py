@@ -27,8 +27,9 @@ With the build server (bake.cli.server, session 5; load 2-16 from other work, ru
 0.70x (worst fan-out-100 1.26x under load 16, 0.79x on its own), warm 0.23x (worst multi-stage
 0.44x); scratch-copy 0.09 vs 0.12 s cold, 0.04 vs 0.10 s warm; --debian: debian-app 0.75x,
 debian-apt 0.78x cold, 0.02x warm; time to the first step 0.041-0.064 s (scratch-copy), 0.09 s
-(busybox-run). fan-out-400: BuildKit failed twice here ("no active session ... context deadline
-exceeded"); bake 66 s cold, 1.2 s warm under load.
+(busybox-run). --large on a quiet machine: fan-out-100 0.55x cold (6.26 vs 11.35 s), 0.03x warm;
+BuildKit failed fan-out-200 (buildx crashed) and fan-out-400 ("no active session ... context deadline
+exceeded", three runs) where bake built them: 16.1 s / 0.58 s and 23.6 s / 1.1 s (cold / warm).
 
 Run: .venv/bin/python benchmarks/vs_buildkit.py [--runs N] [--only NAME,...] [--no-buildkit] [--no-server]
      [--large] [--debian]
