@@ -178,22 +178,15 @@ def build_facts(t: Target, root: Root, images: ImageStore, started: float, finis
     """What one platform's provenance says: the target's args, the secrets and SSH sockets its
     steps mount (ids only, never values), its local sources and the base images as resolved."""
     from bake.exporter.attest import BuildFacts, image_purl
-    from bake.graph.ops import ExecOp, SourceOp
+    from bake.graph.ops import ExecOp, SourceOp, each_vertex
     from bake.registry.reference import parse_reference
 
-    seen: set[int] = set()
     secrets: dict[str, bool] = {}
     ssh: dict[str, bool] = {}
     # the named contexts buildx sends as local directories, by their names (bake's sources are paths)
     named = sorted(k for k, v in (t.contexts or {}).items() if "://" not in v and not v.startswith("target:"))
     materials: dict[str, str] = {}
-    stack = [root.vertex] if root.vertex is not None else []
-    while stack:
-        v = stack.pop()
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        stack.extend(v.inputs)
+    for v in each_vertex([root.vertex] if root.vertex is not None else []):
         if isinstance(v.op, ExecOp):
             for m in v.op.mounts:
                 if m.type in ("secret", "ssh"):

@@ -248,17 +248,10 @@ def pins(roots: list[Root], configs: RegistryConfigs) -> dict[tuple[str, str], s
 
 def _images(roots: list[Root]) -> list[tuple[str, str]]:
     """(reference, platform) of every image source below the roots whose reference names no digest."""
-    from bake.graph.ops import SourceOp
+    from bake.graph.ops import SourceOp, each_vertex
 
     found: dict[tuple[str, str], None] = {}
-    seen: set[int] = set()
-    stack = [r.vertex for r in roots if r.vertex is not None]
-    while stack:
-        v = stack.pop()
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        stack.extend(v.inputs)
+    for v in each_vertex(r.vertex for r in roots if r.vertex is not None):
         scheme, _, ref = v.op.identifier.partition("://") if isinstance(v.op, SourceOp) else ("", "", "")
         if scheme == "docker-image" and "@" not in ref and v.platform:
             found[(ref, v.platform)] = None

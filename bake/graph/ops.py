@@ -7,6 +7,8 @@ targets that share a step produce the same vertex and the merged graph holds it 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from bake._record import record
 
 
@@ -131,3 +133,16 @@ class Vertex:
     name: str = ""
     ignore_cache: bool = False
     location: str = ""  # "Dockerfile:12" or "Dockerfile:12-14": the instruction it came from (not in the digest)
+
+
+def each_vertex(roots: Iterable[Vertex]) -> Iterator[Vertex]:
+    """Every vertex below ``roots`` once (by identity: a shared step is one object), depth first."""
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        yield v
+        stack.extend(v.inputs)

@@ -26,7 +26,7 @@ from bake.buildkit.builders import Builder, Node
 from bake.buildkit.exporters import CONFIG_ATTR, Export, exporter
 from bake.docker import DockerError
 from bake.docker.context import Engine, engine, exists
-from bake.graph.ops import MergeOp, Vertex
+from bake.graph.ops import MergeOp, Vertex, each_vertex
 
 if TYPE_CHECKING:
     from bake.buildkit.control import Control
@@ -120,16 +120,9 @@ def refuse_missing_ops(builder: Builder, node: Node, version: str, root: Vertex 
     which ``COPY --link`` needs; its failure would otherwise read "could not resolve …"."""
     if builder.driver != DRIVER or version or root is None:
         return
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        v = todo.pop()
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
+    for v in each_vertex([root]):
         if isinstance(v.op, MergeOp):
             where = f"{v.location}: " if v.location else ""
             raise BuilderError(f"{where}COPY --link needs BuildKit's merge op (v0.10 and newer), which this engine's "
                                "BuildKit lacks (Docker 20.10 ships 0.8): build it on the embedded worker or a remote "
                                "builder, or drop --link", builder.name, node.name)
-        todo.extend(v.inputs)
