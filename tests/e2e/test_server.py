@@ -521,6 +521,20 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _sleeping(proc: subprocess.Popen[str], server: int) -> tuple[str, int, list[int]]:
+    """Once a served build's RUN has printed "started" (its own output, not its step's name) and its
+    sleep runs under the server's fork: the progress so far, the fork, the sleeping processes."""
+    assert proc.stderr is not None
+    seen, line = "", ""
+    while not line.rstrip().endswith(" started"):
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    (fork,) = _children(server)
+    _until(lambda: _sleepers(fork), "the RUN's sleep, under the server's fork")
+    return seen, fork, _sleepers(fork)
+
+
 def _sockets_of(pid: int) -> set[str]:
     links = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -537,15 +551,7 @@ def test_a_build_through_the_server_leaks_no_socket_into_its_containers_and_ctrl
     server = _started(sockets, project, env)
     proc = subprocess.Popen([sys.executable, "-m", "bake", "--progress=plain"], cwd=project, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    seen, line = "", ""
-    while not line.rstrip().endswith(" started"):  # the RUN's own output, not its step's name
-        line = proc.stderr.readline()
-        assert line, seen
-        seen += line
-    (fork,) = _children(server)
-    _until(lambda: _sleepers(fork), "the RUN's sleep")
-    sleeper = _sleepers(fork)
+    seen, fork, sleeper = _sleeping(proc, server)
     private = _sockets_of(server) | _sockets_of(fork)  # the listening socket, the client's connection
     for pid in _descendants(fork):  # runc, its shim, the container's processes
         with contextlib.suppress(OSError):
@@ -662,15 +668,7 @@ def test_a_rootless_build_as_an_ordinary_user_is_served_and_ctrl_c_ends_it(bakeu
     server = _server_up(sockets)
 
     proc = subprocess.Popen([*bake, "--set", "*.args.S=300"], cwd=project, env=env, text=True, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    seen, line = "", ""
-    while not line.rstrip().endswith(" started"):
-        line = proc.stderr.readline()
-        assert line, seen
-        seen += line
-    (fork,) = _children(server)
-    _until(lambda: _sleepers(fork), "the RUN's sleep, under the server's fork")
-    sleeper = _sleepers(fork)
+    seen, _, sleeper = _sleeping(proc, server)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, seen + err
